@@ -1,0 +1,237 @@
+"""The static analyzer: walks the IR once with an input shape, asking each layer for its
+output shape and costs. Imports no torch and allocates no tensors, so any input size and
+batch is instant.
+
+Work counts (MACs, FLOPs, other ops) and activation elements are for the whole batch;
+parameters and buffers are not per-sample quantities and do not scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import SpecError
+from .ir import Concat, LayerNode, Network, Node, Residual, Sequence
+from .layers import REGISTRY, Cost, Shape, ShapeError
+from .layers.base import elements
+
+DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp64": 8}
+
+
+@dataclass
+class RF:
+    """Receptive field of one output position: size and cumulative stride ('jump') per axis."""
+
+    size: tuple[int, int] = (1, 1)
+    jump: tuple[int, int] = (1, 1)
+
+    def step(self, kernel: tuple[int, int], stride: tuple[int, int]) -> RF:
+        return RF((self.size[0] + (kernel[0] - 1) * self.jump[0],
+                   self.size[1] + (kernel[1] - 1) * self.jump[1]),
+                  (self.jump[0] * stride[0], self.jump[1] * stride[1]))
+
+    def widest(self, other: RF) -> RF:
+        return RF((max(self.size[0], other.size[0]), max(self.size[1], other.size[1])),
+                  (max(self.jump[0], other.jump[0]), max(self.jump[1], other.jump[1])))
+
+
+@dataclass
+class Row:
+    """One node of the analysed tree. Counts are per sample; the Analysis scales by batch."""
+
+    path: str
+    kind: str
+    depth: int
+    node: Node
+    input: Shape
+    output: Shape
+    rf: RF
+    params: int = 0
+    trainable: int = 0
+    buffers: int = 0
+    buffer_bytes: int = 0
+    macs: int = 0
+    other_ops: int = 0
+    activations: int = 0  # output elements of this node and everything inside it
+    children: list[Row] = field(default_factory=list)
+
+    @property
+    def is_layer(self) -> bool:
+        return isinstance(self.node, LayerNode)
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    def add(self, child: Row) -> None:
+        self.children.append(child)
+        for key in ("params", "trainable", "buffers", "buffer_bytes", "macs", "other_ops",
+                    "activations"):
+            setattr(self, key, getattr(self, key) + getattr(child, key))
+
+    def walk(self) -> Iterator[Row]:
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    def frontier(self, depth: int | None) -> Iterator[Row]:
+        """Rows shown at `depth`: layers, and composites collapsed at the depth limit."""
+        for child in self.children:
+            if child.children and (depth is None or child.depth < depth):
+                yield from child.frontier(depth)
+            else:
+                yield child
+
+
+@dataclass
+class Analysis:
+    network: Network
+    batch: int
+    dtype: str
+    root: Row
+
+    @property
+    def input(self) -> Shape:
+        return self.network.input
+
+    @property
+    def output(self) -> Shape:
+        return self.root.output
+
+    def totals(self) -> dict[str, Any]:
+        r, b = self.root, self.batch
+        element = DTYPE_BYTES[self.dtype]
+        return {
+            "params": r.params,
+            "trainable_params": r.trainable,
+            "non_trainable_params": r.params - r.trainable,
+            "buffers": r.buffers,
+            "macs": r.macs * b,
+            "flops": r.flops * b,
+            "other_ops": r.other_ops * b,
+            "activations": r.activations * b,
+            "input_bytes": elements(self.input) * b * element,
+            "param_bytes": r.params * element,
+            "buffer_bytes": r.buffer_bytes,
+            "activation_bytes": r.activations * b * element,
+        }
+
+
+def analyze_network(network: Network, batch: int = 1, dtype: str = "fp32") -> Analysis:
+    root = Row(path="", kind=network.name, depth=0, node=network.root, input=network.input,
+               output=network.input, rf=RF())
+    out, rf = _fold(root, network.root.children, network.input, RF(), 1)
+    root.output, root.rf = out, rf
+    return Analysis(network=network, batch=batch, dtype=dtype, root=root)
+
+
+def _fold(parent: Row, nodes: list[Node], shape: Shape, rf: RF, depth: int) -> tuple[Shape, RF]:
+    for node in nodes:
+        row = _analyze(node, shape, rf, depth)
+        parent.add(row)
+        shape, rf = row.output, row.rf
+    return shape, rf
+
+
+def _analyze(node: Node, shape: Shape, rf: RF, depth: int) -> Row:
+    if isinstance(node, LayerNode):
+        return _layer(node, shape, rf, depth)
+    row = Row(path=node.path, kind=node.kind, depth=depth, node=node, input=shape,
+              output=shape, rf=rf)
+    if isinstance(node, Sequence):
+        row.output, row.rf = _fold(row, node.children, shape, rf, depth + 1)
+    elif isinstance(node, Concat):
+        _concat(row, node, shape, rf, depth)
+    elif isinstance(node, Residual):
+        _residual(row, node, shape, rf, depth)
+    return row
+
+
+def _layer(node: LayerNode, shape: Shape, rf: RF, depth: int) -> Row:
+    try:
+        cost: Cost = node.layer.infer(shape)
+    except ShapeError as exc:
+        shown = "x".join(map(str, shape))
+        raise SpecError(f"{node.layer.name} on input {shown}: {exc}", node.mark,
+                        node.path) from None
+    return Row(path=node.path, kind=node.kind, depth=depth, node=node, input=shape,
+               output=cost.output, rf=rf.step(cost.rf_kernel, cost.rf_stride),
+               params=cost.params, trainable=0 if node.frozen else cost.params,
+               buffers=cost.buffers, buffer_bytes=cost.buffer_bytes, macs=cost.macs,
+               other_ops=cost.other_ops, activations=elements(cost.output))
+
+
+def _concat(row: Row, node: Concat, shape: Shape, rf: RF, depth: int) -> None:
+    """Branches see the same input; outputs join along channels (dim 1 in torch)."""
+    outputs: list[tuple[str, Shape]] = []
+    widest = rf
+    for branch in node.branches:
+        child = _analyze(branch, shape, rf, depth + 1)
+        row.add(child)
+        outputs.append((branch.name, child.output))
+        widest = widest.widest(child.rf)
+    first_name, first = outputs[0]
+    for bname, out in outputs[1:]:
+        if len(out) != len(first) or out[1:] != first[1:]:
+            raise SpecError(
+                f"concat: branch {bname!r} gives {_fmt(out)} but branch {first_name!r} gives "
+                f"{_fmt(first)}; branches must agree on everything but channels",
+                node.mark, node.path)
+    row.output = (sum(out[0] for _, out in outputs), *first[1:])
+    row.rf = widest
+    row.activations += elements(row.output)  # torch.cat writes a new tensor
+
+
+def _residual(row: Row, node: Residual, shape: Shape, rf: RF, depth: int) -> None:
+    body_out, body_rf = _fold(row, node.body, shape, rf, depth + 1)
+    shortcut = node.shortcut
+    if shortcut == "auto" and body_out != shape:
+        shortcut = projection(node, shape, body_out)
+    if isinstance(shortcut, Sequence):
+        side = _analyze(shortcut, shape, rf, depth + 1)
+        row.add(side)
+        side_out, body_rf = side.output, body_rf.widest(side.rf)
+    else:
+        side_out = shape
+    if side_out != body_out:
+        what = "the input" if shortcut == "identity" else "the shortcut's output"
+        hint = " (use shortcut: auto for a 1x1 projection)" if shortcut == "identity" else ""
+        raise SpecError(f"residual add: the body gives {_fmt(body_out)} but {what} is "
+                        f"{_fmt(side_out)}{hint}", node.mark, node.path)
+    add_ops = elements(body_out)
+    row.other_ops += add_ops
+    row.activations += add_ops  # the sum is a new tensor
+    row.output, row.rf = _fold(row, node.after, body_out, body_rf, depth + 1)
+
+
+def projection(node: Residual, shape: Shape, target: Shape) -> Sequence:
+    """The automatic shortcut: 1x1 conv (no bias) + batchnorm mapping `shape` to `target`."""
+    if len(shape) != 3 or len(target) != 3:
+        raise SpecError(f"residual add: the body gives {_fmt(target)} from {_fmt(shape)}; "
+                        "an automatic projection needs feature maps, so give the shortcut "
+                        "layers explicitly", node.mark, node.path)
+    strides = []
+    for size, out in zip(shape[1:], target[1:]):
+        stride = next((s for s in range(1, size + 1) if (size - 1) // s + 1 == out), None)
+        if stride is None:
+            raise SpecError(f"residual add: no strided 1x1 conv maps {_fmt(shape)} to "
+                            f"{_fmt(target)}; give the shortcut layers explicitly",
+                            node.mark, node.path)
+        strides.append(stride)
+    conv_cls, bn_cls = REGISTRY["conv"], REGISTRY["batchnorm"]
+    conv = conv_cls(out=target[0], kernel=(1, 1), stride=tuple(strides), padding=(0, 0),
+                    dilation=(1, 1), groups=1, bias=False)
+    bn = bn_cls(eps=1e-5, momentum=0.1, affine=True)
+    path = f"{node.path}.shortcut" if node.path else "shortcut"
+    seq = Sequence(name="shortcut", path=path, mark=node.mark, frozen=node.frozen,
+                   label="projection")
+    seq.children = [LayerNode(name=str(i), path=f"{path}.{i}", mark=node.mark,
+                              frozen=node.frozen, layer=layer)
+                    for i, layer in enumerate((conv, bn))]
+    return seq
+
+
+def _fmt(shape: Shape) -> str:
+    return "x".join(map(str, shape))

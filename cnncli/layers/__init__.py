@@ -1,0 +1,22 @@
+"""The layer registry: spec names (and aliases) to layer classes."""
+
+from __future__ import annotations
+
+from .activation import GELU, LeakyReLU, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Tanh
+from .base import Arg, ArgError, Cost, Layer, Shape, ShapeError
+from .conv import Conv
+from .dense import Dropout, Flatten, Linear
+from .norm import BatchNorm, LocalResponseNorm
+from .pool import AdaptiveAvgPool, AvgPool, GlobalAvgPool, MaxPool
+
+LAYER_TYPES: tuple[type[Layer], ...] = (
+    Conv, MaxPool, AvgPool, AdaptiveAvgPool, GlobalAvgPool, BatchNorm, LocalResponseNorm,
+    ReLU, ReLU6, LeakyReLU, Tanh, Sigmoid, GELU, SiLU, Softmax, Dropout, Flatten, Linear,
+)
+
+REGISTRY: dict[str, type[Layer]] = {}
+for _cls in LAYER_TYPES:
+    for _name in (_cls.name, *_cls.aliases):
+        REGISTRY[_name] = _cls
+
+__all__ = ["REGISTRY", "LAYER_TYPES", "Arg", "ArgError", "Cost", "Layer", "Shape", "ShapeError"]

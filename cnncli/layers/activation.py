@@ -1,0 +1,63 @@
+"""Elementwise activations and softmax: shape-preserving, no parameters."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from .base import Arg, Cost, Layer, Shape, elements
+
+
+class Activation(Layer):
+    """An activation applied to every element; `ops_per_element` is its counted work."""
+
+    torch_name: ClassVar[str]
+    ops_per_element: ClassVar[int] = 1
+    work = "1 per element"
+
+    def infer(self, shape: Shape) -> Cost:
+        return Cost(output=shape, other_ops=self.ops_per_element * elements(shape))
+
+    def build(self, shape: Any) -> Any:
+        from torch import nn
+
+        return getattr(nn, self.torch_name)(**self.arg_values())
+
+
+class ReLU(Activation):
+    name, torch_name, summary = "relu", "ReLU", "max(0, x)"
+
+
+class ReLU6(Activation):
+    name, torch_name, summary = "relu6", "ReLU6", "min(max(0, x), 6)"
+
+
+class LeakyReLU(Activation):
+    name, torch_name, summary = "leaky_relu", "LeakyReLU", "x if x > 0 else slope * x"
+    args = (Arg("negative_slope", "float", 0.01, min=0),)
+
+
+class Tanh(Activation):
+    name, torch_name, summary = "tanh", "Tanh", "hyperbolic tangent"
+
+
+class Sigmoid(Activation):
+    name, torch_name, summary = "sigmoid", "Sigmoid", "1 / (1 + exp(-x))"
+
+
+class GELU(Activation):
+    name, torch_name, summary = "gelu", "GELU", "Gaussian error linear unit"
+
+
+class SiLU(Activation):
+    name, torch_name, aliases, summary = "silu", "SiLU", ("swish",), "x * sigmoid(x)"
+
+
+class Softmax(Activation):
+    name, torch_name, summary = "softmax", "Softmax", "softmax over channels (features)"
+    ops_per_element = 3
+    work = "3 per element: exp, sum, divide"
+
+    def build(self, shape: Any) -> Any:
+        from torch import nn
+
+        return nn.Softmax(dim=1)  # dim 0 is the batch; 1 is channels or features

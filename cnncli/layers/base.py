@@ -1,0 +1,180 @@
+"""What every layer type shares: declared arguments, the cost record, shape arithmetic."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+Shape = tuple[int, ...]  # per-sample: (C, H, W) for feature maps, (F,) for flat vectors
+
+REQUIRED = object()
+
+
+class ShapeError(Exception):
+    """The layer cannot take this input; the analyzer adds the layer path and location."""
+
+
+class ArgError(Exception):
+    """A bad argument value; the resolver adds the location."""
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One declared argument of a layer type.
+
+    kind: "int", "float", "bool", "pair" (int or [h, w]) or "padding" (pair, "same", "valid").
+    """
+
+    name: str
+    kind: str
+    default: Any = REQUIRED
+    min: float | None = None
+    max: float | None = None
+    max_open: bool = False  # True: the value must stay below max
+    doc: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def check(self, value: Any) -> Any:
+        """Return the value in canonical form (pairs as tuples) or raise ArgError."""
+        if self.kind == "bool":
+            if isinstance(value, bool):
+                return value
+            hint = " (write true or false)" if isinstance(value, str) else ""
+            raise ArgError(f"{self.name} must be true or false, got {value!r}{hint}")
+        if self.kind == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ArgError(f"{self.name} must be a number, got {value!r}")
+            return self._in_range(float(value))
+        if self.kind == "int":
+            return self._in_range(self._int(value))
+        if self.kind == "padding" and value in ("same", "valid"):
+            return value
+        if self.kind in ("pair", "padding"):
+            if isinstance(value, list) and len(value) == 2:
+                return (self._in_range(self._int(value[0])), self._in_range(self._int(value[1])))
+            if isinstance(value, list):
+                raise ArgError(f"{self.name} must be one integer or a pair [h, w], "
+                               f"got a list of {len(value)}")
+            n = self._in_range(self._int(value))
+            return (n, n)
+        raise AssertionError(f"unknown argument kind {self.kind}")
+
+    def _int(self, value: Any) -> int:
+        if isinstance(value, float) and value.is_integer() and math.isfinite(value):
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            extra = " or \"same\"/\"valid\"" if self.kind == "padding" else ""
+            raise ArgError(f"{self.name} must be an integer{extra}, got {value!r}")
+        return value
+
+    def _in_range(self, value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ArgError(f"{self.name} must be a finite number, got {value}")
+        if self.min is not None and value < self.min:
+            raise ArgError(f"{self.name} must be at least {_num(self.min)}, got {_num(value)}")
+        if self.max is not None and (value >= self.max if self.max_open else value > self.max):
+            bound = f"below {_num(self.max)}" if self.max_open else f"at most {_num(self.max)}"
+            raise ArgError(f"{self.name} must be {bound}, got {_num(value)}")
+        return value
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one layer does to one sample: output shape and costs.
+
+    macs: multiply-accumulates of conv/linear (bias adds are not MACs).
+    other_ops: elementwise work outside the MACs (bias adds, norm, activation, pooling).
+    rf_kernel/rf_stride: the layer's window and step along (H, W) for receptive fields.
+    """
+
+    output: Shape
+    params: int = 0
+    buffers: int = 0
+    buffer_bytes: int = 0
+    macs: int = 0
+    other_ops: int = 0
+    rf_kernel: tuple[int, int] = (1, 1)
+    rf_stride: tuple[int, int] = (1, 1)
+
+
+class Layer:
+    """Base of every layer type. Subclasses declare `name`, `args` and the two rules."""
+
+    name: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
+    args: ClassVar[tuple[Arg, ...]] = ()
+    summary: ClassVar[str] = ""
+    #: "MACs" when the layer's work is multiply-accumulates, else what its other_ops count.
+    work: ClassVar[str] = ""
+
+    def __init__(self, **values: Any):
+        for arg in self.args:
+            setattr(self, arg.name, values[arg.name])
+
+    def validate(self) -> None:
+        """Check rules that tie several arguments together; raise ArgError."""
+
+    def arg_values(self) -> dict[str, Any]:
+        return {arg.name: getattr(self, arg.name) for arg in self.args}
+
+    def infer(self, shape: Shape) -> Cost:
+        """Output shape and costs for one sample of `shape`; raise ShapeError if impossible."""
+        raise NotImplementedError
+
+    def build(self, shape: Shape) -> Any:
+        """The torch module for input `shape` (imports torch; never called by the analyzer)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.arg_values().items())
+        return f"{self.name}({args})"
+
+
+def elements(shape: Shape) -> int:
+    return math.prod(shape)
+
+
+def need_map(layer: str, shape: Shape) -> tuple[int, int, int]:
+    """Unpack (C, H, W), or explain that a feature map is needed."""
+    if len(shape) != 3:
+        raise ShapeError(f"{layer} needs a feature map CxHxW but gets a flat vector of "
+                         f"{shape[0]} features")
+    return shape  # type: ignore[return-value]
+
+
+def window_output(size: int, kernel: int, stride: int, pad: int, dilation: int,
+                  ceil_mode: bool, axis: str) -> int:
+    """Output length of a sliding window along one axis, as PyTorch computes it.
+
+    Serves conv and both poolings (torch's conv output rule is pooling's with ceil_mode off).
+    With ceil_mode a last, partial window is kept only if it starts inside the input or the
+    left padding (ATen pooling_output_shape).
+    """
+    span = dilation * (kernel - 1) + 1
+    if size + 2 * pad < span:
+        raise ShapeError(f"kernel {_extent(kernel, dilation)} along {axis} is larger than the "
+                         f"padded input ({size} + 2x{pad} = {size + 2 * pad})")
+    numerator = size + 2 * pad - span
+    if ceil_mode:
+        out = -(-numerator // stride) + 1
+        if (out - 1) * stride >= size + pad:
+            out -= 1
+    else:
+        out = numerator // stride + 1
+    if out < 1:
+        raise ShapeError(f"output {axis} would be {out}, below 1")
+    return out
+
+
+def _extent(kernel: int, dilation: int) -> str:
+    if dilation == 1:
+        return str(kernel)
+    return f"{kernel} (dilation {dilation}: spans {dilation * (kernel - 1) + 1})"

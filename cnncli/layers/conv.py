@@ -1,0 +1,77 @@
+"""2-D convolution."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Arg, ArgError, Cost, Layer, Shape, ShapeError, need_map, window_output
+
+
+class Conv(Layer):
+    name = "conv"
+    aliases = ("conv2d",)
+    summary = "2-D convolution (torch.nn.Conv2d); input channels come from the previous layer"
+    work = "MACs"
+    args = (
+        Arg("out", "int", min=1, doc="output channels"),
+        Arg("kernel", "pair", min=1, doc="kernel size, k or [kh, kw]"),
+        Arg("stride", "pair", 1, min=1),
+        Arg("padding", "padding", 0, min=0, doc='p, [ph, pw], "same" (stride 1) or "valid"'),
+        Arg("dilation", "pair", 1, min=1),
+        Arg("groups", "int", 1, min=1, doc="channel groups; 1 is a full convolution"),
+        Arg("bias", "bool", True),
+    )
+    out: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int] | str
+    dilation: tuple[int, int]
+    groups: int
+    bias: bool
+
+    def validate(self) -> None:
+        if self.padding == "same" and self.stride != (1, 1):
+            raise ArgError('padding "same" needs stride 1 (PyTorch refuses strided "same")')
+        if self.out % self.groups:
+            raise ArgError(f"groups={self.groups} must divide out={self.out}")
+
+    def pads(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """(before, after) padding per axis; "same" puts any odd extra after, as torch does."""
+        if self.padding == "valid":
+            return (0, 0), (0, 0)
+        if self.padding == "same":
+            total = [d * (k - 1) for k, d in zip(self.kernel, self.dilation)]
+            return (total[0] // 2, total[0] - total[0] // 2), (total[1] // 2,
+                                                               total[1] - total[1] // 2)
+        assert isinstance(self.padding, tuple)
+        return (self.padding[0],) * 2, (self.padding[1],) * 2  # type: ignore[return-value]
+
+    def infer(self, shape: Shape) -> Cost:
+        c, h, w = need_map("conv", shape)
+        if c % self.groups:
+            raise ShapeError(f"groups={self.groups} must divide the {c} input channels")
+        (ph0, ph1), (pw0, pw1) = self.pads()
+        # Asymmetric "same" padding: window_output wants a symmetric pad, so fold the extra
+        # element into the input size (it is all the same to the arithmetic).
+        oh = window_output(h + ph1 - ph0, self.kernel[0], self.stride[0], ph0,
+                           self.dilation[0], False, "H")
+        ow = window_output(w + pw1 - pw0, self.kernel[1], self.stride[1], pw0,
+                           self.dilation[1], False, "W")
+        per_out = (c // self.groups) * self.kernel[0] * self.kernel[1]
+        outputs = self.out * oh * ow
+        return Cost(
+            output=(self.out, oh, ow),
+            params=self.out * per_out + (self.out if self.bias else 0),
+            macs=outputs * per_out,
+            other_ops=outputs if self.bias else 0,
+            rf_kernel=(self.dilation[0] * (self.kernel[0] - 1) + 1,
+                       self.dilation[1] * (self.kernel[1] - 1) + 1),
+            rf_stride=self.stride,
+        )
+
+    def build(self, shape: Shape) -> Any:
+        from torch import nn
+
+        padding = self.padding if isinstance(self.padding, str) else self.padding
+        return nn.Conv2d(shape[0], self.out, self.kernel, self.stride, padding,
+                         self.dilation, self.groups, self.bias)

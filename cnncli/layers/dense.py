@@ -1,0 +1,67 @@
+"""Layers for the classifier end: flatten, linear, dropout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Arg, Cost, Layer, Shape, ShapeError, elements
+
+
+class Flatten(Layer):
+    name = "flatten"
+    summary = "CxHxW map to a vector of C*H*W features (torch.nn.Flatten)"
+    work = "none (a view)"
+
+    def infer(self, shape: Shape) -> Cost:
+        # Every feature after a flatten sees the whole map: a window of H x W.
+        window = (shape[1], shape[2]) if len(shape) == 3 else (1, 1)
+        return Cost(output=(elements(shape),), rf_kernel=window)
+
+    def build(self, shape: Shape) -> Any:
+        from torch import nn
+
+        return nn.Flatten()
+
+
+class Linear(Layer):
+    name = "linear"
+    aliases = ("fc", "dense")
+    summary = "fully connected layer on a vector (torch.nn.Linear)"
+    work = "MACs"
+    args = (Arg("out", "int", min=1, doc="output features"), Arg("bias", "bool", True))
+    out: int
+    bias: bool
+
+    def infer(self, shape: Shape) -> Cost:
+        if len(shape) != 1:
+            shown = "x".join(map(str, shape))
+            raise ShapeError(f"linear needs a flat vector but gets a {shown} feature map; "
+                             "add a flatten (or global_avgpool then flatten) before it")
+        features = shape[0]
+        return Cost(
+            output=(self.out,),
+            params=self.out * features + (self.out if self.bias else 0),
+            macs=self.out * features,
+            other_ops=self.out if self.bias else 0,
+        )
+
+    def build(self, shape: Shape) -> Any:
+        from torch import nn
+
+        return nn.Linear(shape[0], self.out, self.bias)
+
+
+class Dropout(Layer):
+    name = "dropout"
+    summary = "zeroes a fraction p of elements in training; identity at inference"
+    work = "none at inference"
+    args = (Arg("p", "float", 0.5, min=0, max=1, max_open=True),)
+    p: float
+
+    def infer(self, shape: Shape) -> Cost:
+        return Cost(output=shape)
+
+    def build(self, shape: Shape) -> Any:
+        from torch import nn
+
+        return nn.Dropout(self.p)

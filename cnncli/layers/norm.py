@@ -1,0 +1,59 @@
+"""Batch normalisation and local response normalisation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Arg, Cost, Layer, Shape, elements
+
+
+class BatchNorm(Layer):
+    name = "batchnorm"
+    aliases = ("bn", "batch_norm")
+    summary = "batch normalisation over channels (BatchNorm2d on maps, BatchNorm1d on vectors)"
+    work = "2 per element (scale and shift, as folded at inference)"
+    args = (
+        Arg("eps", "float", 1e-5, min=0, max=1, max_open=True),
+        Arg("momentum", "float", 0.1, min=0, max=1),
+        Arg("affine", "bool", True, doc="learn a scale and shift per channel"),
+    )
+    eps: float
+    momentum: float
+    affine: bool
+
+    def infer(self, shape: Shape) -> Cost:
+        c = shape[0]
+        # Buffers: running mean and variance (float32), plus num_batches_tracked (one int64).
+        return Cost(output=shape, params=2 * c if self.affine else 0, buffers=2 * c + 1,
+                    buffer_bytes=2 * c * 4 + 8, other_ops=2 * elements(shape))
+
+    def build(self, shape: Shape) -> Any:
+        from torch import nn
+
+        kind = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
+        return kind(shape[0], eps=self.eps, momentum=self.momentum, affine=self.affine)
+
+
+class LocalResponseNorm(Layer):
+    name = "lrn"
+    aliases = ("local_response_norm",)
+    summary = "local response normalisation across channels (AlexNet; torch.nn.LocalResponseNorm)"
+    work = "2*size+3 per element: size squares, size-1 adds, then scale, add, power, divide"
+    args = (
+        Arg("size", "int", 5, min=1, doc="channels in the window"),
+        Arg("alpha", "float", 1e-4, min=0),
+        Arg("beta", "float", 0.75, min=0),
+        Arg("k", "float", 1.0, min=0),
+    )
+    size: int
+    alpha: float
+    beta: float
+    k: float
+
+    def infer(self, shape: Shape) -> Cost:
+        return Cost(output=shape, other_ops=(2 * self.size + 3) * elements(shape))
+
+    def build(self, shape: Shape) -> Any:
+        from torch import nn
+
+        return nn.LocalResponseNorm(self.size, self.alpha, self.beta, self.k)

@@ -1,0 +1,136 @@
+"""Max, average and adaptive average pooling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Arg, ArgError, Cost, Layer, Shape, ShapeError, need_map, window_output
+
+
+class _WindowPool(Layer):
+    """Shared by max and average pooling: same window arithmetic, same argument rules."""
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int] | None
+    padding: tuple[int, int]
+    ceil_mode: bool
+
+    def strides(self) -> tuple[int, int]:
+        return self.stride if self.stride is not None else self.kernel
+
+    def dilations(self) -> tuple[int, int]:
+        return (1, 1)
+
+    def validate(self) -> None:
+        # ATen: "pad should be at most half of effective kernel size"
+        for k, p, d in zip(self.kernel, self.padding, self.dilations()):
+            if p > (d * (k - 1) + 1) // 2:
+                raise ArgError(f"padding {p} is more than half the kernel {k} "
+                               "(PyTorch refuses it)")
+
+    def window(self, shape: Shape) -> tuple[int, int, int]:
+        c, h, w = need_map(self.name, shape)
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.strides(), self.dilations()
+        oh = window_output(h, kh, sh, self.padding[0], dh, self.ceil_mode, "H")
+        ow = window_output(w, kw, sw, self.padding[1], dw, self.ceil_mode, "W")
+        return c, oh, ow
+
+    def rf(self) -> dict[str, tuple[int, int]]:
+        (kh, kw), (dh, dw) = self.kernel, self.dilations()
+        return {"rf_kernel": (dh * (kh - 1) + 1, dw * (kw - 1) + 1), "rf_stride": self.strides()}
+
+
+_POOL_ARGS = (
+    Arg("kernel", "pair", min=1),
+    Arg("stride", "pair", None, min=1, doc="defaults to the kernel size"),
+    Arg("padding", "pair", 0, min=0),
+)
+
+
+class MaxPool(_WindowPool):
+    name = "maxpool"
+    aliases = ("max_pool", "maxpool2d")
+    summary = "max pooling (torch.nn.MaxPool2d)"
+    work = "comparisons: kernel area - 1 per output"
+    args = (*_POOL_ARGS, Arg("dilation", "pair", 1, min=1), Arg("ceil_mode", "bool", False))
+    dilation: tuple[int, int]
+
+    def dilations(self) -> tuple[int, int]:
+        return self.dilation
+
+    def infer(self, shape: Shape) -> Cost:
+        c, oh, ow = self.window(shape)
+        area = self.kernel[0] * self.kernel[1]
+        return Cost(output=(c, oh, ow), other_ops=c * oh * ow * (area - 1), **self.rf())
+
+    def build(self, shape: Shape) -> Any:
+        from torch import nn
+
+        return nn.MaxPool2d(self.kernel, self.strides(), self.padding, self.dilation,
+                            ceil_mode=self.ceil_mode)
+
+
+class AvgPool(_WindowPool):
+    name = "avgpool"
+    aliases = ("avg_pool", "avgpool2d")
+    summary = "average pooling (torch.nn.AvgPool2d)"
+    work = "adds and a divide: kernel area per output"
+    args = (*_POOL_ARGS, Arg("ceil_mode", "bool", False),
+            Arg("count_include_pad", "bool", True))
+    count_include_pad: bool
+
+    def infer(self, shape: Shape) -> Cost:
+        c, oh, ow = self.window(shape)
+        area = self.kernel[0] * self.kernel[1]
+        return Cost(output=(c, oh, ow), other_ops=c * oh * ow * area, **self.rf())
+
+    def build(self, shape: Shape) -> Any:
+        from torch import nn
+
+        return nn.AvgPool2d(self.kernel, self.strides(), self.padding, self.ceil_mode,
+                            self.count_include_pad)
+
+
+def _bins(size: int, out: int) -> list[int]:
+    """Window lengths of adaptive pooling along one axis (ATen start/end index rule)."""
+    return [-(-((i + 1) * size) // out) - (i * size) // out for i in range(out)]
+
+
+class AdaptiveAvgPool(Layer):
+    name = "adaptive_avgpool"
+    aliases = ("adaptive_avg_pool",)
+    summary = "adaptive average pooling to a fixed output size (torch.nn.AdaptiveAvgPool2d)"
+    work = "adds and a divide: one per input element of each window"
+    args = (Arg("size", "pair", 1, min=1, doc="output size, s or [h, w]"),)
+    size: tuple[int, int]
+
+    def infer(self, shape: Shape) -> Cost:
+        c, h, w = need_map(self.name, shape)
+        oh, ow = self.size
+        if h == 0 or w == 0:
+            raise ShapeError("input has no spatial extent")
+        bins_h, bins_w = _bins(h, oh), _bins(w, ow)
+        return Cost(
+            output=(c, oh, ow),
+            other_ops=c * sum(bins_h) * sum(bins_w),
+            # Windows differ in size when the input does not divide evenly; the receptive
+            # field takes the largest window and the smallest step.
+            rf_kernel=(max(bins_h), max(bins_w)),
+            rf_stride=(max(h // oh, 1), max(w // ow, 1)),
+        )
+
+    def build(self, shape: Shape) -> Any:
+        from torch import nn
+
+        return nn.AdaptiveAvgPool2d(self.size)
+
+
+class GlobalAvgPool(AdaptiveAvgPool):
+    name = "global_avgpool"
+    aliases = ("gap",)
+    summary = "global average pooling to Cx1x1 (adaptive average pooling to 1x1)"
+    args = ()
+
+    def __init__(self, **values: Any):
+        super().__init__(**values)
+        self.size = (1, 1)

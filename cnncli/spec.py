@@ -1,0 +1,222 @@
+"""Load a spec (a file or a zoo name), apply its variant and overrides, resolve it to IR."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import Mark, SpecError, UsageError
+from .ir import Network
+from .resolve import NAME_RE, Block, Resolver, parse_block
+from .suggest import did_you_mean
+from .yamlsrc import YList, YMap, parse_yaml, read_yaml_file
+from .zoo import find, zoo_entries
+
+TOP_KEYS = ("name", "description", "input", "params", "blocks", "include", "layers", "variants")
+VARIANT_KEYS = ("description", "params", "input")
+MAX_INPUT_SIDE = 1 << 20
+
+
+def locate(ref: str) -> tuple[str, str | None]:
+    """A spec reference to (file, variant): an existing path, else a zoo name."""
+    if os.path.exists(ref) or ref.endswith((".yaml", ".yml")) or os.sep in ref:
+        if not os.path.isfile(ref):
+            raise SpecError(f"spec file {ref!r} does not exist")
+        return ref, None
+    entry = find(ref)
+    if entry is None:
+        names = sorted(zoo_entries())
+        raise SpecError(f"no spec file or zoo network named {ref!r}{did_you_mean(ref, names)}; "
+                        "`cnncli list` shows the zoo")
+    return str(entry.file), entry.variant
+
+
+def load(ref: str, overrides: Mapping[str, Any] | None = None,
+         input_shape: str | tuple[int, ...] | None = None) -> Network:
+    """Read and resolve a spec. `overrides` are `--set` values (text or Python values)."""
+    file, variant = locate(ref)
+    data = read_yaml_file(file)
+    if data is None:
+        raise SpecError("the spec file is empty", Mark(file, 1, 1))
+    if not isinstance(data, YMap):
+        raise SpecError(f"a spec is a mapping with name, input and layers; this file holds a "
+                        f"{type(data).__name__}", getattr(data, "mark", Mark(file, 1, 1)))
+    _check_keys(data, TOP_KEYS, "a spec")
+    for key in ("input", "layers"):
+        if key not in data:
+            raise SpecError(f"the spec has no {key!r}", data.mark)
+    name = str(data.get("name", Path(file).stem))
+    description = data.get("description", "")
+    params = _declared_params(data)
+    shape_raw, shape_mark = data["input"], data.mark_of("input")
+    if variant is not None:
+        name, description, shape = _apply_variant(data, variant, params, description)
+        if shape is not None:
+            shape_raw, shape_mark = shape
+    for key, value in (overrides or {}).items():
+        params[key] = _override(key, value, params)
+    blocks = collect_blocks(data, file, set())
+    resolver = Resolver(blocks, params)
+    if input_shape is not None:
+        shape_value = parse_shape(input_shape) if isinstance(input_shape, str) else input_shape
+    else:
+        shape_value = _spec_shape(resolver.value(shape_raw, params, shape_mark), shape_mark)
+    root = resolver.network(data["layers"], data.mark_of("layers"))
+    return Network(name=name, description=str(description or ""), input=tuple(shape_value),
+                   root=root, source=file, params=params)
+
+
+def _check_keys(box: YMap, allowed: tuple[str, ...], what: str) -> None:
+    for key in box:
+        if key not in allowed:
+            raise SpecError(f"unknown key {key!r} in {what}{did_you_mean(key, allowed)}; "
+                            f"allowed: {', '.join(allowed)}", box.key_marks[key])
+
+
+def _declared_params(data: YMap) -> dict[str, Any]:
+    raw = data.get("params")
+    if raw is None:
+        return {}
+    if not isinstance(raw, YMap):
+        raise SpecError("params must be a mapping of name: default value", data.mark_of("params"))
+    for key, value in raw.items():
+        if not NAME_RE.fullmatch(key):
+            raise SpecError(f"parameter name {key!r} must be a plain identifier",
+                            raw.key_marks[key])
+        if value is None:
+            raise SpecError(f"parameter {key!r} needs a default value", raw.key_marks[key])
+    return dict(raw)
+
+
+def _apply_variant(data: YMap, variant: str, params: dict[str, Any],
+                   description: Any) -> tuple[str, Any, tuple[Any, Mark] | None]:
+    spec = data["variants"][variant]
+    mark = data["variants"].mark_of(variant)
+    if spec is None:
+        return variant, description, None
+    if not isinstance(spec, YMap):
+        raise SpecError(f"variant {variant!r} must be a mapping of {', '.join(VARIANT_KEYS)}",
+                        mark)
+    _check_keys(spec, VARIANT_KEYS, f"variant {variant!r}")
+    raw = spec.get("params")
+    if raw is not None and not isinstance(raw, YMap):
+        raise SpecError("variant params must be a mapping", spec.mark_of("params"))
+    for key, value in (raw or YMap()).items():
+        if key not in params:
+            raise SpecError(f"variant {variant!r} sets {key!r}, which the spec's params do not "
+                            f"declare{did_you_mean(key, params)}", raw.key_marks[key])
+        params[key] = value
+    shape = (spec["input"], spec.mark_of("input")) if "input" in spec else None
+    return variant, spec.get("description", description), shape
+
+
+def _override(key: str, value: Any, params: dict[str, Any]) -> Any:
+    """A `--set` value, parsed like YAML and checked against the declared default's type."""
+    if key not in params:
+        known = ", ".join(sorted(params)) or "none"
+        raise UsageError(f"--set {key}: the spec has no parameter {key!r}"
+                         f"{did_you_mean(key, params)}; its parameters: {known}")
+    if isinstance(value, str):
+        try:
+            value = parse_yaml(value, "--set") if value.strip() else value
+        except SpecError as exc:
+            raise UsageError(f"--set {key}: cannot read {value!r} ({exc.message})") from None
+    value = _plain(value)
+    default = params[key]
+    expected: type | tuple[type, ...] = type(default)
+    if isinstance(default, float):
+        expected = (int, float)
+    ok = isinstance(value, expected) and (isinstance(default, bool) == isinstance(value, bool))
+    if not ok:
+        raise UsageError(f"--set {key}: expected {_type_word(default)} like {default!r}, "
+                         f"got {value!r}")
+    return value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (YList, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _type_word(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    return {int: "an integer", float: "a number", str: "text", list: "a list"}.get(
+        type(value), type(value).__name__)
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """`--input` text: CxHxW (e.g. 3x224x224) or F for a flat input."""
+    parts = text.lower().replace(",", "x").split("x")
+    try:
+        dims = tuple(int(p) for p in parts)
+    except ValueError:
+        raise UsageError(f"--input {text!r}: write CxHxW like 3x224x224 (or F for a vector)") \
+            from None
+    if len(dims) not in (1, 3):
+        raise UsageError(f"--input {text!r}: give 3 sizes CxHxW (or 1 for a vector), "
+                         f"not {len(dims)}")
+    for d in dims:
+        if not 1 <= d <= MAX_INPUT_SIDE:
+            raise UsageError(f"--input {text!r}: every size must be between 1 and "
+                             f"{MAX_INPUT_SIDE:,}")
+    return dims
+
+
+def _spec_shape(value: Any, mark: Mark) -> tuple[int, ...]:
+    if isinstance(value, str):
+        try:
+            return parse_shape(value)
+        except UsageError as exc:
+            raise SpecError(exc.message.replace("--input", "input"), mark) from None
+    ok = isinstance(value, list) and len(value) in (1, 3) and all(
+        isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= MAX_INPUT_SIDE
+        for d in value)
+    if not ok:
+        raise SpecError(f"input must be [C, H, W] (or [F]) of positive integers, got {value!r}",
+                        mark)
+    return tuple(value)
+
+
+def collect_blocks(data: YMap, file: str, seen: set[str]) -> dict[str, Block]:
+    """The spec's own blocks plus those of its `include` files (paths relative to it)."""
+    seen = seen | {os.path.realpath(file)}
+    blocks: dict[str, Block] = {}
+    includes = data.get("include", [])
+    if isinstance(includes, str):
+        includes = [includes]
+    if not isinstance(includes, list):
+        raise SpecError("include must be a file name or a list of them", data.mark_of("include"))
+    marks = includes.item_marks if isinstance(includes, YList) else [data.mark_of("include")]
+    for item, mark in zip(includes, marks):
+        if not isinstance(item, str):
+            raise SpecError(f"include takes file names, got {item!r}", mark)
+        path = os.path.join(os.path.dirname(file), item)
+        if os.path.realpath(path) in seen:
+            raise SpecError(f"include {item!r} includes itself (a cycle)", mark)
+        if not os.path.isfile(path):
+            raise SpecError(f"included file {item!r} not found (looked at {path})", mark)
+        included = read_yaml_file(path)
+        if not isinstance(included, YMap):
+            raise SpecError(f"included file {item!r} must be a mapping with blocks", mark)
+        _check_keys(included, ("description", "blocks", "include"), f"included file {item!r}")
+        _merge_blocks(blocks, collect_blocks(included, path, seen), mark)
+    raw = data.get("blocks")
+    if raw is not None and not isinstance(raw, YMap):
+        raise SpecError("blocks must be a mapping of block name: definition",
+                        data.mark_of("blocks"))
+    own = {name: parse_block(name, body, raw.key_marks[name]) for name, body in (raw or {}).items()}
+    _merge_blocks(blocks, own, None)
+    return blocks
+
+
+def _merge_blocks(into: dict[str, Block], new: dict[str, Block], mark: Mark | None) -> None:
+    for name, block in new.items():
+        if name in into:
+            first = into[name].mark
+            raise SpecError(f"block {name!r} is defined twice (also at {first})",
+                            mark or block.mark)
+        into[name] = block

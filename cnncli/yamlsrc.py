@@ -1,0 +1,264 @@
+"""Safe YAML reading that keeps file:line:col for every value.
+
+PyYAML's constructors drop positions and have traps (duplicate keys silently win, `yes` is a
+boolean, `1e-3` is a string, Python tags). So we read the parser's event stream ourselves and
+build plain containers that remember where each value came from:
+
+- mappings become `YMap` (a dict with `.mark`, `.key_marks`, `.value_marks`);
+- sequences become `YList` (a list with `.mark` and `.item_marks`);
+- plain scalars resolve to int, float, bool (`true`/`false` only), None or str; quoted ones stay str;
+- any explicit tag other than the core schema's (`!!str`, `!!int`, …) is refused;
+- aliases may share a value, but the expanded document is bounded (no "billion laughs");
+- size and nesting are bounded, so hostile input fails fast with a located message.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from .errors import Mark, SpecError
+
+MAX_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_NODES = 200_000
+
+_CORE = "tag:yaml.org,2002:"
+_INT = re.compile(r"[-+]?[0-9][0-9_]*")
+_FLOAT = re.compile(r"[-+]?([0-9][0-9_]*\.?[0-9_]*|\.[0-9][0-9_]*)([eE][-+]?[0-9]+)?")
+_NULLS = {"", "~", "null", "Null", "NULL"}
+_TRUE = {"true", "True", "TRUE"}
+_FALSE = {"false", "False", "FALSE"}
+_SPECIAL_FLOATS = {".inf": float("inf"), "+.inf": float("inf"), "-.inf": float("-inf"),
+                   ".nan": float("nan")}
+
+_Parser: Any = getattr(yaml, "CBaseLoader", None) or yaml.BaseLoader
+
+
+class YMap(dict):
+    """A mapping read from YAML; knows where it, its keys and its values are."""
+
+    mark: Mark
+    key_marks: dict[str, Mark]
+    value_marks: dict[str, Mark]
+
+    def mark_of(self, key: str) -> Mark:
+        return self.value_marks.get(key, self.mark)
+
+
+class YList(list):
+    """A sequence read from YAML; knows where it and each item are."""
+
+    mark: Mark
+    item_marks: list[Mark]
+
+    def mark_of(self, index: int) -> Mark:
+        return self.item_marks[index] if index < len(self.item_marks) else self.mark
+
+
+def plain_scalar(text: str) -> Any:
+    """Resolve an unquoted scalar: null, true/false, int, float, else the string itself.
+
+    `yes`, `no`, `on` and `off` stay strings (YAML 1.1 made them booleans; we do not).
+    """
+    if text in _NULLS:
+        return None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    if _INT.fullmatch(text):
+        return int(text.replace("_", ""))
+    if _FLOAT.fullmatch(text) and any(ch.isdigit() for ch in text):
+        return float(text.replace("_", ""))
+    if text in _SPECIAL_FLOATS:
+        return _SPECIAL_FLOATS[text]
+    return text
+
+
+def _tagged_scalar(tag: str, text: str, mark: Mark) -> Any:
+    kind = tag[len(_CORE):] if tag.startswith(_CORE) else None
+    if kind == "str":
+        return text
+    if kind in ("int", "float", "bool", "null"):
+        value = plain_scalar(text)
+        expected = {"int": int, "float": (int, float), "bool": bool, "null": type(None)}[kind]
+        if isinstance(value, expected) and not (kind != "bool" and isinstance(value, bool)):
+            return float(value) if kind == "float" else value
+        raise SpecError(f"{text!r} is not a valid !!{kind}", mark)
+    raise SpecError(f"YAML tag {tag!r} is not allowed in a spec (only plain data is read)", mark)
+
+
+def _mark(event: Any, file: str) -> Mark:
+    return Mark(file, event.start_mark.line + 1, event.start_mark.column + 1)
+
+
+class _Builder:
+    """Turns the parser's event stream into YMap/YList/scalars with bounded expansion."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.nodes = 0
+
+    def count(self, n: int, mark: Mark) -> None:
+        self.nodes += n
+        if self.nodes > MAX_NODES:
+            raise SpecError(
+                f"document expands to more than {MAX_NODES:,} values "
+                "(an alias bomb or a runaway file?)", mark)
+
+    def build(self, events: Any) -> Any:
+        stack: list[list[Any]] = []  # frames: [container, size, anchor, pending_key, key_mark]
+        root: Any = None
+        done = False
+        for event in events:
+            if isinstance(event, (yaml.StreamStartEvent, yaml.StreamEndEvent,
+                                  yaml.DocumentEndEvent)):
+                continue
+            mark = _mark(event, self.file)
+            if isinstance(event, yaml.DocumentStartEvent):
+                if done:
+                    raise SpecError("a spec file holds one YAML document, found a second", mark)
+                continue
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                self._check_tag(event, mark)
+                if len(stack) >= MAX_DEPTH:
+                    raise SpecError(f"nesting deeper than {MAX_DEPTH} levels", mark)
+                box: YMap | YList
+                if isinstance(event, yaml.MappingStartEvent):
+                    box = YMap()
+                    box.key_marks, box.value_marks = {}, {}
+                else:
+                    box = YList()
+                    box.item_marks = []
+                box.mark = mark
+                stack.append([box, 1, event.anchor, None, None])
+                self.count(1, mark)
+                continue
+            if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                box, size, anchor, _, _ = stack.pop()
+                value: Any = box
+            elif isinstance(event, yaml.AliasEvent):
+                if event.anchor not in self.anchors:
+                    raise SpecError(f"alias *{event.anchor} refers to no earlier anchor", mark)
+                value, size = self.anchors[event.anchor]
+                self.count(size, mark)
+                anchor = None
+            else:  # ScalarEvent
+                value = self._scalar(event, mark, is_key=bool(stack) and _wants_key(stack[-1]))
+                size, anchor = 1, event.anchor
+                self.count(1, mark)
+            if anchor is not None:
+                self.anchors[anchor] = (value, size)
+            if not stack:
+                root, done = value, True
+                continue
+            self._attach(stack[-1], value, size, mark)
+        return root
+
+    def _check_tag(self, event: Any, mark: Mark) -> None:
+        tag = event.tag
+        if tag and tag not in (_CORE + "map", _CORE + "seq", _CORE + "str", "!"):
+            raise SpecError(f"YAML tag {tag!r} is not allowed in a spec (only plain data is read)",
+                            mark)
+
+    def _scalar(self, event: Any, mark: Mark, is_key: bool) -> Any:
+        if event.tag and event.tag != "!":
+            return _tagged_scalar(event.tag, event.value, mark)
+        if is_key or event.style in ("'", '"', "|", ">"):
+            return event.value
+        return plain_scalar(event.value)
+
+    def _attach(self, frame: list[Any], value: Any, size: int, mark: Mark) -> None:
+        box = frame[0]
+        frame[1] += size
+        if isinstance(box, YList):
+            box.append(value)
+            box.item_marks.append(mark)
+            return
+        if frame[3] is None:  # this value is a key
+            if not isinstance(value, str):
+                raise SpecError("mapping keys must be plain names, not lists or mappings", mark)
+            frame[3], frame[4] = value, mark
+            return
+        key, key_mark = frame[3], frame[4]
+        frame[3] = None
+        if key == "<<":
+            _merge(box, value, mark)
+            return
+        if key in box and key not in getattr(box, "merged", ()):
+            first = box.key_marks[key]
+            raise SpecError(f"duplicate key {key!r} (first given at line {first.line})", key_mark)
+        box[key] = value
+        box.key_marks[key] = key_mark
+        box.value_marks[key] = mark
+        if key in getattr(box, "merged", ()):
+            box.merged.discard(key)
+
+
+def _wants_key(frame: list[Any]) -> bool:
+    return isinstance(frame[0], YMap) and frame[3] is None
+
+
+def _merge(box: YMap, value: Any, mark: Mark) -> None:
+    """YAML merge keys (`<<: *defaults`): copy keys the mapping does not set itself."""
+    sources = value if isinstance(value, YList) else [value]
+    merged: set[str] = getattr(box, "merged", set())
+    for source in sources:
+        if not isinstance(source, YMap):
+            raise SpecError("a merge key (<<) takes a mapping or a list of mappings", mark)
+        for key, item in source.items():
+            if key not in box:
+                box[key] = item
+                box.key_marks[key] = source.key_marks[key]
+                box.value_marks[key] = source.value_marks[key]
+                merged.add(key)
+    box.merged = merged  # type: ignore[attr-defined]
+
+
+def parse_yaml(text: str, file: str) -> Any:
+    """Parse one YAML document into located plain data, or raise a located SpecError."""
+    if len(text) > MAX_BYTES:
+        raise SpecError(f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB; "
+                        "a spec should be far smaller", Mark(file, 1, 1))
+    try:
+        return _Builder(file).build(_events(text))
+    except yaml.MarkedYAMLError as exc:
+        m = exc.problem_mark or exc.context_mark
+        mark = Mark(file, m.line + 1, m.column + 1) if m else Mark(file, 1, 1)
+        raise SpecError(f"YAML syntax error: {exc.problem or exc.context}", mark) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise SpecError(f"character U+{code:04X} is not allowed in YAML ({exc.reason})",
+                        Mark(file, line, col)) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"YAML error: {exc}", Mark(file, 1, 1)) from None
+
+
+def _events(text: str) -> Any:
+    parser = _Parser(text)
+    try:
+        while parser.check_event():
+            yield parser.get_event()
+    finally:
+        parser.dispose()
+
+
+def read_yaml_file(path: str) -> Any:
+    """Read a spec file as located plain data; errors name the file."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise SpecError(f"cannot read spec file: {exc.strerror}", Mark(path, 1, 1)) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not UTF-8 text (a binary file?): bad byte at offset {exc.start}",
+                        Mark(path, 1, 1)) from None
+    return parse_yaml(text, path)
