@@ -1,0 +1,127 @@
+"""Where the cost goes: by layer, by block and by layer type (`cnncli flops`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .analyze import Analysis
+from .report import (
+    CONVENTIONS,
+    TextTable,
+    header_record,
+    layer_record,
+    markdown_table,
+    rich_table,
+    rows_csv,
+    totals_table,
+)
+
+RESIDUAL_ADD = "(residual add)"
+
+
+def _share(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 2) if whole else 0.0
+
+
+def by_layer(a: Analysis, depth: int | None, top: int | None) -> list[dict[str, Any]]:
+    total = a.root.macs * a.batch
+    records = [layer_record(r, a.batch) for r in a.root.frontier(depth)]
+    for rec in records:
+        rec["macs_percent"] = _share(rec["macs"], total)
+    if top is not None:
+        records = sorted(records, key=lambda r: (-r["macs"], -r["other_ops"]))[:top]
+    return records
+
+
+def by_block(a: Analysis) -> list[dict[str, Any]]:
+    """The network's top-level pieces: stages, inception modules, top-level layers."""
+    return by_layer(a, 1, None)
+
+
+def by_type(a: Analysis) -> list[dict[str, Any]]:
+    buckets: dict[str, dict[str, Any]] = {}
+
+    def bucket(kind: str) -> dict[str, Any]:
+        return buckets.setdefault(kind, {"type": kind, "count": 0, "params": 0, "macs": 0,
+                                         "flops": 0, "other_ops": 0})
+
+    for row in a.root.walk():
+        if row is a.root:
+            continue
+        if row.is_layer:
+            b = bucket(row.kind)
+            b["count"] += 1
+            b["params"] += row.params
+            b["macs"] += row.macs * a.batch
+            b["flops"] += row.flops * a.batch
+            b["other_ops"] += row.other_ops * a.batch
+        else:
+            own = row.other_ops - sum(c.other_ops for c in row.children)
+            if own:
+                b = bucket(RESIDUAL_ADD)
+                b["count"] += 1
+                b["other_ops"] += own * a.batch
+    total = a.root.macs * a.batch
+    records = sorted(buckets.values(), key=lambda b: (-b["macs"], -b["other_ops"]))
+    for rec in records:
+        rec["macs_percent"] = _share(rec["macs"], total)
+    return records
+
+
+def flops_json(a: Analysis, depth: int | None, top: int | None) -> str:
+    doc = header_record(a)
+    doc["schema"] = "cnncli.flops/1"
+    doc["by_layer"] = by_layer(a, depth, top)
+    doc["by_block"] = by_block(a)
+    doc["by_type"] = by_type(a)
+    doc["totals"] = a.totals()
+    return json.dumps(doc, indent=2)
+
+
+def flops_csv(a: Analysis, depth: int | None, top: int | None) -> str:
+    return rows_csv(by_layer(a, depth, top))
+
+
+LAYER_COLUMNS = ("Layer", "Type", "Output", "MACs", "% MACs", "FLOPs", "Other ops", "Params")
+TYPE_COLUMNS = ("Type", "Count", "MACs", "% MACs", "FLOPs", "Other ops", "Params")
+
+
+def _layer_cells(records: list[dict[str, Any]]) -> list[list[str]]:
+    return [[r["path"], r["type"], "x".join(map(str, r["output"])), f"{r['macs']:,}",
+             f"{r['macs_percent']:.2f}", f"{r['flops']:,}", f"{r['other_ops']:,}",
+             f"{r['params']:,}"] for r in records]
+
+
+def _type_cells(records: list[dict[str, Any]]) -> list[list[str]]:
+    return [[r["type"], f"{r['count']:,}", f"{r['macs']:,}", f"{r['macs_percent']:.2f}",
+             f"{r['flops']:,}", f"{r['other_ops']:,}", f"{r['params']:,}"] for r in records]
+
+
+def _titles(a: Analysis, depth: int | None, top: int | None) -> tuple[str, str, str]:
+    shown = "all layers" if depth is None else f"depth {depth}"
+    layer_title = f"By layer ({shown}" + (f", top {top} by MACs)" if top else ")")
+    per = f" for batch {a.batch}" if a.batch > 1 else ""
+    return (f"{a.network.name}: cost breakdown{per} — " + layer_title,
+            "By block (top level)", "By layer type")
+
+
+def flops_renderables(a: Analysis, depth: int | None, top: int | None) -> list[Any]:
+    layer_title, block_title, type_title = _titles(a, depth, top)
+    return [
+        TextTable(layer_title, LAYER_COLUMNS, _layer_cells(by_layer(a, depth, top)), 3),
+        rich_table(block_title, LAYER_COLUMNS, _layer_cells(by_block(a)), 3),
+        rich_table(type_title, TYPE_COLUMNS, _type_cells(by_type(a)), 1),
+        totals_table(a),
+        f"FLOPs = 2 x MACs ({CONVENTIONS['flops']}); other ops are not in MACs or FLOPs.",
+    ]
+
+
+def flops_markdown(a: Analysis, depth: int | None, top: int | None) -> str:
+    layer_title, block_title, type_title = _titles(a, depth, top)
+    parts = [
+        f"### {layer_title}", markdown_table(LAYER_COLUMNS, _layer_cells(by_layer(a, depth, top)), 3),
+        f"### {block_title}", markdown_table(LAYER_COLUMNS, _layer_cells(by_block(a)), 3),
+        f"### {type_title}", markdown_table(TYPE_COLUMNS, _type_cells(by_type(a)), 1),
+    ]
+    return "\n\n".join(parts) + "\n"
