@@ -119,8 +119,9 @@ def flops_renderables(a: Analysis, depth: int | None, top: int | None) -> list[A
 
 def flops_markdown(a: Analysis, depth: int | None, top: int | None) -> str:
     layer_title, block_title, type_title = _titles(a, depth, top)
+    layers = _layer_cells(by_layer(a, depth, top))
     parts = [
-        f"### {layer_title}", markdown_table(LAYER_COLUMNS, _layer_cells(by_layer(a, depth, top)), 3),
+        f"### {layer_title}", markdown_table(LAYER_COLUMNS, layers, 3),
         f"### {block_title}", markdown_table(LAYER_COLUMNS, _layer_cells(by_block(a)), 3),
         f"### {type_title}", markdown_table(TYPE_COLUMNS, _type_cells(by_type(a)), 1),
     ]

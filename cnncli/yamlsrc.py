@@ -6,7 +6,8 @@ build plain containers that remember where each value came from:
 
 - mappings become `YMap` (a dict with `.mark`, `.key_marks`, `.value_marks`);
 - sequences become `YList` (a list with `.mark` and `.item_marks`);
-- plain scalars resolve to int, float, bool (`true`/`false` only), None or str; quoted ones stay str;
+- plain scalars resolve to int, float, bool (`true`/`false` only), None or str;
+  quoted ones stay str;
 - any explicit tag other than the core schema's (`!!str`, `!!int`, …) is refused;
 - aliases may share a value, but the expanded document is bounded (no "billion laughs");
 - size and nesting are bounded, so hostile input fails fast with a located message.
