@@ -56,10 +56,16 @@ class Row:
     other_ops: int = 0
     activations: int = 0  # output elements of this node and everything inside it
     children: list[Row] = field(default_factory=list)
+    op: str | None = None  # "add" or "concat": a composite's own work, shown as its own row
 
     @property
     def is_layer(self) -> bool:
         return isinstance(self.node, LayerNode)
+
+    @property
+    def is_leaf(self) -> bool:
+        """A layer or a composite's own op: the rows whose sums are the totals."""
+        return not self.children and (self.is_layer or self.op is not None)
 
     @property
     def flops(self) -> int:
@@ -179,9 +185,10 @@ def _concat(row: Row, node: Concat, shape: Shape, rf: RF, depth: int) -> None:
                 f"concat: branch {bname!r} gives {_fmt(out)} but branch {first_name!r} gives "
                 f"{_fmt(first)}; branches must agree on everything but channels",
                 node.mark, node.path)
-    row.output = (sum(out[0] for _, out in outputs), *first[1:])
-    row.rf = widest
-    row.activations += elements(row.output)  # torch.cat writes a new tensor
+    output = (sum(out[0] for _, out in outputs), *first[1:])
+    # torch.cat writes a new tensor: its own row, so that rows shown at any depth add up.
+    row.add(_op_row("concat", node, depth, output, widest, ops=0))
+    row.output, row.rf = output, widest
 
 
 def _residual(row: Row, node: Residual, shape: Shape, rf: RF, depth: int) -> None:
@@ -200,10 +207,15 @@ def _residual(row: Row, node: Residual, shape: Shape, rf: RF, depth: int) -> Non
         hint = " (use shortcut: auto for a 1x1 projection)" if shortcut == "identity" else ""
         raise SpecError(f"residual add: the body gives {_fmt(body_out)} but {what} is "
                         f"{_fmt(side_out)}{hint}", node.mark, node.path)
-    add_ops = elements(body_out)
-    row.other_ops += add_ops
-    row.activations += add_ops  # the sum is a new tensor
+    row.add(_op_row("add", node, depth, body_out, body_rf, ops=elements(body_out)))
     row.output, row.rf = _fold(row, node.after, body_out, body_rf, depth + 1)
+
+
+def _op_row(op: str, node: Node, depth: int, output: Shape, rf: RF, ops: int) -> Row:
+    """The add or concat that joins a composite's paths, as a row of its own."""
+    path = f"{node.path}.({op})" if node.path else f"({op})"
+    return Row(path=path, kind=op, depth=depth + 1, node=node, input=output, output=output,
+               rf=rf, other_ops=ops, activations=elements(output), op=op)
 
 
 def projection(node: Residual, shape: Shape, target: Shape) -> Sequence:

@@ -17,9 +17,6 @@ from .report import (
     totals_table,
 )
 
-RESIDUAL_ADD = "(residual add)"
-
-
 def _share(part: int, whole: int) -> float:
     return round(100.0 * part / whole, 2) if whole else 0.0
 
@@ -47,21 +44,13 @@ def by_type(a: Analysis) -> list[dict[str, Any]]:
                                          "flops": 0, "other_ops": 0})
 
     for row in a.root.walk():
-        if row is a.root:
-            continue
-        if row.is_layer:
+        if row.is_leaf:
             b = bucket(row.kind)
             b["count"] += 1
             b["params"] += row.params
             b["macs"] += row.macs * a.batch
             b["flops"] += row.flops * a.batch
             b["other_ops"] += row.other_ops * a.batch
-        else:
-            own = row.other_ops - sum(c.other_ops for c in row.children)
-            if own:
-                b = bucket(RESIDUAL_ADD)
-                b["count"] += 1
-                b["other_ops"] += own * a.batch
     total = a.root.macs * a.batch
     records = sorted(buckets.values(), key=lambda b: (-b["macs"], -b["other_ops"]))
     for rec in records:

@@ -74,6 +74,10 @@ class Scaled:
 
 def work_note(row: Row) -> str:
     """What the layer's work is, so no cost is silently zero."""
+    if row.op == "add":
+        return "1 add per element (residual add)"
+    if row.op == "concat":
+        return "none (a copy into the joined tensor)"
     if not row.is_layer:
         return "sum of the layers inside"
     layer = row.node.layer  # type: ignore[attr-defined]
@@ -159,14 +163,20 @@ def summary_cells(a: Analysis, depth: int | None) -> list[list[str]]:
     cells = []
     for row in a.root.frontier(depth):
         s = Scaled(row, a.batch)
-        macs_work = row.macs > 0 or (row.is_layer and row.node.layer.work == "MACs")  # type: ignore[attr-defined]
+        none = no_macs(row)
         cells.append([
             row.path, row.kind, shape_text(row.output), f"{row.params:,}",
-            f"{s.macs:,}" if macs_work or not row.is_layer else "—",
-            f"{s.flops:,}" if macs_work or not row.is_layer else "—",
+            "—" if none else f"{s.macs:,}", "—" if none else f"{s.flops:,}",
             f"{s.other_ops:,}", f"{s.activations:,}", rf_text(row),
         ])
     return cells
+
+
+def no_macs(row: Row) -> bool:
+    """A layer, add or concat whose work is not multiply-accumulates: its MACs show as —."""
+    if row.op is not None:
+        return True
+    return row.is_layer and row.node.layer.work != "MACs"  # type: ignore[attr-defined]
 
 
 def totals_lines(a: Analysis) -> list[tuple[str, str]]:

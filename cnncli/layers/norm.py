@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Arg, Cost, Layer, Shape, elements
+from .base import Arg, Cost, Layer, Shape, elements, need_map
 
 
 class BatchNorm(Layer):
@@ -13,7 +13,7 @@ class BatchNorm(Layer):
     summary = "batch normalisation over channels (BatchNorm2d on maps, BatchNorm1d on vectors)"
     work = "2 per element (scale and shift, as folded at inference)"
     args = (
-        Arg("eps", "float", 1e-5, min=0, max=1, max_open=True),
+        Arg("eps", "float", 1e-5, min=0),
         Arg("momentum", "float", 0.1, min=0, max=1),
         Arg("affine", "bool", True, doc="learn a scale and shift per channel"),
     )
@@ -51,6 +51,7 @@ class LocalResponseNorm(Layer):
     k: float
 
     def infer(self, shape: Shape) -> Cost:
+        need_map(self.name, shape)  # torch's LocalResponseNorm wants (N, C, H, W)
         return Cost(output=shape, other_ops=(2 * self.size + 3) * elements(shape))
 
     def build(self, shape: Shape) -> Any:

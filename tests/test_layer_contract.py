@@ -1,0 +1,125 @@
+"""One contract for every registered layer type, with torch as the oracle.
+
+For random arguments and input shapes: when the analyzer accepts, the torch module built
+from the same layer has the same output shape, parameter and buffer counts, and
+FlopCounterMode counts exactly 2 x the analyzer's MACs; when the analyzer rejects, torch
+raises too (except the rejections that are cnncli policy, listed below).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from torch.utils.flop_counter import FlopCounterMode
+
+from cnncli.layers import LAYER_TYPES, Arg, ArgError, Layer, ShapeError
+
+BATCH = 2
+
+
+def arg_values(arg: Arg) -> st.SearchStrategy[Any]:
+    """Values around an argument's valid range, including some just outside it."""
+    low = int(arg.min) if arg.min is not None else 0
+    if arg.kind == "bool":
+        return st.booleans()
+    if arg.kind == "float":
+        high = arg.max if arg.max is not None else 3.0
+        return st.floats(min_value=max(low, 0.0), max_value=high, allow_nan=False)
+    ints = st.integers(min_value=low - 1, max_value=low + 5)
+    if arg.kind == "int":
+        return ints
+    pair = st.one_of(ints, st.lists(ints, min_size=2, max_size=2))
+    if arg.kind == "padding":
+        return st.one_of(pair, st.sampled_from(["same", "valid"]))
+    if arg.default is None:
+        return st.one_of(st.none(), pair)
+    return pair
+
+
+@st.composite
+def layer_case(draw: st.DrawFn, cls: type[Layer]) -> tuple[dict[str, Any], tuple[int, ...]]:
+    values = {}
+    for arg in cls.args:
+        if not arg.required and draw(st.booleans()):
+            continue  # leave it to the default
+        values[arg.name] = draw(arg_values(arg))
+    flat = draw(st.integers(0, 4)) == 0
+    if flat:
+        shape: tuple[int, ...] = (draw(st.integers(1, 12)),)
+    else:
+        shape = (draw(st.integers(1, 8)), draw(st.integers(1, 12)), draw(st.integers(1, 12)))
+    return values, shape
+
+
+def make(cls: type[Layer], raw: dict[str, Any]) -> Layer:
+    """Check and default the arguments as the resolver does; ArgError when invalid."""
+    values = {}
+    for arg in cls.args:
+        value = raw.get(arg.name, arg.default)
+        values[arg.name] = None if value is None and arg.default is None else arg.check(value)
+    layer = cls(**values)
+    layer.validate()
+    return layer
+
+
+def is_policy(cls: type[Layer], raw: dict[str, Any], shape: tuple[int, ...]) -> bool:
+    """Rejections that are cnncli's choice, not torch's: linear on an unflattened map
+    (torch would silently act on the last axis), outputs sized 0 (torch builds empty
+    tensors), dropout that drops everything."""
+    if cls.name == "linear" and len(shape) != 1:
+        return True
+    if cls.name == "dropout" and raw.get("p") == 1.0:
+        return True
+    sizes = [raw.get(name) for name in ("out", "size")]
+    return any(v == 0 or (isinstance(v, list) and 0 in v) for v in sizes)
+
+
+def torch_run(cls: type[Layer], raw: dict[str, Any], shape: tuple[int, ...]) -> Any:
+    """Build the torch module straight from the raw values where torch takes them."""
+    layer = cls.__new__(cls)
+    for arg in cls.args:
+        value = raw.get(arg.name, arg.default)
+        if isinstance(value, list):
+            value = tuple(value)
+        elif arg.kind in ("pair", "padding") and isinstance(value, int):
+            value = (value, value)
+        setattr(layer, arg.name, value)
+    if cls.name == "global_avgpool":
+        layer.size = (1, 1)  # type: ignore[attr-defined]
+    module = layer.build(shape).eval()
+    return module, module(torch.zeros(BATCH, *shape))
+
+
+@pytest.mark.parametrize("cls", LAYER_TYPES, ids=lambda c: c.name)
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_layer_matches_torch(cls: type[Layer], data: st.DataObject) -> None:
+    raw, shape = data.draw(layer_case(cls))
+    try:
+        layer = make(cls, raw)
+        cost = layer.infer(shape)
+    except (ArgError, ShapeError):
+        layer = None
+    if layer is None:
+        if is_policy(cls, raw, shape):
+            return
+        with warnings.catch_warnings(), pytest.raises(
+                (RuntimeError, ValueError, TypeError, IndexError, ZeroDivisionError)):
+            warnings.simplefilter("ignore")
+            torch_run(cls, raw, shape)
+        return
+    module = layer.build(shape).eval()
+    x = torch.zeros(BATCH, *shape)
+    with FlopCounterMode(display=False) as counter:
+        y = module(x)
+    assert tuple(y.shape[1:]) == cost.output
+    assert sum(p.numel() for p in module.parameters()) == cost.params
+    assert sum(b.numel() for b in module.buffers()) == cost.buffers
+    assert sum(b.numel() * b.element_size() for b in module.buffers()) == cost.buffer_bytes
+    assert counter.get_total_flops() == 2 * cost.macs * BATCH

@@ -1,0 +1,102 @@
+"""Golden figures: every zoo network's parameters and conv/linear MACs, from papers and
+torchvision (batch 1, the issue's table)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import cnncli
+from cnncli.zoo import zoo_entries
+
+# name: (params, MACs, input)
+GOLDEN = {
+    "lenet5": (61_706, 416_520, (1, 32, 32)),
+    "alexnet": (60_965_224, 724_406_816, (3, 227, 227)),
+    "alexnet_tv": (61_100_840, 714_188_480, (3, 224, 224)),
+    "vgg11": (132_863_336, 7_609_090_048, (3, 224, 224)),
+    "vgg13": (133_047_848, 11_308_466_176, (3, 224, 224)),
+    "vgg16": (138_357_544, 15_470_264_320, (3, 224, 224)),
+    "vgg19": (143_667_240, 19_632_062_464, (3, 224, 224)),
+    "vgg16_bn": (138_365_992, 15_470_264_320, (3, 224, 224)),
+    "googlenet": (6_998_552, 1_582_671_872, (3, 224, 224)),
+    "googlenet_tv": (6_624_904, 1_498_376_192, (3, 224, 224)),
+    "resnet18": (11_689_512, 1_814_073_344, (3, 224, 224)),
+    "resnet34": (21_797_672, 3_663_761_408, (3, 224, 224)),
+    "resnet50": (25_557_032, 4_089_184_256, (3, 224, 224)),
+    "resnet101": (44_549_160, 7_801_405_440, (3, 224, 224)),
+    "resnet152": (60_192_808, 11_513_626_624, (3, 224, 224)),
+}
+
+# The paper's bottleneck layout (stride on the first 1x1): fewer MACs, same parameters.
+RESNET_STRIDE_IN_1X1 = {
+    "resnet50": 3_857_973_248,
+    "resnet101": 7_570_194_432,
+    "resnet152": 11_282_415_616,
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_zoo_figures(name: str) -> None:
+    params, macs, shape = GOLDEN[name]
+    totals = cnncli.analyze(name).totals()
+    assert totals["params"] == params
+    assert totals["macs"] == macs
+    assert totals["flops"] == 2 * macs
+    assert cnncli.analyze(name).input == shape
+
+
+@pytest.mark.parametrize("name", sorted(RESNET_STRIDE_IN_1X1))
+def test_resnet_stride_on_first_1x1(name: str) -> None:
+    default = cnncli.analyze(name).totals()
+    paper = cnncli.analyze(name, overrides={"stride_in_1x1": "true"}).totals()
+    assert paper["macs"] == RESNET_STRIDE_IN_1X1[name]
+    assert paper["params"] == default["params"] == GOLDEN[name][0]
+
+
+def test_resnet_description_names_the_default_layout() -> None:
+    net = cnncli.load("resnet50")
+    assert "stride on the 3x3 (torchvision)" in net.description
+    assert "--set stride_in_1x1=true" in Path(net.source).read_text()
+
+
+def test_inception_bottleneck_example() -> None:
+    """GoogLeNet's 1x1 argument: 5x5 to 48 channels on 480x14x14, with and without a
+    1x1 reduction to 16 channels."""
+    a = cnncli.analyze("inception_bottleneck")
+    rows = {r.path: r for r in a.root.walk()}
+    assert a.input == (480, 14, 14)
+    assert rows["compare.direct"].macs == 112_896_000
+    assert rows["compare.reduced"].macs == 5_268_480
+    assert rows["compare.reduced.reduce1x1"].macs == 1_505_280
+
+
+def test_vgg_bn_buffers_and_params() -> None:
+    """BatchNorm adds 2 params per channel and 2C+1 buffers (running mean/var, count)."""
+    plain, bn = cnncli.analyze("vgg16").totals(), cnncli.analyze("vgg16_bn").totals()
+    channels = 2 * 64 + 2 * 128 + 3 * 256 + 6 * 512
+    assert bn["params"] - plain["params"] == 2 * channels
+    assert bn["buffers"] == 2 * channels + 13  # 13 BatchNorm layers
+
+
+def test_every_zoo_entry_analyses_and_lists() -> None:
+    names = set(zoo_entries())
+    assert set(GOLDEN) | {"inception_bottleneck"} <= names
+    for name in names:
+        assert cnncli.analyze(name).totals()["params"] > 0
+
+
+def test_set_classes_changes_only_the_head() -> None:
+    base = cnncli.analyze("resnet18").totals()
+    ten = cnncli.analyze("resnet18", overrides={"classes": 10}).totals()
+    assert base["params"] - ten["params"] == 990 * 512 + 990
+
+
+def test_input_override_changes_shapes() -> None:
+    a = cnncli.analyze("alexnet", input="3x227x227", batch=32)
+    assert a.totals()["macs"] == 32 * 724_406_816
+    b = cnncli.analyze("resnet50", input="3x448x448")
+    assert b.totals()["params"] == 25_557_032
+    conv1 = next(r for r in b.root.walk() if r.path == "conv1")
+    assert conv1.output == (64, 224, 224)
