@@ -16,7 +16,11 @@ import click
 from . import __version__
 from .errors import CnncliError, UsageError
 
-LAZY_COMMANDS: dict[str, str] = {}  # name -> "module:attribute", imported on first use
+# name -> "module:attribute", imported on first use (these import torch)
+LAZY_COMMANDS: dict[str, str] = {
+    "verify": "cnncli.torch_commands:verify",
+    "export": "cnncli.torch_commands:export",
+}
 
 
 class LazyGroup(click.Group):

@@ -79,3 +79,4 @@ class Network:
     root: Sequence
     source: str  # the spec file
     params: dict[str, object] = field(default_factory=dict)  # resolved parameter values
+    init: str = "auto"  # weight initialisation scheme (see build.py)

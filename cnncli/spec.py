@@ -14,7 +14,9 @@ from .suggest import did_you_mean
 from .yamlsrc import YList, YMap, parse_yaml, read_yaml_file
 from .zoo import find, zoo_entries
 
-TOP_KEYS = ("name", "description", "input", "params", "blocks", "include", "layers", "variants")
+TOP_KEYS = ("name", "description", "input", "params", "blocks", "include", "layers", "variants",
+            "init")
+INITS = ("auto", "kaiming", "xavier", "torch")
 VARIANT_KEYS = ("description", "params", "input")
 MAX_INPUT_SIDE = 1 << 20
 
@@ -64,8 +66,12 @@ def load(ref: str, overrides: Mapping[str, Any] | None = None,
     else:
         shape_value = _spec_shape(resolver.value(shape_raw, params, shape_mark), shape_mark)
     root = resolver.network(data["layers"], data.mark_of("layers"))
+    init = data.get("init", "auto")
+    if init not in INITS:
+        raise SpecError(f"init must be one of {', '.join(INITS)}, got {init!r}",
+                        data.mark_of("init"))
     return Network(name=name, description=str(description or ""), input=tuple(shape_value),
-                   root=root, source=file, params=params)
+                   root=root, source=file, params=params, init=init)
 
 
 def _check_keys(box: YMap, allowed: tuple[str, ...], what: str) -> None:

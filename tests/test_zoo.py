@@ -6,35 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from zoo_figures import GOLDEN, RESNET_STRIDE_IN_1X1
 
 import cnncli
 from cnncli.zoo import zoo_entries
-
-# name: (params, MACs, input)
-GOLDEN = {
-    "lenet5": (61_706, 416_520, (1, 32, 32)),
-    "alexnet": (60_965_224, 724_406_816, (3, 227, 227)),
-    "alexnet_tv": (61_100_840, 714_188_480, (3, 224, 224)),
-    "vgg11": (132_863_336, 7_609_090_048, (3, 224, 224)),
-    "vgg13": (133_047_848, 11_308_466_176, (3, 224, 224)),
-    "vgg16": (138_357_544, 15_470_264_320, (3, 224, 224)),
-    "vgg19": (143_667_240, 19_632_062_464, (3, 224, 224)),
-    "vgg16_bn": (138_365_992, 15_470_264_320, (3, 224, 224)),
-    "googlenet": (6_998_552, 1_582_671_872, (3, 224, 224)),
-    "googlenet_tv": (6_624_904, 1_498_376_192, (3, 224, 224)),
-    "resnet18": (11_689_512, 1_814_073_344, (3, 224, 224)),
-    "resnet34": (21_797_672, 3_663_761_408, (3, 224, 224)),
-    "resnet50": (25_557_032, 4_089_184_256, (3, 224, 224)),
-    "resnet101": (44_549_160, 7_801_405_440, (3, 224, 224)),
-    "resnet152": (60_192_808, 11_513_626_624, (3, 224, 224)),
-}
-
-# The paper's bottleneck layout (stride on the first 1x1): fewer MACs, same parameters.
-RESNET_STRIDE_IN_1X1 = {
-    "resnet50": 3_857_973_248,
-    "resnet101": 7_570_194_432,
-    "resnet152": 11_282_415_616,
-}
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))

@@ -1,0 +1,87 @@
+"""Commands that need torch; the CLI imports this module only when one of them runs."""
+
+from __future__ import annotations
+
+import click
+
+from .cli import emit, parse_sets
+
+
+@click.command()
+@click.argument("spec")
+@click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
+              help="Override a spec parameter (repeatable).")
+@click.option("--input", "input_shape", metavar="CxHxW", help="Override the input shape.")
+@click.option("--batch", "-b", type=click.IntRange(1, 10**6), default=2, show_default=True,
+              help="Batch of the forward pass.")
+@click.option("--device", type=click.Choice(["meta", "cpu", "cuda"]), default="meta",
+              show_default=True,
+              help="meta allocates nothing (any size verifies in seconds); cpu/cuda run for real.")
+def verify(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
+           device: str) -> None:
+    """Build the model, run it once and compare every layer with the analysis.
+
+    Output shapes (forward hooks), parameter and buffer counts, and conv/linear FLOPs
+    (torch.utils.flop_counter) must equal the analyzer's. Exits 0 when everything agrees,
+    1 otherwise, naming the first disagreement.
+    """
+    from .verify import verify as run_verify
+
+    result = run_verify(spec, overrides=parse_sets(overrides), input=input_shape, batch=batch,
+                        device=device)
+    emit("table", [_verify_table(result)])
+    bad = result.first_disagreement()
+    if bad:
+        click.echo(f"MISMATCH: {bad}", err=True)
+        raise SystemExit(1)
+    leaves = len(result.checks) - 1
+    click.echo(f"verified: {result.analysis.network.name}, {leaves} layers on {result.device}: "
+               "output shapes, params, buffers and FLOPs all equal the analysis")
+
+
+def _verify_table(result):  # type: ignore[no-untyped-def]
+    from .report import TextTable
+
+    def cell(check, key: str) -> str:  # type: ignore[no-untyped-def]
+        value = check.static[key]
+        text = "x".join(map(str, value)) if isinstance(value, tuple) else f"{value:,}"
+        if check.static[key] == check.measured.get(key):
+            return f"{text} ✓"
+        measured = check.measured.get(key)
+        shown = "x".join(map(str, measured)) if isinstance(measured, tuple) else measured
+        return f"{text} ✗ torch {shown}"
+
+    rows = [[c.path, c.kind, cell(c, "output"), cell(c, "params"), cell(c, "buffers"),
+             cell(c, "flops")] for c in result.checks]
+    a = result.analysis
+    title = (f"{a.network.name}: analysis vs torch ({result.device}, batch {a.batch}, "
+             f"input {'x'.join(map(str, a.input))})")
+    return TextTable(title, ("Layer", "Type", "Output", "Params", "Buffers", "FLOPs"), rows, 2)
+
+
+@click.command()
+@click.argument("spec")
+@click.option("--format", "-f", "fmt", type=click.Choice(["onnx", "torchscript"]),
+              required=True, help="File format.")
+@click.option("--output", "-o", "output", required=True, metavar="FILE", help="File to write.")
+@click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
+@click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
+              help="Override a spec parameter (repeatable).")
+@click.option("--input", "input_shape", metavar="CxHxW", help="Override the input shape.")
+def export(spec: str, fmt: str, output: str, force: bool, overrides: tuple[str, ...],
+           input_shape: str | None) -> None:
+    """Write the model of SPEC as ONNX or TorchScript, then check the file.
+
+    ONNX files pass onnx.checker and, when onnxruntime is installed, are run and compared
+    with torch; TorchScript files are reloaded and compared. The batch axis is dynamic.
+    """
+    from .export import check_target
+    from .export import export as run_export
+    from .model import build
+
+    check_target(output, force)  # fail before the (slow) build
+    model = build(spec, overrides=parse_sets(overrides), input=input_shape)
+    result = run_export(model, output, fmt, force=force)
+    diff = "" if result.max_abs_diff is None else f", max |diff| vs torch {result.max_abs_diff:.1e}"
+    click.echo(f"wrote {result.path} ({result.format}, {result.path.stat().st_size:,} bytes); "
+               f"checked with {result.checked_with}{diff}")
