@@ -17,6 +17,7 @@ from .report import (
     totals_table,
 )
 
+
 def _share(part: int, whole: int) -> float:
     return round(100.0 * part / whole, 2) if whole else 0.0
 
