@@ -189,3 +189,26 @@ def test_golden_tables(cli, name: str, args: list[str]) -> None:
         golden.parent.mkdir(exist_ok=True)
         golden.write_text(out)
     assert out == golden.read_text()
+
+
+def test_wheel_ships_the_zoo(tmp_path: Path) -> None:
+    """After a normal (not editable) install, zoo names work from any folder."""
+    pytest.importorskip("setuptools")
+    root = Path(__file__).resolve().parent.parent
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path / "wheel"), str(root)], capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr
+    (wheel,) = (tmp_path / "wheel").glob("cnncli-*.whl")
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
+         str(tmp_path / "site"), str(wheel)], capture_output=True, text=True, timeout=300)
+    assert install.returncode == 0, install.stderr
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    run = subprocess.run([sys.executable, "-m", "cnncli", "check", "resnet50"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "25,557,032 params" in run.stdout
+    probe = subprocess.run([sys.executable, "-c", "import cnncli.zoo as z; print(z.zoo_dir())"],
+                           capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert probe.stdout.strip() == str(tmp_path / "site" / "cnncli" / "specs")
