@@ -103,7 +103,7 @@ def flops_renderables(a: Analysis, depth: int | None, top: int | None) -> list[A
         rich_table(block_title, LAYER_COLUMNS, _layer_cells(by_block(a)), 3),
         rich_table(type_title, TYPE_COLUMNS, _type_cells(by_type(a)), 1),
         totals_table(a),
-        f"FLOPs = 2 x MACs ({CONVENTIONS['flops']}); other ops are not in MACs or FLOPs.",
+        f"FLOPs: {CONVENTIONS['flops']}; other ops are not in MACs or FLOPs.",
     ]
 
 

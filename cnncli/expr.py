@@ -31,7 +31,8 @@ _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
 
 
 def _round_int(x: Any) -> int:
-    return int(round(x))
+    """Round half up (2.5 -> 3), as people round sizes; Python's round() halves to even."""
+    return math.floor(x + 0.5)
 
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -164,10 +165,13 @@ class _Evaluator:
         return [self.visit(item) for item in node.elts]
 
     def visit_Call(self, node: ast.Call) -> Any:
-        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-            name = node.func.id if isinstance(node.func, ast.Name) else _describe(node.func)
+        if not isinstance(node.func, ast.Name):
+            raise ExprError(f"calling the result of {_describe(node.func)} is not allowed; "
+                            f"only named functions: {', '.join(sorted(FUNCTIONS))}")
+        if node.func.id not in FUNCTIONS:
+            name = node.func.id
             raise ExprError(f"function {name!r} is not available"
-                            f"{did_you_mean(str(name), sorted(FUNCTIONS))}; "
+                            f"{did_you_mean(name, sorted(FUNCTIONS))}; "
                             f"available: {', '.join(sorted(FUNCTIONS))}")
         if node.keywords:
             raise ExprError("keyword arguments are not allowed")
@@ -183,9 +187,12 @@ def _is_number(value: Any) -> bool:
 
 
 def _check_power(base: Any, exponent: Any) -> None:
+    """Refuse powers whose result would pass 2**64 before computing them."""
     if not (_is_number(base) and _is_number(exponent)):
         raise ExprError("** needs numbers")
-    if abs(exponent) > 64 or (abs(base) > 1 and abs(exponent) * math.log2(abs(base)) > 64):
+    if base in (0, 1, -1):
+        return
+    if exponent * math.log2(abs(base)) > 64:
         raise ExprError(f"{base} ** {exponent} is too large")
 
 
@@ -193,7 +200,7 @@ def _check(value: Any) -> Any:
     if isinstance(value, complex):
         raise ExprError("result is a complex number")
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
-        raise ExprError(f"number {value} is too large (limit {MAX_INT:.0e})")
+        raise ExprError(f"number {float(value):.3g} is too large (limit {MAX_INT:.0e})")
     if isinstance(value, float) and not math.isfinite(value):
         raise ExprError(f"result {value} is not a finite number")
     if isinstance(value, str) and len(value) > MAX_LENGTH:
@@ -204,7 +211,8 @@ def _check(value: Any) -> Any:
 
 
 def _describe(node: ast.AST) -> str:
-    kinds = {"Attribute": "attribute access", "Lambda": "lambda", "ListComp": "a comprehension",
+    kinds = {"Attribute": "attribute access", "Subscript": "indexing", "Call": "a call",
+             "Lambda": "lambda", "ListComp": "a comprehension",
              "GeneratorExp": "a generator", "Dict": "a mapping", "Set": "a set",
              "Tuple": "a tuple", "Starred": "unpacking", "NamedExpr": "assignment",
              "JoinedStr": "an f-string", "Await": "await", "Yield": "yield"}

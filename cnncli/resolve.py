@@ -16,7 +16,7 @@ from .expr import ExprError, evaluate
 from .ir import Concat, LayerNode, Node, Residual, Sequence
 from .layers import REGISTRY, ArgError
 from .suggest import did_you_mean
-from .yamlsrc import YList, YMap
+from .yamlsrc import YAML11_BOOLEANS, YList, YMap
 
 MAX_NODES = 200_000
 MAX_REPEAT = 100_000
@@ -73,6 +73,9 @@ def parse_block(name: str, raw: Any, mark: Mark) -> Block:
         if not NAME_RE.fullmatch(pname):
             raise SpecError(f"parameter name {pname!r} must be a plain identifier",
                             params.key_marks[pname])
+        if pname in COMMON_KEYS:
+            raise SpecError(f"block parameter {pname!r} clashes with the {pname!r} key every "
+                            "entry takes; choose another name", params.key_marks[pname])
     kind = bodies[0]
     body = raw[kind]
     if kind == "layers":
@@ -100,6 +103,7 @@ class Resolver:
         self.globals = params
         self.nodes = 0
         self.calls: list[str] = []
+        self.path: str | None = None  # the layer being resolved, for messages
 
     # -- entry points -----------------------------------------------------------------
 
@@ -113,10 +117,14 @@ class Resolver:
     def value(self, raw: Any, scope: dict[str, Any], mark: Mark, literal: tuple = ()) -> Any:
         """Evaluate text as an expression (except `literal` words); lists element-wise."""
         if isinstance(raw, str) and raw not in literal:
+            if raw in YAML11_BOOLEANS and raw not in scope:
+                raise SpecError(f"{raw!r} is not true or false in a spec (YAML 1.1 read it as a "
+                                "boolean, cnncli does not): write true or false", mark,
+                                self.path)
             try:
                 return evaluate(raw, scope)
             except ExprError as exc:
-                raise SpecError(f"in expression {raw!r}: {exc}", mark) from None
+                raise SpecError(f"in expression {raw!r}: {exc}", mark, self.path) from None
         if isinstance(raw, list):
             marks = raw.item_marks if isinstance(raw, YList) else [mark] * len(raw)
             return [self.value(item, scope, m, literal) for item, m in zip(raw, marks)]
@@ -134,14 +142,16 @@ class Resolver:
     # -- lists and entries ------------------------------------------------------------
 
     def items(self, raw: Any, mark: Mark, scope: dict[str, Any], prefix: str, frozen: bool,
-              what: str) -> list[Node]:
+              what: str, first_index: int = 0) -> list[Node]:
+        """Entries of a list; unnamed ones are named by their index among those kept."""
         if not isinstance(raw, YList):
             raise SpecError(f"{what} must be a list of layers (each line starting with '- ')",
                             mark)
         nodes: list[Node] = []
         seen: dict[str, Mark] = {}
         for item, item_mark in zip(raw, raw.item_marks):
-            node = self.entry(item, item_mark, scope, prefix, str(len(nodes)), frozen)
+            node = self.entry(item, item_mark, scope, prefix, str(first_index + len(nodes)),
+                              frozen)
             if node is None:
                 continue
             _claim(seen, node, prefix)
@@ -150,7 +160,17 @@ class Resolver:
 
     def entry(self, raw: Any, mark: Mark, scope: dict[str, Any], prefix: str,
               default_name: str, frozen: bool) -> Node | None:
+        outer = self.path
+        try:
+            return self._entry(raw, mark, scope, prefix, default_name, frozen)
+        finally:
+            self.path = outer
+
+    def _entry(self, raw: Any, mark: Mark, scope: dict[str, Any], prefix: str,
+               default_name: str, frozen: bool) -> Node | None:
         kind, args, kind_mark = _split_entry(raw, mark)
+        self.path = _join(prefix, _entry_name(args, default_name)) if "name" not in args or \
+            isinstance(args["name"], str) else prefix or None
         if "when" in args and not self.flag(args, "when", scope, True):
             return None
         name = _entry_name(args, default_name)
@@ -164,7 +184,8 @@ class Resolver:
         if kind in REGISTRY:
             return self.layer(kind, args, kind_mark, scope, name, path, frozen)
         choices = [*REGISTRY, *COMPOSITES, *self.blocks]
-        raise SpecError(f"unknown layer type {kind!r}{did_you_mean(kind, choices)}", kind_mark)
+        raise SpecError(f"unknown layer type {kind!r}{did_you_mean(kind, choices)}", kind_mark,
+                        path)
 
     def count(self, mark: Mark) -> None:
         self.nodes += 1
@@ -191,6 +212,11 @@ class Resolver:
                 values[arg.name] = None if arg.default is None else arg.check(arg.default)
                 continue
             where = args.mark_of(arg.name)
+            if arg.kind == "bool" and isinstance(args[arg.name], str) \
+                    and args[arg.name] in YAML11_BOOLEANS:
+                raise SpecError(f"{kind}: {arg.name} must be true or false, got "
+                                f"{args[arg.name]!r} (YAML 1.1 read it as a boolean, cnncli "
+                                "does not: write true or false)", where, path)
             literal = ("same", "valid") if arg.kind == "padding" else ()
             raw_value = self.value(args[arg.name], scope, where, literal)
             try:
@@ -280,12 +306,9 @@ class Resolver:
                                 f"got {raw!r}", where, path)
         after: list[Node] = []
         if "after" in args:
+            # one namespace with the body: unnamed layers' indices continue after the body's
             after = self.items(args["after"], args.mark_of("after"), scope, path, frozen,
-                               "after")
-            for i, node in enumerate(after):  # indices continue after the body's
-                if node.name.isdigit():
-                    node.name = str(len(body) + i)
-                    node.path = _join(path, node.name)
+                               "after", first_index=len(body))
         seen: dict[str, Mark] = {}
         for node in [*body, *after]:
             _claim(seen, node, path)
@@ -306,11 +329,13 @@ class Resolver:
                     raise SpecError(f"branch name {key!r} must be a plain identifier",
                                     raw.key_marks[key], path)
         elif isinstance(raw, YList):
-            named = [(str(i), item, m) for i, (item, m) in enumerate(zip(raw, raw.item_marks))]
+            named = [(None, item, m) for item, m in zip(raw, raw.item_marks)]
         else:
             raise SpecError("branches must be a mapping of name: layers, or a list", where, path)
         branches: list[Node] = []
-        for bname, item, bmark in named:
+        seen: dict[str, Mark] = {}
+        for given, item, bmark in named:
+            bname = given if given is not None else str(len(branches))  # index among kept
             bpath = _join(path, bname)
             if isinstance(item, YList):
                 branch = Sequence(name=bname, path=bpath, mark=bmark, frozen=frozen,
@@ -321,6 +346,7 @@ class Resolver:
                 if node is None:
                     continue
                 branch = node
+            _claim(seen, branch, path)
             branches.append(branch)
         if not branches:
             raise SpecError("concat needs at least one branch", where, path)
@@ -332,6 +358,8 @@ class Resolver:
         _require(args, "count", "repeat", mark, path)
         _require(args, "body", "repeat", mark, path)
         count = self.value(args["count"], scope, args.mark_of("count"))
+        if isinstance(count, float) and count.is_integer():
+            count = int(count)
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise SpecError(f"repeat count must be a whole number >= 0, got {count!r}",
                             args.mark_of("count"), path)

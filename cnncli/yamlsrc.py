@@ -32,8 +32,14 @@ _FLOAT = re.compile(r"[-+]?([0-9][0-9_]*\.?[0-9_]*|\.[0-9][0-9_]*)([eE][-+]?[0-9
 _NULLS = {"", "~", "null", "Null", "NULL"}
 _TRUE = {"true", "True", "TRUE"}
 _FALSE = {"false", "False", "FALSE"}
-_SPECIAL_FLOATS = {".inf": float("inf"), "+.inf": float("inf"), "-.inf": float("-inf"),
-                   ".nan": float("nan")}
+_SPECIAL_FLOATS = {
+    **{f"{sign}{word}": float(f"{sign or '+'}inf") for sign in ("", "+", "-")
+       for word in (".inf", ".Inf", ".INF")},
+    **{word: float("nan") for word in (".nan", ".NaN", ".NAN")},
+}
+#: YAML 1.1 read these as booleans; cnncli reads them as text and says so where it matters.
+YAML11_BOOLEANS = {"yes", "no", "on", "off", "y", "n", "Yes", "No", "On", "Off", "YES", "NO",
+                   "ON", "OFF", "Y", "N"}
 
 _Parser: Any = getattr(yaml, "CBaseLoader", None) or yaml.BaseLoader
 
@@ -57,6 +63,30 @@ class YList(list):
 
     def mark_of(self, index: int) -> Mark:
         return self.item_marks[index] if index < len(self.item_marks) else self.mark
+
+
+def yaml_repr(value: Any) -> str:
+    """A value as a spec would write it: true/false/null, not Python's True/False/None."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(yaml_repr(v) for v in value) + "]"
+    return repr(value)
+
+
+def type_word(value: Any) -> str:
+    """'a list', 'a mapping', 'text', 'a number', … for messages about wrong types."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "text" if isinstance(value, str) else "nothing (null)"
 
 
 def plain_scalar(text: str) -> Any:
@@ -142,6 +172,7 @@ class _Builder:
             if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 box, size, anchor, _, _ = stack.pop()
                 value: Any = box
+                mark = box.mark  # a list or mapping is located where it starts
             elif isinstance(event, yaml.AliasEvent):
                 if event.anchor not in self.anchors:
                     raise SpecError(f"alias *{event.anchor} refers to no earlier anchor", mark)
@@ -232,8 +263,11 @@ def parse_yaml(text: str, file: str) -> Any:
         mark = Mark(file, m.line + 1, m.column + 1) if m else Mark(file, 1, 1)
         raise SpecError(f"YAML syntax error: {exc.problem or exc.context}", mark) from None
     except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
-        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        position = exc.position
+        if _Parser is not yaml.BaseLoader:  # libyaml counts bytes of UTF-8, not characters
+            position = len(text.encode("utf-8")[:position].decode("utf-8", "ignore"))
+        line = text.count("\n", 0, position) + 1
+        col = position - (text.rfind("\n", 0, position) + 1) + 1
         code = exc.character if isinstance(exc.character, int) else ord(exc.character)
         raise SpecError(f"character U+{code:04X} is not allowed in YAML ({exc.reason})",
                         Mark(file, line, col)) from None
@@ -250,16 +284,20 @@ def _events(text: str) -> Any:
         parser.dispose()
 
 
-def read_yaml_file(path: str) -> Any:
-    """Read a spec file as located plain data; errors name the file."""
+def read_text(path: str) -> str:
+    """A spec file's text; errors name the file."""
     try:
         with open(path, "rb") as handle:
             raw = handle.read(MAX_BYTES + 1)
     except OSError as exc:
         raise SpecError(f"cannot read spec file: {exc.strerror}", Mark(path, 1, 1)) from None
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SpecError(f"not UTF-8 text (a binary file?): bad byte at offset {exc.start}",
                         Mark(path, 1, 1)) from None
-    return parse_yaml(text, path)
+
+
+def read_yaml_file(path: str) -> Any:
+    """Read a spec file as located plain data; errors name the file."""
+    return parse_yaml(read_text(path), path)

@@ -6,9 +6,12 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ..yamlsrc import yaml_repr
+
 Shape = tuple[int, ...]  # per-sample: (C, H, W) for feature maps, (F,) for flat vectors
 
 REQUIRED = object()
+MAX_INT_ARG = 2**31 - 1  # sizes beyond int32 are typos, not networks
 
 
 class ShapeError(Exception):
@@ -44,10 +47,10 @@ class Arg:
             if isinstance(value, bool):
                 return value
             hint = " (write true or false)" if isinstance(value, str) else ""
-            raise ArgError(f"{self.name} must be true or false, got {value!r}{hint}")
+            raise ArgError(f"{self.name} must be true or false, got {yaml_repr(value)}{hint}")
         if self.kind == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ArgError(f"{self.name} must be a number, got {value!r}")
+                raise ArgError(f"{self.name} must be a number, got {yaml_repr(value)}")
             return self._in_range(float(value))
         if self.kind == "int":
             return self._in_range(self._int(value))
@@ -68,7 +71,10 @@ class Arg:
             return int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             extra = " or \"same\"/\"valid\"" if self.kind == "padding" else ""
-            raise ArgError(f"{self.name} must be an integer{extra}, got {value!r}")
+            raise ArgError(f"{self.name} must be an integer{extra}, got {yaml_repr(value)}")
+        if abs(value) > MAX_INT_ARG:
+            raise ArgError(f"{self.name} = {value:.3g} is beyond any network's size "
+                           f"(limit {MAX_INT_ARG:,})")
         return value
 
     def _in_range(self, value: Any) -> Any:
