@@ -20,6 +20,10 @@ from .errors import CnncliError, UsageError
 LAZY_COMMANDS: dict[str, str] = {
     "verify": "cnncli.torch_commands:verify",
     "export": "cnncli.torch_commands:export",
+    "train": "cnncli.train_commands:train",
+    "eval": "cnncli.train_commands:evaluate",
+    "predict": "cnncli.train_commands:predict",
+    "plot": "cnncli.train_commands:plot",
 }
 
 
@@ -183,10 +187,12 @@ def check(specs: tuple[str, ...], overrides: tuple[str, ...], input_shape: str |
 
     Exits 2 at the first spec with an error, after printing it.
     """
+    from .recipe import from_spec
     from .report import human
 
     for spec in specs:
         a = analysis_for(spec, overrides, input_shape, 1, "fp32")
+        from_spec(a.network.train)  # the training recipe is part of the spec too
         t = a.totals()
         click.echo(f"ok  {spec}: {a.network.name}, input {'x'.join(map(str, a.input))}, "
                    f"output {'x'.join(map(str, a.output))}, {t['params']:,} params "

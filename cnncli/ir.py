@@ -7,6 +7,7 @@ Every node has a stable dotted `path` (`layer3.2.conv1`) used in every output, a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import Mark
 from .layers import Layer
@@ -79,4 +80,8 @@ class Network:
     root: Sequence
     source: str  # the spec file
     params: dict[str, object] = field(default_factory=dict)  # resolved parameter values
-    init: str = "auto"  # weight initialisation scheme (see build.py)
+    init: str = "auto"  # weight initialisation scheme (see model.py)
+    variant: str | None = None  # the zoo variant applied, if any
+    overrides: dict[str, object] = field(default_factory=dict)  # --set values applied
+    files: dict[str, str] = field(default_factory=dict)  # every file read: path -> text
+    train: Any = None  # the spec's `train:` defaults (a located mapping), if any

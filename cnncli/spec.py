@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
@@ -11,18 +12,27 @@ from .errors import Mark, SpecError, UsageError
 from .ir import Network
 from .resolve import NAME_RE, Block, Resolver, parse_block
 from .suggest import did_you_mean
-from .yamlsrc import YList, YMap, parse_yaml, read_yaml_file
+from .yamlsrc import YList, YMap, parse_yaml, read_text, read_yaml_file, type_word, yaml_repr
 from .zoo import find, zoo_entries
 
 TOP_KEYS = ("name", "description", "input", "params", "blocks", "include", "layers", "variants",
-            "init")
+            "init", "train")
 INITS = ("auto", "kaiming", "xavier", "torch")
 VARIANT_KEYS = ("description", "params", "input")
 MAX_INPUT_SIDE = 1 << 20
 
 
 def locate(ref: str) -> tuple[str, str | None]:
-    """A spec reference to (file, variant): an existing path, else a zoo name."""
+    """A spec reference to (file, variant): a path, `path.yaml:variant`, else a zoo name."""
+    file, sep, variant = ref.rpartition(":")
+    if sep and file.endswith((".yaml", ".yml")) and os.path.isfile(file):
+        data = read_yaml_file(file)
+        variants = data.get("variants") if isinstance(data, YMap) else None
+        if not isinstance(variants, YMap) or variant not in variants:
+            known = ", ".join(variants) if isinstance(variants, YMap) else "none"
+            raise SpecError(f"{file} has no variant {variant!r}"
+                            f"{did_you_mean(variant, variants or ())}; its variants: {known}")
+        return file, variant
     if os.path.exists(ref) or ref.endswith((".yaml", ".yml")) or os.sep in ref:
         if not os.path.isfile(ref):
             raise SpecError(f"spec file {ref!r} does not exist")
@@ -39,12 +49,19 @@ def load(ref: str, overrides: Mapping[str, Any] | None = None,
          input_shape: str | tuple[int, ...] | None = None) -> Network:
     """Read and resolve a spec. `overrides` are `--set` values (text or Python values)."""
     file, variant = locate(ref)
-    data = read_yaml_file(file)
+    return load_file(file, variant, overrides, input_shape)
+
+
+def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | None = None,
+              input_shape: str | tuple[int, ...] | None = None) -> Network:
+    """Read and resolve one spec file, with a variant of its `variants` or none."""
+    files: dict[str, str] = {}
+    data = _read(file, files)
     if data is None:
         raise SpecError("the spec file is empty", Mark(file, 1, 1))
     if not isinstance(data, YMap):
-        raise SpecError(f"a spec is a mapping with name, input and layers; this file holds a "
-                        f"{type(data).__name__}", getattr(data, "mark", Mark(file, 1, 1)))
+        raise SpecError(f"a spec is a mapping with name, input and layers; this file holds "
+                        f"{type_word(data)}", getattr(data, "mark", Mark(file, 1, 1)))
     _check_keys(data, TOP_KEYS, "a spec")
     for key in ("input", "layers"):
         if key not in data:
@@ -57,21 +74,30 @@ def load(ref: str, overrides: Mapping[str, Any] | None = None,
         name, description, shape = _apply_variant(data, variant, params, description)
         if shape is not None:
             shape_raw, shape_mark = shape
-    for key, value in (overrides or {}).items():
-        params[key] = _override(key, value, params)
-    blocks = collect_blocks(data, file, set())
+    applied = {key: _override(key, value, params) for key, value in (overrides or {}).items()}
+    params.update(applied)
+    blocks = collect_blocks(data, file, set(), files)
     resolver = Resolver(blocks, params)
     if input_shape is not None:
         shape_value = parse_shape(input_shape) if isinstance(input_shape, str) else input_shape
     else:
-        shape_value = _spec_shape(resolver.value(shape_raw, params, shape_mark), shape_mark)
+        raw_shape = shape_raw if isinstance(shape_raw, str) else resolver.value(
+            shape_raw, params, shape_mark)  # "3x224x224" is a shape, not an expression
+        shape_value = _spec_shape(raw_shape, shape_mark)
     root = resolver.network(data["layers"], data.mark_of("layers"))
     init = data.get("init", "auto")
     if init not in INITS:
         raise SpecError(f"init must be one of {', '.join(INITS)}, got {init!r}",
                         data.mark_of("init"))
     return Network(name=name, description=str(description or ""), input=tuple(shape_value),
-                   root=root, source=file, params=params, init=init)
+                   root=root, source=file, params=params, init=init, variant=variant,
+                   overrides=applied, files=files, train=data.get("train"))
+
+
+def _read(path: str, files: dict[str, str]) -> Any:
+    text = read_text(path)
+    files[path] = text
+    return parse_yaml(text, path)
 
 
 def _check_keys(box: YMap, allowed: tuple[str, ...], what: str) -> None:
@@ -134,10 +160,12 @@ def _override(key: str, value: Any, params: dict[str, Any]) -> Any:
     expected: type | tuple[type, ...] = type(default)
     if isinstance(default, float):
         expected = (int, float)
+    elif isinstance(default, list):
+        expected = list
     ok = isinstance(value, expected) and (isinstance(default, bool) == isinstance(value, bool))
     if not ok:
-        raise UsageError(f"--set {key}: expected {_type_word(default)} like {default!r}, "
-                         f"got {value!r}")
+        raise UsageError(f"--set {key}: expected {_type_word(default)} like "
+                         f"{yaml_repr(default)}, got {yaml_repr(value)}")
     return value
 
 
@@ -150,8 +178,7 @@ def _plain(value: Any) -> Any:
 def _type_word(value: Any) -> str:
     if isinstance(value, bool):
         return "true or false"
-    return {int: "an integer", float: "a number", str: "text", list: "a list"}.get(
-        type(value), type(value).__name__)
+    return "an integer" if isinstance(value, int) else type_word(value)
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -178,6 +205,8 @@ def _spec_shape(value: Any, mark: Mark) -> tuple[int, ...]:
             return parse_shape(value)
         except UsageError as exc:
             raise SpecError(exc.message.replace("--input", "input"), mark) from None
+    if isinstance(value, list):  # sizes may be written 3.0
+        value = [int(d) if isinstance(d, float) and d.is_integer() else d for d in value]
     ok = isinstance(value, list) and len(value) in (1, 3) and all(
         isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= MAX_INPUT_SIDE
         for d in value)
@@ -187,7 +216,8 @@ def _spec_shape(value: Any, mark: Mark) -> tuple[int, ...]:
     return tuple(value)
 
 
-def collect_blocks(data: YMap, file: str, seen: set[str]) -> dict[str, Block]:
+def collect_blocks(data: YMap, file: str, seen: set[str],
+                   files: dict[str, str]) -> dict[str, Block]:
     """The spec's own blocks plus those of its `include` files (paths relative to it)."""
     seen = seen | {os.path.realpath(file)}
     blocks: dict[str, Block] = {}
@@ -205,11 +235,11 @@ def collect_blocks(data: YMap, file: str, seen: set[str]) -> dict[str, Block]:
             raise SpecError(f"include {item!r} includes itself (a cycle)", mark)
         if not os.path.isfile(path):
             raise SpecError(f"included file {item!r} not found (looked at {path})", mark)
-        included = read_yaml_file(path)
+        included = _read(path, files)
         if not isinstance(included, YMap):
             raise SpecError(f"included file {item!r} must be a mapping with blocks", mark)
         _check_keys(included, ("description", "blocks", "include"), f"included file {item!r}")
-        _merge_blocks(blocks, collect_blocks(included, path, seen), mark)
+        _merge_blocks(blocks, collect_blocks(included, path, seen, files), mark)
     raw = data.get("blocks")
     if raw is not None and not isinstance(raw, YMap):
         raise SpecError("blocks must be a mapping of block name: definition",
@@ -226,3 +256,50 @@ def _merge_blocks(into: dict[str, Block], new: dict[str, Block], mark: Mark | No
             raise SpecError(f"block {name!r} is defined twice (also at {first})",
                             mark or block.mark)
         into[name] = block
+
+
+# -- snapshots: a spec travels inside a checkpoint as the text of its files -------------
+
+def snapshot(net: Network) -> dict[str, Any]:
+    """Everything needed to resolve `net` again without its files: plain data only."""
+    main_dir = os.path.dirname(os.path.abspath(net.source))
+    return {
+        "source": net.source,
+        "main": os.path.basename(net.source),
+        "files": {os.path.relpath(os.path.abspath(p), main_dir): text
+                  for p, text in net.files.items()},
+        "variant": net.variant,
+        "overrides": {k: _plain(v) for k, v in net.overrides.items()},
+        "input": list(net.input),
+    }
+
+
+def restore(snap: Any) -> Network:
+    """Resolve a snapshot made by `snapshot` (from a checkpoint); refuse malformed ones."""
+    import tempfile
+
+    ok = (isinstance(snap, dict) and isinstance(snap.get("files"), dict)
+          and isinstance(snap.get("main"), str) and snap["main"] in snap["files"]
+          and all(isinstance(k, str) and isinstance(v, str) for k, v in snap["files"].items()))
+    if not ok:
+        raise UsageError("the checkpoint's spec is missing or malformed")
+    depth = max(_updirs(rel) for rel in snap["files"])
+    with tempfile.TemporaryDirectory(prefix="cnncli-spec-") as tmp:
+        base = os.path.join(tmp, *(["d"] * depth))
+        for rel, text in snap["files"].items():
+            path = os.path.normpath(os.path.join(base, rel))
+            if not path.startswith(tmp + os.sep):
+                raise UsageError(f"the checkpoint's spec names a file outside itself: {rel!r}")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        net = load_file(os.path.join(base, snap["main"]), snap.get("variant"),
+                        snap.get("overrides") or {}, tuple(snap.get("input") or ()) or None)
+    net.source = str(snap.get("source", snap["main"]))
+    return net
+
+
+def _updirs(rel: str) -> int:
+    """How many folders above the main file `rel` reaches ('../../x.yaml' -> 2)."""
+    parts = os.path.normpath(rel).split(os.sep)
+    return len(list(takewhile(lambda part: part == "..", parts)))

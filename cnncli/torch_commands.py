@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from .cli import emit, parse_sets
+from .errors import UsageError
 
 
 @click.command()
@@ -60,7 +63,7 @@ def _verify_table(result):  # type: ignore[no-untyped-def]
 
 
 @click.command()
-@click.argument("spec")
+@click.argument("spec", metavar="SPEC|CHECKPOINT")
 @click.option("--format", "-f", "fmt", type=click.Choice(["onnx", "torchscript"]),
               required=True, help="File format.")
 @click.option("--output", "-o", "output", required=True, metavar="FILE", help="File to write.")
@@ -70,7 +73,8 @@ def _verify_table(result):  # type: ignore[no-untyped-def]
 @click.option("--input", "input_shape", metavar="CxHxW", help="Override the input shape.")
 def export(spec: str, fmt: str, output: str, force: bool, overrides: tuple[str, ...],
            input_shape: str | None) -> None:
-    """Write the model of SPEC as ONNX or TorchScript, then check the file.
+    """Write the model of a spec (fresh weights) or a checkpoint (trained weights) as ONNX or
+    TorchScript, then check the file.
 
     ONNX files pass onnx.checker and, when onnxruntime is installed, are run and compared
     with torch; TorchScript files are reloaded and compared. The batch axis is dynamic.
@@ -80,7 +84,15 @@ def export(spec: str, fmt: str, output: str, force: bool, overrides: tuple[str, 
     from .model import build
 
     check_target(output, force)  # fail before the (slow) build
-    model = build(spec, overrides=parse_sets(overrides), input=input_shape)
+    if spec.endswith((".pt", ".pth")) and Path(spec).is_file():
+        if overrides or input_shape:
+            raise UsageError("--set and --input do not apply to a checkpoint: it carries "
+                             "its own spec")
+        from . import checkpoint
+
+        model, _ = checkpoint.model_from(checkpoint.load(spec), spec)
+    else:
+        model = build(spec, overrides=parse_sets(overrides), input=input_shape)
     result = run_export(model, output, fmt, force=force)
     diff = "" if result.max_abs_diff is None else f", max |diff| vs torch {result.max_abs_diff:.1e}"
     click.echo(f"wrote {result.path} ({result.format}, {result.path.stat().st_size:,} bytes); "

@@ -1,0 +1,97 @@
+"""Checkpoints: a plain dict of tensors and plain data, never a pickled module.
+
+A checkpoint carries its spec (the text of its files, see spec.snapshot), the options and
+data preprocessing it was trained with, the model, optimiser and grad-scaler states, the RNG
+state and where in the run it was taken, so `--resume` continues exactly. Files are written
+to a temporary name and renamed, and read with `torch.load(weights_only=True)`, which runs
+no code from the file.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import UsageError
+
+FORMAT = "cnncli.checkpoint/1"
+
+
+def save(state: dict[str, Any], path: str | Path) -> None:
+    """Write atomically: a crash mid-write leaves the previous file intact."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save({"format": FORMAT, **state}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint safely; every failure is one clear sentence."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        if found:  # weights_only met a class or function: loading it could run code
+            raise UsageError(f"refusing to load {path}: it asks to load {found.group(1)}, which "
+                             "could run code; a checkpoint holds only tensors and plain data") \
+                from None
+        raise UsageError(f"{path} is not a readable checkpoint (truncated or corrupt?)") \
+            from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise UsageError(f"{path} is not a readable checkpoint (truncated or corrupt?): "
+                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") \
+            from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise UsageError(f"{path} is not a cnncli checkpoint (no {FORMAT!r} marker)")
+    for key in ("spec", "model", "data"):
+        if key not in state:
+            raise UsageError(f"{path} is missing its {key!r} entry")
+    return state
+
+
+def model_from(state: dict[str, Any], path: str | Path, device: str = "cpu") -> Any:
+    """Rebuild the checkpoint's model from its own spec and load its weights."""
+    from .analyze import analyze_network
+    from .model import build_from_analysis
+    from .spec import restore
+
+    network = restore(state["spec"])
+    model = build_from_analysis(analyze_network(network), init="torch", device=device)
+    load_weights(model, state["model"], path)
+    return model, network
+
+
+def load_weights(model: torch.nn.Module, weights: Any, path: str | Path) -> None:
+    """Load a state dict, naming what does not fit instead of torch's long report."""
+    own = model.state_dict()
+    if not isinstance(weights, dict):
+        raise UsageError(f"{path}: the model weights are malformed")
+    missing = [k for k in own if k not in weights]
+    unexpected = [k for k in weights if k not in own]
+    if missing or unexpected:
+        detail = f"missing {missing[0]!r}" if missing else f"unexpected {unexpected[0]!r}"
+        raise UsageError(f"{path} was made for another network: {len(missing)} weights "
+                         f"missing, {len(unexpected)} unexpected ({detail})")
+    for key, tensor in own.items():
+        if tuple(weights[key].shape) != tuple(tensor.shape):
+            raise UsageError(f"{path} was made for another shape: {key} is "
+                             f"{tuple(weights[key].shape)} there but {tuple(tensor.shape)} "
+                             "in this network")
+    model.load_state_dict(weights)

@@ -1,0 +1,363 @@
+"""Glue between the commands and the trainer: options, data, run folder, reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import checkpoint
+from .analyze import analyze_network
+from .errors import UsageError
+from .ir import Network
+from .recipe import TrainOptions, resolve
+from .trainer import Data, Dist, Split, Trainer, evaluate_split, init_dist, pick_device
+
+IN_MEMORY = ("mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100", "synthetic")
+DATASETS = (*IN_MEMORY, "imagefolder")
+
+
+# -- the run folder ----------------------------------------------------------------------
+
+class RunFolder:
+    """The run's folder, held by a lock file so two runs never interleave in it."""
+
+    def __init__(self, path: Path, resuming: bool, force: bool, main: bool):
+        self.path, self.main, self.lock = path, main, path / ".lock"
+        if not main:
+            return
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"--out {path}: is a file, not a folder")
+        if (path / "last.pt").exists() and not resuming and not force:
+            raise UsageError(f"{path} already holds a run; continue it with --resume "
+                             f"{path / 'last.pt'}, start over with --force, or pick --out")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / ".write-test"
+            probe.write_bytes(b"x" * 4096)
+            probe.unlink()
+        except OSError as exc:
+            raise UsageError(f"cannot write to {path}: {exc.strerror or exc}") from None
+        self._take_lock()
+
+    def _take_lock(self) -> None:
+        for _ in range(2):
+            try:
+                fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                owner = _lock_owner(self.lock)
+                if owner is not None and _alive(owner):
+                    raise UsageError(f"another run (pid {owner}) is writing to {self.path}; "
+                                     "wait for it or pick another --out") from None
+                self.lock.unlink(missing_ok=True)  # a stale lock from a dead run
+                continue
+            with os.fdopen(fd, "w") as handle:
+                handle.write(str(os.getpid()))
+            return
+        raise UsageError(f"cannot take the lock {self.lock}")
+
+    def release(self) -> None:
+        if self.main and _lock_owner(self.lock) == os.getpid():
+            self.lock.unlink(missing_ok=True)
+
+
+def _lock_owner(lock: Path) -> int | None:
+    try:
+        return int(lock.read_text().strip() or "0") or None
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# -- data --------------------------------------------------------------------------------
+
+def output_classes(network: Network) -> int:
+    out = analyze_network(network).output
+    if len(out) != 1:
+        raise UsageError(f"{network.name} outputs a {'x'.join(map(str, out))} map; training "
+                         "needs a vector of class scores (end the spec with flatten + linear)")
+    return out[0]
+
+
+def load_data(network: Network, options: TrainOptions, device: torch.device,
+              record: dict[str, Any] | None = None) -> Data:
+    """The dataset, fitted to the spec's input, as uint8 tensors on the device."""
+    from . import data as datasets
+
+    name = options.data
+    if name is None:
+        raise UsageError(f"which data? pass --data ({', '.join(DATASETS)}); the spec "
+                         f"{network.name} declares none in its train: section")
+    if name not in DATASETS:
+        raise UsageError(f"--data {name!r} is not one of {', '.join(DATASETS)}")
+    classes = output_classes(network)
+    if name == "synthetic":
+        full = datasets.synthetic(2048, tuple(network.input), classes, options.seed)
+        train, test = full.split(0.2, options.seed)
+    elif name == "imagefolder":
+        train, test = _imagefolder(options, network)
+    else:
+        train = datasets.load(name, "train", options.data_dir)
+        test = datasets.load(name, "test", options.data_dir)
+    if len(train.classes) != classes:
+        raise UsageError(f"{network.name} has {classes} outputs but {name} has "
+                         f"{len(train.classes)} classes; add --set classes={len(train.classes)}"
+                         " (if the spec has that parameter)")
+    images = datasets.fit_images(train.images, tuple(network.input), options.fit)
+    val_source = "test split"
+    if options.val_split:
+        train, test = train.split(options.val_split, options.seed)
+        images = datasets.fit_images(train.images, tuple(network.input), options.fit)
+        val_source = f"{options.val_split:.0%} of train"
+    if record is not None:  # resuming or evaluating: the checkpoint's normalisation
+        mean, std = record["mean"], record["std"]
+    else:
+        mean, std = (list(map(float, v)) for v in datasets.normalize_stats(images))
+    val = None
+    if test is not None and len(test):
+        val = Split(datasets.fit_images(test.images, tuple(network.input), options.fit)
+                    .to(device), test.labels.to(device))
+    pin = device.type == "cuda"
+    train_split = Split(images.pin_memory().to(device, non_blocking=True) if pin
+                        else images.to(device), train.labels.to(device))
+    return Data(name=name, train=train_split, val=val, classes=list(train.classes),
+                mean=mean, std=std, fit=options.fit, val_source=val_source if val else "none")
+
+
+def _imagefolder(options: TrainOptions, network: Network) -> tuple[Any, Any]:
+    from . import data as datasets
+
+    if not options.data_dir:
+        raise UsageError("--data imagefolder needs --data-dir: a folder of class subfolders")
+    root = Path(options.data_dir)
+    parts = [root / "train", root / "val"] if (root / "train").is_dir() else [root]
+    sets = [datasets.imagefolder_set(str(p), tuple(network.input), options.workers)
+            for p in parts if p.is_dir()]
+    return sets[0], (sets[1] if len(sets) > 1 else None)
+
+
+# -- reports -----------------------------------------------------------------------------
+
+class Reporter:
+    """Live progress on a terminal (rich), one plain line per epoch otherwise."""
+
+    def __init__(self, enabled: bool):
+        from rich.console import Console
+
+        self.enabled = enabled
+        self.console = Console(highlight=False)
+        self.live = enabled and self.console.is_terminal
+        self.progress: Any = None
+        self.task: Any = None
+        self.images = 0
+        self.started = 0.0
+
+    def note(self, text: str) -> None:
+        if self.enabled:
+            print(text, flush=True)
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+        self.images, self.started = 0, time.perf_counter()
+        if not self.live:
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn(f"epoch {epoch}/{epochs}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.4f}  "
+                       "{task.fields[speed]:,.0f} img/s"), TimeRemainingColumn(),
+            console=self.console, transient=True)
+        self.progress.start()
+        self.task = self.progress.add_task("train", total=steps, loss=0.0, acc=0.0, speed=0.0)
+
+    def step(self, step: int, loss: float, acc: float, images: int) -> None:
+        self.images += images
+        if self.progress is not None:
+            speed = self.images / max(time.perf_counter() - self.started, 1e-9)
+            self.progress.update(self.task, completed=step, loss=loss, acc=acc, speed=speed)
+
+    def epoch_end(self, record: dict[str, Any], improved: bool) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+        if not self.enabled:
+            return
+        val = ("" if record["val_acc"] is None else
+               f"  val loss {record['val_loss']:.4f} acc {record['val_acc']:.4f}")
+        mark = "  *best" if improved else ""
+        print(f"epoch {record['epoch']:>3}  loss {record['train_loss']:.4f} acc "
+              f"{record['train_acc']:.4f}{val}  lr {record['lr']:.2e}  "
+              f"{record['images_per_s']:,.0f} img/s  {record['seconds']:.1f}s{mark}",
+              flush=True)
+
+    def final(self, history: list[dict[str, Any]], out: Path) -> None:
+        if not self.enabled or not history:
+            return
+        from .report import TextTable
+
+        rows = [[str(r["epoch"]), f"{r['train_loss']:.4f}", f"{r['train_acc']:.4f}",
+                 "—" if r["val_loss"] is None else f"{r['val_loss']:.4f}",
+                 "—" if r["val_acc"] is None else f"{r['val_acc']:.4f}", f"{r['lr']:.2e}",
+                 f"{r['images_per_s']:,.0f}", f"{r['seconds']:.1f}"] for r in history]
+        table = TextTable("Run summary", ("Epoch", "Train loss", "Train acc", "Val loss",
+                                          "Val acc", "LR", "img/s", "s"), rows, 1)
+        print(str(table))
+        print(f"run folder: {out} (last.pt, best.pt, metrics.jsonl, metrics.csv)", flush=True)
+
+
+# -- train -------------------------------------------------------------------------------
+
+def run_training(spec: str, overrides: dict[str, str], input_shape: str | None,
+                 flags: dict[str, Any], resume: str | None, force: bool) -> None:
+    from .spec import load
+
+    state = checkpoint.load(resume) if resume else None
+    network = load(spec, overrides, input_shape)
+    if state is not None:
+        saved = dict(state.get("options") or {})
+        saved.pop("augment", None)
+        given = {k: v for k, v in flags.items() if v is not None and v != ()}
+        merged = {**{k: v for k, v in saved.items() if k in TrainOptions.__dataclass_fields__},
+                  **given}
+        merged.setdefault("augment", tuple(state["options"].get("augment") or ()))
+        options = resolve(None, merged)
+    else:
+        options = resolve(network.train, flags)
+    dist = init_dist(options.device)
+    try:
+        _train(network, options, dist, state, resume, force)
+    finally:
+        if dist.world > 1 and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str, Any] | None,
+           resume: str | None, force: bool) -> None:
+    from .model import build_from_analysis
+
+    device = pick_device(options.device, dist)
+    if options.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    out = Path(options.out or (Path(resume).parent if resume else Path("runs") / network.name))
+    options.out = str(out)
+    folder = RunFolder(out, resuming=state is not None, force=force, main=dist.main)
+    try:
+        torch.manual_seed(options.seed)
+        data = load_data(network, options, device, state["data"] if state else None)
+        model = build_from_analysis(analyze_network(network))
+        reporter = Reporter(enabled=dist.main)
+        trainer = Trainer(network, model, data, options, out, device, dist, reporter)
+        if state is not None:
+            trainer.resume(state, Path(resume or ""))
+        elif dist.main:
+            _write_run_files(out, network, options, data)
+        if dist.main:
+            reporter.note(f"training {network.name} on {data.name} ({len(data.train):,} "
+                          f"images, validation: {data.val_source}) on {device}"
+                          f"{'' if dist.world == 1 else f' x {dist.world} processes'}; "
+                          f"{options.epochs} epochs, batch {options.batch_size}, "
+                          f"{options.optimizer} lr {options.lr:g}, schedule {options.schedule}")
+        history = trainer.fit().history
+        reporter.final(history, out)
+        if dist.main:
+            _plot_if_possible(out)
+        if dist.world > 1:  # leave together: a rank tearing gloo down early can abort
+            torch.distributed.barrier()
+    finally:
+        folder.release()
+
+
+def _write_run_files(out: Path, network: Network, options: TrainOptions, data: Data) -> None:
+    from .spec import snapshot
+
+    run = {"spec": snapshot(network), "options": options.to_dict(), "data": data.record(),
+           "torch": torch.__version__, "command": sys.argv}
+    (out / "run.json").write_text(json.dumps(run, indent=2))
+    (out / "spec.yaml").write_text(network.files.get(network.source, ""))
+
+
+def _plot_if_possible(out: Path) -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return
+    from .plotting import plot_run
+
+    plot_run(out, out / "curves.png")
+
+
+# -- eval and predict --------------------------------------------------------------------
+
+def run_eval(path: str, data_name: str | None, data_dir: str | None, split: str,
+             batch_size: int) -> dict[str, Any]:
+    state = checkpoint.load(path)
+    model, network = checkpoint.model_from(state, path)
+    model.eval()
+    record = state["data"]
+    options = resolve(None, {"data": data_name or record.get("name"), "data_dir": data_dir,
+                             "fit": record.get("fit"), "seed": state["options"].get("seed", 0),
+                             "val_split": state["options"].get("val_split")})
+    data = load_data(network, options, torch.device("cpu"), record)
+    target = data.val if split == "test" else data.train
+    if target is None:
+        raise UsageError(f"{data.name} has no {split} split here")
+    n = len(record["classes"])
+    confusion = torch.zeros(n, n, dtype=torch.long)
+    with torch.no_grad():
+        loss, correct, seen = evaluate_split(model, target, data, torch.device("cpu"),
+                                             batch_size, confusion=confusion)
+    counts = confusion.sum(1)
+    per_class = [(confusion[i, i].item() / counts[i].item()) if counts[i] else None
+                 for i in range(n)]
+    return {"checkpoint": path, "spec": network.name, "dataset": data.name,
+            "split": data.val_source if split == "test" else "train", "count": int(seen),
+            "loss": loss / max(seen, 1), "accuracy": correct / max(seen, 1),
+            "classes": record["classes"], "per_class_accuracy": per_class,
+            "per_class_count": counts.tolist(), "confusion": confusion.tolist()}
+
+
+def run_predict(path: str, files: list[str], top: int) -> list[dict[str, Any]]:
+    from . import data as datasets
+    from .trainer import prepare
+
+    state = checkpoint.load(path)
+    model, network = checkpoint.model_from(state, path)
+    model.eval()
+    record = state["data"]
+    data = Data(name=record["name"], train=Split(torch.empty(0), torch.empty(0)), val=None,
+                classes=record["classes"], mean=record["mean"], std=record["std"],
+                fit=record.get("fit"), val_source="")
+    results = []
+    for file in files:
+        image = datasets.read_image(file, tuple(network.input), record.get("fit"))
+        x = prepare(image[None], data, TrainOptions(), torch.Generator(), False, False)
+        with torch.no_grad():
+            probs = torch.softmax(model(x).float(), dim=1)[0]
+        values, indices = probs.topk(min(top, len(probs)))
+        results.append({"file": file, "top": [
+            {"class": record["classes"][i], "index": i, "probability": round(v, 6)}
+            for v, i in zip(values.tolist(), indices.tolist())]})
+    return results

@@ -1,0 +1,291 @@
+"""Training end to end on data the tests make: tiny IDX files and synthetic images.
+Resume equivalence, checkpoints, eval, predict, refusals."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import cnncli
+from cnncli import checkpoint
+
+TINY = """
+name: tiny
+input: [1, 12, 12]
+params: {classes: 4}
+layers:
+  - conv: {out: 4, kernel: 3, padding: 1}
+  - batchnorm
+  - relu
+  - maxpool: {kernel: 2}
+  - dropout: {p: 0.2}
+  - flatten
+  - linear: {out: classes}
+"""
+
+
+def write_idx(folder: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:
+    """Standard IDX files (gzip), as MNIST ships them."""
+    n, h, w = images.shape
+    with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, h, w) + images.astype(np.uint8).tobytes())
+    with gzip.open(folder / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + labels.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def digits(tmp_path: Path) -> Path:
+    """A learnable 10-class set of 28x28 images: each class lights its own block."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for prefix, n in (("train", 600), ("t10k", 200)):
+        labels = rng.integers(0, 10, n)
+        images = rng.integers(0, 60, (n, 28, 28))
+        for i, label in enumerate(labels):
+            r, c = divmod(int(label), 5)
+            images[i, 4 + 10 * r:12 + 10 * r, 2 + 5 * c:6 + 5 * c] += 180
+        write_idx(folder, prefix, images, labels)
+    return folder
+
+
+def test_train_lenet_on_idx_then_eval_predict_export(digits: Path, tmp_path: Path, cli) -> None:
+    out = tmp_path / "run"
+    code, stdout, err = cli("train", "lenet5", "--data-dir", str(digits), "--epochs", "3",
+                            "--out", str(out), "--device", "cpu")
+    assert code == 0, err
+    assert "epoch   3" in stdout
+    history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    assert history[-1]["val_acc"] > 0.9  # the blocks are easy to learn
+    assert (out / "metrics.csv").read_text().splitlines()[0].startswith("epoch,train_loss")
+    for name in ("last.pt", "best.pt", "run.json", "spec.yaml"):
+        assert (out / name).is_file(), name
+    assert not (out / ".lock").exists()
+    state = checkpoint.load(out / "last.pt")
+    assert state["epoch"] == 3 and state["data"]["fit"] == "pad"
+    assert len(state["data"]["mean"]) == 1
+
+    code, stdout, err = cli("eval", str(out / "best.pt"), "--data-dir", str(digits),
+                            "-f", "json")
+    assert code == 0, err
+    result = json.loads(stdout)
+    assert result["count"] == 200
+    assert result["accuracy"] == pytest.approx(max(r["val_acc"] for r in history), abs=1e-6)
+    assert np.array(result["confusion"]).sum() == 200
+
+    sample = tmp_path / "digit.npy"
+    image = np.zeros((28, 28), np.uint8)
+    image[14:22, 7:11] = 240  # class 6's block (row 1, column 1)
+    np.save(sample, image)
+    code, stdout, err = cli("predict", str(out / "best.pt"), str(sample), "--top", "3",
+                            "-f", "json")
+    assert code == 0, err
+    (prediction,) = json.loads(stdout)
+    assert prediction["top"][0]["class"] == "6"
+    assert len(prediction["top"]) == 3
+
+    target = tmp_path / "lenet.pt"
+    code, stdout, err = cli("export", str(out / "best.pt"), "-f", "torchscript", "-o",
+                            str(target))
+    assert code == 0, err
+
+
+def _train(spec: str, out: Path, epochs: int, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "cnncli", "train", spec, "--data", "synthetic", "--epochs",
+           str(epochs), "--out", str(out), "--device", "cpu", "--batch-size", "32",
+           "--seed", "3", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def test_resume_gives_the_same_weights(tmp_path: Path, write_spec) -> None:
+    spec = write_spec(TINY)
+    straight = _train(spec, tmp_path / "a", 4, "--optimizer", "adam", "--lr", "0.01")
+    assert straight.returncode == 0, straight.stderr
+    first = _train(spec, tmp_path / "b", 2, "--optimizer", "adam", "--lr", "0.01")
+    assert first.returncode == 0, first.stderr
+    resumed = _train(spec, tmp_path / "b", 4, "--resume", str(tmp_path / "b" / "last.pt"))
+    assert resumed.returncode == 0, resumed.stderr
+    a = checkpoint.load(tmp_path / "a" / "last.pt")
+    b = checkpoint.load(tmp_path / "b" / "last.pt")
+    for key, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][key]), key
+    assert a["history"][-1]["train_loss"] == b["history"][-1]["train_loss"]
+
+
+def test_sigint_saves_and_resume_continues_exactly(tmp_path: Path, write_spec) -> None:
+    """Interrupt mid-run (any step), resume, and land on the uninterrupted run's weights."""
+    spec = write_spec(TINY)
+    args = ["--schedule", "cosine", "--lr", "0.05", "--augment", "flip"]
+    straight = _train(spec, tmp_path / "a", 3, *args)
+    assert straight.returncode == 0, straight.stderr
+    cmd = [sys.executable, "-m", "cnncli", "train", spec, "--data", "synthetic", "--epochs",
+           "3", "--out", str(tmp_path / "b"), "--device", "cpu", "--batch-size", "32",
+           "--seed", "3", *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (tmp_path / "b" / "last.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the signal arrived")
+    assert proc.returncode == 130, err
+    assert "interrupted at epoch" in err and "--resume" in err
+    assert "Traceback" not in err
+    resumed = _train(spec, tmp_path / "b", 3, "--resume", str(tmp_path / "b" / "last.pt"))
+    assert resumed.returncode == 0, resumed.stderr
+    a = checkpoint.load(tmp_path / "a" / "last.pt")
+    b = checkpoint.load(tmp_path / "b" / "last.pt")
+    for key, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][key]), key
+
+
+def test_refusals(tmp_path: Path, write_spec, cli, digits: Path) -> None:
+    spec = write_spec(TINY)
+    out = tmp_path / "run"
+    assert _train(spec, out, 1).returncode == 0
+    code, _, err = cli("train", spec, "--data", "synthetic", "--out", str(out), "--epochs", "1")
+    assert code == 2 and "already holds a run" in err
+    (out / ".lock").write_text(str(os.getpid()))  # a live process holds the folder
+    code, _, err = cli("train", spec, "--data", "synthetic", "--out", str(out), "--force",
+                       "--epochs", "1")
+    assert code == 2 and f"another run (pid {os.getpid()})" in err
+    (out / ".lock").unlink()
+    code, _, err = cli("train", "lenet5", "--resume", str(out / "last.pt"), "--data-dir",
+                       str(digits))
+    assert code == 2 and "made for another" in err and "Traceback" not in err
+    code, _, err = cli("train", "resnet18", "--data", "mnist", "--data-dir", str(digits),
+                       "--fit", "pad", "--input", "3x32x32", "--out", str(tmp_path / "r"))
+    assert code == 2
+    assert "resnet18 has 1000 outputs but mnist has 10 classes; add --set classes=10" in err
+    code, _, err = cli("train", spec, "--data", "synthetic", "--lr", "-1")
+    assert code == 2 and "--lr" in err
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    code, _, err = cli("eval", str(bad))
+    assert code == 2 and "not a readable checkpoint" in err
+
+
+def test_hostile_checkpoint_is_refused_and_runs_nothing(tmp_path: Path, cli) -> None:
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "cnncli.checkpoint/1", "model": Exploit()}, path)
+    code, _, err = cli("eval", str(path))
+    assert code == 2
+    assert "asks to load posix.system, which could run code" in err
+    assert not marker.exists()
+
+
+def test_nan_loss_stops_with_epoch_and_step(tmp_path: Path, write_spec) -> None:
+    spec = write_spec("""
+        name: mlp
+        input: [1, 12, 12]
+        params: {classes: 4}
+        layers: [flatten, {linear: {out: 16}}, relu, {linear: {out: classes}}]
+        """)
+    run = _train(spec, tmp_path / "nan", 2, "--lr", "1e30", "--optimizer", "sgd")
+    assert run.returncode == 1
+    assert "the loss became" in run.stderr and "epoch 1, step" in run.stderr
+
+
+def test_build_from_checkpoint_matches(tmp_path: Path, write_spec) -> None:
+    spec = write_spec(TINY)
+    assert _train(spec, tmp_path / "r", 1).returncode == 0
+    state = checkpoint.load(tmp_path / "r" / "best.pt")
+    model, network = checkpoint.model_from(state, tmp_path / "r" / "best.pt")
+    assert network.name == "tiny"
+    assert sum(p.numel() for p in model.parameters()) == cnncli.analyze(spec).totals()["params"]
+
+
+def test_two_process_gloo_run(tmp_path: Path, write_spec) -> None:
+    """torchrun with 2 CPU processes: DDP over gloo, one writer, metrics over both shards."""
+    spec = write_spec(TINY)
+    out = tmp_path / "ddp"
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", "29517", "-m", "cnncli",
+           "train", spec, "--data", "synthetic", "--epochs", "2", "--out", str(out),
+           "--device", "cpu", "--batch-size", "32"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=240,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.count("training tiny") == 1  # only rank 0 speaks
+    assert "x 2 processes" in run.stdout
+    history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(history) == 2
+    state = checkpoint.load(out / "last.pt")
+    assert state["world"] == 2 and state["epoch"] == 2
+    # 1,638 training images: 819 per process, 25 steps of 32 each, both processes counted
+    assert history[0]["images_per_s"] > 0
+
+
+SMALL_RGB = """
+name: small
+input: [3, 32, 32]
+params: {classes: 10}
+layers:
+  - conv: {out: 4, kernel: 3, stride: 2, padding: 1}
+  - relu
+  - global_avgpool
+  - flatten
+  - linear: {out: classes}
+"""
+
+
+def test_train_on_cifar_format_files(tmp_path: Path, write_spec, cli) -> None:
+    from test_data import write_cifar10
+
+    write_cifar10(tmp_path / "cifar" / "cifar-10-batches-py", per_batch=20)
+    spec = write_spec(SMALL_RGB)
+    out = tmp_path / "run"
+    code, stdout, err = cli("train", spec, "--data", "cifar10", "--data-dir",
+                            str(tmp_path / "cifar"), "--epochs", "1", "--batch-size", "10",
+                            "--augment", "crop", "--augment", "flip", "--out", str(out),
+                            "--device", "cpu")
+    assert code == 0, err
+    assert "training small on cifar10 (100 images, validation: test split)" in stdout
+    state = checkpoint.load(out / "last.pt")
+    assert state["data"]["classes"][:2] == ["airplane", "automobile"]
+    assert len(state["data"]["mean"]) == 3
+    assert state["options"]["augment"] == ["crop", "flip"]
+
+
+def test_train_on_an_image_folder(tmp_path: Path, write_spec, cli) -> None:
+    image_module = pytest.importorskip("PIL.Image")
+    root = tmp_path / "photos"
+    rng = np.random.default_rng(0)
+    for label, colour in (("cat", 0), ("dog", 1)):
+        (root / label).mkdir(parents=True)
+        for i in range(12):
+            pixels = rng.integers(0, 40, (40, 48, 3), dtype=np.uint8)
+            pixels[..., colour] += 200
+            image_module.fromarray(pixels).save(root / label / f"{i}.png")
+    spec = write_spec(SMALL_RGB.replace("classes: 10", "classes: 2"))
+    out = tmp_path / "run"
+    code, stdout, err = cli("train", spec, "--data", "imagefolder", "--data-dir", str(root),
+                            "--val-split", "0.25", "--epochs", "2", "--batch-size", "6",
+                            "--lr", "0.1", "--out", str(out), "--device", "cpu")
+    assert code == 0, err
+    assert "validation: 25% of train" in stdout
+    state = checkpoint.load(out / "best.pt")
+    assert state["data"]["classes"] == ["cat", "dog"]
+    code, stdout, err = cli("predict", str(out / "best.pt"), str(root / "dog" / "0.png"),
+                            "--top", "2")
+    assert code == 0, err
+    assert stdout.startswith(f"{root / 'dog' / '0.png'}: ")
