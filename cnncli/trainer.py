@@ -332,19 +332,21 @@ class Trainer:
         options, state = self.options, self.state
         with StopFlag() as stop:
             while state.epoch < options.epochs:
-                started = time.perf_counter()
+                first_step, started = state.step, time.perf_counter()
                 self.reporter.epoch_start(state.epoch + 1, options.epochs, self.steps)
                 self._train_epoch(stop)
+                train_seconds = time.perf_counter() - started
                 train_loss, train_acc = self._partial_metrics()
                 val_loss, val_acc = self.evaluate(self.data.val) if self.data.val else (None,
                                                                                      None)
-                seconds = time.perf_counter() - started
+                trained = (self.steps - first_step) * options.batch_size * self.dist.world
                 record = {"epoch": state.epoch + 1, "train_loss": train_loss,
                           "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
                           "lr": lr_at((state.epoch + 1) * self.steps - 1, self.steps, options),
-                          "seconds": round(seconds, 3),
-                          "images_per_s": round(self.steps * options.batch_size
-                                                * self.dist.world / seconds, 1)}
+                          "seconds": round(time.perf_counter() - started, 3),
+                          "train_seconds": round(train_seconds, 3),
+                          # training images per second: the training phase only
+                          "images_per_s": round(trained / train_seconds, 1)}
                 state.history.append(record)
                 state.epoch, state.step = state.epoch + 1, 0
                 state.partial = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
@@ -433,7 +435,7 @@ class Trainer:
                                                self.device)
         return round(loss / max(seen, 1), 6), round(correct / max(seen, 1), 6)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def evaluate(self, split: Split) -> tuple[float, float]:
         self.runner.eval()
         loss_sum, correct, seen = evaluate_split(self.model, split, self.data, self.device,

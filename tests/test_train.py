@@ -289,3 +289,39 @@ def test_train_on_an_image_folder(tmp_path: Path, write_spec, cli) -> None:
                             "--top", "2")
     assert code == 0, err
     assert stdout.startswith(f"{root / 'dog' / '0.png'}: ")
+
+
+def test_sigkill_at_random_points_never_loses_the_run(tmp_path: Path, write_spec) -> None:
+    """Kill -9 at random moments (tiny epochs: much of the time goes to writing checkpoints);
+    last.pt always loads, --resume takes over the stale lock, and the final weights equal
+    an uninterrupted run's."""
+    import random
+
+    spec = write_spec(TINY)
+    args = ["--batch-size", "256", "--lr", "0.05"]
+    straight = _train(spec, tmp_path / "a", 12, *args)
+    assert straight.returncode == 0, straight.stderr
+    out = tmp_path / "b"
+    rng = random.Random(7)
+    cmd = [sys.executable, "-m", "cnncli", "train", spec, "--data", "synthetic", "--epochs",
+           "12", "--out", str(out), "--device", "cpu", "--seed", "3", *args]
+    resume: list[str] = []
+    for _ in range(4):
+        proc = subprocess.Popen(cmd + resume, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while not (out / "last.pt").exists() and time.time() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.6))
+        proc.kill()
+        proc.wait(timeout=30)
+        state = checkpoint.load(out / "last.pt")  # loadable whatever the moment
+        assert 1 <= state["epoch"] <= 12
+        resume = ["--resume", str(out / "last.pt")]
+    final = subprocess.run(cmd + resume, capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stderr
+    a = checkpoint.load(tmp_path / "a" / "last.pt")
+    b = checkpoint.load(out / "last.pt")
+    assert b["epoch"] == 12
+    for key, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][key]), key
