@@ -169,12 +169,10 @@ class Resolver:
     def _entry(self, raw: Any, mark: Mark, scope: dict[str, Any], prefix: str,
                default_name: str, frozen: bool) -> Node | None:
         kind, args, kind_mark = _split_entry(raw, mark)
-        self.path = _join(prefix, _entry_name(args, default_name)) if "name" not in args or \
-            isinstance(args["name"], str) else prefix or None
+        name = _entry_name(args, default_name)
+        path = self.path = _join(prefix, name)
         if "when" in args and not self.flag(args, "when", scope, True):
             return None
-        name = _entry_name(args, default_name)
-        path = _join(prefix, name)
         frozen = self.flag(args, "frozen", scope, frozen)
         self.count(mark)
         if kind in COMPOSITES:
