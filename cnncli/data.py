@@ -20,6 +20,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -599,27 +600,32 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         return decode_image(path, self.size, self.channels), label
 
 
-def imagefolder_set(root: str, shape: tuple[int, ...], workers: int = 0) -> ImageSet:
-    """A whole image folder decoded into memory at the spec's input shape."""
-    c, h, w = _image_shape(shape)
-    dataset = ImageFolderDataset(root, (h, w), c)
-    # items come back as they are (collate_fn=list): a worker's UsageError arrives as its text,
-    # raised here as the one sentence it is, not wrapped in the loader's traceback
-    loader = torch.utils.data.DataLoader(_Caught(dataset), batch_size=64, num_workers=workers,
-                                         collate_fn=list)
-    images, labels = [], []
+def stream_batches(dataset: torch.utils.data.Dataset, chunks: list[list[int]], workers: int,
+                   pin: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Decode batches of `dataset` (index lists `chunks`) in DataLoader workers.
+
+    A worker's UsageError (an unreadable image) comes back as data and is raised here as the
+    one sentence it is, not wrapped in the loader's traceback.
+    """
+    loader = torch.utils.data.DataLoader(_Caught(dataset), batch_sampler=chunks,
+                                         num_workers=workers, pin_memory=pin,
+                                         collate_fn=_stack_checked)
     for batch in loader:
-        for image, label, error in batch:
-            if error is not None:
-                raise UsageError(error)
-            images.append(image)
-            labels.append(label)
-    return ImageSet(torch.stack(images), torch.tensor(labels, dtype=torch.int64),
-                    dataset.classes, Path(root).name or "imagefolder")
+        if isinstance(batch, str):
+            raise UsageError(batch)
+        yield batch
+
+
+def _stack_checked(batch: list[tuple[Any, int, str | None]]) -> Any:
+    for _, _, error in batch:
+        if error is not None:
+            return error
+    return (torch.stack([image for image, _, _ in batch]),
+            torch.tensor([label for _, label, _ in batch], dtype=torch.int64))
 
 
 class _Caught(torch.utils.data.Dataset):
-    def __init__(self, dataset: ImageFolderDataset):
+    def __init__(self, dataset: Any):
         self.dataset = dataset
 
     def __len__(self) -> int:
@@ -629,7 +635,7 @@ class _Caught(torch.utils.data.Dataset):
         try:
             return (*self.dataset[index], None)
         except UsageError as exc:
-            return None, self.dataset.samples[index][1], str(exc)
+            return None, -1, str(exc)
 
 
 def read_image(path: str, shape: tuple[int, ...], fit: str | None) -> torch.Tensor:

@@ -108,11 +108,11 @@ def load_data(network: Network, options: TrainOptions, device: torch.device,
     if name not in DATASETS:
         raise UsageError(f"--data {name!r} is not one of {', '.join(DATASETS)}")
     classes = output_classes(network)
+    if name == "imagefolder":
+        return _imagefolder(network, options, device, classes, record)
     if name == "synthetic":
         full = datasets.synthetic(2048, tuple(network.input), classes, options.seed)
         train, test = full.split(0.2, options.seed)
-    elif name == "imagefolder":
-        train, test = _imagefolder(options, network)
     else:
         train = datasets.load(name, "train", options.data_dir)
         test = datasets.load(name, "test", options.data_dir)
@@ -141,16 +141,59 @@ def load_data(network: Network, options: TrainOptions, device: torch.device,
                 mean=mean, std=std, fit=options.fit, val_source=val_source if val else "none")
 
 
-def _imagefolder(options: TrainOptions, network: Network) -> tuple[Any, Any]:
+def _imagefolder(network: Network, options: TrainOptions, device: torch.device, classes: int,
+                 record: dict[str, Any] | None) -> Data:
+    """Image folders stream from disk: DataLoader workers decode each batch at the spec's
+    input size. DATA_DIR/train and DATA_DIR/val (or test) are used when present."""
+    from torch.utils.data import Subset
+
     from . import data as datasets
 
     if not options.data_dir:
         raise UsageError("--data imagefolder needs --data-dir: a folder of class subfolders")
     root = Path(options.data_dir)
-    parts = [root / "train", root / "val"] if (root / "train").is_dir() else [root]
-    sets = [datasets.imagefolder_set(str(p), tuple(network.input), options.workers)
-            for p in parts if p.is_dir()]
-    return sets[0], (sets[1] if len(sets) > 1 else None)
+    c, h, w = network.input if len(network.input) == 3 else (0, 0, 0)
+    if not c:
+        raise UsageError(f"{network.name} takes a flat input; image folders need CxHxW")
+    held = next((root / n for n in ("val", "test") if (root / n).is_dir()), None)
+    train_root = root / "train" if held is not None and (root / "train").is_dir() else root
+    train_set = datasets.ImageFolderDataset(str(train_root), (h, w), c)
+    if len(train_set.classes) != classes:
+        raise UsageError(f"{network.name} has {classes} outputs but {train_root} has "
+                         f"{len(train_set.classes)} classes; add --set classes="
+                         f"{len(train_set.classes)} (if the spec has that parameter)")
+    labels = torch.tensor([label for _, label in train_set.samples], dtype=torch.int64)
+    val: Split | None = None
+    val_source = "none"
+    if options.val_split:
+        generator = torch.Generator().manual_seed(options.seed)
+        order = torch.randperm(len(labels), generator=generator)
+        cut = int(round(len(labels) * options.val_split))
+        if not 0 < cut < len(labels):
+            raise UsageError(f"--val-split {options.val_split} leaves no images on one side "
+                             f"of {len(labels)}")
+        held_idx, kept_idx = order[:cut], order[cut:]
+        val = Split(None, labels[held_idx], Subset(train_set, held_idx.tolist()),
+                    options.workers)
+        train = Split(None, labels[kept_idx], Subset(train_set, kept_idx.tolist()),
+                      options.workers)
+        val_source = f"{options.val_split:.0%} of train"
+    else:
+        train = Split(None, labels, train_set, options.workers)
+        if held is not None:
+            val_set = datasets.ImageFolderDataset(str(held), (h, w), c)
+            val = Split(None, torch.tensor([lab for _, lab in val_set.samples]), val_set,
+                        options.workers)
+            val_source = f"{held.name} folder"
+    if record is not None:
+        mean, std = record["mean"], record["std"]
+    else:  # statistics from up to 1,000 training images, decoded once
+        sample = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:1000]
+        images = torch.cat([x for x, _ in train.batches(sample, 250, 0,
+                                                        -(-len(sample) // 250), device)])
+        mean, std = datasets.normalize_stats(images.cpu())
+    return Data(name="imagefolder", train=train, val=val, classes=list(train_set.classes),
+                mean=list(mean), std=list(std), fit=None, val_source=val_source)
 
 
 # -- reports -----------------------------------------------------------------------------
@@ -369,13 +412,10 @@ def run_predict(path: str, files: list[str], top: int) -> list[dict[str, Any]]:
     model, network = checkpoint.model_from(state, path)
     model.eval()
     record = state["data"]
-    data = Data(name=record["name"], train=Split(torch.empty(0), torch.empty(0)), val=None,
-                classes=record["classes"], mean=record["mean"], std=record["std"],
-                fit=record.get("fit"), val_source="")
     results = []
     for file in files:
         image = datasets.read_image(file, tuple(network.input), record.get("fit"))
-        x = prepare(image[None], data, TrainOptions(), torch.Generator(), False, False)
+        x = prepare(image[None], record["mean"], record["std"])
         with torch.no_grad():
             probs = torch.softmax(model(x).float(), dim=1)[0]
         values, indices = probs.topk(min(top, len(probs)))

@@ -97,13 +97,32 @@ def init_dist(device_name: str) -> Dist:
 
 @dataclass
 class Split:
-    """A split held as one uint8 tensor (N, C, H, W) and int64 labels, on the device."""
+    """A split: one uint8 tensor (N, C, H, W) on the device, or a dataset streamed by
+    DataLoader workers (image folders), with int64 labels either way."""
 
-    images: torch.Tensor
+    images: torch.Tensor | None
     labels: torch.Tensor
+    dataset: Any = None  # a torch Dataset of (uint8 image, label) when streamed
+    workers: int = 0
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def batches(self, order: torch.Tensor, batch_size: int, first: int, last: int,
+                device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """uint8 images and labels on `device` for batches first..last-1 of `order`."""
+        if self.dataset is None:
+            assert self.images is not None
+            for step in range(first, last):
+                idx = order[step * batch_size:(step + 1) * batch_size].to(self.images.device)
+                yield self.images[idx], self.labels[idx]
+            return
+        from .data import stream_batches
+
+        chunks = [order[s * batch_size:(s + 1) * batch_size].tolist() for s in range(first, last)]
+        pin = device.type == "cuda"
+        for images, labels in stream_batches(self.dataset, chunks, self.workers, pin):
+            yield images.to(device, non_blocking=pin), labels.to(device, non_blocking=pin)
 
 
 @dataclass
@@ -130,18 +149,21 @@ def epoch_order(n: int, seed: int, epoch: int, dist: Dist) -> torch.Tensor:
     return order[dist.rank * per_rank:(dist.rank + 1) * per_rank]
 
 
-def prepare(images: torch.Tensor, data: Data, options: TrainOptions, generator: torch.Generator,
-            train: bool, channels_last: bool) -> torch.Tensor:
-    """uint8 (B, C, H, W) to a normalised float batch, augmented when training."""
+def prepare(images: torch.Tensor, mean: list[float], std: list[float],
+            augment: TrainOptions | None = None, generator: torch.Generator | None = None,
+            channels_last: bool = False) -> torch.Tensor:
+    """uint8 (B, C, H, W) to a float batch normalised per channel; augmented (crop, flip as
+    `augment` asks, drawing from `generator`) when training."""
     x = images.float().div_(255)
-    if train and "crop" in options.augment:
-        x = random_crop(x, options.crop_padding, generator)
-    if train and "flip" in options.augment:
-        flip = torch.rand(len(x), generator=generator).lt(0.5).to(x.device)
-        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    mean = torch.tensor(data.mean, device=x.device)[None, :, None, None]
-    std = torch.tensor(data.std, device=x.device)[None, :, None, None]
-    x = (x - mean) / std
+    if augment is not None and generator is not None:
+        if "crop" in augment.augment:
+            x = random_crop(x, augment.crop_padding, generator)
+        if "flip" in augment.augment:
+            flip = torch.rand(len(x), generator=generator).lt(0.5).to(x.device)
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    mean_t = torch.tensor(mean, device=x.device)[None, :, None, None]
+    std_t = torch.tensor(std, device=x.device)[None, :, None, None]
+    x = (x - mean_t) / std_t
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
@@ -370,21 +392,16 @@ class Trainer:
         s.bad_epochs += 1
         return False
 
-    def _batches(self, epoch: int) -> Iterator[tuple[int, torch.Tensor]]:
-        order = epoch_order(len(self.data.train), self.options.seed, epoch, self.dist)
-        bs = self.options.batch_size
-        for step in range(self.state.step, self.steps):
-            yield step, order[step * bs:(step + 1) * bs].to(self.device)
-
     def _train_epoch(self, stop: StopFlag) -> None:
         options, state, data = self.options, self.state, self.data
         self.runner.train()
-        for step, idx in self._batches(state.epoch):
+        order = epoch_order(len(data.train), options.seed, state.epoch, self.dist)
+        batches = data.train.batches(order, options.batch_size, state.step, self.steps,
+                                     self.device)
+        for step, (images, y) in enumerate(batches, start=state.step):
             generator = torch.Generator().manual_seed(
                 options.seed * 1_000_003 + state.epoch * 10_007 + step)
-            x = prepare(data.train.images[idx], data, options, generator, True,
-                        self.channels_last)
-            y = data.train.labels[idx]
+            x = prepare(images, data.mean, data.std, options, generator, self.channels_last)
             lr = lr_at(state.epoch * self.steps + step, self.steps, options)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
@@ -461,15 +478,11 @@ def evaluate_split(model: nn.Module, split: Split, data: Data, device: torch.dev
                    confusion: torch.Tensor | None = None) -> tuple[float, float, float]:
     """Summed loss, correct count and count over a split (this rank's shard under DDP)."""
     dist = dist or Dist()
-    n = len(split)
-    share = range(dist.rank, n, dist.world)
+    indices = torch.arange(dist.rank, len(split), dist.world)
     loss_sum = correct = 0.0
-    indices = torch.tensor(list(share), dtype=torch.long)
-    for start in range(0, len(indices), batch_size):
-        idx = indices[start:start + batch_size].to(split.labels.device)
-        x = prepare(split.images[idx], data, TrainOptions(), torch.Generator(), False,
-                    channels_last)
-        y = split.labels[idx]
+    steps = -(-len(indices) // batch_size)
+    for images, y in split.batches(indices, batch_size, 0, steps, device):
+        x = prepare(images, data.mean, data.std, channels_last=channels_last)
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
                             enabled=amp_dtype is not None):
             logits = model(x).float()

@@ -574,8 +574,9 @@ def test_imagefolder_decodes_sizes_and_channels(tmp_path: Path) -> None:
     grey, _ = data.ImageFolderDataset(str(tmp_path), (6, 5), 1)[0]
     luma = data.fit_images(cat[None], (1, 6, 5), "resize")[0]
     assert (grey.int() - luma.int()).abs().max() <= 1  # Pillow's integer luma
-    whole = data.imagefolder_set(str(tmp_path), (3, 12, 8))
-    assert whole.images.shape == (3, 3, 12, 8) and whole.labels.tolist() == [0, 1, 1]
+    resized = data.ImageFolderDataset(str(tmp_path), (12, 8), 3)
+    (images, labels), = data.stream_batches(resized, [[0, 1, 2]], workers=0, pin=False)
+    assert images.shape == (3, 3, 12, 8) and labels.tolist() == [0, 1, 1]
     assert data.read_image(str(tmp_path / "cat" / "a.png"), (1, 8, 8), None).shape == (1, 8, 8)
 
 
@@ -595,7 +596,7 @@ def test_imagefolder_refusals(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"broken\.png: cannot read the image"):
         dataset[1]
     with pytest.raises(UsageError, match=r"broken\.png: cannot read the image"):
-        data.imagefolder_set(str(tmp_path), (1, 4, 4))
+        list(data.stream_batches(dataset, [[0, 1]], workers=1, pin=False))  # in a worker
 
 
 def test_imagefolder_without_pillow_says_how_to_get_it(tmp_path: Path,

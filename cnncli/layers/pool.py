@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .base import Arg, ArgError, Cost, Layer, Shape, ShapeError, need_map, window_output
@@ -91,9 +92,16 @@ class AvgPool(_WindowPool):
                             self.count_include_pad)
 
 
-def _bins(size: int, out: int) -> list[int]:
-    """Window lengths of adaptive pooling along one axis (ATen start/end index rule)."""
-    return [-(-((i + 1) * size) // out) - (i * size) // out for i in range(out)]
+def _bins(size: int, out: int) -> tuple[int, int]:
+    """Total and largest window length of adaptive pooling along one axis, in O(1).
+
+    ATen's window i spans floor(i*size/out) .. ceil((i+1)*size/out); its length is
+    ceil((x + size) / out) with x = i*size mod out, which runs over the multiples of
+    g = gcd(size, out). So the lengths add up to size + out - g and the largest is
+    ceil((size + out - g) / out). (A loop over the windows would let `size: 1e9` eat memory.)
+    """
+    g = math.gcd(size, out)
+    return size + out - g, -(-(size + out - g) // out)
 
 
 class AdaptiveAvgPool(Layer):
@@ -109,13 +117,13 @@ class AdaptiveAvgPool(Layer):
         oh, ow = self.size
         if h == 0 or w == 0:
             raise ShapeError("input has no spatial extent")
-        bins_h, bins_w = _bins(h, oh), _bins(w, ow)
+        (total_h, widest_h), (total_w, widest_w) = _bins(h, oh), _bins(w, ow)
         return Cost(
             output=(c, oh, ow),
-            other_ops=c * sum(bins_h) * sum(bins_w),
+            other_ops=c * total_h * total_w,
             # Windows differ in size when the input does not divide evenly; the receptive
             # field takes the largest window and the smallest step.
-            rf_kernel=(max(bins_h), max(bins_w)),
+            rf_kernel=(widest_h, widest_w),
             rf_stride=(max(h // oh, 1), max(w // ow, 1)),
         )
 
