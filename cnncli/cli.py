@@ -16,14 +16,20 @@ import click
 from . import __version__
 from .errors import CnncliError, UsageError
 
-# name -> "module:attribute", imported on first use (these import torch)
-LAZY_COMMANDS: dict[str, str] = {
-    "verify": "cnncli.torch_commands:verify",
-    "export": "cnncli.torch_commands:export",
-    "train": "cnncli.train_commands:train",
-    "eval": "cnncli.train_commands:evaluate",
-    "predict": "cnncli.train_commands:predict",
-    "plot": "cnncli.train_commands:plot",
+# name -> ("module:attribute", short help): imported on first use, as these import torch;
+# the short help is here so that `cnncli --help` does not import them either.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "verify": ("cnncli.torch_commands:verify",
+               "Build the model, run it and compare every layer with the analysis."),
+    "export": ("cnncli.torch_commands:export",
+               "Write a spec's or checkpoint's model as ONNX or TorchScript, checked."),
+    "train": ("cnncli.train_commands:train",
+              "Train the network a spec describes (checkpoints, metrics, resume)."),
+    "eval": ("cnncli.train_commands:evaluate",
+             "Loss, accuracy, per-class accuracy and confusion matrix of a checkpoint."),
+    "predict": ("cnncli.train_commands:predict",
+                "Top classes with probabilities for image files or .npy arrays."),
+    "plot": ("cnncli.train_commands:plot", "Loss and accuracy curves of a run, as a PNG."),
 }
 
 
@@ -33,9 +39,16 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in LAZY_COMMANDS:
-            module, attr = LAZY_COMMANDS[name].split(":")
+            module, attr = LAZY_COMMANDS[name][0].split(":")
             return getattr(importlib.import_module(module), attr)
         return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, LAZY_COMMANDS[name][1] if name in LAZY_COMMANDS
+                 else self.commands[name].get_short_help_str(limit=90))
+                for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
