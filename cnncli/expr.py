@@ -32,6 +32,8 @@ _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
 
 def _round_int(x: Any) -> int:
     """Round half up (2.5 -> 3), as people round sizes; Python's round() halves to even."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise TypeError(f"needs a number, got {x!r}")
     return math.floor(x + 0.5)
 
 

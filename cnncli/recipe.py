@@ -19,6 +19,8 @@ SCHEDULES = ("none", "step", "cosine", "onecycle")
 FITS = ("pad", "resize", "crop")
 AUGMENTS = ("crop", "flip")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+#: where and how a run happens, not what it learns: command-line only, never in a spec
+MACHINE_OPTIONS = ("out", "data_dir", "device", "workers", "compile")
 
 
 @dataclass
@@ -116,8 +118,11 @@ def from_spec(recipe: Any) -> dict[str, Any]:
     values = {}
     for key, value in recipe.items():
         name = key.replace("-", "_")
-        if name not in FIELDS or name in ("out", "data_dir", "device"):
-            allowed = [n for n in FIELDS if n not in ("out", "data_dir", "device")]
+        if name in MACHINE_OPTIONS:
+            raise SpecError(f"{key} belongs to the machine, not the spec: give it on the "
+                            f"command line (--{name.replace('_', '-')})", recipe.key_marks[key])
+        if name not in FIELDS:
+            allowed = [n for n in FIELDS if n not in MACHINE_OPTIONS]
             raise SpecError(f"unknown training option {key!r}{did_you_mean(name, allowed)}",
                             recipe.key_marks[key])
         try:

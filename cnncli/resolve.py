@@ -16,7 +16,7 @@ from .expr import ExprError, evaluate
 from .ir import Concat, LayerNode, Node, Residual, Sequence
 from .layers import REGISTRY, ArgError
 from .suggest import did_you_mean
-from .yamlsrc import YAML11_BOOLEANS, YList, YMap
+from .yamlsrc import YAML11_BOOLEANS, YList, YMap, yaml_repr
 
 MAX_NODES = 200_000
 MAX_REPEAT = 100_000
@@ -70,9 +70,9 @@ def parse_block(name: str, raw: Any, mark: Mark) -> Block:
         raise SpecError(f"params of block {name!r} must be a mapping of name: default",
                         raw.mark_of("params"))
     for pname in params:
-        if not NAME_RE.fullmatch(pname):
-            raise SpecError(f"parameter name {pname!r} must be a plain identifier",
-                            params.key_marks[pname])
+        if not NAME_RE.fullmatch(pname) or pname.startswith("_"):
+            raise SpecError(f"parameter name {pname!r} must be a plain identifier not starting "
+                            "with _", params.key_marks[pname])
         if pname in COMMON_KEYS:
             raise SpecError(f"block parameter {pname!r} clashes with the {pname!r} key every "
                             "entry takes; choose another name", params.key_marks[pname])
@@ -136,7 +136,7 @@ class Resolver:
         value = self.value(args[key], scope, args.mark_of(key))
         if not isinstance(value, bool):
             raise SpecError(f"{key} must be true or false (or an expression giving one), "
-                            f"got {value!r}", args.mark_of(key))
+                            f"got {yaml_repr(value)}", args.mark_of(key), self.path)
         return value
 
     # -- lists and entries ------------------------------------------------------------
@@ -188,7 +188,7 @@ class Resolver:
     def count(self, mark: Mark) -> None:
         self.nodes += 1
         if self.nodes > MAX_NODES:
-            raise SpecError(f"the network has more than {MAX_NODES:,} layers", mark)
+            raise SpecError(f"the network has more than {MAX_NODES:,} layers", mark, self.path)
 
     def layer(self, kind: str, args: YMap, mark: Mark, scope: dict[str, Any], name: str,
               path: str, frozen: bool) -> LayerNode:

@@ -12,7 +12,16 @@ from .errors import Mark, SpecError, UsageError
 from .ir import Network
 from .resolve import NAME_RE, Block, Resolver, parse_block
 from .suggest import did_you_mean
-from .yamlsrc import YList, YMap, parse_yaml, read_text, read_yaml_file, type_word, yaml_repr
+from .yamlsrc import (
+    YList,
+    YMap,
+    first_content_mark,
+    parse_yaml,
+    read_text,
+    read_yaml_file,
+    type_word,
+    yaml_repr,
+)
 from .zoo import find, zoo_entries
 
 TOP_KEYS = ("name", "description", "input", "params", "blocks", "include", "layers", "variants",
@@ -28,6 +37,9 @@ def locate(ref: str) -> tuple[str, str | None]:
     if sep and file.endswith((".yaml", ".yml")) and os.path.isfile(file):
         data = read_yaml_file(file)
         variants = data.get("variants") if isinstance(data, YMap) else None
+        if isinstance(data, YMap) and "variants" in data and not isinstance(variants, YMap):
+            raise SpecError("variants must be a mapping of variant name: {description, params, "
+                            "input}", data.mark_of("variants"))
         if not isinstance(variants, YMap) or variant not in variants:
             known = ", ".join(variants) if isinstance(variants, YMap) else "none"
             raise SpecError(f"{file} has no variant {variant!r}"
@@ -61,7 +73,8 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
         raise SpecError("the spec file is empty", Mark(file, 1, 1))
     if not isinstance(data, YMap):
         raise SpecError(f"a spec is a mapping with name, input and layers; this file holds "
-                        f"{type_word(data)}", getattr(data, "mark", Mark(file, 1, 1)))
+                        f"{type_word(data)}",
+                        getattr(data, "mark", None) or first_content_mark(files[file], file))
     _check_keys(data, TOP_KEYS, "a spec")
     for key in ("input", "layers"):
         if key not in data:
@@ -69,6 +82,9 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
     name = str(data.get("name", Path(file).stem))
     description = data.get("description", "")
     params = _declared_params(data)
+    _check_variants(data, params)
+    if data.get("train") is not None and not isinstance(data["train"], YMap):
+        raise SpecError("train must be a mapping of option: value", data.mark_of("train"))
     shape_raw, shape_mark = data["input"], data.mark_of("input")
     if variant is not None:
         name, description, shape = _apply_variant(data, variant, params, description)
@@ -114,32 +130,44 @@ def _declared_params(data: YMap) -> dict[str, Any]:
     if not isinstance(raw, YMap):
         raise SpecError("params must be a mapping of name: default value", data.mark_of("params"))
     for key, value in raw.items():
-        if not NAME_RE.fullmatch(key):
-            raise SpecError(f"parameter name {key!r} must be a plain identifier",
-                            raw.key_marks[key])
+        if not NAME_RE.fullmatch(key) or key.startswith("_"):
+            raise SpecError(f"parameter name {key!r} must be a plain identifier not starting "
+                            "with _", raw.key_marks[key])
         if value is None:
             raise SpecError(f"parameter {key!r} needs a default value", raw.key_marks[key])
     return dict(raw)
 
 
+def _check_variants(data: YMap, params: dict[str, Any]) -> None:
+    """Every variant's shape, whichever one (if any) is used: a typo fails `check` too."""
+    if "variants" not in data:
+        return
+    variants = data["variants"]
+    if not isinstance(variants, YMap):
+        raise SpecError("variants must be a mapping of variant name: {description, params, "
+                        "input}", data.mark_of("variants"))
+    for variant, spec in variants.items():
+        if spec is None:
+            continue
+        if not isinstance(spec, YMap):
+            raise SpecError(f"variant {variant!r} must be a mapping of "
+                            f"{', '.join(VARIANT_KEYS)}", variants.mark_of(variant))
+        _check_keys(spec, VARIANT_KEYS, f"variant {variant!r}")
+        raw = spec.get("params")
+        if raw is not None and not isinstance(raw, YMap):
+            raise SpecError("variant params must be a mapping", spec.mark_of("params"))
+        for key in raw or ():
+            if key not in params:
+                raise SpecError(f"variant {variant!r} sets {key!r}, which the spec's params do "
+                                f"not declare{did_you_mean(key, params)}", raw.key_marks[key])
+
+
 def _apply_variant(data: YMap, variant: str, params: dict[str, Any],
                    description: Any) -> tuple[str, Any, tuple[Any, Mark] | None]:
-    spec = data["variants"][variant]
-    mark = data["variants"].mark_of(variant)
+    spec = data["variants"][variant]  # its shape was checked by _check_variants
     if spec is None:
         return variant, description, None
-    if not isinstance(spec, YMap):
-        raise SpecError(f"variant {variant!r} must be a mapping of {', '.join(VARIANT_KEYS)}",
-                        mark)
-    _check_keys(spec, VARIANT_KEYS, f"variant {variant!r}")
-    raw = spec.get("params")
-    if raw is not None and not isinstance(raw, YMap):
-        raise SpecError("variant params must be a mapping", spec.mark_of("params"))
-    for key, value in (raw or YMap()).items():
-        if key not in params:
-            raise SpecError(f"variant {variant!r} sets {key!r}, which the spec's params do not "
-                            f"declare{did_you_mean(key, params)}", raw.key_marks[key])
-        params[key] = value
+    params.update(spec.get("params") or {})
     shape = (spec["input"], spec.mark_of("input")) if "input" in spec else None
     return variant, spec.get("description", description), shape
 

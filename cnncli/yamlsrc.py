@@ -260,6 +260,8 @@ def parse_yaml(text: str, file: str) -> Any:
         return _Builder(file).build(_events(text))
     except yaml.MarkedYAMLError as exc:
         m = exc.problem_mark or exc.context_mark
+        if exc.context_mark is not None and m is not None and m.index >= len(text.rstrip()):
+            m = exc.context_mark  # ran off the end: the unclosed quote or bracket is the news
         mark = Mark(file, m.line + 1, m.column + 1) if m else Mark(file, 1, 1)
         raise SpecError(f"YAML syntax error: {exc.problem or exc.context}", mark) from None
     except yaml.reader.ReaderError as exc:
@@ -284,6 +286,15 @@ def _events(text: str) -> Any:
         parser.dispose()
 
 
+def first_content_mark(text: str, file: str) -> Mark:
+    """Where a document's content starts: the first line that is not blank or a comment."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#") and stripped not in ("---", "..."):
+            return Mark(file, number, len(line) - len(line.lstrip()) + 1)
+    return Mark(file, 1, 1)
+
+
 def read_text(path: str) -> str:
     """A spec file's text; errors name the file."""
     try:
@@ -294,8 +305,11 @@ def read_text(path: str) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SpecError(f"not UTF-8 text (a binary file?): bad byte at offset {exc.start}",
-                        Mark(path, 1, 1)) from None
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        col = len(raw[line_start:exc.start].decode("utf-8", "replace")) + 1
+        mark = Mark(path, raw.count(b"\n", 0, exc.start) + 1, col)
+        raise SpecError(f"not UTF-8 text (a binary file?): byte 0x{raw[exc.start]:02x} at offset "
+                        f"{exc.start} cannot be decoded", mark) from None
 
 
 def read_yaml_file(path: str) -> Any:

@@ -67,8 +67,8 @@ class Arg:
         raise AssertionError(f"unknown argument kind {self.kind}")
 
     def _int(self, value: Any) -> int:
-        if isinstance(value, float) and value.is_integer() and math.isfinite(value):
-            return int(value)
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            value = int(value)  # 4.0 is 4; the size limit below applies all the same
         if isinstance(value, bool) or not isinstance(value, int):
             extra = " or \"same\"/\"valid\"" if self.kind == "padding" else ""
             raise ArgError(f"{self.name} must be an integer{extra}, got {yaml_repr(value)}")
