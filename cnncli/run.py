@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -317,6 +318,8 @@ def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str,
         torch.manual_seed(options.seed)
         data = load_data(network, options, device, state["data"] if state else None)
         model = build_from_analysis(analyze_network(network))
+        if dist.main:
+            _check_free_space(out, model, options)
         reporter = Reporter(enabled=dist.main)
         trainer = Trainer(network, model, data, options, out, device, dist, reporter)
         if state is not None:
@@ -339,6 +342,19 @@ def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str,
             torch.distributed.barrier()
     finally:
         folder.release()
+
+
+def _check_free_space(out: Path, model: torch.nn.Module, options: TrainOptions) -> None:
+    """Refuse to start when the folder cannot hold the checkpoints: better now than at the
+    end of the first epoch. A checkpoint holds the weights and the optimiser's per-weight
+    state (momentum; Adam's two moments); last.pt, best.pt and one file being written."""
+    tensors = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    slots = {"sgd": 1 if options.momentum else 0, "adam": 2, "adamw": 2}[options.optimizer]
+    needed = 3 * tensors * (1 + slots) + (1 << 20)
+    free = shutil.disk_usage(out).free
+    if free < needed:
+        raise UsageError(f"{out} has {free / 2**20:,.1f} MiB free but this run's checkpoints need "
+                         f"about {needed / 2**20:,.1f} MiB; free some space or pick --out")
 
 
 def _write_run_files(out: Path, network: Network, options: TrainOptions, data: Data) -> None:

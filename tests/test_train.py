@@ -325,3 +325,61 @@ def test_sigkill_at_random_points_never_loses_the_run(tmp_path: Path, write_spec
     assert b["epoch"] == 12
     for key, tensor in a["model"].items():
         assert torch.equal(tensor, b["model"][key]), key
+
+
+def test_no_network_names_the_files_and_folder(tmp_path: Path, cli, monkeypatch) -> None:
+    import urllib.error
+    import urllib.request
+
+    def offline(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise urllib.error.URLError("no route to host")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setenv("CNNCLI_DATA", str(tmp_path / "cache"))
+    code, _, err = cli("train", "lenet5", "--epochs", "1", "--out", str(tmp_path / "run"))
+    assert code == 2 and "Traceback" not in err
+    assert "train-images-idx3-ubyte.gz" in err and str(tmp_path / "cache" / "mnist") in err
+    assert "--data-dir" in err
+    assert not any((tmp_path / "cache").rglob("*.gz"))  # nothing half-written in the cache
+
+
+def test_truncated_dataset_file(digits: Path, tmp_path: Path, cli) -> None:
+    images = digits / "train-images-idx3-ubyte.gz"
+    with gzip.open(images, "rb") as f:
+        raw = f.read()
+    with gzip.open(images, "wb") as f:
+        f.write(raw[: len(raw) // 2])
+    code, _, err = cli("train", "lenet5", "--data-dir", str(digits), "--epochs", "1", "--out",
+                       str(tmp_path / "run"))
+    assert code == 2 and "Traceback" not in err
+    assert "train-images-idx3-ubyte.gz" in err and "truncated" in err
+
+
+def test_full_disk_is_refused_before_training(tmp_path: Path, cli, monkeypatch,
+                                              write_spec) -> None:
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9, 4096))
+    code, _, err = cli("train", write_spec(TINY), "--data", "synthetic", "--epochs", "1",
+                       "--out", str(tmp_path / "run"))
+    assert code == 2
+    assert "MiB free but this run's checkpoints need" in err
+    assert not (tmp_path / "run" / "last.pt").exists()
+    assert not (tmp_path / "run" / ".lock").exists()
+
+
+def test_second_ctrl_c_exits_at_once(tmp_path: Path, write_spec) -> None:
+    spec = write_spec(TINY)
+    cmd = [sys.executable, "-m", "cnncli", "train", spec, "--data", "synthetic", "--epochs",
+           "50", "--out", str(tmp_path / "run"), "--device", "cpu", "--batch-size", "8"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (tmp_path / "run" / "run.json").exists() and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err
