@@ -24,13 +24,17 @@ _SATURATING = ("tanh", "sigmoid")
 _RECTIFIERS = ("relu", "relu6", "leaky_relu", "gelu", "silu")
 
 
-class SequenceModule(nn.Module):
-    """Children in order (like nn.Sequential, but with the spec's names)."""
+class _Named(nn.Module):
+    """A module whose children carry the spec's names."""
 
     def __init__(self, children: list[tuple[str, nn.Module]]):
         super().__init__()
         for name, module in children:
             self.add_module(name, module)
+
+
+class SequenceModule(_Named):
+    """Children in order (like nn.Sequential, but with the spec's names)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for module in self._modules.values():
@@ -38,13 +42,8 @@ class SequenceModule(nn.Module):
         return x
 
 
-class ConcatModule(nn.Module):
+class ConcatModule(_Named):
     """Every branch on the same input; outputs joined along channels (dim 1)."""
-
-    def __init__(self, branches: list[tuple[str, nn.Module]]):
-        super().__init__()
-        for name, module in branches:
-            self.add_module(name, module)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([branch(x) for branch in self._modules.values()], dim=1)

@@ -13,20 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from cnncli.api import load
-from cnncli.cli import main
 
 # -- helpers -----------------------------------------------------------------------------
 
 
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run the CLI in-process; return (exit status, stdout, stderr)."""
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    code = info.value.code
-    return (code if isinstance(code, int) else 1), out, err
+run = run_cli  # in-process CLI: (exit status, stdout, stderr)
 
 
 def where(text: str, needle: str, nth: int = 1) -> tuple[int, int]:
