@@ -78,20 +78,27 @@ def model_from(state: dict[str, Any], path: str | Path, device: str = "cpu") -> 
     return model, network
 
 
-def load_weights(model: torch.nn.Module, weights: Any, path: str | Path) -> None:
-    """Load a state dict, naming what does not fit instead of torch's long report."""
-    own = model.state_dict()
+def mismatch(own: dict[str, Any], weights: Any) -> str | None:
+    """Why `weights` (a state dict) does not fit a model whose state dict is `own`, or None."""
     if not isinstance(weights, dict):
-        raise UsageError(f"{path}: the model weights are malformed")
+        return "the model weights are malformed"
     missing = [k for k in own if k not in weights]
     unexpected = [k for k in weights if k not in own]
     if missing or unexpected:
         detail = f"missing {missing[0]!r}" if missing else f"unexpected {unexpected[0]!r}"
-        raise UsageError(f"{path} was made for another network: {len(missing)} weights "
-                         f"missing, {len(unexpected)} unexpected ({detail})")
+        return (f"made for another network: {len(missing)} weights missing, "
+                f"{len(unexpected)} unexpected ({detail})")
     for key, tensor in own.items():
         if tuple(weights[key].shape) != tuple(tensor.shape):
-            raise UsageError(f"{path} was made for another shape: {key} is "
-                             f"{tuple(weights[key].shape)} there but {tuple(tensor.shape)} "
-                             "in this network")
+            return (f"made for another shape: {key} is {tuple(weights[key].shape)} there but "
+                    f"{tuple(tensor.shape)} in this network")
+    return None
+
+
+def load_weights(model: torch.nn.Module, weights: Any, path: str | Path) -> None:
+    """Load a state dict, naming what does not fit instead of torch's long report."""
+    problem = mismatch(model.state_dict(), weights)
+    if problem:
+        raise UsageError(f"{path} was {problem}" if problem.startswith("made") else
+                         f"{path}: {problem}")
     model.load_state_dict(weights)

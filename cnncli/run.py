@@ -277,13 +277,23 @@ class Reporter:
 
 def run_training(spec: str, overrides: dict[str, str], input_shape: str | None,
                  flags: dict[str, Any], resume: str | None, force: bool) -> None:
-    from .spec import load
+    from .spec import load, restore
 
     state = checkpoint.load(resume) if resume else None
     network = load(spec, overrides, input_shape)
     if state is not None:
+        # A run continues with the spec it started with: the one inside the checkpoint.
+        if overrides or input_shape:
+            raise UsageError("--set and --input do not apply with --resume: the run goes on "
+                             "with the spec (and values) it started with")
+        started = restore(state["spec"])
+        if started.name != network.name:
+            raise UsageError(f"{resume} is a run of {started.name}, not {network.name}")
+        _check_unchanged(network, state, resume)
+        network = started
         saved = dict(state.get("options") or {})
         saved.pop("augment", None)
+        saved.pop("out", None)  # the run folder is where the checkpoint is now, unless --out
         given = {k: v for k, v in flags.items() if v is not None and v != ()}
         merged = {**{k: v for k, v in saved.items() if k in TrainOptions.__dataclass_fields__},
                   **given}
@@ -297,6 +307,18 @@ def run_training(spec: str, overrides: dict[str, str], input_shape: str | None,
     finally:
         if dist.world > 1 and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
+
+
+def _check_unchanged(network: Network, state: dict[str, Any], resume: str) -> None:
+    """Refuse to resume when SPEC no longer describes the checkpoint's network (edited since
+    the run started): built on the meta device, the comparison costs no memory."""
+    from .model import build_from_analysis
+
+    own = build_from_analysis(analyze_network(network), device="meta").state_dict()
+    problem = checkpoint.mismatch(own, state["model"])
+    if problem:
+        raise UsageError(f"{network.source} changed since {resume} was written ({problem}); "
+                         "resume with the spec as it was, or start a new run")
 
 
 def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str, Any] | None,

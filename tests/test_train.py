@@ -165,7 +165,13 @@ def test_refusals(tmp_path: Path, write_spec, cli, digits: Path) -> None:
     (out / ".lock").unlink()
     code, _, err = cli("train", "lenet5", "--resume", str(out / "last.pt"), "--data-dir",
                        str(digits))
-    assert code == 2 and "made for another" in err and "Traceback" not in err
+    assert code == 2 and "is a run of tiny, not lenet5" in err and "Traceback" not in err
+    code, _, err = cli("train", spec, "--resume", str(out / "last.pt"), "--set", "classes=3")
+    assert code == 2 and "do not apply with --resume" in err
+    Path(spec).write_text(Path(spec).read_text().replace("out: 4", "out: 6"))  # edited since
+    code, _, err = cli("train", spec, "--resume", str(out / "last.pt"))
+    assert code == 2 and "changed since" in err
+    assert "made for another shape: 0.weight is (4, 1, 3, 3) there but (6, 1, 3, 3)" in err
     code, _, err = cli("train", "resnet18", "--data", "mnist", "--data-dir", str(digits),
                        "--fit", "pad", "--input", "3x32x32", "--out", str(tmp_path / "r"))
     assert code == 2
