@@ -323,7 +323,12 @@ def restore(snap: Any) -> Network:
                 handle.write(text)
         net = load_file(os.path.join(base, snap["main"]), snap.get("variant"),
                         snap.get("overrides") or {}, tuple(snap.get("input") or ()) or None)
+    # Point back at the original names, so that a snapshot of this network (a resumed run's
+    # next checkpoint) reads like the one it came from, not like the temporary folder.
     net.source = str(snap.get("source", snap["main"]))
+    origin = os.path.dirname(os.path.abspath(net.source))
+    net.files = {os.path.normpath(os.path.join(origin, rel)): text
+                 for rel, text in snap["files"].items()}
     return net
 
 

@@ -122,6 +122,8 @@ def test_resume_gives_the_same_weights(tmp_path: Path, write_spec) -> None:
     for key, tensor in a["model"].items():
         assert torch.equal(tensor, b["model"][key]), key
     assert a["history"][-1]["train_loss"] == b["history"][-1]["train_loss"]
+    assert b["spec"] == a["spec"]  # a resumed run's checkpoints carry the same spec
+    checkpoint.model_from(b, tmp_path / "b" / "last.pt")
 
 
 def test_sigint_saves_and_resume_continues_exactly(tmp_path: Path, write_spec) -> None:
