@@ -102,6 +102,13 @@ def test_train_lenet_on_idx_then_eval_predict_export(digits: Path, tmp_path: Pat
     assert code == 0, err
 
 
+def assert_same_weights(a: dict, b: dict) -> None:
+    """Two checkpoints hold bit-identical model tensors."""
+    assert a["model"].keys() == b["model"].keys()
+    for key, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][key]), key
+
+
 def _train(spec: str, out: Path, epochs: int, *extra: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "cnncli", "train", spec, "--data", "synthetic", "--epochs",
            str(epochs), "--out", str(out), "--device", "cpu", "--batch-size", "32",
@@ -119,8 +126,7 @@ def test_resume_gives_the_same_weights(tmp_path: Path, write_spec) -> None:
     assert resumed.returncode == 0, resumed.stderr
     a = checkpoint.load(tmp_path / "a" / "last.pt")
     b = checkpoint.load(tmp_path / "b" / "last.pt")
-    for key, tensor in a["model"].items():
-        assert torch.equal(tensor, b["model"][key]), key
+    assert_same_weights(a, b)
     assert a["history"][-1]["train_loss"] == b["history"][-1]["train_loss"]
     assert b["spec"] == a["spec"]  # a resumed run's checkpoints carry the same spec
     checkpoint.model_from(b, tmp_path / "b" / "last.pt")
@@ -150,8 +156,7 @@ def test_sigint_saves_and_resume_continues_exactly(tmp_path: Path, write_spec) -
     assert resumed.returncode == 0, resumed.stderr
     a = checkpoint.load(tmp_path / "a" / "last.pt")
     b = checkpoint.load(tmp_path / "b" / "last.pt")
-    for key, tensor in a["model"].items():
-        assert torch.equal(tensor, b["model"][key]), key
+    assert_same_weights(a, b)
 
 
 def test_refusals(tmp_path: Path, write_spec, cli, digits: Path) -> None:
@@ -331,8 +336,7 @@ def test_sigkill_at_random_points_never_loses_the_run(tmp_path: Path, write_spec
     a = checkpoint.load(tmp_path / "a" / "last.pt")
     b = checkpoint.load(out / "last.pt")
     assert b["epoch"] == 12
-    for key, tensor in a["model"].items():
-        assert torch.equal(tensor, b["model"][key]), key
+    assert_same_weights(a, b)
 
 
 def test_no_network_names_the_files_and_folder(tmp_path: Path, cli, monkeypatch) -> None:
