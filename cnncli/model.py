@@ -112,20 +112,19 @@ def module_for(row: Row) -> nn.Module:
     raise AssertionError(f"unknown node {node!r}")
 
 
-def init_weights(model: nn.Module, network: Network, scheme: str) -> str:
+def init_weights(model: nn.Module, kinds: set[str], scheme: str) -> str:
     """Initialise conv/linear/batchnorm weights; return the scheme used.
 
     auto: Xavier/Glorot when the net's activations are tanh/sigmoid only, else Kaiming
     (He et al., fan_out for convs as torchvision's ResNets). Biases start at 0, BatchNorm
     at weight 1, bias 0. "torch" keeps PyTorch's own defaults.
     """
-    if scheme == "auto":
-        kinds = {n.layer.name for n in _layer_nodes(network.root)}
+    if scheme == "auto":  # `kinds`: the layer types the network uses
         saturating_only = kinds & set(_SATURATING) and not kinds & set(_RECTIFIERS)
         scheme = "xavier" if saturating_only else "kaiming"
     if scheme == "torch":
         return scheme
-    gain = nn.init.calculate_gain("tanh") if _uses(network, "tanh") else 1.0
+    gain = nn.init.calculate_gain("tanh") if "tanh" in kinds else 1.0
     for module in model.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             if scheme == "kaiming":
@@ -141,26 +140,6 @@ def init_weights(model: nn.Module, network: Network, scheme: str) -> str:
     return scheme
 
 
-def _uses(network: Network, kind: str) -> bool:
-    return any(n.layer.name == kind for n in _layer_nodes(network.root))
-
-
-def _layer_nodes(node: Any) -> list[LayerNode]:
-    if isinstance(node, LayerNode):
-        return [node]
-    out: list[LayerNode] = []
-    if isinstance(node, Sequence):
-        parts = node.children
-    elif isinstance(node, Concat):
-        parts = node.branches
-    else:
-        parts = [*node.body, *([node.shortcut] if isinstance(node.shortcut, Sequence) else []),
-                 *node.after]
-    for part in parts:
-        out.extend(_layer_nodes(part))
-    return out
-
-
 def build_from_analysis(analysis: Analysis, init: str | None = None,
                         device: str | torch.device | None = None) -> CnnModel:
     """The module for an analysed spec; on the meta device no memory is allocated."""
@@ -170,7 +149,8 @@ def build_from_analysis(analysis: Analysis, init: str | None = None,
     with torch.device(device or "cpu"):
         model = CnnModel(analysis)
     if torch.device(device or "cpu").type != "meta":
-        model.init_scheme = init_weights(model, analysis.network, scheme)
+        kinds = {row.kind for row in analysis.root.walk() if row.is_layer}
+        model.init_scheme = init_weights(model, kinds, scheme)
     return model
 
 
