@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 import cnncli
-from cnncli.data import read_idx_images, read_idx_labels
+from cnncli.train.datasets import read_idx_images, read_idx_labels
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mnist-10k"

@@ -1,8 +1,14 @@
-"""Errors users see: one located sentence each, printed by the CLI with exit status 2."""
+"""Errors users see: one located sentence each, printed by the CLI with exit status 2.
+
+Also the two wording helpers every part of the tool uses in its messages.
+"""
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -44,3 +50,20 @@ class SpecError(CnncliError):
 
 class UsageError(CnncliError):
     """A bad command-line option or value."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Return ' (did you mean 'x'?)' for the closest choice, or '' when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def yaml_repr(value: Any) -> str:
+    """A value as a spec would write it: true/false/null, not Python's True/False/None."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(yaml_repr(v) for v in value) + "]"
+    return repr(value)

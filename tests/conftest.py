@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cnncli.cli import main
+from cnncli.commands import main
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

@@ -158,7 +158,7 @@ def test_version_and_help(cli) -> None:
 ])
 def test_static_commands_never_import_torch(args: list[str]) -> None:
     """The static commands start fast because torch is never imported (it takes ~2 s)."""
-    probe = ("import sys\nfrom cnncli.cli import main\n"
+    probe = ("import sys\nfrom cnncli.commands import main\n"
              "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
              "assert 'torch' not in sys.modules, 'torch was imported'\n"
              "sys.stdout.write('\\nCODE=%s' % code)\n")
@@ -209,6 +209,7 @@ def test_wheel_ships_the_zoo(tmp_path: Path) -> None:
                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
     assert run.returncode == 0, run.stderr
     assert "25,557,032 params" in run.stdout
-    probe = subprocess.run([sys.executable, "-c", "import cnncli.zoo as z; print(z.zoo_dir())"],
+    probe = subprocess.run([sys.executable, "-c",
+                            "import cnncli.spec.zoo as z; print(z.zoo_dir())"],
                            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
     assert probe.stdout.strip() == str(tmp_path / "site" / "cnncli" / "specs")

@@ -25,8 +25,9 @@ import numpy as np
 import pytest
 import torch
 
-from cnncli import data
 from cnncli.errors import UsageError
+from cnncli.train import datasets as data
+from cnncli.train.datasets import fit
 
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
                  "truck"]
@@ -477,7 +478,7 @@ def test_fit_and_stats_are_the_same_in_small_batches(monkeypatch: pytest.MonkeyP
                            dtype=torch.uint8)
     whole = [data.fit_images(images, (1, 16, 16), mode) for mode in ("pad", "resize")]
     stats = data.normalize_stats(images)
-    monkeypatch.setattr(data, "BATCH_ELEMENTS", 700)  # two images a batch
+    monkeypatch.setattr(fit, "BATCH_ELEMENTS", 700)  # two images a batch
     assert all(torch.equal(a, data.fit_images(images, (1, 16, 16), mode))
                for a, mode in zip(whole, ("pad", "resize")))
     mean, std = data.normalize_stats(images)

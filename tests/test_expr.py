@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from cnncli.expr import FUNCTIONS, MAX_INT, MAX_LENGTH, ExprError, evaluate
+from cnncli.spec.expr import FUNCTIONS, MAX_INT, MAX_LENGTH, ExprError, evaluate
 
 NAMES = {"width": 64, "cfg": [[1, 2], [3, 4]], "s": 1, "label": "ab", "flag": True,
          "rate": 0.5, "depths": [3, 4, 6, 3]}

@@ -4,8 +4,8 @@ Each example takes a shipped spec (specs/*.yaml, docs/examples/*.yaml), reads it
 `yaml.safe_load`, applies one to three mutations (delete a key or item, duplicate an item,
 change a value's type, swap two values, set a number to an extreme, put a near-miss of a
 layer name where a name was), writes it back with `yaml.safe_dump` and runs
-`cnncli.cli.main(["check", FILE])` in-process. Whatever the mutant, cnncli must either accept it
-(exit 0, one `ok` line) or refuse it (exit 2, one `error: ` line), never let an exception
+`cnncli.commands.main(["check", FILE])` in-process. Whatever the mutant, cnncli must either
+accept it (exit 0, one `ok` line) or refuse it (exit 2, one `error: ` line), never let an exception
 escape, and answer within TIME_LIMIT_S.
 
 The run is seeded (`derandomize=True`), so it is the same on every machine. Raise the number
@@ -28,9 +28,9 @@ import yaml
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
-from cnncli.cli import main
+from cnncli.commands import main
 from cnncli.layers import REGISTRY
-from cnncli.resolve import COMPOSITES
+from cnncli.spec.resolve import COMPOSITES
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_FILES = sorted([*ROOT.glob("specs/*.yaml"), *ROOT.glob("docs/examples/*.yaml")])

@@ -16,8 +16,8 @@ from zoo_figures import GOLDEN
 
 import cnncli
 from cnncli.errors import SpecError
-from cnncli.verify import verify
-from cnncli.zoo import zoo_entries
+from cnncli.model.verify import verify
+from cnncli.spec.zoo import zoo_entries
 
 
 @pytest.mark.parametrize("name", sorted(zoo_entries()))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import cnncli
-from cnncli.verify import verify
+from cnncli.model.verify import verify
 
 
 def test_after_composites_continue_the_body_numbering(write_spec) -> None:

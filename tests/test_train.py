@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import cnncli
-from cnncli import checkpoint
+from cnncli.model import checkpoint
 
 TINY = """
 name: tiny

@@ -9,9 +9,9 @@ import time
 import pytest
 import yaml
 
-from cnncli import yamlsrc
 from cnncli.errors import Mark, SpecError
-from cnncli.yamlsrc import MAX_DEPTH, MAX_NODES, YList, YMap, parse_yaml, plain_scalar
+from cnncli.spec import yamlsrc
+from cnncli.spec.yamlsrc import MAX_DEPTH, MAX_NODES, YList, YMap, parse_yaml, plain_scalar
 
 F = "f.yaml"
 

@@ -9,7 +9,7 @@ import pytest
 from zoo_figures import GOLDEN, RESNET_STRIDE_IN_1X1
 
 import cnncli
-from cnncli.zoo import zoo_entries
+from cnncli.spec.zoo import zoo_entries
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))

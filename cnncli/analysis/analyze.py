@@ -8,14 +8,15 @@ parameters and buffers are not per-sample quantities and do not scale.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import SpecError
-from .ir import Concat, LayerNode, Network, Node, Residual, Sequence
-from .layers import REGISTRY, Cost, Shape, ShapeError
-from .layers.base import elements
+from ..errors import SpecError, UsageError
+from ..layers import REGISTRY, Cost, Shape, ShapeError
+from ..layers.base import elements
+from ..spec.ir import Concat, LayerNode, Network, Node, Residual, Sequence
+from ..spec.load import load
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp64": 8}
 
@@ -247,3 +248,14 @@ def projection(node: Residual, shape: Shape, target: Shape) -> Sequence:
 
 def _fmt(shape: Shape) -> str:
     return "x".join(map(str, shape))
+
+
+def analyze(spec: str | Network, overrides: Mapping[str, Any] | None = None,
+            input: str | tuple[int, ...] | None = None, batch: int = 1,
+            dtype: str = "fp32") -> Analysis:
+    """Static analysis of a spec: `cnncli.analyze("resnet50").totals()["macs"]`."""
+    if batch < 1:
+        raise UsageError(f"batch must be at least 1, got {batch}")
+    if dtype not in DTYPE_BYTES:
+        raise UsageError(f"dtype must be one of {', '.join(DTYPE_BYTES)}, got {dtype!r}")
+    return analyze_network(load(spec, overrides, input), batch=batch, dtype=dtype)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .api import analyze
+from ..spec.zoo import zoo_entries
+from .analyze import analyze
 from .report import human, markdown_table, rich_table, shape_text
-from .zoo import zoo_entries
 
 COLUMNS = ("Name", "Input", "Params", "MACs", "Description")
 

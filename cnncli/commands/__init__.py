@@ -1,35 +1,35 @@
 """The command line: parse options, call the library, render. Kept thin.
 
-Commands that need torch live in their own modules and are imported only when run
-(a lazy group), so `summary`, `flops`, `list` and `check` start without torch.
+One module per family of commands: analysis (summary, flops, list, check), model (verify,
+export) and train (train, eval, predict, plot). Commands that need torch are imported only
+when run (a lazy group), so `summary`, `flops`, `list` and `check` start without torch.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable
-from typing import Any
 
 import click
 
-from . import __version__
-from .errors import CnncliError, UsageError
+from .. import __version__
+from ..errors import CnncliError
+from .analysis import check, flops, list_zoo, summary
 
 # name -> ("module:attribute", short help): imported on first use, as these import torch;
 # the short help is here so that `cnncli --help` does not import them either.
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
-    "verify": ("cnncli.torch_commands:verify",
+    "verify": ("cnncli.commands.model:verify",
                "Build the model, run it and compare every layer with the analysis."),
-    "export": ("cnncli.torch_commands:export",
+    "export": ("cnncli.commands.model:export",
                "Write a spec's or checkpoint's model as ONNX or TorchScript, checked."),
-    "train": ("cnncli.train_commands:train",
+    "train": ("cnncli.commands.train:train",
               "Train the network a spec describes (checkpoints, metrics, resume)."),
-    "eval": ("cnncli.train_commands:evaluate",
+    "eval": ("cnncli.commands.train:evaluate",
              "Loss, accuracy, per-class accuracy and confusion matrix of a checkpoint."),
-    "predict": ("cnncli.train_commands:predict",
+    "predict": ("cnncli.commands.train:predict",
                 "Top classes with probabilities for image files or .npy arrays."),
-    "plot": ("cnncli.train_commands:plot", "Loss and accuracy curves of a run, as a PNG."),
+    "plot": ("cnncli.commands.train:plot", "Loss and accuracy curves of a run, as a PNG."),
 }
 
 
@@ -63,153 +63,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
-# -- shared options -----------------------------------------------------------------------
-
-def spec_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """SPEC plus the options that change what is analysed: --set, --input, --batch, --dtype."""
-    f = click.option("--dtype", type=click.Choice(["fp32", "fp16", "bf16", "fp64"]),
-                     default="fp32", show_default=True,
-                     help="Element type for memory figures.")(f)
-    f = click.option("--batch", "-b", type=click.IntRange(1, 10**9), default=1,
-                     show_default=True, help="Batch size; work and activations scale with it.")(f)
-    f = click.option("--input", "input_shape", metavar="CxHxW",
-                     help="Override the spec's input shape, e.g. 3x227x227.")(f)
-    f = click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
-                     help="Override a spec parameter (repeatable), e.g. --set classes=10.")(f)
-    return click.argument("spec")(f)
-
-
-def format_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    from .report import FORMATS
-
-    return click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table",
-                        show_default=True, help="Output format.")(f)
-
-
-def depth_option(default: int | None, help_text: str) -> Callable[..., Any]:
-    return click.option("--depth", "-d", type=click.IntRange(1, 1000), default=default,
-                        show_default=default is not None, help=help_text)
-
-
-def parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise UsageError(f"--set {pair!r}: write NAME=VALUE, e.g. --set classes=10")
-        if name.strip() in out:
-            raise UsageError(f"--set {name.strip()} is given twice")
-        out[name.strip()] = value
-    return out
-
-
-def analysis_for(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
-                 dtype: str) -> Any:
-    from .api import analyze
-
-    return analyze(spec, overrides=parse_sets(overrides), input=input_shape, batch=batch,
-                   dtype=dtype)
-
-
-def emit(fmt: str, text_or_renderables: Any) -> None:
-    """Print text as is; print rich renderables through a console sized for pipes too."""
-    if isinstance(text_or_renderables, str):
-        click.echo(text_or_renderables, nl=not text_or_renderables.endswith("\n"))
-        return
-    from rich.console import Console
-
-    from .report import TextTable
-
-    console = Console(soft_wrap=False, highlight=False)
-    if not console.is_terminal:  # a pipe or file: never squeeze the columns
-        console = Console(width=200, soft_wrap=False, highlight=False)
-    for item in text_or_renderables:
-        if isinstance(item, TextTable):
-            console.file.write(str(item) + "\n")
-        else:
-            console.print(item)
-
-
-# -- static commands (no torch) ---------------------------------------------------------
-
-@cli.command()
-@spec_options
-@format_option
-@depth_option(None, "Collapse blocks nested deeper than this into one row with summed costs.")
-def summary(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
-            dtype: str, fmt: str, depth: int | None) -> None:
-    """Per-layer shapes, parameters, MACs/FLOPs, memory and receptive field, with totals."""
-    from . import report
-
-    a = analysis_for(spec, overrides, input_shape, batch, dtype)
-    if fmt == "json":
-        emit(fmt, report.summary_json(a, depth))
-    elif fmt == "csv":
-        emit(fmt, report.summary_csv(a, depth))
-    elif fmt == "markdown":
-        emit(fmt, report.summary_markdown(a, depth))
-    else:
-        emit(fmt, report.summary_renderables(a, depth))
-
-
-@cli.command()
-@spec_options
-@format_option
-@depth_option(2, "Depth of the by-layer breakdown (blocks deeper are summed).")
-@click.option("--top", type=click.IntRange(1), help="Only the N most expensive rows, by MACs.")
-def flops(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
-          dtype: str, fmt: str, depth: int | None, top: int | None) -> None:
-    """Where the compute goes: by layer, by block and by layer type."""
-    from . import breakdown
-
-    a = analysis_for(spec, overrides, input_shape, batch, dtype)
-    if fmt == "json":
-        emit(fmt, breakdown.flops_json(a, depth, top))
-    elif fmt == "csv":
-        emit(fmt, breakdown.flops_csv(a, depth, top))
-    elif fmt == "markdown":
-        emit(fmt, breakdown.flops_markdown(a, depth, top))
-    else:
-        emit(fmt, breakdown.flops_renderables(a, depth, top))
-
-
-@cli.command(name="list")
-@format_option
-def list_zoo(fmt: str) -> None:
-    """The networks in the zoo: name, input, parameters and MACs."""
-    from . import zoolist
-
-    records = zoolist.records()
-    if fmt == "json":
-        emit(fmt, zoolist.as_json(records))
-    elif fmt == "csv":
-        emit(fmt, zoolist.as_csv(records))
-    elif fmt == "markdown":
-        emit(fmt, zoolist.as_markdown(records))
-    else:
-        emit(fmt, [zoolist.as_table(records)])
-
-
-@cli.command()
-@click.argument("specs", nargs=-1, required=True)
-@click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
-              help="Override a spec parameter (repeatable).")
-@click.option("--input", "input_shape", metavar="CxHxW", help="Override the input shape.")
-def check(specs: tuple[str, ...], overrides: tuple[str, ...], input_shape: str | None) -> None:
-    """Check that specs resolve and every shape works out; one line per spec.
-
-    Exits 2 at the first spec with an error, after printing it.
-    """
-    from .recipe import from_spec
-    from .report import human
-
-    for spec in specs:
-        a = analysis_for(spec, overrides, input_shape, 1, "fp32")
-        from_spec(a.network.train)  # the training recipe is part of the spec too
-        t = a.totals()
-        click.echo(f"ok  {spec}: {a.network.name}, input {'x'.join(map(str, a.input))}, "
-                   f"output {'x'.join(map(str, a.output))}, {t['params']:,} params "
-                   f"({human(t['params'])}), {t['macs']:,} MACs ({human(t['macs'])})")
+for _command in (summary, flops, list_zoo, check):
+    cli.add_command(_command)
 
 
 # -- entry point --------------------------------------------------------------------------

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from .cli import emit, parse_sets
-from .errors import UsageError
+from ..errors import UsageError
+from .options import emit, parse_sets
 
 
 @click.command()
@@ -28,7 +28,7 @@ def verify(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch
     (torch.utils.flop_counter) must equal the analyzer's. Exits 0 when everything agrees,
     1 otherwise, naming the first disagreement.
     """
-    from .verify import verify as run_verify
+    from ..model.verify import verify as run_verify
 
     result = run_verify(spec, overrides=parse_sets(overrides), input=input_shape, batch=batch,
                         device=device)
@@ -43,7 +43,7 @@ def verify(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch
 
 
 def _verify_table(result):  # type: ignore[no-untyped-def]
-    from .report import TextTable
+    from ..analysis.report import TextTable
 
     def cell(check, key: str) -> str:  # type: ignore[no-untyped-def]
         value = check.static[key]
@@ -79,16 +79,16 @@ def export(spec: str, fmt: str, output: str, force: bool, overrides: tuple[str, 
     ONNX files pass onnx.checker and, when onnxruntime is installed, are run and compared
     with torch; TorchScript files are reloaded and compared. The batch axis is dynamic.
     """
-    from .export import check_target
-    from .export import export as run_export
-    from .model import build
+    from ..model.build import build
+    from ..model.export import check_target
+    from ..model.export import export as run_export
 
     check_target(output, force)  # fail before the (slow) build
     if spec.endswith((".pt", ".pth")) and Path(spec).is_file():
         if overrides or input_shape:
             raise UsageError("--set and --input do not apply to a checkpoint: it carries "
                              "its own spec")
-        from . import checkpoint
+        from ..model import checkpoint
 
         model, _ = checkpoint.model_from(checkpoint.load(spec), spec)
     else:

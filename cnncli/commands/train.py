@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from .cli import emit, parse_sets
-from .errors import UsageError
+from ..errors import UsageError
+from .options import emit, parse_sets
 
 
 def _flag(*names: str, **kwargs: Any) -> Any:
@@ -57,7 +57,7 @@ def _flag(*names: str, **kwargs: Any) -> Any:
 def train(spec: str, overrides: tuple[str, ...], input_shape: str | None, resume: str | None,
           force: bool, augment: tuple[str, ...], **flags: Any) -> None:
     """Train the network SPEC describes; checkpoints and metrics go to the run folder."""
-    from .run import run_training
+    from ..train.run import run_training
 
     flags["augment"] = augment
     run_training(spec, parse_sets(overrides), input_shape, flags, resume, force)
@@ -75,13 +75,13 @@ def train(spec: str, overrides: tuple[str, ...], input_shape: str | None, resume
 def evaluate(checkpoint: str, data: str | None, data_dir: str | None, split: str,
              batch_size: int, fmt: str) -> None:
     """Loss, accuracy, per-class accuracy and confusion matrix of a checkpoint."""
-    from .run import run_eval
+    from ..train.run import run_eval
 
     result = run_eval(checkpoint, data, data_dir, split, batch_size)
     if fmt == "json":
         emit("json", json.dumps(result, indent=2))
         return
-    from .report import TextTable
+    from ..analysis.report import TextTable
 
     classes = result["classes"]
     per_class = [[name, f"{acc:.4f}" if acc is not None else "—", f"{n:,}"]
@@ -105,7 +105,7 @@ def evaluate(checkpoint: str, data: str | None, data_dir: str | None, split: str
               show_default=True)
 def predict(checkpoint: str, files: tuple[str, ...], top: int, fmt: str) -> None:
     """Top classes with probabilities for image files (PNG/JPEG) or .npy arrays."""
-    from .run import run_predict
+    from ..train.run import run_predict
 
     results = run_predict(checkpoint, list(files), top)
     if fmt == "json":
@@ -123,7 +123,7 @@ def predict(checkpoint: str, files: tuple[str, ...], top: int, fmt: str) -> None
 @click.option("--force", is_flag=True, help="Overwrite the PNG if it exists.")
 def plot(run_dir: str, output: str | None, force: bool) -> None:
     """Loss and accuracy curves of a run, as a PNG (needs matplotlib)."""
-    from .plotting import plot_run
+    from ..train.plots import plot_run
 
     target = Path(output) if output else Path(run_dir) / "curves.png"
     if target.exists() and not force and output is not None:

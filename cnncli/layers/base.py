@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..yamlsrc import yaml_repr
+from ..errors import yaml_repr
 
 Shape = tuple[int, ...]  # per-sample: (C, H, W) for feature maps, (F,) for flat vectors
 

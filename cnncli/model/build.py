@@ -14,10 +14,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .analyze import Analysis, Row
-from .api import analyze
-from .errors import SpecError
-from .ir import Concat, LayerNode, Network, Residual, Sequence
+from ..analysis.analyze import Analysis, Row, analyze
+from ..errors import SpecError
+from ..spec.ir import Concat, LayerNode, Network, Residual, Sequence
 
 INITS = ("auto", "kaiming", "xavier", "torch")
 _SATURATING = ("tanh", "sigmoid")

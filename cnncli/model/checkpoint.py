@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from .errors import UsageError
+from ..errors import UsageError
 
 FORMAT = "cnncli.checkpoint/1"
 
@@ -68,9 +68,9 @@ def load(path: str | Path) -> dict[str, Any]:
 
 def model_from(state: dict[str, Any], path: str | Path, device: str = "cpu") -> Any:
     """Rebuild the checkpoint's model from its own spec and load its weights."""
-    from .analyze import analyze_network
-    from .model import build_from_analysis
-    from .spec import restore
+    from ..analysis.analyze import analyze_network
+    from ..spec.load import restore
+    from .build import build_from_analysis
 
     network = restore(state["spec"])
     model = build_from_analysis(analyze_network(network), init="torch", device=device)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from .errors import UsageError
-from .model import CnnModel
+from ..errors import UsageError
+from .build import CnnModel
 
 FORMATS = ("onnx", "torchscript")
 TOLERANCE = 1e-4  # absolute and relative, as torch.allclose(rtol=1e-4, atol=1e-4)

@@ -15,9 +15,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .analyze import Analysis, Row
-from .api import analyze
-from .model import build_from_analysis
+from ..analysis.analyze import Analysis, Row, analyze
+from .build import build_from_analysis
 
 
 @dataclass

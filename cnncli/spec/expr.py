@@ -14,7 +14,7 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .suggest import did_you_mean
+from ..errors import did_you_mean
 
 MAX_INT = 10**18
 MAX_LENGTH = 400  # characters in one expression

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import Mark
-from .layers import Layer
+from ..errors import Mark
+from ..layers import Layer
 
 
 @dataclass

@@ -8,10 +8,9 @@ from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
-from .errors import Mark, SpecError, UsageError
+from ..errors import Mark, SpecError, UsageError, did_you_mean, yaml_repr
 from .ir import Network
 from .resolve import NAME_RE, Block, Resolver, parse_block
-from .suggest import did_you_mean
 from .yamlsrc import (
     YList,
     YMap,
@@ -20,7 +19,6 @@ from .yamlsrc import (
     read_text,
     read_yaml_file,
     type_word,
-    yaml_repr,
 )
 from .zoo import find, zoo_entries
 
@@ -57,9 +55,16 @@ def locate(ref: str) -> tuple[str, str | None]:
     return str(entry.file), entry.variant
 
 
-def load(ref: str, overrides: Mapping[str, Any] | None = None,
+def load(ref: str | Network, overrides: Mapping[str, Any] | None = None,
          input_shape: str | tuple[int, ...] | None = None) -> Network:
-    """Read and resolve a spec. `overrides` are `--set` values (text or Python values)."""
+    """Read and resolve a spec (a file or a zoo name); a Network passes through as it is.
+
+    `overrides` are `--set` values (text or Python values).
+    """
+    if isinstance(ref, Network):
+        if overrides or input_shape is not None:
+            raise UsageError("overrides and input apply when loading; pass the spec name")
+        return ref
     file, variant = locate(ref)
     return load_file(file, variant, overrides, input_shape)
 

@@ -11,12 +11,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import Mark, SpecError
+from ..errors import Mark, SpecError, did_you_mean, yaml_repr
+from ..layers import REGISTRY, ArgError
 from .expr import ExprError, evaluate
 from .ir import Concat, LayerNode, Node, Residual, Sequence
-from .layers import REGISTRY, ArgError
-from .suggest import did_you_mean
-from .yamlsrc import YAML11_BOOLEANS, YList, YMap, yaml_repr
+from .yamlsrc import YAML11_BOOLEANS, YList, YMap
 
 MAX_NODES = 200_000
 MAX_REPEAT = 100_000

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Mark, SpecError
+from ..errors import Mark, SpecError
 
 MAX_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64
@@ -63,17 +63,6 @@ class YList(list):
 
     def mark_of(self, index: int) -> Mark:
         return self.item_marks[index] if index < len(self.item_marks) else self.mark
-
-
-def yaml_repr(value: Any) -> str:
-    """A value as a spec would write it: true/false/null, not Python's True/False/None."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(yaml_repr(v) for v in value) + "]"
-    return repr(value)
 
 
 def type_word(value: Any) -> str:

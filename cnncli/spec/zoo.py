@@ -11,11 +11,11 @@ from .yamlsrc import YMap, read_yaml_file
 
 def zoo_dir() -> Path:
     """The shipped specs: cnncli/specs in a wheel, ../specs in a source checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "specs", here.parent / "specs"):
+    package = Path(__file__).resolve().parents[1]  # cnncli/
+    for candidate in (package / "specs", package.parent / "specs"):
         if candidate.is_dir() and any(candidate.glob("*.yaml")):
             return candidate
-    return here / "specs"
+    return package / "specs"
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checkpoint
-from .errors import CnncliError, UsageError
-from .ir import Network
+from ..errors import CnncliError, UsageError
+from ..model import checkpoint
+from ..spec.ir import Network
 from .recipe import TrainOptions
 
 
@@ -117,7 +117,7 @@ class Split:
                 idx = order[step * batch_size:(step + 1) * batch_size].to(self.images.device)
                 yield self.images[idx], self.labels[idx]
             return
-        from .data import stream_batches
+        from .datasets import stream_batches
 
         chunks = [order[s * batch_size:(s + 1) * batch_size].tolist() for s in range(first, last)]
         pin = device.type == "cuda"
@@ -298,7 +298,7 @@ class Trainer:
     # -- checkpoints ---------------------------------------------------------------------
 
     def checkpoint_state(self) -> dict[str, Any]:
-        from .spec import snapshot
+        from ..spec.load import snapshot
 
         s = self.state
         return {

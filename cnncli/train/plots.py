@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .errors import UsageError
+from ..errors import UsageError
 
 
 def plot_run(run_dir: Path, target: Path) -> Path:

@@ -10,9 +10,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from .errors import SpecError, UsageError
-from .suggest import did_you_mean
-from .yamlsrc import YMap
+from ..errors import SpecError, UsageError, did_you_mean
+from ..spec.yamlsrc import YMap
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine", "onecycle")

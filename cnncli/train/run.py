@@ -13,12 +13,12 @@ from typing import Any
 
 import torch
 
-from . import checkpoint
-from .analyze import analyze_network
-from .errors import UsageError
-from .ir import Network
+from ..analysis.analyze import analyze_network
+from ..errors import UsageError
+from ..model import checkpoint
+from ..spec.ir import Network
+from .loop import Data, Dist, Split, Trainer, evaluate_split, init_dist, pick_device
 from .recipe import TrainOptions, resolve
-from .trainer import Data, Dist, Split, Trainer, evaluate_split, init_dist, pick_device
 
 IN_MEMORY = ("mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100", "synthetic")
 DATASETS = (*IN_MEMORY, "imagefolder")
@@ -100,7 +100,7 @@ def output_classes(network: Network) -> int:
 def load_data(network: Network, options: TrainOptions, device: torch.device,
               record: dict[str, Any] | None = None) -> Data:
     """The dataset, fitted to the spec's input, as uint8 tensors on the device."""
-    from . import data as datasets
+    from . import datasets
 
     name = options.data
     if name is None:
@@ -148,7 +148,7 @@ def _imagefolder(network: Network, options: TrainOptions, device: torch.device, 
     input size. DATA_DIR/train and DATA_DIR/val (or test) are used when present."""
     from torch.utils.data import Subset
 
-    from . import data as datasets
+    from . import datasets
 
     if not options.data_dir:
         raise UsageError("--data imagefolder needs --data-dir: a folder of class subfolders")
@@ -260,7 +260,7 @@ class Reporter:
     def final(self, history: list[dict[str, Any]], out: Path) -> None:
         if not self.enabled or not history:
             return
-        from .report import TextTable
+        from ..analysis.report import TextTable
 
         rows = [[str(r["epoch"]), f"{r['train_loss']:.4f}", f"{r['train_acc']:.4f}",
                  "—" if r["val_loss"] is None else f"{r['val_loss']:.4f}",
@@ -277,7 +277,7 @@ class Reporter:
 
 def run_training(spec: str, overrides: dict[str, str], input_shape: str | None,
                  flags: dict[str, Any], resume: str | None, force: bool) -> None:
-    from .spec import load, restore
+    from ..spec.load import load, restore
 
     state = checkpoint.load(resume) if resume else None
     network = load(spec, overrides, input_shape)
@@ -312,7 +312,7 @@ def run_training(spec: str, overrides: dict[str, str], input_shape: str | None,
 def _check_unchanged(network: Network, state: dict[str, Any], resume: str) -> None:
     """Refuse to resume when SPEC no longer describes the checkpoint's network (edited since
     the run started): built on the meta device, the comparison costs no memory."""
-    from .model import build_from_analysis
+    from ..model.build import build_from_analysis
 
     own = build_from_analysis(analyze_network(network), device="meta").state_dict()
     problem = checkpoint.mismatch(own, state["model"])
@@ -323,7 +323,7 @@ def _check_unchanged(network: Network, state: dict[str, Any], resume: str) -> No
 
 def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str, Any] | None,
            resume: str | None, force: bool) -> None:
-    from .model import build_from_analysis
+    from ..model.build import build_from_analysis
 
     device = pick_device(options.device, dist)
     if options.deterministic:
@@ -380,7 +380,7 @@ def _check_free_space(out: Path, model: torch.nn.Module, options: TrainOptions) 
 
 
 def _write_run_files(out: Path, network: Network, options: TrainOptions, data: Data) -> None:
-    from .spec import snapshot
+    from ..spec.load import snapshot
 
     run = {"spec": snapshot(network), "options": options.to_dict(), "data": data.record(),
            "torch": torch.__version__, "command": sys.argv}
@@ -405,7 +405,7 @@ def _plot_if_possible(out: Path) -> bool:
         import matplotlib  # noqa: F401
     except ImportError:
         return False
-    from .plotting import plot_run
+    from .plots import plot_run
 
     plot_run(out, out / "curves.png")
     return True
@@ -443,8 +443,8 @@ def run_eval(path: str, data_name: str | None, data_dir: str | None, split: str,
 
 
 def run_predict(path: str, files: list[str], top: int) -> list[dict[str, Any]]:
-    from . import data as datasets
-    from .trainer import prepare
+    from . import datasets
+    from .loop import prepare
 
     state = checkpoint.load(path)
     model, network = checkpoint.model_from(state, path)

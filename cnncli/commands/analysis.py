@@ -1,0 +1,87 @@
+"""The static commands: summary, flops, list, check. They never import torch."""
+
+from __future__ import annotations
+
+import click
+
+from .options import analysis_for, depth_option, emit, format_option, spec_options
+
+
+@click.command()
+@spec_options
+@format_option
+@depth_option(None, "Collapse blocks nested deeper than this into one row with summed costs.")
+def summary(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
+            dtype: str, fmt: str, depth: int | None) -> None:
+    """Per-layer shapes, parameters, MACs/FLOPs, memory and receptive field, with totals."""
+    from ..analysis import report
+
+    a = analysis_for(spec, overrides, input_shape, batch, dtype)
+    if fmt == "json":
+        emit(fmt, report.summary_json(a, depth))
+    elif fmt == "csv":
+        emit(fmt, report.summary_csv(a, depth))
+    elif fmt == "markdown":
+        emit(fmt, report.summary_markdown(a, depth))
+    else:
+        emit(fmt, report.summary_renderables(a, depth))
+
+
+@click.command()
+@spec_options
+@format_option
+@depth_option(2, "Depth of the by-layer breakdown (blocks deeper are summed).")
+@click.option("--top", type=click.IntRange(1), help="Only the N most expensive rows, by MACs.")
+def flops(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
+          dtype: str, fmt: str, depth: int | None, top: int | None) -> None:
+    """Where the compute goes: by layer, by block and by layer type."""
+    from ..analysis import breakdown
+
+    a = analysis_for(spec, overrides, input_shape, batch, dtype)
+    if fmt == "json":
+        emit(fmt, breakdown.flops_json(a, depth, top))
+    elif fmt == "csv":
+        emit(fmt, breakdown.flops_csv(a, depth, top))
+    elif fmt == "markdown":
+        emit(fmt, breakdown.flops_markdown(a, depth, top))
+    else:
+        emit(fmt, breakdown.flops_renderables(a, depth, top))
+
+
+@click.command(name="list")
+@format_option
+def list_zoo(fmt: str) -> None:
+    """The networks in the zoo: name, input, parameters and MACs."""
+    from ..analysis import zoolist
+
+    records = zoolist.records()
+    if fmt == "json":
+        emit(fmt, zoolist.as_json(records))
+    elif fmt == "csv":
+        emit(fmt, zoolist.as_csv(records))
+    elif fmt == "markdown":
+        emit(fmt, zoolist.as_markdown(records))
+    else:
+        emit(fmt, [zoolist.as_table(records)])
+
+
+@click.command()
+@click.argument("specs", nargs=-1, required=True)
+@click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
+              help="Override a spec parameter (repeatable).")
+@click.option("--input", "input_shape", metavar="CxHxW", help="Override the input shape.")
+def check(specs: tuple[str, ...], overrides: tuple[str, ...], input_shape: str | None) -> None:
+    """Check that specs resolve and every shape works out; one line per spec.
+
+    Exits 2 at the first spec with an error, after printing it.
+    """
+    from ..analysis.report import human
+    from ..train.recipe import from_spec
+
+    for spec in specs:
+        a = analysis_for(spec, overrides, input_shape, 1, "fp32")
+        from_spec(a.network.train)  # the training recipe is part of the spec too
+        t = a.totals()
+        click.echo(f"ok  {spec}: {a.network.name}, input {'x'.join(map(str, a.input))}, "
+                   f"output {'x'.join(map(str, a.output))}, {t['params']:,} params "
+                   f"({human(t['params'])}), {t['macs']:,} MACs ({human(t['macs'])})")
