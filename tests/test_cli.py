@@ -154,7 +154,7 @@ def test_version_and_help(cli) -> None:
 
 @pytest.mark.parametrize("args", [
     ["summary", "resnet152"], ["flops", "googlenet"], ["list"], ["check", "vgg16"],
-    ["summary", "alexnet", "-f", "json"], ["--help"],
+    ["summary", "alexnet", "-f", "json"], ["--help"], ["spec", "vgg16_bn"],
 ])
 def test_static_commands_never_import_torch(args: list[str]) -> None:
     """The static commands start fast because torch is never imported (it takes ~2 s)."""
@@ -213,3 +213,14 @@ def test_wheel_ships_the_zoo(tmp_path: Path) -> None:
                             "import cnncli.spec.zoo as z; print(z.zoo_dir())"],
                            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
     assert probe.stdout.strip() == str(tmp_path / "site" / "cnncli" / "specs")
+    # the MNIST sample and its credit travel in the wheel: offline training needs no checkout
+    run = subprocess.run([sys.executable, "-m", "cnncli", "summary", "alexnet.yaml"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert run.returncode == 0 and "using the zoo's alexnet" in run.stderr
+    sample = tmp_path / "site" / "cnncli" / "train" / "datasets" / "mnist_sample"
+    assert sorted(p.name for p in sample.glob("*.gz")) == [
+        "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz"]
+    notice = next((tmp_path / "site").glob("cnncli-*.dist-info/licenses/NOTICE")).read_text()
+    assert "Yann LeCun, Corinna Cortes and Christopher J. C. Burges" in notice
+    assert "CC BY-SA 3.0" in notice

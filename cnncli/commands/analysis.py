@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from .options import analysis_for, depth_option, emit, format_option, spec_options
+from .options import (
+    analysis_for,
+    complete_spec,
+    depth_option,
+    emit,
+    format_option,
+    spec_options,
+    write_new_file,
+)
 
 
 @click.command()
@@ -66,7 +76,7 @@ def list_zoo(fmt: str) -> None:
 
 
 @click.command()
-@click.argument("specs", nargs=-1, required=True)
+@click.argument("specs", nargs=-1, required=True, shell_complete=complete_spec)
 @click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
               help="Override a spec parameter (repeatable).")
 @click.option("--input", "input_shape", metavar="CxHxW", help="Override the input shape.")
@@ -85,3 +95,26 @@ def check(specs: tuple[str, ...], overrides: tuple[str, ...], input_shape: str |
         click.echo(f"ok  {spec}: {a.network.name}, input {'x'.join(map(str, a.input))}, "
                    f"output {'x'.join(map(str, a.output))}, {t['params']:,} params "
                    f"({human(t['params'])}), {t['macs']:,} MACs ({human(t['macs'])})")
+
+
+@click.command(name="spec")
+@click.argument("name", shell_complete=complete_spec)
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="Write the spec to this file instead of printing it.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+def spec_text(name: str, output: str | None, force: bool) -> None:
+    """Print (or write) a zoo network's YAML spec, to read or to start your own from.
+
+    A variant of a family (vgg16_bn, resnet50) comes as the family's file with a `variant:`
+    line that selects it, so the file stands alone: `cnncli summary FILE` gives the zoo's
+    figures.
+    """
+    from ..spec.zoo import standalone_text
+
+    entry, text = standalone_text(name)
+    if output is None:
+        emit("text", text)
+        return
+    write_new_file(Path(output), text, force)
+    click.echo(f"wrote {output}: the zoo's {entry.name} ({len(text.splitlines())} lines); "
+               f"try cnncli summary {output}", err=True)

@@ -7,11 +7,11 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
-from .options import emit, parse_sets
+from .options import complete_spec, emit, parse_sets
 
 
 @click.command()
-@click.argument("spec")
+@click.argument("spec", shell_complete=complete_spec)
 @click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
               help="Override a spec parameter (repeatable).")
 @click.option("--input", "input_shape", metavar="CxHxW", help="Override the input shape.")

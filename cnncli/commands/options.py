@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import os
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
 from ..errors import UsageError
+
+PIPE_WIDTH = 10_000  # wide enough that no table wraps when printed to a pipe or file
 
 
 def spec_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -21,7 +27,31 @@ def spec_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Override the spec's input shape, e.g. 3x227x227.")(f)
     f = click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
                      help="Override a spec parameter (repeatable), e.g. --set classes=10.")(f)
-    return click.argument("spec")(f)
+    return click.argument("spec", shell_complete=complete_spec)(f)
+
+
+def complete_spec(ctx: click.Context, param: click.Parameter,
+                  incomplete: str) -> list[Any]:
+    """Shell completion for SPEC: zoo names and aliases, spec files and folders."""
+    from click.shell_completion import CompletionItem
+
+    from ..spec.zoo import zoo_entries
+
+    names = sorted({word for entry in zoo_entries().values()
+                    for word in (entry.name, *entry.aliases)})
+    items = [CompletionItem(n) for n in names if n.startswith(incomplete)]
+    folder, _, stem = incomplete.rpartition("/")
+    base = Path(folder or ".")
+    if base.is_dir():
+        for path in sorted(base.iterdir()):
+            shown = f"{folder}/{path.name}" if folder else path.name
+            if not path.name.startswith(stem) or path.name.startswith("."):
+                continue
+            if path.is_dir():
+                items.append(CompletionItem(shown + "/", type="plain"))
+            elif path.suffix in (".yaml", ".yml"):
+                items.append(CompletionItem(shown))
+    return items
 
 
 def format_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -57,7 +87,11 @@ def analysis_for(spec: str, overrides: tuple[str, ...], input_shape: str | None,
 
 
 def emit(fmt: str, text_or_renderables: Any) -> None:
-    """Print text as is; print rich renderables through a console sized for pipes too."""
+    """Print text as is, and rich renderables through a console.
+
+    On a terminal, rich fits tables to its width. To a pipe or a file, every row stays on one
+    line whatever the width, and no line ends in spaces, so scripts can read it.
+    """
     if isinstance(text_or_renderables, str):
         click.echo(text_or_renderables, nl=not text_or_renderables.endswith("\n"))
         return
@@ -66,10 +100,29 @@ def emit(fmt: str, text_or_renderables: Any) -> None:
     from ..analysis.report import TextTable
 
     console = Console(soft_wrap=False, highlight=False)
-    if not console.is_terminal:  # a pipe or file: never squeeze the columns
-        console = Console(width=200, soft_wrap=False, highlight=False)
+    if not console.is_terminal:
+        console = Console(file=io.StringIO(), width=PIPE_WIDTH, soft_wrap=False,
+                          highlight=False, color_system=None)
     for item in text_or_renderables:
         if isinstance(item, TextTable):
             console.file.write(str(item) + "\n")
         else:
             console.print(item)
+    if isinstance(console.file, io.StringIO):
+        click.echo("\n".join(line.rstrip() for line in console.file.getvalue().splitlines()))
+
+
+def write_new_file(path: Path, text: str, force: bool) -> None:
+    """Write text to path through a temporary name; an existing file needs force."""
+    if path.exists() and not force:
+        raise UsageError(f"{path} exists; pass --force to overwrite it")
+    if not path.parent.is_dir():
+        raise UsageError(f"{path.parent}: no such folder")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

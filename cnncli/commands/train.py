@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..errors import UsageError
-from .options import emit, parse_sets
+from .options import complete_spec, emit, parse_sets
 
 
 def _flag(*names: str, **kwargs: Any) -> Any:
@@ -17,7 +17,7 @@ def _flag(*names: str, **kwargs: Any) -> Any:
 
 
 @click.command()
-@click.argument("spec")
+@click.argument("spec", shell_complete=complete_spec)
 @click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
               help="Override a spec parameter (repeatable), e.g. --set classes=10.")
 @click.option("--input", "input_shape", metavar="CxHxW", help="Override the input shape.")

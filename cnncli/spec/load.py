@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from itertools import takewhile
 from pathlib import Path
@@ -12,6 +13,7 @@ from ..errors import Mark, SpecError, UsageError, did_you_mean, yaml_repr
 from .ir import Network
 from .resolve import NAME_RE, Block, Resolver, parse_block
 from .yamlsrc import (
+    MAX_BYTES,
     YList,
     YMap,
     first_content_mark,
@@ -20,39 +22,98 @@ from .yamlsrc import (
     read_yaml_file,
     type_word,
 )
-from .zoo import find, zoo_entries
+from .zoo import ZooEntry, find, suggest, zoo_file
 
-TOP_KEYS = ("name", "description", "input", "params", "blocks", "include", "layers", "variants",
-            "init", "train")
+TOP_KEYS = ("name", "description", "aliases", "input", "params", "blocks", "include", "layers",
+            "variants", "variant", "init", "train")
 INITS = ("auto", "kaiming", "xavier", "torch")
-VARIANT_KEYS = ("description", "params", "input")
+VARIANT_KEYS = ("description", "aliases", "params", "input")
 MAX_INPUT_SIDE = 1 << 20
 
 
+STDIN = "<stdin>"  # the file name of a spec read from standard input (SPEC given as -)
+
+
 def locate(ref: str) -> tuple[str, str | None]:
-    """A spec reference to (file, variant): a path, `path.yaml:variant`, else a zoo name."""
-    file, sep, variant = ref.rpartition(":")
-    if sep and file.endswith((".yaml", ".yml")) and os.path.isfile(file):
-        data = read_yaml_file(file)
-        variants = data.get("variants") if isinstance(data, YMap) else None
-        if isinstance(data, YMap) and "variants" in data and not isinstance(variants, YMap):
-            raise SpecError("variants must be a mapping of variant name: {description, params, "
-                            "input}", data.mark_of("variants"))
-        if not isinstance(variants, YMap) or variant not in variants:
-            known = ", ".join(variants) if isinstance(variants, YMap) else "none"
-            raise SpecError(f"{file} has no variant {variant!r}"
-                            f"{did_you_mean(variant, variants or ())}; its variants: {known}")
-        return file, variant
-    if os.path.exists(ref) or ref.endswith((".yaml", ".yml")) or os.sep in ref:
-        if not os.path.isfile(ref):
-            raise SpecError(f"spec file {ref!r} does not exist")
+    """A spec reference to (file, variant).
+
+    In order: `-` (standard input); `path.yaml:variant`; a path that exists; a zoo file's
+    name or a zoo name as a file name that does not exist here (`alexnet.yaml`), which uses
+    the zoo's spec and says so on stderr; a zoo name or alias.
+    """
+    if ref == "-":
+        return STDIN, None
+    path, sep, variant = ref.rpartition(":")
+    if sep and path.endswith((".yaml", ".yml")):
+        if os.path.isfile(path):
+            return path, _variant_of(path, variant)
+        zoo_path = _zoo_stand_in(path)
+        if zoo_path is not None:
+            _note(f"no {_shown(path)} here; using the zoo's {zoo_path.name} ({zoo_path})")
+            return str(zoo_path), _variant_of(str(zoo_path), variant)
+    if os.path.isdir(ref):
+        raise SpecError(f"{ref!r} is a directory; give a spec file (.yaml) or a zoo name")
+    if os.path.exists(ref):
         return ref, None
+    if ref.endswith((".yaml", ".yml")) or os.sep in ref or "/" in ref:
+        return _missing_file(ref)
     entry = find(ref)
     if entry is None:
-        names = sorted(zoo_entries())
-        raise SpecError(f"no spec file or zoo network named {ref!r}{did_you_mean(ref, names)}; "
+        raise SpecError(f"no spec file or zoo network named {ref!r}{suggest(ref)}; "
                         "`cnncli list` shows the zoo")
     return str(entry.file), entry.variant
+
+
+def _variant_of(file: str, variant: str) -> str:
+    """`variant` if the family file has it, else a SpecError naming the ones it has."""
+    data = read_yaml_file(file)
+    variants = data.get("variants") if isinstance(data, YMap) else None
+    if isinstance(data, YMap) and "variants" in data and not isinstance(variants, YMap):
+        raise SpecError("variants must be a mapping of variant name: {description, params, "
+                        "input}", data.mark_of("variants"))
+    if not isinstance(variants, YMap) or variant not in variants:
+        known = ", ".join(variants) if isinstance(variants, YMap) else "none"
+        raise SpecError(f"{file} has no variant {variant!r}"
+                        f"{did_you_mean(variant, variants or ())}; its variants: {known}")
+    return variant
+
+
+def _missing_file(ref: str) -> tuple[str, str | None]:
+    """A spec file that is not here: the zoo's, if a bare name matches one, else an error."""
+    stem = Path(ref).name.rsplit(".", 1)[0]
+    entry = find_quietly(stem)
+    bare = os.path.dirname(ref) in ("", ".")
+    zoo_path = _zoo_stand_in(ref)
+    if bare and entry is not None and zoo_path in (None, entry.file):
+        _note(f"no {_shown(ref)} here; using the zoo's {entry.name} ({entry.file})")
+        return str(entry.file), entry.variant
+    if zoo_path is not None:
+        _note(f"no {_shown(ref)} here; using the zoo's {zoo_path.name} ({zoo_path})")
+        return str(zoo_path), None
+    hint = f" (the zoo's {entry.name} is named by its name alone)" if entry else ""
+    raise SpecError(f"spec file {ref!r} does not exist{hint}")
+
+
+def _zoo_stand_in(ref: str) -> Path | None:
+    """The zoo file a bare file name stands for (`resnet.yaml`), when it is not a path."""
+    return zoo_file(Path(ref).name) if os.path.dirname(ref) in ("", ".") else None
+
+
+def find_quietly(name: str) -> ZooEntry | None:
+    """find(), with an ambiguous name counted as none."""
+    try:
+        return find(name)
+    except SpecError:
+        return None
+
+
+def _shown(ref: str) -> str:
+    return ref if os.path.dirname(ref) else f"./{ref}"
+
+
+def _note(message: str) -> None:
+    """One line on stderr about a choice made for the user (never on stdout: it may be JSON)."""
+    print(f"note: {message}", file=sys.stderr)
 
 
 def load(ref: str | Network, overrides: Mapping[str, Any] | None = None,
@@ -88,6 +149,9 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
     description = data.get("description", "")
     params = _declared_params(data)
     _check_variants(data, params)
+    _check_aliases(data)
+    default = _default_variant(data)  # checked even when FILE:VARIANT picks another
+    variant = variant or default
     if data.get("train") is not None and not isinstance(data["train"], YMap):
         raise SpecError("train must be a mapping of option: value", data.mark_of("train"))
     shape_raw, shape_mark = data["input"], data.mark_of("input")
@@ -116,9 +180,20 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
 
 
 def _read(path: str, files: dict[str, str]) -> Any:
-    text = read_text(path)
+    text = _read_stdin() if path == STDIN else read_text(path)
     files[path] = text
     return parse_yaml(text, path)
+
+
+def _read_stdin() -> str:
+    if sys.stdin is None or sys.stdin.isatty():
+        raise UsageError("SPEC is - but nothing is piped in; e.g. cat my_net.yaml | cnncli "
+                         "summary -")
+    text = sys.stdin.read(MAX_BYTES + 1)
+    if len(text) > MAX_BYTES:
+        raise SpecError(f"the spec on standard input is larger than {MAX_BYTES >> 20} MiB",
+                        Mark(STDIN, 1, 1))
+    return text
 
 
 def _check_keys(box: YMap, allowed: tuple[str, ...], what: str) -> None:
@@ -165,6 +240,30 @@ def _check_variants(data: YMap, params: dict[str, Any]) -> None:
             if key not in params:
                 raise SpecError(f"variant {variant!r} sets {key!r}, which the spec's params do "
                                 f"not declare{did_you_mean(key, params)}", raw.key_marks[key])
+
+
+def _check_aliases(data: YMap) -> None:
+    """`aliases:` at the top and in each variant: a list of names."""
+    boxes = [data] + [v for v in (data.get("variants") or {}).values() if isinstance(v, YMap)]
+    for box in boxes:
+        if "aliases" not in box:
+            continue
+        raw = box["aliases"]
+        if not isinstance(raw, list) or not all(isinstance(a, str) and a.strip() for a in raw):
+            raise SpecError("aliases must be a list of names, e.g. [lenet, lenet-5]",
+                            box.mark_of("aliases"))
+
+
+def _default_variant(data: YMap) -> str | None:
+    """The variant a family file selects for itself with `variant: NAME`, if any."""
+    if "variant" not in data:
+        return None
+    chosen, variants = data["variant"], data.get("variants")
+    if not isinstance(variants, YMap) or chosen not in variants:
+        known = ", ".join(variants) if isinstance(variants, YMap) else "none"
+        raise SpecError(f"variant: {chosen!r} is not one of this file's variants "
+                        f"({known})", data.mark_of("variant"))
+    return str(chosen)
 
 
 def _apply_variant(data: YMap, variant: str, params: dict[str, Any],

@@ -1,12 +1,22 @@
-"""The zoo: specs shipped with cnncli, found by name from any folder."""
+"""The zoo: specs shipped with cnncli, found by name or alias from any folder.
+
+Names match whatever the case and whatever `-`, `_`, `.` and spaces a user types (`VGG-16`,
+`vgg_16` and `vgg16` are one name). Each spec carries its own aliases: a file's top-level
+`aliases:` names the network (or, in a family file with `variants:`, the whole family), and a
+variant's `aliases:` names that variant. A family's name is an alias of the family too. A
+name that stands for several networks (a family) is ambiguous: the error lists them.
+"""
 
 from __future__ import annotations
 
+import difflib
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from .yamlsrc import YMap, read_yaml_file
+from ..errors import SpecError
+from .yamlsrc import YList, YMap, read_yaml_file
 
 
 def zoo_dir() -> Path:
@@ -23,25 +33,98 @@ class ZooEntry:
     name: str
     file: Path
     variant: str | None  # a key of the file's `variants`, or None for the file itself
+    aliases: tuple[str, ...] = ()
+
+
+def normalize(name: str) -> str:
+    """The form names are compared in: lower case, without `-`, `_`, `.` and spaces."""
+    return re.sub(r"[-_.\s]+", "", name).lower()
 
 
 @cache
 def zoo_entries() -> dict[str, ZooEntry]:
-    """Every name the zoo answers to: one per file, or one per variant of a family file."""
-    entries: dict[str, ZooEntry] = {}
+    """Every network of the zoo by its canonical name: one per file, or one per variant."""
+    return {entry.name: entry for entry, _ in _scan()}
+
+
+@cache
+def _index() -> dict[str, tuple[str, ...]]:
+    """Normalised name or alias -> the canonical names it may stand for."""
+    index: dict[str, list[str]] = {}
+    for entry, family in _scan():
+        for word in {entry.name, *entry.aliases, *family}:
+            names = index.setdefault(normalize(word), [])
+            if entry.name not in names:
+                names.append(entry.name)
+    # a canonical name always means itself, even where a family alias shares its spelling
+    for name in zoo_entries():
+        index[normalize(name)] = [name]
+    return {key: tuple(names) for key, names in index.items()}
+
+
+@cache
+def _scan() -> tuple[tuple[ZooEntry, tuple[str, ...]], ...]:
+    """(entry, the family names it answers to as one of several) for every zoo network."""
+    found = []
     for file in sorted(zoo_dir().glob("*.yaml")):
         data = read_yaml_file(str(file))
         if not isinstance(data, YMap) or "layers" not in data:
             continue  # a file of shared blocks, not a network
+        top = _aliases(data)
         variants = data.get("variants")
         if isinstance(variants, YMap) and variants:
-            for variant in variants:
-                entries[variant] = ZooEntry(variant, file, variant)
+            family = (str(data.get("name", file.stem)), file.stem, *top)
+            for variant, spec in variants.items():
+                own = _aliases(spec) if isinstance(spec, YMap) else ()
+                found.append((ZooEntry(variant, file, variant, own), family))
         else:
-            name = data.get("name", file.stem)
-            entries[str(name)] = ZooEntry(str(name), file, None)
-    return entries
+            name = str(data.get("name", file.stem))
+            found.append((ZooEntry(name, file, None, top), ()))
+    return tuple(found)
+
+
+def _aliases(box: YMap) -> tuple[str, ...]:
+    raw = box.get("aliases")
+    return tuple(str(a) for a in raw) if isinstance(raw, (list, YList)) else ()
 
 
 def find(name: str) -> ZooEntry | None:
-    return zoo_entries().get(name)
+    """The zoo network a name or alias stands for; None if none; SpecError if several."""
+    names = _index().get(normalize(name), ())
+    if len(names) > 1:
+        raise SpecError(f"{name!r} could be any of {', '.join(names)}; name one of them")
+    return zoo_entries()[names[0]] if names else None
+
+
+def suggest(name: str) -> str:
+    """' (did you mean 'x'?)' against every name and alias of the zoo, or ''."""
+    spelled = {normalize(word): word for entry, _ in _scan()
+               for word in (entry.name, *entry.aliases)}
+    close = difflib.get_close_matches(normalize(name), list(spelled), n=1, cutoff=0.6)
+    return f" (did you mean {spelled[close[0]]!r}?)" if close else ""
+
+
+def zoo_file(file_name: str) -> Path | None:
+    """The zoo's file of this name (`resnet.yaml`), if it ships one."""
+    path = zoo_dir() / file_name
+    return path if file_name.endswith((".yaml", ".yml")) and path.is_file() else None
+
+
+def standalone_text(name: str) -> tuple[ZooEntry, str]:
+    """A zoo network's spec as one file a user can keep and edit: the zoo file's own text,
+    with a `variant:` line that selects the network when it is one variant of a family."""
+    entry = find(name)
+    if entry is None:
+        raise SpecError(f"no zoo network named {name!r}{suggest(name)}; `cnncli list` shows "
+                        "the zoo")
+    text = entry.file.read_text(encoding="utf-8")
+    data = read_yaml_file(str(entry.file))
+    if isinstance(data, YMap) and "include" in data:  # no zoo spec does yet; say so if one will
+        raise SpecError(f"the zoo's {entry.file.name} includes other files; copy the folder "
+                        f"{entry.file.parent} instead")
+    if entry.variant is None:
+        return entry, text
+    header = (f"# The zoo's {entry.name}: the {entry.file.name} family, with this line selecting "
+              f"the variant.\n# Another variant of the family: change it, or name it as "
+              f"FILE:VARIANT.\nvariant: {entry.variant}\n\n")
+    return entry, header + text
