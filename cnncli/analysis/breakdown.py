@@ -77,15 +77,25 @@ LAYER_COLUMNS = ("Layer", "Type", "Output", "MACs", "% MACs", "FLOPs", "Other op
 TYPE_COLUMNS = ("Type", "Count", "MACs", "% MACs", "FLOPs", "Other ops", "Params")
 
 
+def _mac_cells(r: dict[str, Any], none: bool) -> list[str]:
+    """MACs, % MACs and FLOPs; — where the work is not multiply-accumulates, as in summary."""
+    if none:
+        return ["—", "—", "—"]
+    return [f"{r['macs']:,}", f"{r['macs_percent']:.2f}", f"{r['flops']:,}"]
+
+
+def _no_macs(record: dict[str, Any]) -> bool:
+    return not record["work"].startswith(("MACs", "sum of"))
+
+
 def _layer_cells(records: list[dict[str, Any]]) -> list[list[str]]:
-    return [[r["path"], r["type"], "x".join(map(str, r["output"])), f"{r['macs']:,}",
-             f"{r['macs_percent']:.2f}", f"{r['flops']:,}", f"{r['other_ops']:,}",
-             f"{r['params']:,}"] for r in records]
+    return [[r["path"], r["type"], "x".join(map(str, r["output"])), *_mac_cells(r, _no_macs(r)),
+             f"{r['other_ops']:,}", f"{r['params']:,}"] for r in records]
 
 
 def _type_cells(records: list[dict[str, Any]]) -> list[list[str]]:
-    return [[r["type"], f"{r['count']:,}", f"{r['macs']:,}", f"{r['macs_percent']:.2f}",
-             f"{r['flops']:,}", f"{r['other_ops']:,}", f"{r['params']:,}"] for r in records]
+    return [[r["type"], f"{r['count']:,}", *_mac_cells(r, r["macs"] == 0),
+             f"{r['other_ops']:,}", f"{r['params']:,}"] for r in records]
 
 
 def _titles(a: Analysis, depth: int | None, top: int | None) -> tuple[str, str, str]:
