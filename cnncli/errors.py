@@ -52,10 +52,18 @@ class UsageError(CnncliError):
     """A bad command-line option or value."""
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """Return ' (did you mean 'x'?)' for the closest choice, or '' when none is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+def did_you_mean(word: str, choices: Iterable[str], n: int = 1) -> str:
+    """' (did you mean 'x'?)' for the closest choice (or the n closest: 'x', 'y' or 'z'),
+    or '' when none is close."""
+    close = difflib.get_close_matches(word, list(dict.fromkeys(choices)), n=n, cutoff=0.6)
+    if not close:
+        return ""
+    best = difflib.SequenceMatcher(None, word, close[0]).ratio()
+    # only the ones about as close as the best: 'rleu' means relu, not relu6 too
+    close = [c for c in close if difflib.SequenceMatcher(None, word, c).ratio() >= best - 0.05]
+    quoted = [repr(c) for c in close]
+    listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+    return f" (did you mean {listed}?)"
 
 
 def yaml_repr(value: Any) -> str:

@@ -662,3 +662,38 @@ def test_spec_top_level_typo_suggests(cli, spec) -> None:
     msg = fails(cli, s)
     assert msg.startswith(f"{s.at('layres')}: "), msg
     assert "unknown key 'layres' in a spec (did you mean 'layers'?)" in msg
+
+
+def test_unknown_layer_type_names_the_closest_and_the_list(cli, write_spec) -> None:
+    spec = write_spec("name: t\ninput: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3}\n"
+                      "  - hardswish\n")
+    code, _, err = cli("check", spec)
+    assert code == 2
+    assert (f"error: {spec}:5:5: layer 1: unknown layer type 'hardswish' (did you mean "
+            "'swish'?); the layer types are conv, maxpool, avgpool, adaptive_avgpool, "
+            "global_avgpool, batchnorm, lrn, relu, relu6, leaky_relu, tanh, sigmoid, gelu, silu, "
+            "softmax, dropout, flatten, linear, and the composites sequence, residual, concat, "
+            "repeat (docs/spec-language.md)\n") == err
+
+
+@pytest.mark.parametrize(("body", "hint"), [
+    ("{out: 3, kernel: 8}", "(no 1x1 projection with the body's stride 1x1 maps 3x8x8 to 3x1x1: "
+                            "pad the body's layers, e.g. padding: same, or give the shortcut "
+                            "layers explicitly)"),
+    ("{out: 6, kernel: 3, stride: 2, padding: 1}", "(use shortcut: auto for a 1x1 projection)"),
+])
+def test_identity_residual_suggests_auto_only_where_it_works(cli, write_spec, body: str,
+                                                             hint: str) -> None:
+    spec = write_spec("name: t\ninput: [3, 8, 8]\nlayers:\n  - residual:\n"
+                      "      shortcut: identity\n      layers:\n"
+                      f"        - conv: {body}\n")
+    code, _, err = cli("check", spec)
+    assert code == 2 and err.rstrip().endswith(hint), err
+
+
+@pytest.mark.parametrize("args", [["nosuch"], ["summary"], ["summary", "lenet5", "--bogus"],
+                                  ["summary", "lenet5", "--batch", "0"], ["list", "-f", "xml"]])
+def test_every_error_starts_with_error(cli, args: list[str]) -> None:
+    code, out, err = cli(*args)
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and len(err.splitlines()) == 1, err

@@ -205,11 +205,27 @@ def _residual(row: Row, node: Residual, shape: Shape, rf: RF, depth: int) -> Non
         side_out = shape
     if side_out != body_out:
         what = "the input" if shortcut == "identity" else "the shortcut's output"
-        hint = " (use shortcut: auto for a 1x1 projection)" if shortcut == "identity" else ""
+        hint = _identity_hint(node, shape, body_out, rf, body_rf) if shortcut == "identity" \
+            else ""
         raise SpecError(f"residual add: the body gives {_fmt(body_out)} but {what} is "
                         f"{_fmt(side_out)}{hint}", node.mark, node.path)
     row.add(_op_row("add", node, depth, body_out, body_rf, ops=elements(body_out)))
     row.output, row.rf = _fold(row, node.after, body_out, body_rf, depth + 1)
+
+
+def _identity_hint(node: Residual, shape: Shape, body_out: Shape, rf: RF, body_rf: RF) -> str:
+    """Suggest shortcut: auto only where a 1x1 projection with the body's own stride (as in
+    ResNet) maps the input to the body's output; a body that shrinks the map through its
+    kernels' borders (3x8x8 -> 3x1x1 at stride 1) needs padding or explicit shortcut layers."""
+    strides = [body // start for body, start in zip(body_rf.jump, rf.jump)]
+    sizes_match = len(shape) == 3 and len(body_out) == 3 and all(
+        (size - 1) // stride + 1 == out for size, out, stride in zip(shape[1:], body_out[1:],
+                                                                    strides))
+    if sizes_match:
+        return " (use shortcut: auto for a 1x1 projection)"
+    return (f" (no 1x1 projection with the body's stride {'x'.join(map(str, strides))} maps "
+            f"{_fmt(shape)} to {_fmt(body_out)}: pad the body's layers, e.g. padding: same, "
+            "or give the shortcut layers explicitly)")
 
 
 def _op_row(op: str, node: Node, depth: int, output: Shape, rf: RF, ops: int) -> Row:

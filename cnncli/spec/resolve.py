@@ -7,6 +7,7 @@ are expressions (see expr.py), evaluated where they are written.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +93,14 @@ def _wrap(values: dict[str, Any], mark: Mark) -> YMap:
 
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
+
+
+def layer_types() -> list[str]:
+    """One name per layer class: the registry's first spelling of each (conv, not conv2d)."""
+    first: dict[type, str] = {}
+    for name, cls in REGISTRY.items():
+        first.setdefault(cls, name)
+    return list(first.values())
 
 
 class Resolver:
@@ -180,9 +189,13 @@ class Resolver:
             return self.call(self.blocks[kind], args, kind_mark, scope, name, path, frozen)
         if kind in REGISTRY:
             return self.layer(kind, args, kind_mark, scope, name, path, frozen)
-        choices = [*REGISTRY, *COMPOSITES, *self.blocks]
-        raise SpecError(f"unknown layer type {kind!r}{did_you_mean(kind, choices)}", kind_mark,
-                        path)
+        close = difflib.get_close_matches(kind, [*REGISTRY, *COMPOSITES, *self.blocks], n=6)
+        one_each = {REGISTRY.get(c, c): c for c in reversed(close)}  # batchnorm, not bn too
+        hint = did_you_mean(kind, one_each.values(), n=3) if close else ""
+        blocks = f"; this spec's blocks: {', '.join(self.blocks)}" if self.blocks else ""
+        raise SpecError(f"unknown layer type {kind!r}{hint}; the "
+                        f"layer types are {', '.join(layer_types())}, and the composites "
+                        f"{', '.join(COMPOSITES)}{blocks} (docs/spec-language.md)", kind_mark, path)
 
     def count(self, mark: Mark) -> None:
         self.nodes += 1
