@@ -180,15 +180,51 @@ def test_refusals(tmp_path: Path, write_spec, cli, digits: Path) -> None:
     assert code == 2 and "changed since" in err
     assert "made for another shape: 0.weight is (4, 1, 3, 3) there but (6, 1, 3, 3)" in err
     code, _, err = cli("train", "resnet18", "--data", "mnist", "--data-dir", str(digits),
-                       "--fit", "pad", "--input", "3x32x32", "--out", str(tmp_path / "r"))
+                       "--fit", "pad", "--input", "3x32x32", "--set", "classes=7", "--out",
+                       str(tmp_path / "r"))
     assert code == 2
-    assert "resnet18 has 1000 outputs but mnist has 10 classes; add --set classes=10" in err
+    assert "--set classes=7 but mnist has 10 classes; drop --set classes" in err
+    fixed = write_spec(TINY.replace("params: {classes: 4}\n", "").replace("out: classes",
+                                                                          "out: 7"))
+    code, _, err = cli("train", fixed, "--data", "mnist", "--data-dir", str(digits), "--out",
+                       str(tmp_path / "r"))
+    assert code == 2 and "tiny has 7 outputs but mnist has 10 classes; give the spec a " \
+        "`classes` parameter" in err
     code, _, err = cli("train", spec, "--data", "synthetic", "--lr", "-1")
     assert code == 2 and "--lr" in err
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     code, _, err = cli("eval", str(bad))
     assert code == 2 and "not a readable checkpoint" in err
+
+
+def test_classes_follow_the_data(tmp_path: Path, write_spec, cli, digits: Path) -> None:
+    spec = write_spec(TINY)  # classes: 4 by default; the digits have 10
+    out = tmp_path / "run"
+    code, stdout, err = cli("train", spec, "--data", "mnist", "--data-dir", str(digits), "--fit",
+                            "resize", "--epochs", "1", "--out", str(out))
+    assert code == 0, err
+    assert err.splitlines()[0] == "note: classes=10 from mnist"
+    state = torch.load(out / "last.pt", weights_only=True)
+    assert state["model"]["6.weight"].shape[0] == 10
+    code, stdout, err = cli("eval", str(out / "last.pt"))
+    assert code == 0 and "per class" in stdout.lower()
+
+
+def test_size_mismatch_names_input_when_the_network_takes_any_size(
+        tmp_path: Path, write_spec, cli, digits: Path) -> None:
+    pooled = write_spec(TINY.replace("  - flatten\n", "  - global_avgpool\n  - flatten\n")
+                        .replace("params: {classes: 4}", "params: {classes: 10}"))
+    code, _, err = cli("train", pooled, "--data", "mnist", "--data-dir", str(digits),
+                       "--out", str(tmp_path / "a"))
+    assert code == 2
+    assert ("the images are 1x28x28 but the spec takes 1x12x12; pass --fit pad, resize or crop "
+            "to adapt them, or --input 1x28x28 to train at the data's size") in err
+    flat = write_spec(TINY.replace("params: {classes: 4}", "params: {classes: 10}"), "flat.yaml")
+    code, _, err = cli("train", flat, "--data", "mnist", "--data-dir", str(digits),
+                       "--out", str(tmp_path / "b"))
+    assert code == 2 and "--fit pad, resize or crop to adapt them" in err
+    assert "--input" not in err  # its linear layer fixes the size
 
 
 def test_hostile_checkpoint_is_refused_and_runs_nothing(tmp_path: Path, cli) -> None:
@@ -289,12 +325,13 @@ def test_train_on_an_image_folder(tmp_path: Path, write_spec, cli) -> None:
             pixels = rng.integers(0, 40, (40, 48, 3), dtype=np.uint8)
             pixels[..., colour] += 200
             image_module.fromarray(pixels).save(root / label / f"{i}.png")
-    spec = write_spec(SMALL_RGB.replace("classes: 10", "classes: 2"))
+    spec = write_spec(SMALL_RGB)  # classes: 10; the folder has 2, and the network follows
     out = tmp_path / "run"
     code, stdout, err = cli("train", spec, "--data", "imagefolder", "--data-dir", str(root),
                             "--val-split", "0.25", "--epochs", "2", "--batch-size", "6",
                             "--lr", "0.1", "--out", str(out), "--device", "cpu")
     assert code == 0, err
+    assert f"note: classes=2 from the image folder ({root}: 2 class folders)" in err
     assert "validation: 25% of train" in stdout
     state = checkpoint.load(out / "best.pt")
     assert state["data"]["classes"] == ["cat", "dog"]
@@ -348,7 +385,10 @@ def test_no_network_names_the_files_and_folder(tmp_path: Path, cli, monkeypatch)
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     monkeypatch.setenv("CNNCLI_DATA", str(tmp_path / "cache"))
-    code, _, err = cli("train", "lenet5", "--epochs", "1", "--out", str(tmp_path / "run"))
+    # --data mnist said outright: no stand-in (the spec's default alone falls back to the
+    # shipped sample, tests/test_first_run.py)
+    code, _, err = cli("train", "lenet5", "--data", "mnist", "--epochs", "1", "--out",
+                       str(tmp_path / "run"))
     assert code == 2 and "Traceback" not in err
     assert "train-images-idx3-ubyte.gz" in err and str(tmp_path / "cache" / "mnist") in err
     assert "--data-dir" in err

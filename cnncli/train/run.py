@@ -17,12 +17,9 @@ from ..analysis.analyze import analyze_network
 from ..errors import UsageError
 from ..model import checkpoint
 from ..spec.ir import Network
-from .loop import Data, Dist, Split, Trainer, evaluate_split, init_dist, pick_device
+from .data import follow_classes, load_data
+from .loop import Data, Dist, Trainer, evaluate_split, init_dist, pick_device
 from .recipe import TrainOptions, resolve
-
-IN_MEMORY = ("mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100", "synthetic")
-DATASETS = (*IN_MEMORY, "imagefolder")
-
 
 # -- the run folder ----------------------------------------------------------------------
 
@@ -85,116 +82,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-# -- data --------------------------------------------------------------------------------
-
-def output_classes(network: Network) -> int:
-    out = analyze_network(network).output
-    if len(out) != 1:
-        raise UsageError(f"{network.name} outputs a {'x'.join(map(str, out))} map; training "
-                         "needs a vector of class scores (end the spec with flatten + linear)")
-    return out[0]
-
-
-def load_data(network: Network, options: TrainOptions, device: torch.device,
-              record: dict[str, Any] | None = None) -> Data:
-    """The dataset, fitted to the spec's input, as uint8 tensors on the device."""
-    from . import datasets
-
-    name = options.data
-    if name is None:
-        raise UsageError(f"which data? pass --data ({', '.join(DATASETS)}); the spec "
-                         f"{network.name} declares none in its train: section")
-    if name not in DATASETS:
-        raise UsageError(f"--data {name!r} is not one of {', '.join(DATASETS)}")
-    classes = output_classes(network)
-    if name == "imagefolder":
-        return _imagefolder(network, options, device, classes, record)
-    if name == "synthetic":
-        full = datasets.synthetic(2048, tuple(network.input), classes, options.seed)
-        train, test = full.split(0.2, options.seed)
-    else:
-        train = datasets.load(name, "train", options.data_dir)
-        test = datasets.load(name, "test", options.data_dir)
-    if len(train.classes) != classes:
-        raise UsageError(f"{network.name} has {classes} outputs but {name} has "
-                         f"{len(train.classes)} classes; add --set classes={len(train.classes)}"
-                         " (if the spec has that parameter)")
-    images = datasets.fit_images(train.images, tuple(network.input), options.fit)
-    val_source = "test split"
-    if options.val_split:
-        train, test = train.split(options.val_split, options.seed)
-        images = datasets.fit_images(train.images, tuple(network.input), options.fit)
-        val_source = f"{options.val_split:.0%} of train"
-    if record is not None:  # resuming or evaluating: the checkpoint's normalisation
-        mean, std = record["mean"], record["std"]
-    else:
-        mean, std = (list(map(float, v)) for v in datasets.normalize_stats(images))
-    val = None
-    if test is not None and len(test):
-        val = Split(datasets.fit_images(test.images, tuple(network.input), options.fit)
-                    .to(device), test.labels.to(device))
-    pin = device.type == "cuda"
-    train_split = Split(images.pin_memory().to(device, non_blocking=True) if pin
-                        else images.to(device), train.labels.to(device))
-    return Data(name=name, train=train_split, val=val, classes=list(train.classes),
-                mean=mean, std=std, fit=options.fit, val_source=val_source if val else "none")
-
-
-def _imagefolder(network: Network, options: TrainOptions, device: torch.device, classes: int,
-                 record: dict[str, Any] | None) -> Data:
-    """Image folders stream from disk: DataLoader workers decode each batch at the spec's
-    input size. DATA_DIR/train and DATA_DIR/val (or test) are used when present."""
-    from torch.utils.data import Subset
-
-    from . import datasets
-
-    if not options.data_dir:
-        raise UsageError("--data imagefolder needs --data-dir: a folder of class subfolders")
-    root = Path(options.data_dir)
-    c, h, w = network.input if len(network.input) == 3 else (0, 0, 0)
-    if not c:
-        raise UsageError(f"{network.name} takes a flat input; image folders need CxHxW")
-    held = next((root / n for n in ("val", "test") if (root / n).is_dir()), None)
-    train_root = root / "train" if held is not None and (root / "train").is_dir() else root
-    train_set = datasets.ImageFolderDataset(str(train_root), (h, w), c)
-    if len(train_set.classes) != classes:
-        raise UsageError(f"{network.name} has {classes} outputs but {train_root} has "
-                         f"{len(train_set.classes)} classes; add --set classes="
-                         f"{len(train_set.classes)} (if the spec has that parameter)")
-    labels = torch.tensor([label for _, label in train_set.samples], dtype=torch.int64)
-    val: Split | None = None
-    val_source = "none"
-    if options.val_split:
-        generator = torch.Generator().manual_seed(options.seed)
-        order = torch.randperm(len(labels), generator=generator)
-        cut = int(round(len(labels) * options.val_split))
-        if not 0 < cut < len(labels):
-            raise UsageError(f"--val-split {options.val_split} leaves no images on one side "
-                             f"of {len(labels)}")
-        held_idx, kept_idx = order[:cut], order[cut:]
-        val = Split(None, labels[held_idx], Subset(train_set, held_idx.tolist()),
-                    options.workers)
-        train = Split(None, labels[kept_idx], Subset(train_set, kept_idx.tolist()),
-                      options.workers)
-        val_source = f"{options.val_split:.0%} of train"
-    else:
-        train = Split(None, labels, train_set, options.workers)
-        if held is not None:
-            val_set = datasets.ImageFolderDataset(str(held), (h, w), c)
-            val = Split(None, torch.tensor([lab for _, lab in val_set.samples]), val_set,
-                        options.workers)
-            val_source = f"{held.name} folder"
-    if record is not None:
-        mean, std = record["mean"], record["std"]
-    else:  # statistics from up to 1,000 training images, decoded once
-        sample = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:1000]
-        images = torch.cat([x for x, _ in train.batches(sample, 250, 0,
-                                                        -(-len(sample) // 250), device)])
-        mean, std = datasets.normalize_stats(images.cpu())
-    return Data(name="imagefolder", train=train, val=val, classes=list(train_set.classes),
-                mean=list(mean), std=list(std), fit=None, val_source=val_source)
 
 
 # -- reports -----------------------------------------------------------------------------
@@ -301,9 +188,13 @@ def run_training(spec: str, overrides: dict[str, str], input_shape: str | None,
         options = resolve(None, merged)
     else:
         options = resolve(network.train, flags)
+        network = follow_classes(network, options, overrides,
+                                 lambda values: load(spec, values, input_shape))
+    # the spec's default MNIST may become the shipped sample; data named by the user may not
+    fallback = state is None and flags.get("data") is None and flags.get("data_dir") is None
     dist = init_dist(options.device)
     try:
-        _train(network, options, dist, state, resume, force)
+        _train(network, options, dist, state, resume, force, fallback)
     finally:
         if dist.world > 1 and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
@@ -322,7 +213,7 @@ def _check_unchanged(network: Network, state: dict[str, Any], resume: str) -> No
 
 
 def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str, Any] | None,
-           resume: str | None, force: bool) -> None:
+           resume: str | None, force: bool, fallback: bool) -> None:
     from ..model.build import build_from_analysis
 
     device = pick_device(options.device, dist)
@@ -338,7 +229,9 @@ def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str,
     folder = RunFolder(out, resuming=state is not None, force=force, main=dist.main)
     try:
         torch.manual_seed(options.seed)
-        data = load_data(network, options, device, state["data"] if state else None)
+        data = load_data(network, options, device, state["data"] if state else None, fallback)
+        if options.data != "imagefolder":
+            options.data = data.name  # the run and its checkpoints record what it trained on
         model = build_from_analysis(analyze_network(network))
         if dist.main:
             _check_free_space(out, model, options)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ...errors import UsageError
 from .cifar import CIFAR, load_cifar, read_pickle
-from .download import SOURCES, Source, extract_tar, fetch
+from .download import SOURCES, DatasetUnavailable, Source, extract_tar, fetch
 from .fit import FITS, fit_images, normalize_stats
 from .idx import IDX_FILES, load_idx_set, read_idx_images, read_idx_labels
 from .imagefolder import (
@@ -29,13 +29,16 @@ from .imageset import SPLITS, ImageSet
 from .synthetic import synthetic
 
 __all__ = [
-    "CIFAR", "FITS", "IDX_FILES", "IMAGE_SUFFIXES", "NAMES", "SOURCES", "SPLITS",
-    "ImageFolderDataset", "ImageSet", "Source", "dataset_dir", "decode_image", "extract_tar",
-    "fetch", "fit_images", "load", "load_imagefolder", "normalize_stats", "read_idx_images",
-    "read_idx_labels", "read_image", "read_npy", "read_pickle", "stream_batches", "synthetic",
+    "CIFAR", "FITS", "IDX_FILES", "IMAGE_SUFFIXES", "NAMES", "SAMPLE", "SAMPLE_DIR", "SOURCES",
+    "SPLITS", "DatasetUnavailable", "ImageFolderDataset", "ImageSet", "Source", "class_count",
+    "dataset_dir", "decode_image", "extract_tar", "fetch", "fit_images", "load",
+    "load_imagefolder", "normalize_stats", "read_idx_images", "read_idx_labels", "read_image",
+    "read_npy", "read_pickle", "stream_batches", "synthetic",
 ]
 
-NAMES = (*SOURCES, "synthetic")
+SAMPLE = "mnist-sample"
+SAMPLE_DIR = Path(__file__).resolve().parent / "mnist_sample"  # shipped: 8,000 + 2,000 digits
+NAMES = (*SOURCES, SAMPLE, "synthetic")
 
 
 def load(name: str, split: str, data_dir: str | None = None, download: bool = True,
@@ -47,12 +50,24 @@ def load(name: str, split: str, data_dir: str | None = None, download: bool = Tr
         raise UsageError(f"dataset split must be train or test, not {split!r}")
     if name == "synthetic":
         return synthetic(2048 if split == "train" else 512, split=split)
+    if name == SAMPLE:  # MNIST's own IDX files, 10,000 real digits shipped in the package
+        sample = load_idx_set("mnist", split, SAMPLE_DIR, download=False)
+        return ImageSet(sample.images, sample.labels, sample.classes, SAMPLE)
     root = dataset_dir(name, data_dir, cache_dir)
     if data_dir is not None and not root.is_dir():
         raise UsageError(f"--data-dir {data_dir}: no such folder")
     if name in CIFAR:
         return load_cifar(name, split, root, download)
     return load_idx_set(name, split, root, download)
+
+
+def class_count(name: str) -> int | None:
+    """How many classes a named dataset has, known without reading it (None: synthetic)."""
+    if name == SAMPLE:
+        return len(SOURCES["mnist"].classes)
+    if name in CIFAR:
+        return CIFAR[name][-1]
+    return len(SOURCES[name].classes) if name in SOURCES else None
 
 
 def dataset_dir(name: str, data_dir: str | None = None, cache_dir: str | None = None) -> Path:

@@ -69,13 +69,22 @@ SOURCES: dict[str, Source] = {
 }
 
 
+class DatasetUnavailable(UsageError):
+    """A dataset's files are neither on disk nor downloadable (as opposed to damaged files)."""
+
+    def __init__(self, message: str, folder: Path, reason: str):
+        super().__init__(message)
+        self.folder, self.reason = folder, reason
+
+
 def download_files(name: str, source: Source, files: list[str], root: Path, download: bool,
                     needed: str | None = None) -> None:
     """Fetch files (or the archive) into root, checked, or say which files to put where."""
     needed = needed or ", ".join(files)
     if not download:
-        raise UsageError(f"{name}: {needed} not found in {root}; put the files there (or point "
-                         "--data-dir at local copies), or allow downloading")
+        raise DatasetUnavailable(f"{name}: {needed} not found in {root}; put the files there "
+                                 "(or point --data-dir at local copies), or allow downloading",
+                                 root, "downloads are off")
     for file in files:
         url = source.url if source.archive else source.url + file
         try:
@@ -83,9 +92,9 @@ def download_files(name: str, source: Source, files: list[str], root: Path, down
         except (OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", None) or exc
             where = f"unpacked from {source.url}" if source.archive else f"from {source.url}"
-            raise UsageError(f"cannot download {name} from {url} ({reason}); put {needed} "
-                             f"({where}) in {root}, or point --data-dir at local copies"
-                             ) from None
+            raise DatasetUnavailable(f"cannot download {name} from {url} ({reason}); put "
+                                     f"{needed} ({where}) in {root}, or point --data-dir at "
+                                     "local copies", root, str(reason)) from None
         if source.archive:
             try:
                 extract_tar(target, root)
