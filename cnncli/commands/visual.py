@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from .options import analysis_for, depth_option, emit
+from .options import analysis_for, depth_option, emit, format_option, parse_sets
 
 
 @click.command()
@@ -33,3 +35,47 @@ def explain(spec: str, paths: tuple[str, ...], overrides: tuple[str, ...],
         emit(fmt, ex.explain_rows(a, rows))
     else:
         emit(fmt, ex.explain_network(a, depth))
+
+
+@click.command()
+@click.argument("specs", nargs=-1, required=True)
+@click.option("--sweep", "sweeps", metavar="NAME=V1,V2,...", multiple=True,
+              help="Tabulate each spec over these parameter values (repeatable: a grid).")
+@click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
+              help="Override a spec parameter in every network (repeatable).")
+@click.option("--input", "input_shape", metavar="CxHxW", help="Override the input shape.")
+@click.option("--batch", "-b", type=click.IntRange(1, 10**9), default=1, show_default=True,
+              help="Batch size; work and activations scale with it.")
+@click.option("--dtype", type=click.Choice(["fp32", "fp16", "bf16", "fp64"]), default="fp32",
+              show_default=True, help="Element type for memory figures.")
+@format_option
+@depth_option(None, "Also compare rows at this depth, aligned by path where paths match.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also draw the networks as labelled points to FILE.png (needs matplotlib).")
+@click.option("--axes", "axes_text", default="params,macs", show_default=True, metavar="X,Y",
+              help="Columns of the plot: params, macs, flops, activations, memory.")
+def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], overrides: tuple[str, ...],
+            input_shape: str | None, batch: int, dtype: str, fmt: str, depth: int | None,
+            plot_file: Path | None, axes_text: str) -> None:
+    """Networks side by side: params, MACs, FLOPs, activations, memory, output, receptive
+    field, each with its ratio to the first.
+
+    SPECS are spec files or zoo names; `--sweep width=8,16,32` tabulates one spec over
+    parameter values.
+    """
+    from ..analysis import compare as cmp
+
+    axes = cmp.parse_axes(axes_text)
+    items = cmp.entries(specs, parse_sets(overrides), sweeps, input_shape, batch, dtype)
+    if plot_file is not None:
+        cmp.plot(items, plot_file, axes)
+    if fmt == "json":
+        emit(fmt, cmp.compare_json(items, depth))
+    elif fmt == "csv":
+        emit(fmt, cmp.compare_csv(items))
+    elif fmt == "markdown":
+        emit(fmt, cmp.compare_markdown(items, depth))
+    else:
+        emit(fmt, cmp.compare_renderables(items, depth))
+    if plot_file is not None:
+        click.echo(cmp.plot_note(items, plot_file, axes), err=True)
