@@ -156,7 +156,7 @@ def test_version_and_help(cli) -> None:
     ["summary", "resnet152"], ["flops", "googlenet"], ["list"], ["check", "vgg16"],
     ["summary", "alexnet", "-f", "json"], ["--help"], ["explain", "googlenet"],
     ["explain", "resnet18", "layer2.0", "-f", "json"],
-    ["compare", "resnet18", "resnet34", "--depth", "1"],
+    ["compare", "resnet18", "resnet34", "--depth", "1"], ["diagram", "googlenet", "-d", "2"],
 ])
 def test_static_commands_never_import_torch(args: list[str]) -> None:
     """The static commands start fast because torch is never imported (it takes ~2 s)."""

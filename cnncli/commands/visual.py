@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from .options import analysis_for, depth_option, emit, format_option, parse_sets
+from ..errors import UsageError
+from .options import analysis_for, depth_option, emit, format_option, parse_sets, spec_options
 
 
 @click.command()
@@ -79,3 +80,34 @@ def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], overrides: tuple[st
         emit(fmt, cmp.compare_renderables(items, depth))
     if plot_file is not None:
         click.echo(cmp.plot_note(items, plot_file, axes), err=True)
+
+
+@click.command()
+@spec_options
+@depth_option(None, "Draw blocks nested deeper than this as one box, like summary --depth.")
+@click.option("--output", "-o", "target", type=click.Path(dir_okay=False, path_type=Path),
+              help="FILE.svg (a standalone drawing) or FILE.html (a page with details, blocks "
+                   "that open and close, and the summary table); default: SVG on stdout.")
+def diagram(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
+            dtype: str, depth: int | None, target: Path | None) -> None:
+    """Draw the network: boxes with name, type and output shape, coloured by share of MACs."""
+    from ..analysis import diagram as dg
+
+    if target is not None and target.suffix.lower() not in (".svg", ".html", ".htm"):
+        raise UsageError(f"--output {target}: write a .svg or .html file")
+    if target is not None and not target.parent.is_dir():
+        raise UsageError(f"--output {target}: folder {target.parent} does not exist")
+    a = analysis_for(spec, overrides, input_shape, batch, dtype)
+    if target is None:
+        click.echo(dg.svg(a, depth), nl=False)
+        return
+    if target.suffix.lower() == ".svg":
+        text = dg.svg(a, depth)
+    else:
+        from ..analysis import diagram_html
+
+        text = diagram_html.page(a, depth)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)
+    click.echo(f"wrote {target}", err=True)
