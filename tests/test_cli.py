@@ -155,6 +155,8 @@ def test_version_and_help(cli) -> None:
 @pytest.mark.parametrize("args", [
     ["summary", "resnet152"], ["flops", "googlenet"], ["list"], ["check", "vgg16"],
     ["summary", "alexnet", "-f", "json"], ["--help"], ["spec", "vgg16_bn"],
+    ["explain", "googlenet"], ["explain", "resnet18", "layer2.0", "-f", "json"],
+    ["compare", "resnet18", "resnet34", "--depth", "1"], ["diagram", "googlenet", "-d", "2"],
 ])
 def test_static_commands_never_import_torch(args: list[str]) -> None:
     """The static commands start fast because torch is never imported (it takes ~2 s)."""

@@ -15,6 +15,7 @@ import click
 from .. import __version__
 from ..errors import CnncliError
 from .analysis import check, flops, list_zoo, spec_text, summary
+from .visual import compare, diagram, explain
 
 # name -> ("module:attribute", short help): imported on first use, as these import torch;
 # the short help is here so that `cnncli --help` does not import them either.
@@ -63,7 +64,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
-for _command in (summary, flops, list_zoo, check, spec_text):
+for _command in (summary, flops, list_zoo, check, spec_text, explain, compare, diagram):
     cli.add_command(_command)
 
 

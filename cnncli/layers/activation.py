@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .base import Arg, Cost, Layer, Shape, elements
+from .base import Arg, Cost, Figure, Layer, Shape, elements
 
 
 class Activation(Layer):
@@ -16,6 +16,10 @@ class Activation(Layer):
 
     def infer(self, shape: Shape) -> Cost:
         return Cost(output=shape, other_ops=self.ops_per_element * elements(shape))
+
+    def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
+        return self.elementwise(shape, cost, self.ops_per_element,
+                                f"{self.work}: {self.summary}")
 
     def build(self, shape: Any) -> Any:
         from torch import nn

@@ -111,8 +111,32 @@ class Cost:
     rf_stride: tuple[int, int] = (1, 1)
 
 
+@dataclass(frozen=True)
+class Figure:
+    """One explained figure: `name = formula = value`, the formula with its numbers filled in.
+
+    The value is always the analyzer's (from `infer`); the formula shows where it comes from
+    and evaluates to it (tests check both).
+    """
+
+    name: str
+    formula: str
+    value: int
+    note: str = ""
+
+
+def dot(*factors: object) -> str:
+    """'96 · 55 · 55': factors joined by a centred dot."""
+    return " · ".join(str(f) for f in factors)
+
+
+def elements_formula(shape: Shape) -> str:
+    return dot(*shape)
+
+
 class Layer:
-    """Base of every layer type. Subclasses declare `name`, `args` and the two rules."""
+    """Base of every layer type. Subclasses declare `name`, `args`, the two rules and
+    `explain`."""
 
     name: ClassVar[str]
     aliases: ClassVar[tuple[str, ...]] = ()
@@ -138,6 +162,16 @@ class Layer:
     def build(self, shape: Shape) -> Any:
         """The torch module for input `shape` (imports torch; never called by the analyzer)."""
         raise NotImplementedError
+
+    def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
+        """The arithmetic behind `cost` (this layer's `infer(shape)`), numbers filled in."""
+        raise NotImplementedError
+
+    def elementwise(self, shape: Shape, cost: Cost, per: int, what: str) -> list[Figure]:
+        """Figures of a layer doing `per` ops on each of its output elements."""
+        n = elements_formula(cost.output)
+        formula = n if per == 1 else f"{per} · ({n})"
+        return [Figure("other ops", formula, cost.other_ops, what)]
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.arg_values().items())
@@ -179,6 +213,27 @@ def window_output(size: int, kernel: int, stride: int, pad: int, dilation: int,
     if out < 1:
         raise ShapeError(f"output {axis} would be {out}, below 1")
     return out
+
+
+def window_formula(size: int, kernel: int, stride: int, pads: tuple[int, int], dilation: int,
+                   ceil_mode: bool, out: int) -> str:
+    """How `window_output` gets `out`: ⌊(size + padding − span) / stride⌋ + 1 (⌈⌉ in ceil
+    mode, less one when that last window would start past the input)."""
+    pad = f"2·{pads[0]}" if pads[0] == pads[1] else f"{pads[0]} + {pads[1]}"
+    span = str(kernel) if dilation == 1 else f"{dilation}·({kernel} − 1) − 1"
+    inner = f"{size} + {pad} − {span}"
+    if not ceil_mode:
+        return f"⌊({inner}) / {stride}⌋ + 1"
+    formula = f"⌈({inner}) / {stride}⌉ + 1"
+    full = -(-(size + pads[0] + pads[1] - dilation * (kernel - 1) - 1) // stride) + 1
+    return formula if full == out else f"{formula} − 1"
+
+
+def axis_figures(formulas: tuple[str, str], out: tuple[int, int], note: str = "") -> list[Figure]:
+    """Output height and width, as one figure when both axes compute alike."""
+    if formulas[0] == formulas[1]:
+        return [Figure("output H = W", formulas[0], out[0], note)]
+    return [Figure("output H", formulas[0], out[0], note), Figure("output W", formulas[1], out[1])]
 
 
 def _extent(kernel: int, dilation: int) -> str:

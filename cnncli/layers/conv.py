@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Arg, ArgError, Cost, Layer, Shape, ShapeError, need_map, window_output
+from .base import (
+    Arg,
+    ArgError,
+    Cost,
+    Figure,
+    Layer,
+    Shape,
+    ShapeError,
+    axis_figures,
+    dot,
+    need_map,
+    window_formula,
+    window_output,
+)
 
 
 class Conv(Layer):
@@ -68,6 +81,49 @@ class Conv(Layer):
                        self.dilation[1] * (self.kernel[1] - 1) + 1),
             rf_stride=self.stride,
         )
+
+    def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
+        c, h, w = shape
+        out, oh, ow = cost.output
+        pads = self.pads()
+        formulas = tuple(window_formula(size, k, s, p, d, False, o) for size, k, s, p, d, o in
+                         zip((h, w), self.kernel, self.stride, pads, self.dilation, (oh, ow)))
+        per = f"({dot(c // self.groups, *self.kernel)})"
+        figures = axis_figures(formulas, (oh, ow), self._shape_note())  # type: ignore[arg-type]
+        figures += [
+            Figure("params", f"{out} · {per}" + (f" + {out}" if self.bias else ""), cost.params,
+                   self._groups_note(c)),
+            Figure("MACs", f"{dot(out, oh, ow)} · {per}", cost.macs,
+                   "every output element is one dot product over its window"),
+        ]
+        if self.bias:
+            figures.append(Figure("other ops", dot(out, oh, ow), cost.other_ops,
+                                  "one bias add per output element"))
+        return figures
+
+    def _shape_note(self) -> str:
+        notes = []
+        if self.padding == "same":
+            (h0, h1), (w0, w1) = self.pads()
+            split = f"{h0} before and {h1} after" if (h0, h1) == (w0, w1) else \
+                f"H {h0}+{h1}, W {w0}+{w1}"
+            notes.append(f'padding "same" keeps the size at stride 1: dilation·(kernel − 1) '
+                         f"padding in all, {split}")
+        if self.dilation != (1, 1):
+            spans = " x ".join(f"{d}·({k} − 1) + 1 = {d * (k - 1) + 1}"
+                               for k, d in zip(self.kernel, self.dilation))
+            notes.append(f"dilation spreads the kernel: it spans {spans}")
+        return "; ".join(notes)
+
+    def _groups_note(self, c: int) -> str:
+        if self.groups == 1:
+            return "each filter sees every input channel, plus one bias per filter" \
+                if self.bias else "each filter sees every input channel (no bias)"
+        if self.groups == c:
+            return (f"depthwise (groups = input channels = {c}): each filter sees one "
+                    "channel")
+        return (f"{self.groups} groups: each filter sees {c} / {self.groups} = "
+                f"{c // self.groups} channels, 1/{self.groups} of a full conv's weights")
 
     def build(self, shape: Shape) -> Any:
         from torch import nn

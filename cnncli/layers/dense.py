@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Arg, Cost, Layer, Shape, ShapeError, elements
+from .base import Arg, Cost, Figure, Layer, Shape, ShapeError, dot, elements
 
 
 class Flatten(Layer):
@@ -16,6 +16,10 @@ class Flatten(Layer):
         # Every feature after a flatten sees the whole map: a window of H x W.
         window = (shape[1], shape[2]) if len(shape) == 3 else (1, 1)
         return Cost(output=(elements(shape),), rf_kernel=window)
+
+    def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
+        return [Figure("output features", dot(*shape), cost.output[0],
+                       "a view: no work, the map read as one vector")]
 
     def build(self, shape: Shape) -> Any:
         from torch import nn
@@ -45,6 +49,17 @@ class Linear(Layer):
             other_ops=self.out if self.bias else 0,
         )
 
+    def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
+        f, out = shape[0], self.out
+        bias = f" + {out}" if self.bias else ""
+        figures = [Figure("params", f"{out} · {f}{bias}", cost.params,
+                          "a weight from every input feature to every output"
+                          + (", plus one bias per output" if self.bias else "")),
+                   Figure("MACs", dot(out, f), cost.macs, "one dot product per output")]
+        if self.bias:
+            figures.append(Figure("other ops", str(out), cost.other_ops, "bias adds"))
+        return figures
+
     def build(self, shape: Shape) -> Any:
         from torch import nn
 
@@ -60,6 +75,10 @@ class Dropout(Layer):
 
     def infer(self, shape: Shape) -> Cost:
         return Cost(output=shape)
+
+    def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
+        return [Figure("other ops", "0", cost.other_ops,
+                       f"zeroes a fraction {self.p} in training; the identity at inference")]
 
     def build(self, shape: Shape) -> Any:
         from torch import nn

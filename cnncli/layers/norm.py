@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Arg, Cost, Layer, Shape, elements, need_map
+from .base import Arg, Cost, Figure, Layer, Shape, dot, elements, need_map
 
 
 class BatchNorm(Layer):
@@ -26,6 +26,16 @@ class BatchNorm(Layer):
         # Buffers: running mean and variance (float32), plus num_batches_tracked (one int64).
         return Cost(output=shape, params=2 * c if self.affine else 0, buffers=2 * c + 1,
                     buffer_bytes=2 * c * 4 + 8, other_ops=2 * elements(shape))
+
+    def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
+        c = shape[0]
+        figures = [Figure("params", f"2 · {c}" if self.affine else "0", cost.params,
+                          "a scale and a shift per channel" if self.affine
+                          else "affine: false learns nothing"),
+                   Figure("buffers", f"2 · {c} + 1", cost.buffers,
+                          "running mean and variance per channel, and num_batches_tracked")]
+        return figures + self.elementwise(shape, cost, 2, "scale and shift per element, as "
+                                          "folded at inference")
 
     def build(self, shape: Shape) -> Any:
         from torch import nn
@@ -53,6 +63,12 @@ class LocalResponseNorm(Layer):
     def infer(self, shape: Shape) -> Cost:
         need_map(self.name, shape)  # torch's LocalResponseNorm wants (N, C, H, W)
         return Cost(output=shape, other_ops=(2 * self.size + 3) * elements(shape))
+
+    def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
+        n = dot(*cost.output)
+        return [Figure("other ops", f"(2·{self.size} + 3) · {n}", cost.other_ops,
+                       f"per element: {self.size} squares, {self.size} − 1 adds, then scale, "
+                       "add, power and divide")]
 
     def build(self, shape: Shape) -> Any:
         from torch import nn

@@ -5,7 +5,20 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .base import Arg, ArgError, Cost, Layer, Shape, ShapeError, need_map, window_output
+from .base import (
+    Arg,
+    ArgError,
+    Cost,
+    Figure,
+    Layer,
+    Shape,
+    ShapeError,
+    axis_figures,
+    dot,
+    need_map,
+    window_formula,
+    window_output,
+)
 
 
 class _WindowPool(Layer):
@@ -36,6 +49,22 @@ class _WindowPool(Layer):
         ow = window_output(w, kw, sw, self.padding[1], dw, self.ceil_mode, "W")
         return c, oh, ow
 
+    def window_figures(self, shape: Shape, cost: Cost, per: str, what: str) -> list[Figure]:
+        """Output size along H and W, then `per` ops for each output element."""
+        c, h, w = shape
+        _, oh, ow = cost.output
+        formulas = tuple(window_formula(size, k, s, (p, p), d, self.ceil_mode, o)
+                         for size, k, s, p, d, o in zip((h, w), self.kernel, self.strides(),
+                                                        self.padding, self.dilations(), (oh, ow)))
+        note = ""
+        if self.ceil_mode:
+            note = ("ceil_mode rounds up, keeping a last partial window; a window that would "
+                    "start past the input is dropped (− 1)")
+        elif self.stride is None:
+            note = "stride defaults to the kernel size"
+        return [*axis_figures(formulas, (oh, ow), note),  # type: ignore[arg-type]
+                Figure("other ops", f"{dot(c, oh, ow)} · ({per})", cost.other_ops, what)]
+
     def rf(self) -> dict[str, tuple[int, int]]:
         (kh, kw), (dh, dw) = self.kernel, self.dilations()
         return {"rf_kernel": (dh * (kh - 1) + 1, dw * (kw - 1) + 1), "rf_stride": self.strides()}
@@ -64,6 +93,11 @@ class MaxPool(_WindowPool):
         area = self.kernel[0] * self.kernel[1]
         return Cost(output=(c, oh, ow), other_ops=c * oh * ow * (area - 1), **self.rf())
 
+    def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
+        kh, kw = self.kernel
+        return self.window_figures(shape, cost, f"{kh}·{kw} − 1",
+                                   "comparisons: a max over the window's area")
+
     def build(self, shape: Shape) -> Any:
         from torch import nn
 
@@ -84,6 +118,11 @@ class AvgPool(_WindowPool):
         c, oh, ow = self.window(shape)
         area = self.kernel[0] * self.kernel[1]
         return Cost(output=(c, oh, ow), other_ops=c * oh * ow * area, **self.rf())
+
+    def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
+        kh, kw = self.kernel
+        return self.window_figures(shape, cost, f"{kh}·{kw}",
+                                   "adds and a divide over the window's area")
 
     def build(self, shape: Shape) -> Any:
         from torch import nn
@@ -127,6 +166,16 @@ class AdaptiveAvgPool(Layer):
             rf_stride=(max(h // oh, 1), max(w // ow, 1)),
         )
 
+    def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
+        c, h, w = shape
+        (oh, ow), sums = self.size, []
+        for size, out in ((h, oh), (w, ow)):
+            g = math.gcd(size, out)
+            sums.append(str(size) if out == g else f"({size} + {out} − {g})")
+        note = (f"the output size is fixed at {oh}x{ow}; window i spans ⌊i·size/out⌋ to "
+                "⌈(i+1)·size/out⌉, so the window lengths add up to size + out − gcd(size, out)")
+        return [Figure("other ops", dot(c, *sums), cost.other_ops, note)]
+
     def build(self, shape: Shape) -> Any:
         from torch import nn
 
@@ -142,3 +191,7 @@ class GlobalAvgPool(AdaptiveAvgPool):
     def __init__(self, **values: Any):
         super().__init__(**values)
         self.size = (1, 1)
+
+    def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
+        return [Figure("other ops", dot(*shape), cost.other_ops,
+                       "one add per input element, then a divide per channel's average")]

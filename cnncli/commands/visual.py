@@ -1,0 +1,121 @@
+"""See, compare and explain networks: diagram, compare, explain. They never import torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import UsageError
+from .options import (
+    analysis_for,
+    complete_spec,
+    depth_option,
+    emit,
+    format_option,
+    parse_sets,
+    spec_options,
+)
+
+
+@click.command()
+@click.argument("spec", shell_complete=complete_spec)
+@click.argument("paths", nargs=-1, metavar="[LAYER-PATH]...")
+@click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
+              help="Override a spec parameter (repeatable), e.g. --set classes=10.")
+@click.option("--input", "input_shape", metavar="CxHxW", help="Override the input shape.")
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Output format.")
+@depth_option(None, "Without a path: collapse blocks nested deeper than this.")
+def explain(spec: str, paths: tuple[str, ...], overrides: tuple[str, ...],
+            input_shape: str | None, fmt: str, depth: int | None) -> None:
+    """The arithmetic behind every figure, with the numbers filled in.
+
+    With LAYER-PATHs (as `cnncli summary` prints them), each figure of those layers or
+    blocks; without, the whole network compactly, then design notes with its own numbers.
+    """
+    from ..analysis import explain as ex
+
+    a = analysis_for(spec, overrides, input_shape, 1, "fp32")
+    rows = ex.find_rows(a, paths) if paths else None
+    if fmt == "json":
+        emit(fmt, ex.explain_json(a, rows))
+    elif rows is not None:
+        emit(fmt, ex.explain_rows(a, rows))
+    else:
+        emit(fmt, ex.explain_network(a, depth))
+
+
+@click.command()
+@click.argument("specs", nargs=-1, required=True, shell_complete=complete_spec)
+@click.option("--sweep", "sweeps", metavar="NAME=V1,V2,...", multiple=True,
+              help="Tabulate each spec over these parameter values (repeatable: a grid).")
+@click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
+              help="Override a spec parameter in every network (repeatable).")
+@click.option("--input", "input_shape", metavar="CxHxW", help="Override the input shape.")
+@click.option("--batch", "-b", type=click.IntRange(1, 10**9), default=1, show_default=True,
+              help="Batch size; work and activations scale with it.")
+@click.option("--dtype", type=click.Choice(["fp32", "fp16", "bf16", "fp64"]), default="fp32",
+              show_default=True, help="Element type for memory figures.")
+@format_option
+@depth_option(None, "Also compare rows at this depth, aligned by path where paths match.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also draw the networks as labelled points to FILE.png (needs matplotlib).")
+@click.option("--axes", "axes_text", default="params,macs", show_default=True, metavar="X,Y",
+              help="Columns of the plot: params, macs, flops, activations, memory.")
+def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], overrides: tuple[str, ...],
+            input_shape: str | None, batch: int, dtype: str, fmt: str, depth: int | None,
+            plot_file: Path | None, axes_text: str) -> None:
+    """Networks side by side: params, MACs, FLOPs, activations, memory, output, receptive
+    field, each with its ratio to the first.
+
+    SPECS are spec files or zoo names; `--sweep width=8,16,32` tabulates one spec over
+    parameter values.
+    """
+    from ..analysis import compare as cmp
+
+    axes = cmp.parse_axes(axes_text)
+    items = cmp.entries(specs, parse_sets(overrides), sweeps, input_shape, batch, dtype)
+    if plot_file is not None:
+        cmp.plot(items, plot_file, axes)
+    if fmt == "json":
+        emit(fmt, cmp.compare_json(items, depth))
+    elif fmt == "csv":
+        emit(fmt, cmp.compare_csv(items))
+    elif fmt == "markdown":
+        emit(fmt, cmp.compare_markdown(items, depth))
+    else:
+        emit(fmt, cmp.compare_renderables(items, depth))
+    if plot_file is not None:
+        click.echo(cmp.plot_note(items, plot_file, axes), err=True)
+
+
+@click.command()
+@spec_options
+@depth_option(None, "Draw blocks nested deeper than this as one box, like summary --depth.")
+@click.option("--output", "-o", "target", type=click.Path(dir_okay=False, path_type=Path),
+              help="FILE.svg (a standalone drawing) or FILE.html (a page with details, blocks "
+                   "that open and close, and the summary table); default: SVG on stdout.")
+def diagram(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
+            dtype: str, depth: int | None, target: Path | None) -> None:
+    """Draw the network: boxes with name, type and output shape, coloured by share of MACs."""
+    from ..analysis import diagram as dg
+
+    if target is not None and target.suffix.lower() not in (".svg", ".html", ".htm"):
+        raise UsageError(f"--output {target}: write a .svg or .html file")
+    if target is not None and not target.parent.is_dir():
+        raise UsageError(f"--output {target}: folder {target.parent} does not exist")
+    a = analysis_for(spec, overrides, input_shape, batch, dtype)
+    if target is None:
+        click.echo(dg.svg(a, depth), nl=False)
+        return
+    if target.suffix.lower() == ".svg":
+        text = dg.svg(a, depth)
+    else:
+        from ..analysis import diagram_html
+
+        text = diagram_html.page(a, depth)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)
+    click.echo(f"wrote {target}", err=True)
