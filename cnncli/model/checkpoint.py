@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from ..errors import UsageError
+from . import compat
 
 FORMAT = "cnncli.checkpoint/1"
 
@@ -45,7 +46,7 @@ def load(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise UsageError(f"checkpoint {path} does not exist")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = compat.load_tensors(path)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL (\S+)", str(exc))
         if found:  # weights_only met a class or function: loading it could run code
