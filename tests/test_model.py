@@ -156,6 +156,22 @@ def test_export_pt2_reloads_at_any_batch(tmp_path: Path, cli) -> None:
         == (4, 10)
 
 
+def test_export_pt2_failure_is_one_line(tmp_path: Path, cli, monkeypatch) -> None:
+    from cnncli.model import compat
+
+    def refuse(*_: Any) -> None:
+        raise RuntimeError("Constraints violated (batch)! For more information, run with "
+                           "TORCH_LOGS=dynamic.\n  - Not all values of batch ...")
+
+    monkeypatch.setattr(compat, "export_program", refuse)
+    code, out, err = cli("export", "lenet5", "-f", "pt2", "-o", str(tmp_path / "l.pt2"))
+    assert (code, out) == (2, "")
+    assert err == (f"error: torch {torch.__version__} could not export the model with a "
+                   "dynamic batch axis: Constraints violated (batch)! For more information, "
+                   "run with TORCH_LOGS=dynamic.\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.filterwarnings(r"ignore:`?torch\.jit\.load`? is deprecated")
 def test_export_torchscript(tmp_path: Path, cli) -> None:
     target = tmp_path / "lenet.pt"
@@ -355,3 +371,17 @@ def test_generated_specs_match_torch(tmp_path_factory, text: str) -> None:
     y = model(torch.randn(2, *analysis.input))
     if y.requires_grad:  # a spec of only parameter-free layers has nothing to train
         y.sum().backward()
+
+
+@pytest.mark.parametrize("message", [
+    # torch 2.2
+    "Weights only load failed. ... WeightsUnpickler error: Unsupported class posix.system",
+    # torch 2.13, 2.15
+    "Weights only load failed. ... Unsupported global: GLOBAL posix.system was not an allowed "
+    "global by default.",
+])
+def test_refused_global_is_read_from_every_torch(message: str) -> None:
+    from cnncli.model import compat
+
+    assert compat.refused_global(RuntimeError(message)) == "posix.system"
+    assert compat.refused_global(RuntimeError("invalid load key, 'x'.")) is None

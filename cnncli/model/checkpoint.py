@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -48,9 +47,9 @@ def load(path: str | Path) -> dict[str, Any]:
     try:
         state = compat.load_tensors(path)
     except pickle.UnpicklingError as exc:
-        found = re.search(r"GLOBAL (\S+)", str(exc))
+        found = compat.refused_global(exc)
         if found:  # weights_only met a class or function: loading it could run code
-            raise UsageError(f"refusing to load {path}: it asks to load {found.group(1)}, which "
+            raise UsageError(f"refusing to load {path}: it asks to load {found}, which "
                              "could run code; a checkpoint holds only tensors and plain data") \
                 from None
         raise UsageError(f"{path} is not a readable checkpoint (truncated or corrupt?)") \

@@ -57,6 +57,14 @@ def load_tensors(path: str | Path) -> Any:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def refused_global(error: Exception) -> str | None:
+    """The class or function a weights_only load refused ('posix.system'), if that is why
+    it failed: 'GLOBAL posix.system' in recent torch, 'Unsupported class posix.system' in
+    2.2."""
+    found = re.search(r"(?:GLOBAL|Unsupported class) ([\w.]+)", str(error))
+    return found.group(1).rstrip(".") if found else None
+
+
 # -- training ------------------------------------------------------------------------------
 
 def grad_scaler() -> Any:
@@ -124,8 +132,8 @@ def onnx_export(model: nn.Module, example: torch.Tensor, path: Path) -> None:
             inspect.signature(torch.onnx.export).parameters):
         torch.onnx.export(model, (example,), str(path), dynamic_shapes=_dynamic_batch(),
                           dynamo=True, external_data=False, **names)
-    else:
-        torch.onnx.export(model, (example,), str(path),
+    else:  # no constant folding: it would fuse BN into conv and rename the weights
+        torch.onnx.export(model, (example,), str(path), do_constant_folding=False,
                           dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}, **names)
 
 

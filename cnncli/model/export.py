@@ -118,8 +118,14 @@ def _pt2(model: CnnModel, target: Path, example: torch.Tensor) -> ExportResult:
     """Export, save, reload, and run the reloaded program at the example's batch and one
     more (the batch axis is dynamic)."""
     wider = torch.cat([example, example[:1]])
+    try:
+        program = compat.export_program(model, example)
+    except Exception as exc:  # torch.export fails in many types; the user gets one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"torch {torch.__version__} could not export the model with a "
+                         f"dynamic batch axis: {first}") from None
     with _written_atomically(target) as tmp:
-        compat.save_program(compat.export_program(model, example), tmp)
+        compat.save_program(program, tmp)
         reloaded = compat.load_program(tmp)
         diff = max(_compare(f"the reloaded program at batch {len(x)}", reloaded(x), model(x))
                    for x in (example, wider))
