@@ -84,7 +84,8 @@ def _written_atomically(target: Path) -> Iterator[Path]:
 def _quiet() -> Iterator[list[warnings.WarningMessage]]:
     """torch.onnx, torch.export and torch.jit log and warn a lot about things that are not
     ours: keep the warnings from the user, and yield them for the few that matter."""
-    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export")]
+    loggers = [logging.getLogger(name)
+               for name in ("torch.onnx", "torch.export", "torch._dynamo", "torch._guards")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.ERROR)
