@@ -35,8 +35,8 @@ def on_device(device: str | torch.device) -> AbstractContextManager[Any]:
 def flop_counter(model: nn.Module) -> FlopCounterMode:
     """A silent FlopCounterMode that attributes FLOPs to `model`'s submodules.
 
-    Before torch 2.4 attribution needs the module passed as `mods`; from 2.4 on it is
-    automatic and passing it warns.
+    torch 2.2 and 2.3 attribute only to modules passed as `mods`; later releases (2.4 on,
+    by their notes; 2.13 and 2.15 checked) do it themselves and warn when given `mods`.
     """
     if VERSION < (2, 4):
         return FlopCounterMode(model, display=False)
