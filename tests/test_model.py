@@ -3,7 +3,9 @@ names, initialisation, freezing, and the verify/export commands."""
 
 from __future__ import annotations
 
+import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +126,53 @@ def test_verify_meta_handles_huge_inputs(cli) -> None:
     assert code == 0, out
 
 
-@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+def test_export_pt2_reloads_at_any_batch(tmp_path: Path, cli) -> None:
+    target = tmp_path / "resnet18.pt2"
+    code, out, err = cli("export", "resnet18", "--input", "3x32x32", "-f", "pt2", "-o",
+                         str(target))
+    assert code == 0, err
+    assert err == ""  # no warnings or torch logging reach the user
+    found = re.fullmatch(r"wrote (\S+) \(pt2, ([\d,]+) bytes\); checked with torch.export.load "
+                         r"\(reloaded, run at batch 2 and 3\), max \|diff\| vs torch (\S+)\n", out)
+    assert found, out
+    assert found.group(1) == str(target)
+    assert int(found.group(2).replace(",", "")) == target.stat().st_size
+    assert float(found.group(3)) <= 1e-4
+    program = torch.export.load(str(target))
+    model = cnncli.build("resnet18", input="3x32x32").eval()
+    model.load_state_dict(program.state_dict)  # the file's weights, in the spec's names
+    reloaded = program.module()
+    with torch.no_grad():
+        for batch in (1, 5):  # sizes the export never saw: the axis is dynamic
+            x = torch.randn(batch, 3, 32, 32)
+            assert torch.allclose(reloaded(x), model(x), rtol=1e-5, atol=1e-5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["resnet18.pt2"]
+    code, _, err = cli("export", "lenet5", "-f", "pt2", "-o", str(target))
+    assert code == 2
+    assert err == f"error: -o {target}: the file exists; pass --force to overwrite it\n"
+    code, out, err = cli("export", "lenet5", "-f", "pt2", "-o", str(target), "--force")
+    assert code == 0, err
+    assert tuple(torch.export.load(str(target)).module()(torch.zeros(4, 1, 32, 32)).shape) \
+        == (4, 10)
+
+
+def test_export_pt2_failure_is_one_line(tmp_path: Path, cli, monkeypatch) -> None:
+    from cnncli.model import compat
+
+    def refuse(*_: Any) -> None:
+        raise RuntimeError("Constraints violated (batch)! For more information, run with "
+                           "TORCH_LOGS=dynamic.\n  - Not all values of batch ...")
+
+    monkeypatch.setattr(compat, "export_program", refuse)
+    code, out, err = cli("export", "lenet5", "-f", "pt2", "-o", str(tmp_path / "l.pt2"))
+    assert (code, out) == (2, "")
+    assert err == (f"error: torch {torch.__version__} could not export the model with a "
+                   "dynamic batch axis: Constraints violated (batch)! For more information, "
+                   "run with TORCH_LOGS=dynamic.\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.filterwarnings(r"ignore:`?torch\.jit\.load`? is deprecated")
 def test_export_torchscript(tmp_path: Path, cli) -> None:
     target = tmp_path / "lenet.pt"
     code, out, err = cli("export", "lenet5", "-f", "torchscript", "-o", str(target))
@@ -136,6 +184,43 @@ def test_export_torchscript(tmp_path: Path, cli) -> None:
     x = torch.randn(3, 1, 32, 32)
     assert torch.allclose(loaded(x), model.eval()(x), atol=1e-6)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lenet.pt"]  # no temp files left
+
+
+@pytest.mark.parametrize("category", [FutureWarning, None])
+def test_export_torchscript_deprecation_is_one_line(tmp_path: Path, cli, monkeypatch,
+                                                    category: type[Warning] | None) -> None:
+    """On a torch that deprecates TorchScript, one note, not torch's warning text; on one
+    that does not, nothing."""
+    load = torch.jit.load
+
+    def jit_load(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # this torch's own warning, if any
+            module = load(*args, **kwargs)
+        if category:
+            warnings.warn("`torch.jit.load` is deprecated. Please switch to `torch.export`.",
+                          category, stacklevel=2)
+        return module
+
+    monkeypatch.setattr(torch.jit, "load", jit_load)
+    monkeypatch.setattr(torch.jit, "trace", _silenced(torch.jit.trace))
+    monkeypatch.setattr(torch.jit.ScriptModule, "save", _silenced(torch.jit.ScriptModule.save))
+    code, out, err = cli("export", "lenet5", "-f", "torchscript", "-o",
+                         str(tmp_path / "lenet.pt"))
+    assert code == 0, err
+    assert out.startswith(f"wrote {tmp_path / 'lenet.pt'} (torchscript, ")
+    expected = (f"note: torch {torch.__version__} deprecates TorchScript; --format pt2 "
+                "(torch.export) is its replacement\n") if category else ""
+    assert err == expected
+
+
+def _silenced(function: Any) -> Any:
+    """`function` with whatever warnings this torch raises in it dropped."""
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return function(*args, **kwargs)
+    return call
 
 
 def test_export_onnx_runs_in_onnxruntime(tmp_path: Path, cli) -> None:
@@ -286,3 +371,17 @@ def test_generated_specs_match_torch(tmp_path_factory, text: str) -> None:
     y = model(torch.randn(2, *analysis.input))
     if y.requires_grad:  # a spec of only parameter-free layers has nothing to train
         y.sum().backward()
+
+
+@pytest.mark.parametrize("message", [
+    # torch 2.2
+    "Weights only load failed. ... WeightsUnpickler error: Unsupported class posix.system",
+    # torch 2.13, 2.15
+    "Weights only load failed. ... Unsupported global: GLOBAL posix.system was not an allowed "
+    "global by default.",
+])
+def test_refused_global_is_read_from_every_torch(message: str) -> None:
+    from cnncli.model import compat
+
+    assert compat.refused_global(RuntimeError(message)) == "posix.system"
+    assert compat.refused_global(RuntimeError("invalid load key, 'x'.")) is None

@@ -64,8 +64,9 @@ def _verify_table(result):  # type: ignore[no-untyped-def]
 
 @click.command()
 @click.argument("spec", metavar="SPEC|CHECKPOINT")
-@click.option("--format", "-f", "fmt", type=click.Choice(["onnx", "torchscript"]),
-              required=True, help="File format.")
+@click.option("--format", "-f", "fmt", type=click.Choice(["pt2", "onnx", "torchscript"]),
+              required=True,
+              help="pt2: torch.export (recommended for PyTorch); onnx; torchscript (legacy).")
 @click.option("--output", "-o", "output", required=True, metavar="FILE", help="File to write.")
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
 @click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
@@ -73,11 +74,12 @@ def _verify_table(result):  # type: ignore[no-untyped-def]
 @click.option("--input", "input_shape", metavar="CxHxW", help="Override the input shape.")
 def export(spec: str, fmt: str, output: str, force: bool, overrides: tuple[str, ...],
            input_shape: str | None) -> None:
-    """Write the model of a spec (fresh weights) or a checkpoint (trained weights) as ONNX or
-    TorchScript, then check the file.
+    """Write the model of a spec (fresh weights) or a checkpoint (trained weights) as a
+    torch.export program (pt2), ONNX or TorchScript, then check the file.
 
-    ONNX files pass onnx.checker and, when onnxruntime is installed, are run and compared
-    with torch; TorchScript files are reloaded and compared. The batch axis is dynamic.
+    pt2 files are reloaded with torch.export.load and run at two batch sizes; ONNX files
+    pass onnx.checker and, when onnxruntime is installed, are run and compared with torch;
+    TorchScript files are reloaded and compared. The batch axis is dynamic.
     """
     from ..model.build import build
     from ..model.export import check_target
@@ -95,5 +97,7 @@ def export(spec: str, fmt: str, output: str, force: bool, overrides: tuple[str, 
         model = build(spec, overrides=parse_sets(overrides), input=input_shape)
     result = run_export(model, output, fmt, force=force)
     diff = "" if result.max_abs_diff is None else f", max |diff| vs torch {result.max_abs_diff:.1e}"
+    for note in result.notes:
+        click.echo(note, err=True)
     click.echo(f"wrote {result.path} ({result.format}, {result.path.stat().st_size:,} bytes); "
                f"checked with {result.checked_with}{diff}")

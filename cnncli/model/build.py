@@ -17,6 +17,7 @@ from torch import nn
 from ..analysis.analyze import Analysis, Row, analyze
 from ..errors import SpecError
 from ..spec.ir import Concat, LayerNode, Network, Residual, Sequence
+from . import compat
 
 INITS = ("auto", "kaiming", "xavier", "torch")
 _SATURATING = ("tanh", "sigmoid")
@@ -145,7 +146,7 @@ def build_from_analysis(analysis: Analysis, init: str | None = None,
     scheme = init or analysis.network.init
     if scheme not in INITS:
         raise SpecError(f"init must be one of {', '.join(INITS)}, got {scheme!r}")
-    with torch.device(device or "cpu"):
+    with compat.on_device(device or "cpu"):
         model = CnnModel(analysis)
     if torch.device(device or "cpu").type != "meta":
         kinds = {row.kind for row in analysis.root.walk() if row.is_layer}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import torch
 
 from ..errors import UsageError
+from . import compat
 
 FORMAT = "cnncli.checkpoint/1"
 
@@ -45,11 +45,11 @@ def load(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise UsageError(f"checkpoint {path} does not exist")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = compat.load_tensors(path)
     except pickle.UnpicklingError as exc:
-        found = re.search(r"GLOBAL (\S+)", str(exc))
+        found = compat.refused_global(exc)
         if found:  # weights_only met a class or function: loading it could run code
-            raise UsageError(f"refusing to load {path}: it asks to load {found.group(1)}, which "
+            raise UsageError(f"refusing to load {path}: it asks to load {found}, which "
                              "could run code; a checkpoint holds only tensors and plain data") \
                 from None
         raise UsageError(f"{path} is not a readable checkpoint (truncated or corrupt?)") \

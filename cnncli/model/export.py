@@ -1,9 +1,12 @@
-"""Export a spec's model to ONNX or TorchScript, then check the written file.
+"""Export a spec's model to torch.export (pt2), ONNX or TorchScript, then check the file.
 
-ONNX goes through torch.onnx (the optional `onnx` extra: onnx, onnxscript; onnxruntime if
-present is used to run the file and compare with torch). TorchScript is traced, saved,
-reloaded and compared. Files are written to a temporary name beside the target and renamed,
-so a failed export leaves nothing half-written.
+pt2 is a torch.export ExportedProgram (torch.export.save), reloaded with torch.export.load and
+run at two batch sizes. ONNX goes through torch.onnx (the optional `onnx` extra: onnx,
+onnxscript; onnxruntime if present is used to run the file and compare with torch).
+TorchScript is traced, saved, reloaded and compared; on a torch that deprecates it the result
+carries a one-line note. Every version-dependent call goes through compat. Files are written
+to a temporary name beside the target and renamed, so a failed export leaves nothing
+half-written.
 """
 
 from __future__ import annotations
@@ -14,15 +17,18 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from ..errors import UsageError
+from . import compat
 from .build import CnnModel
 
-FORMATS = ("onnx", "torchscript")
+FORMATS = ("pt2", "onnx", "torchscript")
+TORCHSCRIPT_NOTE = (f"note: torch {torch.__version__} deprecates TorchScript; "
+                    "--format pt2 (torch.export) is its replacement")
 TOLERANCE = 1e-4  # absolute and relative, as torch.allclose(rtol=1e-4, atol=1e-4)
 
 
@@ -41,6 +47,7 @@ class ExportResult:
     format: str
     checked_with: str  # what validated the file
     max_abs_diff: float | None  # against torch on a random batch, when it could be run
+    notes: list[str] = field(default_factory=list)  # one line each, for the user
 
 
 def check_target(path: str, force: bool) -> Path:
@@ -74,17 +81,20 @@ def _written_atomically(target: Path) -> Iterator[Path]:
 
 
 @contextmanager
-def _quiet() -> Iterator[None]:
-    """torch.onnx and torch.jit log and warn a lot about things that are not ours."""
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+def _quiet() -> Iterator[list[warnings.WarningMessage]]:
+    """torch.onnx, torch.export and torch.jit log and warn a lot about things that are not
+    ours: keep the warnings from the user, and yield them for the few that matter."""
+    loggers = [logging.getLogger(name)
+               for name in ("torch.onnx", "torch.export", "torch._dynamo", "torch._guards")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
+        with compat.recorded_warnings() as caught:
+            yield caught
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def export(model: CnnModel, path: str, fmt: str, force: bool = False) -> ExportResult:
@@ -94,17 +104,40 @@ def export(model: CnnModel, path: str, fmt: str, force: bool = False) -> ExportR
     model = model.eval()
     generator = torch.Generator().manual_seed(0)
     example = torch.randn(2, *model.input_shape, generator=generator)
-    with _quiet(), torch.no_grad():
+    with _quiet() as caught, torch.no_grad():
+        if fmt == "pt2":
+            return _pt2(model, target, example)
         if fmt == "onnx":
             return _onnx(model, target, example)
-        return _torchscript(model, target, example)
+        result = _torchscript(model, target, example)
+    if compat.torchscript_deprecated(caught):
+        result.notes.append(TORCHSCRIPT_NOTE)
+    return result
+
+
+def _pt2(model: CnnModel, target: Path, example: torch.Tensor) -> ExportResult:
+    """Export, save, reload, and run the reloaded program at the example's batch and one
+    more (the batch axis is dynamic)."""
+    wider = torch.cat([example, example[:1]])
+    try:
+        program = compat.export_program(model, example)
+    except Exception as exc:  # torch.export fails in many types; the user gets one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"torch {torch.__version__} could not export the model with a "
+                         f"dynamic batch axis: {first}") from None
+    with _written_atomically(target) as tmp:
+        compat.save_program(program, tmp)
+        reloaded = compat.load_program(tmp)
+        diff = max(_compare(f"the reloaded program at batch {len(x)}", reloaded(x), model(x))
+                   for x in (example, wider))
+    return ExportResult(target, "pt2", f"torch.export.load (reloaded, run at batch "
+                        f"{len(example)} and {len(wider)})", diff)
 
 
 def _torchscript(model: CnnModel, target: Path, example: torch.Tensor) -> ExportResult:
     with _written_atomically(target) as tmp:
-        traced = torch.jit.trace(model, example)
-        traced.save(str(tmp))
-        reloaded = torch.jit.load(str(tmp))
+        compat.trace_and_save(model, example, tmp)
+        reloaded = compat.load_script(tmp)
         diff = _compare("the reloaded TorchScript model", reloaded(example), model(example))
     return ExportResult(target, "torchscript", "torch.jit.load (reloaded and run)", diff)
 
@@ -116,11 +149,8 @@ def _onnx(model: CnnModel, target: Path, example: torch.Tensor) -> ExportResult:
     except ImportError as exc:
         raise UsageError(f"ONNX export needs the optional packages onnx and onnxscript "
                          f"({exc.name} is missing): pip install 'cnncli[onnx]'") from None
-    batch = torch.export.Dim("batch")
     with _written_atomically(target) as tmp:
-        torch.onnx.export(model, (example,), str(tmp), input_names=["input"],
-                          output_names=["output"], dynamic_shapes={"x": {0: batch}},
-                          dynamo=True, verbose=False, external_data=False)
+        compat.onnx_export(model, example, tmp)
         onnx.checker.check_model(str(tmp))
         diff = _onnxruntime_diff(tmp, model, example)
     return ExportResult(target, "onnx", "onnx.checker" + (" + onnxruntime" if diff is not None

@@ -1,8 +1,8 @@
 """Prove that the torch model built from a spec does what the analysis says, layer by layer.
 
 Output shapes come from forward hooks, FLOPs from torch.utils.flop_counter.FlopCounterMode
-(per module), parameter and buffer counts from the modules themselves. On the meta device
-nothing is allocated, so any input size verifies in seconds.
+(per module, through compat), parameter and buffer counts from the modules themselves. On
+the meta device nothing is allocated, so any input size verifies in seconds.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from ..analysis.analyze import Analysis, Row, analyze
+from . import compat
 from .build import build_from_analysis
 
 
@@ -78,12 +78,12 @@ def verify_analysis(analysis: Analysis, device: str = "meta") -> Verification:
     handles = [_hook(model.get_submodule(row.path), row.path, shapes) for row in leaves]
     x = torch.zeros(analysis.batch, *analysis.input, device=device)
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        with torch.no_grad(), compat.flop_counter(model) as counter:
             y = model(x)
     finally:
         for handle in handles:
             handle.remove()
-    flops = _flops_by_module(counter, type(model).__name__)
+    flops = compat.flops_by_module(counter, model)
     checks = [_check(row, model.get_submodule(row.path), shapes, flops, analysis.batch)
               for row in leaves]
     checks.append(Check(
@@ -102,15 +102,6 @@ def _hook(module: nn.Module, path: str, shapes: dict[str, tuple[int, ...]]) -> A
         shapes[path] = tuple(output.shape[1:])
 
     return module.register_forward_hook(record)
-
-
-def _flops_by_module(counter: FlopCounterMode, root_name: str) -> dict[str, int]:
-    """FlopCounterMode keys modules as '<RootClass>.<path>'; map them to spec paths."""
-    out = {}
-    for key, per_op in counter.get_flop_counts().items():
-        if key.startswith(root_name + "."):
-            out[key[len(root_name) + 1:]] = sum(per_op.values())
-    return out
 
 
 def _check(row: Row, module: nn.Module, shapes: dict[str, tuple[int, ...]],

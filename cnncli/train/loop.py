@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CnncliError, UsageError
-from ..model import checkpoint
+from ..model import checkpoint, compat
 from ..spec.ir import Network
 from .recipe import TrainOptions
 
@@ -272,14 +272,13 @@ class Trainer:
         self.model = model  # the plain module: its state_dict keys read like the spec
         self.optimizer = make_optimizer(model, options)
         self.amp_dtype = self._amp_dtype()
-        self.scaler = (torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16
-                       else None)
+        self.scaler = compat.grad_scaler() if self.amp_dtype == torch.float16 else None
         runner: nn.Module = model
         if dist.world > 1:
             runner = nn.parallel.DistributedDataParallel(
                 model, device_ids=[device.index] if device.type == "cuda" else None)
         if options.compile:
-            runner = torch.compile(runner)  # type: ignore[assignment]
+            runner = compat.compile_module(runner)
         self.runner = runner
         self.state = RunState()
         self.steps = len(data.train) // dist.world // options.batch_size
@@ -405,8 +404,7 @@ class Trainer:
             lr = lr_at(state.epoch * self.steps + step, self.steps, options)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                                enabled=self.amp_dtype is not None):
+            with compat.autocast(self.device, self.amp_dtype):
                 logits = self.runner(x)
                 loss = F.cross_entropy(logits.float(), y,
                                        label_smoothing=options.label_smoothing)
@@ -483,8 +481,7 @@ def evaluate_split(model: nn.Module, split: Split, data: Data, device: torch.dev
     steps = -(-len(indices) // batch_size)
     for images, y in split.batches(indices, batch_size, 0, steps, device):
         x = prepare(images, data.mean, data.std, channels_last=channels_last)
-        with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
-                            enabled=amp_dtype is not None):
+        with compat.autocast(device, amp_dtype):
             logits = model(x).float()
         loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
         predicted = logits.argmax(1)
