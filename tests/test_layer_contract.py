@@ -57,7 +57,7 @@ def layer_case(draw: st.DrawFn, cls: type[Layer]) -> tuple[dict[str, Any], tuple
         shape = (draw(st.integers(1, 8)), draw(st.integers(1, 12)), draw(st.integers(1, 12)))
     for arg in cls.args:  # a table that fits `out` and the input, not just random lists
         out = values.get("out")
-        if arg.kind == "table" and isinstance(out, int) and 1 <= out and not flat \
+        if arg.kind == "table" and isinstance(out, int) and out >= 1 and not flat \
                 and draw(st.booleans()):
             row = st.sets(st.integers(0, shape[0] - 1), min_size=1).map(sorted)
             values[arg.name] = draw(st.lists(row, min_size=out, max_size=out))
