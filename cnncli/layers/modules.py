@@ -45,12 +45,14 @@ class SparseConv2d(nn.Module):
             parts.append(nn.Conv2d(size * len(maps), len(maps), kernel, stride, padding,
                                    dilation, groups=len(maps), bias=bias))
         self.parts = nn.ModuleList(parts)
-        self.order = [order.index(i) for i in range(len(rows))]  # back to the table's order
+        # Where each output map of the table lies in the concatenated parts (None: in place).
+        back = [order.index(i) for i in range(len(rows))]
+        self.order = None if back == sorted(back) else back
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outs = [part(x[:, idx]) for part, idx in zip(self.parts, self.gather)]
         y = torch.cat(outs, dim=1) if len(outs) > 1 else outs[0]
-        return y if self.order == sorted(self.order) else y[:, self.order]
+        return y if self.order is None else y[:, self.order]
 
 
 class Subsample2d(nn.Module):
