@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 import torch.nn.functional as F
 from test_train import digits  # noqa: F401  (the fixture)
@@ -104,3 +105,14 @@ def test_lenet5_paper_learns_the_blocks(digits: Path, tmp_path: Path, cli) -> No
     assert code == 0, err
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert history[-1]["val_acc"] > 0.9
+
+
+def test_lenet5_paper_exports_to_onnx(tmp_path: Path, cli) -> None:
+    """export runs the file in onnxruntime and refuses a difference from torch (ONNX has
+    no avg_pool divisor_override, which once made the subsampling 4x off)."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    code, out, err = cli("export", "lenet5_paper", "-f", "onnx", "-o",
+                         str(tmp_path / "lenet.onnx"))
+    assert code == 0, err
+    assert "onnxruntime" in out

@@ -67,8 +67,10 @@ class Subsample2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        total = F.avg_pool2d(x, self.kernel, self.stride, self.padding, divisor_override=1)
-        return total * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+        # The window sum as mean x area: ONNX has no divisor_override.
+        area = self.kernel[0] * self.kernel[1]
+        mean = F.avg_pool2d(x, self.kernel, self.stride, self.padding, count_include_pad=True)
+        return mean * (area * self.weight).view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
 
 
 class ScaledTanh(nn.Module):
