@@ -238,6 +238,29 @@ def test_strided_same_padding(cli, spec) -> None:
     assert 'padding "same" needs stride 1' in msg
 
 
+@pytest.mark.parametrize("table,needle,words", [
+    ("[[0, 1], [2]]", "conv", "connections has 2 rows but out is 3"),
+    ("[[0], [1], [0, 3]]", "conv", "connections[2] reads input map 3 but the input has 3 maps"),
+    ("[[0], [1], [0, 0]]", "[[", "connections[2] lists an input twice: [0, 0]"),
+    ("[[0], [], [1]]", "[[", "connections[1] must be a non-empty list of input indices"),
+    ("[[0], [1], [-1]]", "[[", "connections must be at least 0, got -1"),
+    ("[0, 1, 2]", "[0", "connections[0] must be a non-empty list of input indices, got 0"),
+])
+def test_bad_connection_table(cli, spec, table: str, needle: str, words: str) -> None:
+    s = spec(HEAD + f"  - conv: {{name: c1, out: 3, kernel: 3, connections: {table}}}\n")
+    msg = fails(cli, s)
+    assert msg.startswith(f"{s.at(needle)}: layer c1: "), msg
+    assert words in msg
+
+
+def test_connections_and_groups_exclude_each_other(cli, spec) -> None:
+    s = spec(HEAD + "  - conv: {name: c1, out: 3, kernel: 3, groups: 3, "
+                    "connections: [[0], [1], [2]]}\n")
+    msg = fails(cli, s)
+    assert msg.startswith(f"{s.at('conv')}: layer c1: "), msg
+    assert "give groups or connections, not both" in msg
+
+
 # -- blocks ------------------------------------------------------------------------------
 
 BLOCKS = """\

@@ -36,6 +36,8 @@ def arg_values(arg: Arg) -> st.SearchStrategy[Any]:
     pair = st.one_of(ints, st.lists(ints, min_size=2, max_size=2))
     if arg.kind == "padding":
         return st.one_of(pair, st.sampled_from(["same", "valid"]))
+    if arg.kind == "table":
+        return st.lists(st.lists(ints, max_size=4), max_size=5)
     if arg.default is None:
         return st.one_of(st.none(), pair)
     return pair
@@ -53,6 +55,12 @@ def layer_case(draw: st.DrawFn, cls: type[Layer]) -> tuple[dict[str, Any], tuple
         shape: tuple[int, ...] = (draw(st.integers(1, 12)),)
     else:
         shape = (draw(st.integers(1, 8)), draw(st.integers(1, 12)), draw(st.integers(1, 12)))
+    for arg in cls.args:  # a table that fits `out` and the input, not just random lists
+        out = values.get("out")
+        if arg.kind == "table" and isinstance(out, int) and out >= 1 and not flat \
+                and draw(st.booleans()):
+            row = st.sets(st.integers(0, shape[0] - 1), min_size=1).map(sorted)
+            values[arg.name] = draw(st.lists(row, min_size=out, max_size=out))
     return values, shape
 
 
@@ -68,10 +76,12 @@ def make(cls: type[Layer], raw: dict[str, Any]) -> Layer:
 
 
 def is_policy(cls: type[Layer], raw: dict[str, Any], shape: tuple[int, ...]) -> bool:
-    """Rejections that are cnncli's choice, not torch's: linear on an unflattened map
+    """Rejections that are cnncli's choice, not torch's: linear or rbf on an unflattened map
     (torch would silently act on the last axis), outputs sized 0 (torch builds empty
-    tensors), dropout that drops everything."""
-    if cls.name == "linear" and len(shape) != 1:
+    tensors), dropout that drops everything, a conv given both groups and connections."""
+    if cls.name in ("linear", "rbf") and len(shape) != 1:
+        return True
+    if raw.get("connections") is not None and raw.get("groups", 1) != 1:
         return True
     if cls.name == "dropout" and raw.get("p") == 1.0:
         return True

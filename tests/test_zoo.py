@@ -75,3 +75,42 @@ def test_input_override_changes_shapes() -> None:
     assert b.totals()["params"] == 25_557_032
     conv1 = next(r for r in b.root.walk() if r.path == "conv1")
     assert conv1.output == (64, 224, 224)
+
+
+# LeNet-5 as the paper builds it (LeCun et al., 1998, Section II.B):
+# layer: (output, trainable params, connections)
+LENET5_PAPER = {
+    "c1": ((6, 28, 28), 156, 122_304),
+    "s2": ((6, 14, 14), 12, 5_880),
+    "c3": ((16, 10, 10), 1_516, 151_600),
+    "s4": ((16, 5, 5), 32, 2_000),
+    "c5": ((120, 1, 1), 48_120, 48_120),
+    "f6": ((84,), 10_164, 10_164),
+    "output": ((10,), 0, 840),
+}
+
+
+def test_lenet5_paper_reproduces_the_papers_table() -> None:
+    """60,000 trainable parameters and 340,908 connections, layer by layer."""
+    a = cnncli.analyze("lenet5_paper")
+    rows = {r.path: r for r in a.root.walk() if r.is_layer}
+    for path, (output, params, connections) in LENET5_PAPER.items():
+        assert (rows[path].output, rows[path].trainable, rows[path].connections) == \
+            (output, params, connections), path
+    others = [r for p, r in rows.items() if p not in LENET5_PAPER]
+    assert {r.kind for r in others} == {"scaled_tanh", "flatten"}
+    assert all(r.params == r.connections == 0 for r in others)
+    totals = a.totals()
+    assert totals["trainable_params"] == totals["params"] == 60_000
+    assert totals["connections"] == 340_908
+    assert totals["buffers"] == 840  # the fixed prototypes: 10 x 84, not trained
+    # MACs count only the connected kernels: C3 reads 60 of the 96 map pairs.
+    assert rows["c3"].macs == 100 * 60 * 25
+
+
+def test_connections_of_the_modern_lenet5() -> None:
+    """The same rule on the dense variant: C3 reads all six maps, pooling has no bias."""
+    rows = {r.path: r for r in cnncli.analyze("lenet5").root.walk() if r.is_layer}
+    assert rows["c3"].connections == 16 * 100 * (6 * 25 + 1)
+    assert rows["s2"].connections == 6 * 14 * 14 * 4
+    assert rows["output"].connections == 10 * 85

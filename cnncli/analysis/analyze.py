@@ -55,6 +55,7 @@ class Row:
     buffer_bytes: int = 0
     macs: int = 0
     other_ops: int = 0
+    connections: int = 0  # inputs read by each output unit plus its bias, summed (LeCun 1998)
     activations: int = 0  # output elements of this node and everything inside it
     children: list[Row] = field(default_factory=list)
     op: str | None = None  # "add" or "concat": a composite's own work, shown as its own row
@@ -75,7 +76,7 @@ class Row:
     def add(self, child: Row) -> None:
         self.children.append(child)
         for key in ("params", "trainable", "buffers", "buffer_bytes", "macs", "other_ops",
-                    "activations"):
+                    "connections", "activations"):
             setattr(self, key, getattr(self, key) + getattr(child, key))
 
     def walk(self) -> Iterator[Row]:
@@ -123,6 +124,7 @@ class Analysis:
             "param_bytes": r.params * element,
             "buffer_bytes": r.buffer_bytes,
             "activation_bytes": r.activations * b * element,
+            "connections": r.connections,
         }
 
 
@@ -167,7 +169,8 @@ def _layer(node: LayerNode, shape: Shape, rf: RF, depth: int) -> Row:
                output=cost.output, rf=rf.step(cost.rf_kernel, cost.rf_stride),
                params=cost.params, trainable=0 if node.frozen else cost.params,
                buffers=cost.buffers, buffer_bytes=cost.buffer_bytes, macs=cost.macs,
-               other_ops=cost.other_ops, activations=elements(cost.output))
+               other_ops=cost.other_ops, connections=cost.connections,
+               activations=elements(cost.output))
 
 
 def _concat(row: Row, node: Concat, shape: Shape, rf: RF, depth: int) -> None:
@@ -188,7 +191,7 @@ def _concat(row: Row, node: Concat, shape: Shape, rf: RF, depth: int) -> None:
                 node.mark, node.path)
     output = (sum(out[0] for _, out in outputs), *first[1:])
     # torch.cat writes a new tensor: its own row, so that rows shown at any depth add up.
-    row.add(_op_row("concat", node, depth, output, widest, ops=0))
+    row.add(_op_row("concat", node, depth, output, widest, ops=0, reads=0))
     row.output, row.rf = output, widest
 
 
@@ -209,7 +212,8 @@ def _residual(row: Row, node: Residual, shape: Shape, rf: RF, depth: int) -> Non
             else ""
         raise SpecError(f"residual add: the body gives {_fmt(body_out)} but {what} is "
                         f"{_fmt(side_out)}{hint}", node.mark, node.path)
-    row.add(_op_row("add", node, depth, body_out, body_rf, ops=elements(body_out)))
+    row.add(_op_row("add", node, depth, body_out, body_rf, ops=elements(body_out),
+                    reads=2 * elements(body_out)))
     row.output, row.rf = _fold(row, node.after, body_out, body_rf, depth + 1)
 
 
@@ -228,11 +232,12 @@ def _identity_hint(node: Residual, shape: Shape, body_out: Shape, rf: RF, body_r
             "or give the shortcut layers explicitly)")
 
 
-def _op_row(op: str, node: Node, depth: int, output: Shape, rf: RF, ops: int) -> Row:
+def _op_row(op: str, node: Node, depth: int, output: Shape, rf: RF, ops: int,
+            reads: int) -> Row:
     """The add or concat that joins a composite's paths, as a row of its own."""
     path = f"{node.path}.({op})" if node.path else f"({op})"
     return Row(path=path, kind=op, depth=depth + 1, node=node, input=output, output=output,
-               rf=rf, other_ops=ops, activations=elements(output), op=op)
+               rf=rf, other_ops=ops, connections=reads, activations=elements(output), op=op)
 
 
 def projection(node: Residual, shape: Shape, target: Shape) -> Sequence:
@@ -251,7 +256,7 @@ def projection(node: Residual, shape: Shape, target: Shape) -> Sequence:
         strides.append(stride)
     conv_cls, bn_cls = REGISTRY["conv"], REGISTRY["batchnorm"]
     conv = conv_cls(out=target[0], kernel=(1, 1), stride=tuple(strides), padding=(0, 0),
-                    dilation=(1, 1), groups=1, bias=False)
+                    dilation=(1, 1), groups=1, bias=False, connections=None)
     bn = bn_cls(eps=1e-5, momentum=0.1, affine=True)
     path = f"{node.path}.shortcut" if node.path else "shortcut"
     seq = Sequence(name="shortcut", path=path, mark=node.mark, frozen=node.frozen,

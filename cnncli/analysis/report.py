@@ -21,6 +21,8 @@ CONVENTIONS = {
     "other_ops": "elementwise work outside the MACs (bias adds, norm, activation, pooling, "
                  "residual add), counted per layer as docs/counting.md states",
     "activations": "output elements of every layer (composites add their concat/add output)",
+    "connections": "for each output unit, the inputs it reads plus its bias, summed over "
+                   "the layer (LeCun et al., 1998); per sample, not scaled by batch",
     "batch": "macs, flops, other_ops and activations are for the whole batch; params are not",
     "units": "exact counts; bytes for memory (MiB = 2^20 bytes)",
 }
@@ -103,6 +105,7 @@ def layer_record(row: Row, batch: int) -> dict[str, Any]:
         "flops": s.flops,
         "other_ops": s.other_ops,
         "activations": s.activations,
+        "connections": row.connections,
         "rf": list(row.rf.size),
         "rf_stride": list(row.rf.jump),
         "work": work_note(row),
@@ -182,7 +185,8 @@ def no_macs(row: Row) -> bool:
     """A layer, add or concat whose work is not multiply-accumulates: its MACs show as —."""
     if row.op is not None:
         return True
-    return row.is_layer and row.node.layer.work != "MACs"  # type: ignore[attr-defined]
+    work = row.node.layer.work if row.is_layer else "MACs"  # type: ignore[attr-defined]
+    return not work.startswith("MACs")
 
 
 def totals_lines(a: Analysis) -> list[tuple[str, str]]:
@@ -193,7 +197,7 @@ def totals_lines(a: Analysis) -> list[tuple[str, str]]:
         ("Output", shape_text(a.output)),
         ("Params", f"{t['params']:,} ({human(t['params'])})"),
         ("Trainable params", f"{t['trainable_params']:,}"),
-        ("Buffers", f"{t['buffers']:,} (BatchNorm running statistics; not params)"),
+        ("Buffers", f"{t['buffers']:,} ({buffer_notes(a)}; not params)"),
         (f"MACs{per}", f"{t['macs']:,} ({human(t['macs'])})"),
         (f"FLOPs{per}", f"{t['flops']:,} ({human(t['flops'])}) = 2 x MACs"),
         (f"Other ops{per}", f"{t['other_ops']:,} ({human(t['other_ops'])}), not in MACs/FLOPs"),
@@ -203,6 +207,13 @@ def totals_lines(a: Analysis) -> list[tuple[str, str]]:
          f"({t['activations']:,} elements, {a.dtype})"),
         ("Input memory", mib(t["input_bytes"])),
     ]
+
+
+def buffer_notes(a: Analysis) -> str:
+    """What the network's buffers hold, from the layer types that have any."""
+    notes = [row.node.layer.buffer_note for row in a.root.walk()  # type: ignore[attr-defined]
+             if row.is_layer and row.buffers]
+    return ", ".join(dict.fromkeys(notes)) or "BatchNorm running statistics"
 
 
 NOTE = ("MACs: multiply-accumulates of conv/linear; FLOPs = 2 x MACs (torch.utils.flop_counter); "

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from .activation import GELU, LeakyReLU, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Tanh
+from .activation import GELU, LeakyReLU, ReLU, ReLU6, ScaledTanh, Sigmoid, SiLU, Softmax, Tanh
 from .base import Arg, ArgError, Cost, Layer, Shape, ShapeError
 from .conv import Conv
-from .dense import Dropout, Flatten, Linear
+from .dense import Dropout, EuclideanRBF, Flatten, Linear
 from .norm import BatchNorm, LocalResponseNorm
-from .pool import AdaptiveAvgPool, AvgPool, GlobalAvgPool, MaxPool
+from .pool import AdaptiveAvgPool, AvgPool, GlobalAvgPool, MaxPool, Subsample
 
 LAYER_TYPES: tuple[type[Layer], ...] = (
-    Conv, MaxPool, AvgPool, AdaptiveAvgPool, GlobalAvgPool, BatchNorm, LocalResponseNorm,
-    ReLU, ReLU6, LeakyReLU, Tanh, Sigmoid, GELU, SiLU, Softmax, Dropout, Flatten, Linear,
+    Conv, MaxPool, AvgPool, AdaptiveAvgPool, GlobalAvgPool, Subsample, BatchNorm,
+    LocalResponseNorm, ReLU, ReLU6, LeakyReLU, Tanh, ScaledTanh, Sigmoid, GELU, SiLU, Softmax,
+    Dropout, Flatten, Linear, EuclideanRBF,
 )
 
 REGISTRY: dict[str, type[Layer]] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from .base import Arg, Cost, Figure, Layer, Shape, elements
@@ -44,6 +45,21 @@ class Tanh(Activation):
     name, torch_name, summary = "tanh", "Tanh", "hyperbolic tangent"
 
 
+class ScaledTanh(Activation):
+    name, aliases = "scaled_tanh", ("lecun_tanh",)
+    summary = "amplitude * tanh(slope * x); LeCun's 1.7159 tanh(2x/3) by default"
+    args = (Arg("amplitude", "float", 1.7159, min=0), Arg("slope", "float", 2 / 3, min=0))
+    ops_per_element = 3
+    work = "3 per element: scale, tanh, scale"
+    amplitude: float
+    slope: float
+
+    def build(self, shape: Any) -> Any:
+        from .modules import ScaledTanh as Module
+
+        return Module(self.amplitude, self.slope)
+
+
 class Sigmoid(Activation):
     name, torch_name, summary = "sigmoid", "Sigmoid", "1 / (1 + exp(-x))"
 
@@ -60,6 +76,11 @@ class Softmax(Activation):
     name, torch_name, summary = "softmax", "Softmax", "softmax over channels (features)"
     ops_per_element = 3
     work = "3 per element: exp, sum, divide"
+
+    def infer(self, shape: Shape) -> Cost:
+        # Each output reads every channel (feature) at its position.
+        cost = super().infer(shape)
+        return replace(cost, connections=elements(shape) * shape[0])
 
     def build(self, shape: Any) -> Any:
         from torch import nn

@@ -26,7 +26,8 @@ class ArgError(Exception):
 class Arg:
     """One declared argument of a layer type.
 
-    kind: "int", "float", "bool", "pair" (int or [h, w]) or "padding" (pair, "same", "valid").
+    kind: "int", "float", "bool", "pair" (int or [h, w]), "padding" (pair, "same", "valid")
+    or "table" (a list of lists of indices, e.g. which input maps feed each output map).
     """
 
     name: str
@@ -56,6 +57,8 @@ class Arg:
             return self._in_range(self._int(value))
         if self.kind == "padding" and value in ("same", "valid"):
             return value
+        if self.kind == "table":
+            return self._table(value)
         if self.kind in ("pair", "padding"):
             if isinstance(value, list) and len(value) == 2:
                 return (self._in_range(self._int(value[0])), self._in_range(self._int(value[1])))
@@ -65,6 +68,22 @@ class Arg:
             n = self._in_range(self._int(value))
             return (n, n)
         raise AssertionError(f"unknown argument kind {self.kind}")
+
+    def _table(self, value: Any) -> tuple[tuple[int, ...], ...]:
+        """A non-empty list of non-empty lists of distinct indices >= 0, each sorted."""
+        if not isinstance(value, list) or not value:
+            raise ArgError(f"{self.name} must be a list with one list of input indices per "
+                           f"output, got {yaml_repr(value)}")
+        rows = []
+        for i, row in enumerate(value):
+            if not isinstance(row, list) or not row:
+                raise ArgError(f"{self.name}[{i}] must be a non-empty list of input indices, "
+                               f"got {yaml_repr(row)}")
+            items = [self._in_range(self._int(v)) for v in row]
+            if len(set(items)) != len(items):
+                raise ArgError(f"{self.name}[{i}] lists an input twice: {yaml_repr(row)}")
+            rows.append(tuple(sorted(items)))
+        return tuple(rows)
 
     def _int(self, value: Any) -> int:
         if isinstance(value, float) and math.isfinite(value) and value.is_integer():
@@ -98,6 +117,8 @@ class Cost:
 
     macs: multiply-accumulates of conv/linear (bias adds are not MACs).
     other_ops: elementwise work outside the MACs (bias adds, norm, activation, pooling).
+    connections: for each output unit, the inputs it reads plus one for its bias, summed
+    (LeCun et al. 1998's "connections"; elementwise layers have none).
     rf_kernel/rf_stride: the layer's window and step along (H, W) for receptive fields.
     """
 
@@ -107,6 +128,7 @@ class Cost:
     buffer_bytes: int = 0
     macs: int = 0
     other_ops: int = 0
+    connections: int = 0
     rf_kernel: tuple[int, int] = (1, 1)
     rf_stride: tuple[int, int] = (1, 1)
 
@@ -144,6 +166,8 @@ class Layer:
     summary: ClassVar[str] = ""
     #: "MACs" when the layer's work is multiply-accumulates, else what its other_ops count.
     work: ClassVar[str] = ""
+    #: what the layer's buffers hold, for the summary's Buffers line ("" if it has none)
+    buffer_note: ClassVar[str] = ""
 
     def __init__(self, **values: Any):
         for arg in self.args:

@@ -33,6 +33,8 @@ class Conv(Layer):
         Arg("dilation", "pair", 1, min=1),
         Arg("groups", "int", 1, min=1, doc="channel groups; 1 is a full convolution"),
         Arg("bias", "bool", True),
+        Arg("connections", "table", None, min=0,
+            doc="for each output map, the input maps it reads (LeNet-5's Table I)"),
     )
     out: int
     kernel: tuple[int, int]
@@ -41,12 +43,30 @@ class Conv(Layer):
     dilation: tuple[int, int]
     groups: int
     bias: bool
+    connections: tuple[tuple[int, ...], ...] | None
 
     def validate(self) -> None:
         if self.padding == "same" and self.stride != (1, 1):
             raise ArgError('padding "same" needs stride 1 (PyTorch refuses strided "same")')
         if self.out % self.groups:
             raise ArgError(f"groups={self.groups} must divide out={self.out}")
+        if self.connections is not None:
+            if self.groups != 1:
+                raise ArgError("give groups or connections, not both (each says which input "
+                               "maps an output map reads)")
+            if len(self.connections) != self.out:
+                raise ArgError(f"connections has {len(self.connections)} rows but out is "
+                               f"{self.out}: give one list of input maps per output map")
+
+    def inputs_per_map(self, channels: int) -> list[int]:
+        """How many input maps each output map reads."""
+        if self.connections is None:
+            return [channels // self.groups] * self.out
+        for i, row in enumerate(self.connections):
+            if row[-1] >= channels:
+                raise ShapeError(f"connections[{i}] reads input map {row[-1]} but the input "
+                                 f"has {channels} maps (0 to {channels - 1})")
+        return [len(row) for row in self.connections]
 
     def pads(self) -> tuple[tuple[int, int], tuple[int, int]]:
         """(before, after) padding per axis; "same" puts any odd extra after, as torch does."""
@@ -70,13 +90,14 @@ class Conv(Layer):
                            self.dilation[0], False, "H")
         ow = window_output(w + pw1 - pw0, self.kernel[1], self.stride[1], pw0,
                            self.dilation[1], False, "W")
-        per_out = (c // self.groups) * self.kernel[0] * self.kernel[1]
-        outputs = self.out * oh * ow
+        weights = sum(self.inputs_per_map(c)) * self.kernel[0] * self.kernel[1]
+        bias = self.out if self.bias else 0
         return Cost(
             output=(self.out, oh, ow),
-            params=self.out * per_out + (self.out if self.bias else 0),
-            macs=outputs * per_out,
-            other_ops=outputs if self.bias else 0,
+            params=weights + bias,
+            macs=oh * ow * weights,
+            other_ops=oh * ow * bias,
+            connections=oh * ow * (weights + bias),
             rf_kernel=(self.dilation[0] * (self.kernel[0] - 1) + 1,
                        self.dilation[1] * (self.kernel[1] - 1) + 1),
             rf_stride=self.stride,
@@ -88,14 +109,23 @@ class Conv(Layer):
         pads = self.pads()
         formulas = tuple(window_formula(size, k, s, p, d, False, o) for size, k, s, p, d, o in
                          zip((h, w), self.kernel, self.stride, pads, self.dilation, (oh, ow)))
-        per = f"({dot(c // self.groups, *self.kernel)})"
         figures = axis_figures(formulas, (oh, ow), self._shape_note())  # type: ignore[arg-type]
-        figures += [
-            Figure("params", f"{out} · {per}" + (f" + {out}" if self.bias else ""), cost.params,
-                   self._groups_note(c)),
-            Figure("MACs", f"{dot(out, oh, ow)} · {per}", cost.macs,
-                   "every output element is one dot product over its window"),
-        ]
+        if self.connections is not None:  # a sparse table: only the connected kernels count
+            read = sum(len(row) for row in self.connections)
+            bias = f" + {out}" if self.bias else ""
+            figures += [
+                Figure("params", f"{dot(*self.kernel)} · {read}{bias}", cost.params,
+                       f"the connection table: its {out} maps read {read} input maps in all"),
+                Figure("MACs", f"{dot(oh, ow, *self.kernel)} · {read}", cost.macs,
+                       "each output position, one window per connected input map")]
+        else:
+            per = f"({dot(c // self.groups, *self.kernel)})"
+            figures += [
+                Figure("params", f"{out} · {per}" + (f" + {out}" if self.bias else ""),
+                       cost.params, self._groups_note(c)),
+                Figure("MACs", f"{dot(out, oh, ow)} · {per}", cost.macs,
+                       "every output element is one dot product over its window"),
+            ]
         if self.bias:
             figures.append(Figure("other ops", dot(out, oh, ow), cost.other_ops,
                                   "one bias add per output element"))
@@ -128,6 +158,10 @@ class Conv(Layer):
     def build(self, shape: Shape) -> Any:
         from torch import nn
 
-        padding = self.padding if isinstance(self.padding, str) else self.padding
-        return nn.Conv2d(shape[0], self.out, self.kernel, self.stride, padding,
+        if self.connections is not None:
+            from .modules import SparseConv2d
+
+            return SparseConv2d(shape[0], self.connections, self.kernel, self.stride,
+                                self.padding, self.dilation, self.bias, self.out)
+        return nn.Conv2d(shape[0], self.out, self.kernel, self.stride, self.padding,
                          self.dilation, self.groups, self.bias)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from .base import Arg, Cost, Figure, Layer, Shape, ShapeError, dot, elements
@@ -47,6 +48,7 @@ class Linear(Layer):
             params=self.out * features + (self.out if self.bias else 0),
             macs=self.out * features,
             other_ops=self.out if self.bias else 0,
+            connections=self.out * (features + (1 if self.bias else 0)),
         )
 
     def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
@@ -64,6 +66,48 @@ class Linear(Layer):
         from torch import nn
 
         return nn.Linear(shape[0], self.out, self.bias)
+
+
+class EuclideanRBF(Layer):
+    name = "rbf"
+    aliases = ("euclidean_rbf",)
+    summary = ("LeNet-5's output: minus the squared distance of the input to fixed +-1 "
+               "prototypes, one per output (use as logits)")
+    work = "MACs (the squares summed); other ops are the subtractions"
+    buffer_note = "fixed RBF prototypes"
+    args = (Arg("out", "int", min=1, doc="output units (classes)"),)
+    out: int
+
+    def infer(self, shape: Shape) -> Cost:
+        if len(shape) != 1:
+            shown = "x".join(map(str, shape))
+            raise ShapeError(f"rbf needs a flat vector but gets a {shown} feature map; "
+                             "add a flatten before it")
+        weights = self.out * shape[0]
+        return Cost(output=(self.out,), buffers=weights, buffer_bytes=4 * weights,
+                    macs=weights, other_ops=weights, connections=weights)
+
+    def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
+        return [Figure("MACs", dot(self.out, shape[0]), cost.macs,
+                       "each unit squares and sums its input's difference from its prototype"),
+                Figure("other ops", dot(self.out, shape[0]), cost.other_ops,
+                       "the subtractions, input minus prototype"),
+                Figure("buffers", dot(self.out, shape[0]), cost.buffers,
+                       "the fixed +-1 prototypes, one per unit (not trained)")]
+
+    def prototypes(self, features: int) -> list[list[float]]:
+        """The fixed +-1 codes: bits of Python's Mersenne Twister seeded with 0, the same on
+        every machine and torch version (a stand-in for the paper's 7x12 bitmaps)."""
+        rng = random.Random(0)
+        return [[1.0 if rng.getrandbits(1) else -1.0 for _ in range(features)]
+                for _ in range(self.out)]
+
+    def build(self, shape: Shape) -> Any:
+        import torch
+
+        from .modules import EuclideanRBF as Module
+
+        return Module(torch.tensor(self.prototypes(shape[0])))
 
 
 class Dropout(Layer):

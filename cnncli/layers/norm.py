@@ -12,6 +12,7 @@ class BatchNorm(Layer):
     aliases = ("bn", "batch_norm")
     summary = "batch normalisation over channels (BatchNorm2d on maps, BatchNorm1d on vectors)"
     work = "2 per element (scale and shift, as folded at inference)"
+    buffer_note = "BatchNorm running statistics"
     args = (
         Arg("eps", "float", 1e-5, min=0),
         Arg("momentum", "float", 0.1, min=0, max=1),
@@ -62,7 +63,8 @@ class LocalResponseNorm(Layer):
 
     def infer(self, shape: Shape) -> Cost:
         need_map(self.name, shape)  # torch's LocalResponseNorm wants (N, C, H, W)
-        return Cost(output=shape, other_ops=(2 * self.size + 3) * elements(shape))
+        return Cost(output=shape, other_ops=(2 * self.size + 3) * elements(shape),
+                    connections=self.size * elements(shape))
 
     def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
         n = dot(*cost.output)

@@ -91,7 +91,8 @@ class MaxPool(_WindowPool):
     def infer(self, shape: Shape) -> Cost:
         c, oh, ow = self.window(shape)
         area = self.kernel[0] * self.kernel[1]
-        return Cost(output=(c, oh, ow), other_ops=c * oh * ow * (area - 1), **self.rf())
+        return Cost(output=(c, oh, ow), other_ops=c * oh * ow * (area - 1),
+                    connections=c * oh * ow * area, **self.rf())
 
     def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
         kh, kw = self.kernel
@@ -117,7 +118,8 @@ class AvgPool(_WindowPool):
     def infer(self, shape: Shape) -> Cost:
         c, oh, ow = self.window(shape)
         area = self.kernel[0] * self.kernel[1]
-        return Cost(output=(c, oh, ow), other_ops=c * oh * ow * area, **self.rf())
+        return Cost(output=(c, oh, ow), other_ops=c * oh * ow * area,
+                    connections=c * oh * ow * area, **self.rf())
 
     def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
         kh, kw = self.kernel
@@ -129,6 +131,38 @@ class AvgPool(_WindowPool):
 
         return nn.AvgPool2d(self.kernel, self.strides(), self.padding, self.ceil_mode,
                             self.count_include_pad)
+
+
+class Subsample(_WindowPool):
+    name = "subsample"
+    aliases = ("subsampling",)
+    summary = ("LeNet-5's trainable subsampling: window sum x a coefficient + a bias, one "
+               "of each per map")
+    work = "kernel area + 1 per output: area - 1 adds, a multiply, a bias add"
+    args = (*_POOL_ARGS,)
+
+    def __init__(self, **values: Any):
+        super().__init__(**values)
+        self.ceil_mode = False
+
+    def infer(self, shape: Shape) -> Cost:
+        c, oh, ow = self.window(shape)
+        area = self.kernel[0] * self.kernel[1]
+        outputs = c * oh * ow
+        return Cost(output=(c, oh, ow), params=2 * c, other_ops=outputs * (area + 1),
+                    connections=outputs * (area + 1), **self.rf())
+
+    def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
+        kh, kw = self.kernel
+        figures = self.window_figures(shape, cost, f"{kh}·{kw} + 1",
+                                      "the window's adds, one multiply and one bias add")
+        return [*figures, Figure("params", f"2 · {shape[0]}", cost.params,
+                                 "one coefficient and one bias per map")]
+
+    def build(self, shape: Shape) -> Any:
+        from .modules import Subsample2d
+
+        return Subsample2d(shape[0], self.kernel, self.strides(), self.padding)
 
 
 def _bins(size: int, out: int) -> tuple[int, int]:
@@ -160,6 +194,7 @@ class AdaptiveAvgPool(Layer):
         return Cost(
             output=(c, oh, ow),
             other_ops=c * total_h * total_w,
+            connections=c * total_h * total_w,
             # Windows differ in size when the input does not divide evenly; the receptive
             # field takes the largest window and the smallest step.
             rf_kernel=(widest_h, widest_w),

@@ -20,7 +20,7 @@ from ..spec.ir import Concat, LayerNode, Network, Residual, Sequence
 from . import compat
 
 INITS = ("auto", "kaiming", "xavier", "torch")
-_SATURATING = ("tanh", "sigmoid")
+_SATURATING = ("tanh", "scaled_tanh", "sigmoid")
 _RECTIFIERS = ("relu", "relu6", "leaky_relu", "gelu", "silu")
 
 
@@ -115,7 +115,7 @@ def module_for(row: Row) -> nn.Module:
 def init_weights(model: nn.Module, kinds: set[str], scheme: str) -> str:
     """Initialise conv/linear/batchnorm weights; return the scheme used.
 
-    auto: Xavier/Glorot when the net's activations are tanh/sigmoid only, else Kaiming
+    auto: Xavier/Glorot when the net's activations are (scaled) tanh/sigmoid only, else Kaiming
     (He et al., fan_out for convs as torchvision's ResNets). Biases start at 0, BatchNorm
     at weight 1, bias 0. "torch" keeps PyTorch's own defaults.
     """
@@ -124,7 +124,7 @@ def init_weights(model: nn.Module, kinds: set[str], scheme: str) -> str:
         scheme = "xavier" if saturating_only else "kaiming"
     if scheme == "torch":
         return scheme
-    gain = nn.init.calculate_gain("tanh") if "tanh" in kinds else 1.0
+    gain = nn.init.calculate_gain("tanh") if kinds & {"tanh", "scaled_tanh"} else 1.0
     for module in model.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             if scheme == "kaiming":

@@ -27,7 +27,7 @@ from .zoo import ZooEntry, find, suggest, zoo_file
 TOP_KEYS = ("name", "description", "aliases", "input", "params", "blocks", "include", "layers",
             "variants", "variant", "init", "train")
 INITS = ("auto", "kaiming", "xavier", "torch")
-VARIANT_KEYS = ("description", "aliases", "params", "input")
+VARIANT_KEYS = ("description", "aliases", "params", "input", "train")
 MAX_INPUT_SIDE = 1 << 20
 
 
@@ -155,10 +155,12 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
     if data.get("train") is not None and not isinstance(data["train"], YMap):
         raise SpecError("train must be a mapping of option: value", data.mark_of("train"))
     shape_raw, shape_mark = data["input"], data.mark_of("input")
+    recipe = data.get("train")
     if variant is not None:
         name, description, shape = _apply_variant(data, variant, params, description)
         if shape is not None:
             shape_raw, shape_mark = shape
+        recipe = _variant_recipe(recipe, (data["variants"][variant] or {}).get("train"))
     applied = {key: _override(key, value, params) for key, value in (overrides or {}).items()}
     params.update(applied)
     blocks = collect_blocks(data, file, set(), files)
@@ -176,7 +178,7 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
                         data.mark_of("init"))
     return Network(name=name, description=str(description or ""), input=tuple(shape_value),
                    root=root, source=file, params=params, init=init, variant=variant,
-                   overrides=applied, files=files, train=data.get("train"))
+                   overrides=applied, files=files, train=recipe)
 
 
 def _read(path: str, files: dict[str, str]) -> Any:
@@ -240,6 +242,9 @@ def _check_variants(data: YMap, params: dict[str, Any]) -> None:
             if key not in params:
                 raise SpecError(f"variant {variant!r} sets {key!r}, which the spec's params do "
                                 f"not declare{did_you_mean(key, params)}", raw.key_marks[key])
+        if spec.get("train") is not None and not isinstance(spec["train"], YMap):
+            raise SpecError(f"variant {variant!r}: train must be a mapping of option: value",
+                            spec.mark_of("train"))
 
 
 def _check_aliases(data: YMap) -> None:
@@ -274,6 +279,17 @@ def _apply_variant(data: YMap, variant: str, params: dict[str, Any],
     params.update(spec.get("params") or {})
     shape = (spec["input"], spec.mark_of("input")) if "input" in spec else None
     return variant, spec.get("description", description), shape
+
+
+def _variant_recipe(recipe: YMap | None, own: YMap | None) -> YMap | None:
+    """The spec's `train:` with the variant's own `train:` keys on top, marks kept."""
+    if not own:
+        return recipe
+    merged = YMap({**(recipe or {}), **own})
+    merged.mark = own.mark
+    merged.key_marks = {**getattr(recipe, "key_marks", {}), **own.key_marks}
+    merged.value_marks = {**getattr(recipe, "value_marks", {}), **own.value_marks}
+    return merged
 
 
 def _override(key: str, value: Any, params: dict[str, Any]) -> Any:
