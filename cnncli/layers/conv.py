@@ -10,10 +10,12 @@ from .base import (
     Cost,
     Figure,
     Layer,
+    Saved,
     Shape,
     ShapeError,
     axis_figures,
     dot,
+    elements,
     need_map,
     window_formula,
     window_output,
@@ -25,6 +27,7 @@ class Conv(Layer):
     aliases = ("conv2d",)
     summary = "2-D convolution (torch.nn.Conv2d); input channels come from the previous layer"
     work = "MACs"
+    autocast = "half"
     args = (
         Arg("out", "int", min=1, doc="output channels"),
         Arg("kernel", "pair", min=1, doc="kernel size, k or [kh, kw]"),
@@ -131,3 +134,17 @@ class Conv(Layer):
         padding = self.padding if isinstance(self.padding, str) else self.padding
         return nn.Conv2d(shape[0], self.out, self.kernel, self.stride, padding,
                          self.dilation, self.groups, self.bias)
+
+    def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
+        """The weight's gradient needs the input (the input's needs only the weight).
+
+        Asymmetric "same" padding: torch pads the input by the odd element first and
+        convolves that new tensor, so the padded copy is what is kept.
+        """
+        if not trainable:
+            return []
+        (ph0, ph1), (pw0, pw1) = self.pads()
+        if ph0 == ph1 and pw0 == pw1:
+            return [Saved("input", elements(shape))]
+        c, h, w = shape
+        return [Saved("padded", c * (h + ph1 - ph0) * (w + pw1 - pw0))]

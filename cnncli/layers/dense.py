@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Arg, Cost, Figure, Layer, Shape, ShapeError, dot, elements
+from .base import Arg, Cost, Figure, Layer, Saved, Shape, ShapeError, dot, elements
 
 
 class Flatten(Layer):
@@ -26,12 +26,20 @@ class Flatten(Layer):
 
         return nn.Flatten()
 
+    def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
+        """A view keeps nothing."""
+        return []
+
+    def output_is_input(self) -> bool:
+        return True
+
 
 class Linear(Layer):
     name = "linear"
     aliases = ("fc", "dense")
     summary = "fully connected layer on a vector (torch.nn.Linear)"
     work = "MACs"
+    autocast = "half"
     args = (Arg("out", "int", min=1, doc="output features"), Arg("bias", "bool", True))
     out: int
     bias: bool
@@ -65,6 +73,10 @@ class Linear(Layer):
 
         return nn.Linear(shape[0], self.out, self.bias)
 
+    def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
+        """The weight's gradient needs the input; the input's needs only the weight."""
+        return [Saved("input", shape[0])] if trainable else []
+
 
 class Dropout(Layer):
     name = "dropout"
@@ -84,3 +96,10 @@ class Dropout(Layer):
         from torch import nn
 
         return nn.Dropout(self.p)
+
+    def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
+        """The scaled keep-mask (p = 0 returns the input itself and keeps nothing)."""
+        return [Saved("mask", elements(shape), "mask")] if self.p > 0 else []
+
+    def output_is_input(self) -> bool:
+        return self.p == 0

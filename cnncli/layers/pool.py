@@ -11,10 +11,12 @@ from .base import (
     Cost,
     Figure,
     Layer,
+    Saved,
     Shape,
     ShapeError,
     axis_figures,
     dot,
+    elements,
     need_map,
     window_formula,
     window_output,
@@ -104,6 +106,10 @@ class MaxPool(_WindowPool):
         return nn.MaxPool2d(self.kernel, self.strides(), self.padding, self.dilation,
                             ceil_mode=self.ceil_mode)
 
+    def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
+        """The input, and where each maximum came from (int64, one per output element)."""
+        return [Saved("input", elements(shape)), Saved("indices", elements(cost.output), "int64")]
+
 
 class AvgPool(_WindowPool):
     name = "avgpool"
@@ -129,6 +135,10 @@ class AvgPool(_WindowPool):
 
         return nn.AvgPool2d(self.kernel, self.strides(), self.padding, self.ceil_mode,
                             self.count_include_pad)
+
+    def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
+        """The input (its backward reads the input's size and layout from it)."""
+        return [Saved("input", elements(shape))]
 
 
 def _bins(size: int, out: int) -> tuple[int, int]:
@@ -180,6 +190,10 @@ class AdaptiveAvgPool(Layer):
         from torch import nn
 
         return nn.AdaptiveAvgPool2d(self.size)
+
+    def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
+        """The input; to 1x1 torch takes a mean over H and W instead, which keeps nothing."""
+        return [] if tuple(self.size) == (1, 1) else [Saved("input", elements(shape))]
 
 
 class GlobalAvgPool(AdaptiveAvgPool):
