@@ -113,3 +113,27 @@ def test_frozen_first_layer_keeps_nothing() -> None:
     conv = nn.Conv2d(1, 2, 3)
     conv.requires_grad_(False)
     assert saved_activation_bytes(conv, torch.zeros(1, 1, 5, 5)) == 0
+
+
+def test_summary_train_json_and_table(capsys: pytest.CaptureFixture[str]) -> None:
+    """summary --train: the JSON totals, per-layer shares adding up, and --max-batch."""
+    import json
+
+    from conftest import run_cli
+
+    code, out, _ = run_cli(["summary", "resnet50", "--batch", "8", "--train", "--optimizer",
+                            "adam", "--max-batch", "8GiB", "-f", "json"], capsys)
+    assert code == 0
+    t = json.loads(out)["training"]
+    assert t["saved_activation_bytes"] == 682_671_616
+    assert t["param_bytes"] == t["grad_bytes"] == 102_228_128
+    assert t["optimizer_bytes"] == 2 * 102_228_128
+    assert t["total_bytes"] == 1_091_797_032
+    layers = json.loads(out)["layers"]
+    assert sum(r["saved_bytes"] for r in layers) == t["saved_activation_bytes"]
+    assert t["max_batch"] == {"budget_bytes": 8 * 2**30, "batch": 95}
+    code, out, _ = run_cli(["summary", "resnet50", "--batch", "8", "--train"], capsys)
+    assert code == 0 and "651.05 MiB (682,671,616 bytes" in out
+    code, out, err = run_cli(["summary", "lenet5", "--train", "--max-batch", "8XB"], capsys)
+    assert code == 2 and "--max-batch takes a memory size" in err
+    assert "Traceback" not in out + err

@@ -10,6 +10,7 @@ The network's input is not counted (the caller owns it). See docs/counting.md.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,3 +179,46 @@ def max_batch(analysis: Analysis, budget: int, optimizer: str = "sgd", amp: bool
 def _at(analysis: Analysis, batch: int) -> Analysis:
     return Analysis(network=analysis.network, batch=batch, dtype=analysis.dtype,
                     root=analysis.root)
+
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_bytes(text: str) -> int:
+    """'8GiB', '512 MB', '1000000' -> bytes; UsageError naming the value otherwise."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).lower() if match else ""
+    if not match or unit not in _UNITS:
+        raise UsageError(f"--max-batch takes a memory size such as 8GiB, 512MB or 1000000 "
+                         f"(bytes), got {text!r}")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def row_saved(row: Row, t: Training) -> int:
+    """Saved bytes of a row shown in a table: its own, or the sum over a collapsed block."""
+    return sum(t.saved_by_row.get(r.path, 0) for r in row.walk() if r.is_leaf)
+
+
+def training_lines(t: Training, fits: tuple[int, int] | None) -> list[tuple[str, str]]:
+    """The training-memory lines under the summary's totals."""
+    from .report import mib
+
+    kind = f"{t.optimizer}, {'AMP, ' if t.amp else ''}batch {t.batch}, for {t.device}"
+    copies = OPTIMIZER_COPIES[t.optimizer]
+    lines = [
+        ("Training memory", kind),
+        ("  Parameters + buffers", mib(t.param_bytes + t.buffer_bytes)),
+        ("  Gradients", mib(t.grad_bytes)),
+        ("  Optimizer state", f"{mib(t.optimizer_bytes)} ({copies} cop"
+         f"{'y' if copies == 1 else 'ies'} of the trainable params)"),
+        ("  Saved for backward", f"{mib(t.saved_activation_bytes)} "
+         f"({t.saved_activation_bytes:,} bytes; the input not counted)"),
+        ("  Total", f"{mib(t.total_bytes)} ({t.total_bytes:,} bytes; no allocator slack, "
+         "cuDNN workspace or backward temporaries)"),
+    ]
+    if fits is not None:
+        budget, batch = fits
+        lines.append((f"Largest batch in {mib(budget)}",
+                      f"{batch:,}" if batch else "none: batch 1 does not fit"))
+    return lines
