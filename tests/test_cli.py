@@ -157,6 +157,7 @@ def test_version_and_help(cli) -> None:
     ["summary", "alexnet", "-f", "json"], ["--help"], ["spec", "vgg16_bn"],
     ["explain", "googlenet"], ["explain", "resnet18", "layer2.0", "-f", "json"],
     ["compare", "resnet18", "resnet34", "--depth", "1"], ["diagram", "googlenet", "-d", "2"],
+    ["summary", "resnet50", "--train", "--optimizer", "adam", "--max-batch", "8GiB"],
 ])
 def test_static_commands_never_import_torch(args: list[str]) -> None:
     """The static commands start fast because torch is never imported (it takes ~2 s)."""

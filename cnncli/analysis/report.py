@@ -137,10 +137,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def summary_json(a: Analysis, depth: int | None) -> str:
+def summary_json(a: Analysis, depth: int | None, training: Any = None) -> str:
+    """The summary document; with `training` (summary --train) per-layer `saved_bytes`
+    and a `training` object."""
     doc = header_record(a)
     doc["layers"] = [layer_record(r, a.batch) for r in a.root.frontier(depth)]
+    if training is not None:
+        from .training import row_saved
+
+        for record, row in zip(doc["layers"], a.root.frontier(depth)):
+            record["saved_bytes"] = row_saved(row, training)
     doc["totals"] = a.totals()
+    if training is not None:
+        doc["training"] = training.as_dict()
     return json.dumps(doc, indent=2)
 
 
@@ -281,19 +290,34 @@ def rich_table(title: str | None, columns: tuple[str, ...] | list[str],
 
 
 def totals_table(a: Analysis) -> Any:
+    return _lines_table(totals_lines(a))
+
+
+def _lines_table(lines: list[tuple[str, str]]) -> Any:
     from rich import box
     from rich.table import Table
 
     table = Table(box=box.SIMPLE, show_header=False, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
-    for key, value in totals_lines(a):
+    for key, value in lines:
         table.add_row(key, value)
     return table
 
 
-def summary_renderables(a: Analysis, depth: int | None) -> list[Any]:
+def summary_renderables(a: Analysis, depth: int | None, training: Any = None,
+                        fits: tuple[int, int] | None = None) -> list[Any]:
+    """The table, the totals and the note; with `training`, a Saved column and the
+    training-memory lines."""
     title = f"{a.network.name}: {a.network.description}" if a.network.description \
         else a.network.name
-    table = TextTable(title, SUMMARY_COLUMNS, summary_cells(a, depth), 3)
-    return [table, totals_table(a), NOTE]
+    columns, cells = list(SUMMARY_COLUMNS), summary_cells(a, depth)
+    lines = totals_lines(a)
+    if training is not None:
+        from .training import row_saved, training_lines
+
+        columns.append("Saved")
+        for cell, row in zip(cells, a.root.frontier(depth)):
+            cell.append(f"{row_saved(row, training):,}")
+        lines += training_lines(training, fits)
+    return [TextTable(title, columns, cells, 3), _lines_table(lines), NOTE]

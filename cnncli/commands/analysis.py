@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
+from ..errors import UsageError
 from .options import (
     analysis_for,
     complete_spec,
@@ -21,13 +23,31 @@ from .options import (
 @spec_options
 @format_option
 @depth_option(None, "Collapse blocks nested deeper than this into one row with summed costs.")
+@click.option("--train", is_flag=True,
+              help="Add training memory: params, gradients, optimizer state, saved activations.")
+@click.option("--optimizer", type=click.Choice(["sgd", "sgd-momentum", "adam", "adamw"]),
+              default="sgd", show_default=True, help="With --train: whose state to count.")
+@click.option("--amp", is_flag=True, help="With --train: mixed precision (autocast) activations.")
+@click.option("--for-device", "target", type=click.Choice(["cuda", "cpu"]), default="cuda",
+              show_default=True, help="With --train: dropout keeps a 1-byte mask on CUDA, "
+              "an activation-typed one on CPU.")
+@click.option("--max-batch", "budget", metavar="MEM",
+              help="With --train: the largest batch whose predicted total fits, e.g. 8GiB.")
 def summary(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
-            dtype: str, fmt: str, depth: int | None) -> None:
+            dtype: str, fmt: str, depth: int | None, train: bool, optimizer: str, amp: bool,
+            target: str, budget: str | None) -> None:
     """Per-layer shapes, parameters, MACs/FLOPs, memory and receptive field, with totals."""
     from ..analysis import report
 
     a = analysis_for(spec, overrides, input_shape, batch, dtype)
-    if fmt == "json":
+    training, fits = _training(a, train, optimizer, amp, target, budget, fmt)
+    if training is not None:
+        if fmt == "json":
+            doc = report.summary_json(a, depth, training)
+            emit(fmt, doc if fits is None else _with_fits(doc, fits))
+        else:
+            emit(fmt, report.summary_renderables(a, depth, training, fits))
+    elif fmt == "json":
         emit(fmt, report.summary_json(a, depth))
     elif fmt == "csv":
         emit(fmt, report.summary_csv(a, depth))
@@ -35,6 +55,32 @@ def summary(spec: str, overrides: tuple[str, ...], input_shape: str | None, batc
         emit(fmt, report.summary_markdown(a, depth))
     else:
         emit(fmt, report.summary_renderables(a, depth))
+
+
+def _training(a: Any, train: bool, optimizer: str, amp: bool, target: str,
+              budget: str | None, fmt: str) -> tuple[Any, tuple[int, int] | None]:
+    """The training-memory prediction summary --train asks for, and --max-batch's answer."""
+    from ..analysis import training as tm
+
+    if not train:
+        if budget is not None or amp or optimizer != "sgd":
+            raise UsageError("--optimizer, --amp and --max-batch go with --train")
+        return None, None
+    if fmt in ("csv", "markdown"):
+        raise UsageError(f"--train is shown as a table or json, not {fmt}")
+    t = tm.training_memory(a, optimizer, amp, target)
+    if budget is None:
+        return t, None
+    size = tm.parse_bytes(budget)
+    return t, (size, tm.max_batch(a, size, optimizer, amp, target))
+
+
+def _with_fits(doc: str, fits: tuple[int, int]) -> str:
+    import json
+
+    data = json.loads(doc)
+    data["training"]["max_batch"] = {"budget_bytes": fits[0], "batch": fits[1]}
+    return json.dumps(data, indent=2)
 
 
 @click.command()

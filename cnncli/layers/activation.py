@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, ClassVar
 
-from .base import Arg, Cost, Figure, Layer, Shape, elements
+from .base import Arg, Cost, Figure, Layer, Saved, Shape, elements
 
 
 class Activation(Layer):
@@ -14,6 +14,8 @@ class Activation(Layer):
     torch_name: ClassVar[str]
     ops_per_element: ClassVar[int] = 1
     work = "1 per element"
+    #: which tensor the backward needs: "output" (relu, tanh, sigmoid, softmax) or "input"
+    keeps: ClassVar[str] = "input"
 
     def infer(self, shape: Shape) -> Cost:
         return Cost(output=shape, other_ops=self.ops_per_element * elements(shape))
@@ -27,9 +29,14 @@ class Activation(Layer):
 
         return getattr(nn, self.torch_name)(**self.arg_values())
 
+    def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
+        """The derivative from the output (relu: y > 0, tanh: 1 − y², ...) or the input."""
+        return [Saved(self.keeps, elements(shape))]
+
 
 class ReLU(Activation):
     name, torch_name, summary = "relu", "ReLU", "max(0, x)"
+    keeps = "output"
 
 
 class ReLU6(Activation):
@@ -43,6 +50,7 @@ class LeakyReLU(Activation):
 
 class Tanh(Activation):
     name, torch_name, summary = "tanh", "Tanh", "hyperbolic tangent"
+    keeps = "output"
 
 
 class ScaledTanh(Activation):
@@ -54,6 +62,10 @@ class ScaledTanh(Activation):
     amplitude: float
     slope: float
 
+    def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
+        """tanh's own output, before the amplitude scales it (the scalings keep nothing)."""
+        return [Saved("tanh", elements(shape))]
+
     def build(self, shape: Any) -> Any:
         from .modules import ScaledTanh as Module
 
@@ -62,6 +74,7 @@ class ScaledTanh(Activation):
 
 class Sigmoid(Activation):
     name, torch_name, summary = "sigmoid", "Sigmoid", "1 / (1 + exp(-x))"
+    keeps = "output"
 
 
 class GELU(Activation):
@@ -76,6 +89,8 @@ class Softmax(Activation):
     name, torch_name, summary = "softmax", "Softmax", "softmax over channels (features)"
     ops_per_element = 3
     work = "3 per element: exp, sum, divide"
+    keeps = "output"
+    autocast = "fp32"
 
     def infer(self, shape: Shape) -> Cost:
         # Each output reads every channel (feature) at its position.

@@ -134,6 +134,23 @@ class Cost:
 
 
 @dataclass(frozen=True)
+class Saved:
+    """One tensor a layer's backward keeps from its training-mode forward.
+
+    what: "input" or "output" (the layer's own input or output tensor, which a neighbour may
+    save too: the analysis counts each once), or a tensor of its own ("indices", "mask",
+    "stats", "padded", ...). elements: per sample unless `per_sample` is false (per-channel
+    statistics do not grow with the batch). dtype: "act" (the activations' type), "mask"
+    (dropout's mask: the activations' type on CPU, one byte on CUDA), "fp32" or "int64".
+    """
+
+    what: str
+    elements: int
+    dtype: str = "act"
+    per_sample: bool = True
+
+
+@dataclass(frozen=True)
 class Figure:
     """One explained figure: `name = formula = value`, the formula with its numbers filled in.
 
@@ -168,6 +185,9 @@ class Layer:
     work: ClassVar[str] = ""
     #: what the layer's buffers hold, for the summary's Buffers line ("" if it has none)
     buffer_note: ClassVar[str] = ""
+    #: under autocast: "half" for ops run in fp16/bf16 (conv, linear), "fp32" for ops autocast
+    #: widens (softmax), "" for ops that run in whatever type they get.
+    autocast: ClassVar[str] = ""
 
     def __init__(self, **values: Any):
         for arg in self.args:
@@ -190,6 +210,20 @@ class Layer:
     def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
         """The arithmetic behind `cost` (this layer's `infer(shape)`), numbers filled in."""
         raise NotImplementedError
+
+    def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
+        """What autograd keeps for this layer's backward in one training-mode forward.
+
+        `grad_in`: the input requires grad (some layer before has trainable parameters);
+        `trainable`: this layer's own parameters do. The analysis calls it only when one
+        of the two holds (else autograd records nothing). Parameters and buffers the
+        backward keeps are not listed: they are counted as parameters.
+        """
+        raise NotImplementedError
+
+    def output_is_input(self) -> bool:
+        """True when the output is a view of the input (one storage, counted once)."""
+        return False
 
     def elementwise(self, shape: Shape, cost: Cost, per: int, what: str) -> list[Figure]:
         """Figures of a layer doing `per` ops on each of its output elements."""

@@ -10,10 +10,12 @@ from .base import (
     Cost,
     Figure,
     Layer,
+    Saved,
     Shape,
     ShapeError,
     axis_figures,
     dot,
+    elements,
     need_map,
     window_formula,
     window_output,
@@ -25,6 +27,7 @@ class Conv(Layer):
     aliases = ("conv2d",)
     summary = "2-D convolution (torch.nn.Conv2d); input channels come from the previous layer"
     work = "MACs"
+    autocast = "half"
     args = (
         Arg("out", "int", min=1, doc="output channels"),
         Arg("kernel", "pair", min=1, doc="kernel size, k or [kh, kw]"),
@@ -131,6 +134,23 @@ class Conv(Layer):
                                   "one bias add per output element"))
         return figures
 
+    def _saved_sparse(self, shape: Shape) -> list[Saved]:
+        """The connection table runs as one grouped conv per row length over the gathered
+        input maps: each keeps its gathered input, and each gather its int64 index; a
+        reorder of the outputs back into table order keeps its index too."""
+        c, h, w = shape
+        table = self.connections or ()
+        sizes = sorted({len(row) for row in table})
+        saved = []
+        for size in sizes:
+            read = sum(len(row) for row in table if len(row) == size)
+            saved += [Saved(f"gathered{size}", read * h * w),
+                      Saved(f"index{size}", read, "int64", per_sample=False)]
+        order = [i for size in sizes for i, row in enumerate(table) if len(row) == size]
+        if order != sorted(order):
+            saved.append(Saved("order", len(table), "int64", per_sample=False))
+        return saved
+
     def _shape_note(self) -> str:
         notes = []
         if self.padding == "same":
@@ -165,3 +185,19 @@ class Conv(Layer):
                                 self.padding, self.dilation, self.bias, self.out)
         return nn.Conv2d(shape[0], self.out, self.kernel, self.stride, self.padding,
                          self.dilation, self.groups, self.bias)
+
+    def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
+        """The weight's gradient needs the input (the input's needs only the weight).
+
+        Asymmetric "same" padding: torch pads the input by the odd element first and
+        convolves that new tensor, so the padded copy is what is kept.
+        """
+        if not trainable:
+            return []
+        if self.connections is not None:
+            return self._saved_sparse(shape)
+        (ph0, ph1), (pw0, pw1) = self.pads()
+        if ph0 == ph1 and pw0 == pw1:
+            return [Saved("input", elements(shape))]
+        c, h, w = shape
+        return [Saved("padded", c * (h + ph1 - ph0) * (w + pw1 - pw0))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from .base import Arg, Cost, Figure, Layer, Shape, ShapeError, dot, elements
+from .base import Arg, Cost, Figure, Layer, Saved, Shape, ShapeError, dot, elements
 
 
 class Flatten(Layer):
@@ -27,12 +27,20 @@ class Flatten(Layer):
 
         return nn.Flatten()
 
+    def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
+        """A view keeps nothing."""
+        return []
+
+    def output_is_input(self) -> bool:
+        return True
+
 
 class Linear(Layer):
     name = "linear"
     aliases = ("fc", "dense")
     summary = "fully connected layer on a vector (torch.nn.Linear)"
     work = "MACs"
+    autocast = "half"
     args = (Arg("out", "int", min=1, doc="output features"), Arg("bias", "bool", True))
     out: int
     bias: bool
@@ -67,6 +75,10 @@ class Linear(Layer):
 
         return nn.Linear(shape[0], self.out, self.bias)
 
+    def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
+        """The weight's gradient needs the input; the input's needs only the weight."""
+        return [Saved("input", shape[0])] if trainable else []
+
 
 class EuclideanRBF(Layer):
     name = "rbf"
@@ -94,6 +106,11 @@ class EuclideanRBF(Layer):
                        "the subtractions, input minus prototype"),
                 Figure("buffers", dot(self.out, shape[0]), cost.buffers,
                        "the fixed +-1 prototypes, one per unit (not trained)")]
+
+    def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
+        """The input, for its square; the product with the fixed prototypes keeps only them
+        (a buffer, not counted)."""
+        return [Saved("input", shape[0])]
 
     def prototypes(self, features: int) -> list[list[float]]:
         """The fixed +-1 codes: bits of Python's Mersenne Twister seeded with 0, the same on
@@ -128,3 +145,10 @@ class Dropout(Layer):
         from torch import nn
 
         return nn.Dropout(self.p)
+
+    def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
+        """The scaled keep-mask (p = 0 returns the input itself and keeps nothing)."""
+        return [Saved("mask", elements(shape), "mask")] if self.p > 0 else []
+
+    def output_is_input(self) -> bool:
+        return self.p == 0

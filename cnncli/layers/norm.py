@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Arg, Cost, Figure, Layer, Shape, dot, elements, need_map
+from .base import Arg, Cost, Figure, Layer, Saved, Shape, dot, elements, need_map
 
 
 class BatchNorm(Layer):
@@ -44,6 +44,11 @@ class BatchNorm(Layer):
         kind = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
         return kind(shape[0], eps=self.eps, momentum=self.momentum, affine=self.affine)
 
+    def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
+        """The input, and the batch mean and inverse std per channel (float32)."""
+        return [Saved("input", elements(shape)),
+                Saved("stats", 2 * shape[0], "fp32", per_sample=False)]
+
 
 class LocalResponseNorm(Layer):
     name = "lrn"
@@ -76,3 +81,12 @@ class LocalResponseNorm(Layer):
         from torch import nn
 
         return nn.LocalResponseNorm(self.size, self.alpha, self.beta, self.k)
+
+    def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
+        """torch composes it of ops: x² padded by size − 1 channels (kept by the window
+        average), the scaled sum before and after the power (kept by pow and the divide),
+        and the input (kept by the square and the divide)."""
+        c, h, w = shape
+        n = elements(shape)
+        return [Saved("input", n), Saved("padded squares", (c + self.size - 1) * h * w),
+                Saved("scaled sum", n), Saved("denominator", n)]

@@ -11,10 +11,12 @@ from .base import (
     Cost,
     Figure,
     Layer,
+    Saved,
     Shape,
     ShapeError,
     axis_figures,
     dot,
+    elements,
     need_map,
     window_formula,
     window_output,
@@ -105,6 +107,10 @@ class MaxPool(_WindowPool):
         return nn.MaxPool2d(self.kernel, self.strides(), self.padding, self.dilation,
                             ceil_mode=self.ceil_mode)
 
+    def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
+        """The input, and where each maximum came from (int64, one per output element)."""
+        return [Saved("input", elements(shape)), Saved("indices", elements(cost.output), "int64")]
+
 
 class AvgPool(_WindowPool):
     name = "avgpool"
@@ -132,6 +138,10 @@ class AvgPool(_WindowPool):
         return nn.AvgPool2d(self.kernel, self.strides(), self.padding, self.ceil_mode,
                             self.count_include_pad)
 
+    def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
+        """The input (its backward reads the input's size and layout from it)."""
+        return [Saved("input", elements(shape))]
+
 
 class Subsample(_WindowPool):
     name = "subsample"
@@ -158,6 +168,12 @@ class Subsample(_WindowPool):
                                       "the window's adds, one multiply and one bias add")
         return [*figures, Figure("params", f"2 · {shape[0]}", cost.params,
                                  "one coefficient and one bias per map")]
+
+    def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
+        """Average pooling's input; the window means and the per-map coefficients, which
+        multiply each other (the bias add keeps nothing)."""
+        return [Saved("input", elements(shape)), Saved("means", elements(cost.output)),
+                Saved("coefficients", shape[0], per_sample=False)]
 
     def build(self, shape: Shape) -> Any:
         from .modules import Subsample2d
@@ -215,6 +231,10 @@ class AdaptiveAvgPool(Layer):
         from torch import nn
 
         return nn.AdaptiveAvgPool2d(self.size)
+
+    def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
+        """The input; to 1x1 torch takes a mean over H and W instead, which keeps nothing."""
+        return [] if tuple(self.size) == (1, 1) else [Saved("input", elements(shape))]
 
 
 class GlobalAvgPool(AdaptiveAvgPool):

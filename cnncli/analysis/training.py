@@ -1,0 +1,224 @@
+"""Training memory from the spec: parameters, gradients, optimizer state, and the
+activations autograd saves for backward, each layer's share from its own `saved` rule.
+
+The walk follows tensors, not rows: a layer's input is its predecessor's output (or, in a
+residual or concat, the block's input), a view (flatten) is its input's storage, and a
+tensor kept by two layers (a conv's output saved by the batch norm after it, a ReLU's
+output saved by the conv after it) is counted once, at the first layer that keeps it.
+The network's input is not counted (the caller owns it). See docs/counting.md.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import UsageError
+from ..layers.base import Saved
+from ..spec.ir import Concat, Residual
+from .analyze import DTYPE_BYTES, Analysis, Row
+
+#: copies of the trainable parameters each optimizer keeps (momentum; Adam's two moments)
+OPTIMIZER_COPIES = {"sgd": 0, "sgd-momentum": 1, "adam": 2, "adamw": 2}
+DEVICES = ("cuda", "cpu")
+HALF = 2
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    key: int  # 0 is the network's input
+    grad: bool  # requires grad
+
+
+@dataclass
+class Training:
+    """Predicted training memory at one batch size, in bytes."""
+
+    batch: int
+    optimizer: str
+    amp: bool
+    device: str
+    param_bytes: int
+    buffer_bytes: int
+    grad_bytes: int
+    optimizer_bytes: int
+    saved_activation_bytes: int
+    saved_by_row: dict[str, int] = field(default_factory=dict)  # leaf path -> its share
+
+    @property
+    def total_bytes(self) -> int:
+        return (self.param_bytes + self.buffer_bytes + self.grad_bytes + self.optimizer_bytes
+                + self.saved_activation_bytes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"batch": self.batch, "optimizer": self.optimizer, "amp": self.amp,
+                "device": self.device, "param_bytes": self.param_bytes,
+                "buffer_bytes": self.buffer_bytes, "grad_bytes": self.grad_bytes,
+                "optimizer_bytes": self.optimizer_bytes,
+                "saved_activation_bytes": self.saved_activation_bytes,
+                "total_bytes": self.total_bytes}
+
+
+class _Walk:
+    """Follows tensors through the analysed tree and charges each saved storage once."""
+
+    def __init__(self, batch: int, element: int, amp: bool, device: str):
+        self.batch, self.element, self.amp, self.device = batch, element, amp, device
+        self.seen: set[int] = set()
+        self.last = 0
+        self.by_row: dict[str, int] = {}
+
+    def new(self, grad: bool) -> _Tensor:
+        self.last += 1
+        return _Tensor(self.last, grad)
+
+    def node(self, row: Row, x: _Tensor) -> _Tensor:
+        if row.is_layer:
+            return self.layer(row, x)
+        if isinstance(row.node, Residual):
+            return self.residual(row, x)
+        if isinstance(row.node, Concat):
+            outs = [self.node(child, x) for child in row.children if child.op is None]
+            self.by_row[row.children[-1].path] = 0  # the concat: cat's backward keeps nothing
+            return self.new(any(t.grad for t in outs))
+        for child in row.children:
+            x = self.node(child, x)
+        return x
+
+    def residual(self, row: Row, x: _Tensor) -> _Tensor:
+        out, side, added = x, x, False
+        for child in row.children:
+            if child.op == "add":  # the add's backward keeps nothing
+                self.by_row[child.path] = 0
+                out, added = self.new(out.grad or side.grad), True
+            elif child.node.name == "shortcut" and not added:
+                side = self.node(child, x)
+            else:
+                out = self.node(child, out)
+        return out
+
+    def layer(self, row: Row, x: _Tensor) -> _Tensor:
+        layer = row.node.layer  # type: ignore[attr-defined]
+        trainable = row.trainable > 0
+        grad = x.grad or trainable
+        out = _Tensor(x.key, grad) if layer.output_is_input() else self.new(grad)
+        charged = 0
+        if grad:  # else autograd records nothing for this layer
+            cost = layer.infer(row.input)
+            for item in layer.saved(row.input, cost, x.grad, trainable):
+                charged += self.charge(item, layer, x, out)
+            if self.amp and layer.autocast == "half" and x.grad and trainable:
+                weights = cost.params - (cost.output[0] if getattr(layer, "bias", False) else 0)
+                charged += weights * HALF  # the half copy of the weight, kept for dX
+        self.by_row[row.path] = charged
+        return out
+
+    def charge(self, item: Saved, layer: Any, x: _Tensor, out: _Tensor) -> int:
+        """Bytes of `item` unless its storage is the network's input or already counted."""
+        key = {"input": x.key, "output": out.key}.get(item.what, -1)
+        cast = self.amp and layer.autocast == "half" and item.what == "input" and key == 0
+        if cast:
+            key = -1  # autocast's half copy of the fp32 network input is a new tensor
+        if key == 0 or key in self.seen:
+            return 0
+        if key > 0:
+            self.seen.add(key)
+        count = item.elements * (self.batch if item.per_sample else 1)
+        return count * self.dtype_bytes(item, layer)
+
+    def dtype_bytes(self, item: Saved, layer: Any) -> int:
+        if item.dtype == "int64":
+            return 8
+        if item.dtype == "fp32":
+            return 4
+        if item.dtype == "mask" and self.device == "cuda":
+            return 1  # the fused CUDA dropout keeps a bool mask
+        if self.amp and not (layer.autocast == "fp32" and item.what == "output"):
+            return HALF
+        return self.element
+
+
+def training_memory(analysis: Analysis, optimizer: str = "sgd", amp: bool = False,
+                    device: str = "cuda") -> Training:
+    """Predicted bytes of one training step at the analysis's batch and dtype."""
+    if optimizer not in OPTIMIZER_COPIES:
+        raise UsageError(f"optimizer must be one of {', '.join(OPTIMIZER_COPIES)}, "
+                         f"got {optimizer!r}")
+    if device not in DEVICES:
+        raise UsageError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    element = DTYPE_BYTES[analysis.dtype]
+    walk = _Walk(analysis.batch, element, amp, device)
+    walk.node(analysis.root, _Tensor(0, False))
+    root = analysis.root
+    return Training(
+        batch=analysis.batch, optimizer=optimizer, amp=amp, device=device,
+        param_bytes=root.params * element, buffer_bytes=root.buffer_bytes,
+        grad_bytes=root.trainable * element,
+        optimizer_bytes=OPTIMIZER_COPIES[optimizer] * root.trainable * element,
+        saved_activation_bytes=sum(walk.by_row.values()), saved_by_row=walk.by_row)
+
+
+def max_batch(analysis: Analysis, budget: int, optimizer: str = "sgd", amp: bool = False,
+              device: str = "cuda") -> int:
+    """The largest batch whose predicted total fits in `budget` bytes (0: not even 1).
+
+    Saved activations grow linearly with the batch (the per-channel statistics do not),
+    so the total is a + b·N and the answer follows from batches 1 and 2 directly.
+    """
+    def total(batch: int) -> int:
+        return training_memory(_at(analysis, batch), optimizer, amp, device).total_bytes
+
+    one, two = total(1), total(2)
+    if one > budget:
+        return 0
+    per = two - one
+    return 2**31 - 1 if per <= 0 else 1 + (budget - one) // per
+
+
+def _at(analysis: Analysis, batch: int) -> Analysis:
+    return Analysis(network=analysis.network, batch=batch, dtype=analysis.dtype,
+                    root=analysis.root)
+
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_bytes(text: str) -> int:
+    """'8GiB', '512 MB', '1000000' -> bytes; UsageError naming the value otherwise."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).lower() if match else ""
+    if not match or unit not in _UNITS:
+        raise UsageError(f"--max-batch takes a memory size such as 8GiB, 512MB or 1000000 "
+                         f"(bytes), got {text!r}")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def row_saved(row: Row, t: Training) -> int:
+    """Saved bytes of a row shown in a table: its own, or the sum over a collapsed block."""
+    return sum(t.saved_by_row.get(r.path, 0) for r in row.walk() if r.is_leaf)
+
+
+def training_lines(t: Training, fits: tuple[int, int] | None) -> list[tuple[str, str]]:
+    """The training-memory lines under the summary's totals."""
+    from .report import mib
+
+    kind = f"{t.optimizer}, {'AMP, ' if t.amp else ''}batch {t.batch}, for {t.device}"
+    copies = OPTIMIZER_COPIES[t.optimizer]
+    lines = [
+        ("Training memory", kind),
+        ("  Parameters + buffers", mib(t.param_bytes + t.buffer_bytes)),
+        ("  Gradients", mib(t.grad_bytes)),
+        ("  Optimizer state", f"{mib(t.optimizer_bytes)} ({copies} cop"
+         f"{'y' if copies == 1 else 'ies'} of the trainable params)"),
+        ("  Saved for backward", f"{mib(t.saved_activation_bytes)} "
+         f"({t.saved_activation_bytes:,} bytes; the input not counted)"),
+        ("  Total", f"{mib(t.total_bytes)} ({t.total_bytes:,} bytes; no allocator slack, "
+         "cuDNN workspace or backward temporaries)"),
+    ]
+    if fits is not None:
+        budget, batch = fits
+        lines.append((f"Largest batch in {mib(budget)}",
+                      f"{batch:,}" if batch else "none: batch 1 does not fit"))
+    return lines

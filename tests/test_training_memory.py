@@ -1,0 +1,150 @@
+"""Predicted saved activations equal what autograd keeps (the saved_tensors_hooks oracle).
+
+The zoo runs on the meta device: the same autograd formulas as CPU without memory or
+arithmetic, so every zoo network at its real input size is checked at batch 1 and 16 in
+seconds. A CPU run of small networks checks that meta and CPU agree;
+bench/bench_train_memory.py sweeps the whole zoo on CPU.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+from torch import nn
+
+import cnncli
+from cnncli.analysis.training import max_batch, training_memory
+from cnncli.layers import LAYER_TYPES, Layer
+from cnncli.model.memory import saved_activation_bytes
+from cnncli.spec.zoo import zoo_entries
+
+ZOO = sorted(zoo_entries())
+
+
+def predicted(name: str, batch: int) -> int:
+    analysis = cnncli.analyze(name, batch=batch)
+    return training_memory(analysis, device="cpu").saved_activation_bytes
+
+
+def measured(name: str, batch: int, device: str) -> int:
+    analysis = cnncli.analyze(name, batch=batch)
+    model = cnncli.build(name, device=device)
+    return saved_activation_bytes(model, torch.zeros(batch, *analysis.input, device=device))
+
+
+@pytest.mark.parametrize("batch", [1, 16])
+@pytest.mark.parametrize("name", ZOO)
+def test_zoo_prediction_equals_autograd(name: str, batch: int) -> None:
+    assert predicted(name, batch) == measured(name, batch, "meta")
+
+
+@pytest.mark.parametrize("name", ["lenet5", "alexnet", "inception_bottleneck"])
+def test_meta_oracle_equals_cpu(name: str) -> None:
+    assert measured(name, 2, "cpu") == measured(name, 2, "meta") == predicted(name, 2)
+
+
+def test_resnet50_batch8_golden() -> None:
+    """The issue's figure for torchvision's ResNet-50 at batch 8 (torchinfo says 1,422.65 MB)."""
+    assert predicted("resnet50", 8) == 682_671_616
+
+
+def test_totals_by_optimizer() -> None:
+    analysis = cnncli.analyze("lenet5", batch=4)
+    params = 61_706 * 4
+    for optimizer, copies in (("sgd", 0), ("sgd-momentum", 1), ("adam", 2), ("adamw", 2)):
+        t = training_memory(analysis, optimizer)
+        assert (t.param_bytes, t.grad_bytes, t.optimizer_bytes) == (params, params,
+                                                                    copies * params)
+        assert t.total_bytes == 2 * params + copies * params + t.saved_activation_bytes
+        assert sum(t.saved_by_row.values()) == t.saved_activation_bytes
+
+
+def test_max_batch_is_the_largest_that_fits() -> None:
+    analysis = cnncli.analyze("resnet18")
+    budget = 8 * 2**30
+    n = max_batch(analysis, budget, "adam")
+    fits = cnncli.analyze("resnet18", batch=n)
+    over = cnncli.analyze("resnet18", batch=n + 1)
+    assert training_memory(fits, "adam").total_bytes <= budget
+    assert training_memory(over, "adam").total_bytes > budget
+    assert max_batch(analysis, 1000) == 0
+
+
+def test_every_layer_type_defines_its_rule() -> None:
+    """A new layer type without a `saved` rule fails here (the base raises)."""
+    for cls in LAYER_TYPES:
+        assert cls.saved is not Layer.saved, f"{cls.name} has no saved-for-backward rule"
+    tested = {name for name, _, _ in CASES} | {"linear", "rbf"}
+    assert tested == {cls.name for cls in LAYER_TYPES}
+
+
+CASES = [  # (type, args, input shape): each layer after a trainable conv, as in a network
+    ("conv", {"out": 5, "kernel": (3, 3)}, (4, 9, 9)),
+    ("conv", {"out": 5, "kernel": (2, 2), "padding": "same"}, (4, 9, 9)),
+    ("batchnorm", {}, (4, 9, 9)), ("batchnorm", {"affine": False}, (4, 9, 9)),
+    ("lrn", {"size": 5}, (4, 9, 9)), ("lrn", {"size": 2}, (6, 5, 5)),
+    ("maxpool", {"kernel": (3, 3), "stride": (2, 2)}, (4, 9, 9)),
+    ("avgpool", {"kernel": (2, 2)}, (4, 9, 9)),
+    ("adaptive_avgpool", {"size": (3, 3)}, (4, 9, 9)), ("global_avgpool", {}, (4, 9, 9)),
+    ("dropout", {"p": 0.5}, (4, 9, 9)), ("dropout", {"p": 0.0}, (4, 9, 9)),
+    ("flatten", {}, (4, 9, 9)),
+    *[(name, {}, (4, 9, 9)) for name in ("relu", "relu6", "leaky_relu", "tanh", "sigmoid",
+                                          "gelu", "silu", "softmax", "scaled_tanh")],
+    ("subsample", {"kernel": (2, 2)}, (4, 8, 8)),
+    ("conv", {"out": 3, "kernel": (3, 3), "connections": [[0, 1], [2], [1, 3]]}, (4, 9, 9)),
+    ("conv", {"out": 3, "kernel": (3, 3), "connections": [[0, 1], [2, 3], [1]]}, (4, 9, 9)),
+]
+
+
+@pytest.mark.parametrize("name,args,shape", CASES, ids=str)
+def test_layer_rule_matches_autograd(tmp_path, name: str, args: dict, shape: tuple) -> None:
+    """A trainable 1x1 conv, then the layer (so its input requires grad, as in a network):
+    the prediction equals what autograd keeps, on CPU."""
+    layers = [{"conv": {"out": shape[0], "kernel": 1}},
+              {name: {k: list(v) if isinstance(v, tuple) else v for k, v in args.items()}}]
+    spec = {"name": "probe", "input": list(shape), "layers": layers}
+    path = tmp_path / "probe.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    analysis = cnncli.analyze(str(path), batch=3)
+    model = cnncli.build(str(path))
+    real = saved_activation_bytes(model, torch.zeros(3, *shape))
+    assert training_memory(analysis, device="cpu").saved_activation_bytes == real
+
+
+def test_rbf_rule_matches_autograd(tmp_path) -> None:
+    path = tmp_path / "rbf.yaml"
+    path.write_text("name: r\ninput: [6]\nlayers:\n  - linear: {out: 12}\n  - rbf: {out: 5}\n")
+    real = saved_activation_bytes(cnncli.build(str(path)), torch.zeros(3, 6))
+    analysis = cnncli.analyze(str(path), batch=3)
+    assert training_memory(analysis, device="cpu").saved_activation_bytes == real
+
+
+def test_frozen_first_layer_keeps_nothing() -> None:
+    conv = nn.Conv2d(1, 2, 3)
+    conv.requires_grad_(False)
+    assert saved_activation_bytes(conv, torch.zeros(1, 1, 5, 5)) == 0
+
+
+def test_summary_train_json_and_table(capsys: pytest.CaptureFixture[str]) -> None:
+    """summary --train: the JSON totals, per-layer shares adding up, and --max-batch."""
+    import json
+
+    from conftest import run_cli
+
+    code, out, _ = run_cli(["summary", "resnet50", "--batch", "8", "--train", "--optimizer",
+                            "adam", "--max-batch", "8GiB", "-f", "json"], capsys)
+    assert code == 0
+    t = json.loads(out)["training"]
+    assert t["saved_activation_bytes"] == 682_671_616
+    assert t["param_bytes"] == t["grad_bytes"] == 102_228_128
+    assert t["optimizer_bytes"] == 2 * 102_228_128
+    assert t["total_bytes"] == 1_091_797_032
+    layers = json.loads(out)["layers"]
+    assert sum(r["saved_bytes"] for r in layers) == t["saved_activation_bytes"]
+    assert t["max_batch"] == {"budget_bytes": 8 * 2**30, "batch": 95}
+    code, out, _ = run_cli(["summary", "resnet50", "--batch", "8", "--train"], capsys)
+    assert code == 0 and "651.05 MiB (682,671,616 bytes" in out
+    code, out, err = run_cli(["summary", "lenet5", "--train", "--max-batch", "8XB"], capsys)
+    assert code == 2 and "--max-batch takes a memory size" in err
+    assert "Traceback" not in out + err
