@@ -29,7 +29,7 @@ SUMMARY_FIELD = {
     "RF stride H": lambda r: r["rf_stride"][0], "RF stride W": lambda r: r["rf_stride"][1],
     "output H = W": lambda r: r["output"][1], "output H": lambda r: r["output"][1],
     "output W": lambda r: r["output"][2], "output features": lambda r: r["output"][0],
-    "output channels": lambda r: r["output"][0],
+    "output channels": lambda r: r["output"][0], "connections": lambda r: r["connections"],
 }
 
 

@@ -116,19 +116,22 @@ class Conv(Layer):
         if self.connections is not None:  # a sparse table: only the connected kernels count
             read = sum(len(row) for row in self.connections)
             bias = f" + {out}" if self.bias else ""
+            params = f"{dot(*self.kernel)} · {read}{bias}"
             figures += [
-                Figure("params", f"{dot(*self.kernel)} · {read}{bias}", cost.params,
+                Figure("params", params, cost.params,
                        f"the connection table: its {out} maps read {read} input maps in all"),
                 Figure("MACs", f"{dot(oh, ow, *self.kernel)} · {read}", cost.macs,
                        "each output position, one window per connected input map")]
         else:
             per = f"({dot(c // self.groups, *self.kernel)})"
+            params = f"{out} · {per}" + (f" + {out}" if self.bias else "")
             figures += [
-                Figure("params", f"{out} · {per}" + (f" + {out}" if self.bias else ""),
-                       cost.params, self._groups_note(c)),
+                Figure("params", params, cost.params, self._groups_note(c)),
                 Figure("MACs", f"{dot(out, oh, ow)} · {per}", cost.macs,
                        "every output element is one dot product over its window"),
             ]
+        figures.append(Figure("connections", f"{dot(oh, ow)} · ({params})", cost.connections,
+                              "every weight and bias is used once at each output position"))
         if self.bias:
             figures.append(Figure("other ops", dot(out, oh, ow), cost.other_ops,
                                   "one bias add per output element"))

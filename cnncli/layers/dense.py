@@ -65,7 +65,10 @@ class Linear(Layer):
         figures = [Figure("params", f"{out} · {f}{bias}", cost.params,
                           "a weight from every input feature to every output"
                           + (", plus one bias per output" if self.bias else "")),
-                   Figure("MACs", dot(out, f), cost.macs, "one dot product per output")]
+                   Figure("MACs", dot(out, f), cost.macs, "one dot product per output"),
+                   Figure("connections", f"{out} · ({f} + 1)" if self.bias else dot(out, f),
+                          cost.connections,
+                          "the paper's count: what each output unit reads, plus its bias")]
         if self.bias:
             figures.append(Figure("other ops", str(out), cost.other_ops, "bias adds"))
         return figures
@@ -105,7 +108,9 @@ class EuclideanRBF(Layer):
                 Figure("other ops", dot(self.out, shape[0]), cost.other_ops,
                        "the subtractions, input minus prototype"),
                 Figure("buffers", dot(self.out, shape[0]), cost.buffers,
-                       "the fixed +-1 prototypes, one per unit (not trained)")]
+                       "the fixed +-1 prototypes, one per unit (not trained)"),
+                Figure("connections", dot(self.out, shape[0]), cost.connections,
+                       "each unit reads every input (no bias)")]
 
     def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
         """The input, for its square; the product with the fixed prototypes keeps only them

@@ -166,8 +166,11 @@ class Subsample(_WindowPool):
         kh, kw = self.kernel
         figures = self.window_figures(shape, cost, f"{kh}·{kw} + 1",
                                       "the window's adds, one multiply and one bias add")
+        _, oh, ow = cost.output
         return [*figures, Figure("params", f"2 · {shape[0]}", cost.params,
-                                 "one coefficient and one bias per map")]
+                                 "one coefficient and one bias per map"),
+                Figure("connections", f"{dot(shape[0], oh, ow)} · ({kh}·{kw} + 1)",
+                       cost.connections, "each output reads its window, plus its bias")]
 
     def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
         """Average pooling's input; the window means and the per-map coefficients, which
