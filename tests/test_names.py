@@ -66,12 +66,13 @@ def test_list_shows_aliases(cli) -> None:
     import json
 
     networks = {n["name"]: n for n in json.loads(out)["networks"]}
-    assert networks["lenet5"]["aliases"] == ["lenet", "lenet-5", "lecun98"]
+    assert networks["lenet5"]["aliases"] == ["lenet", "lenet-5"]
+    assert "lecun98" in networks["lenet5_paper"]["aliases"]
     assert networks["googlenet"]["aliases"][0] == "inception-v1"
     code, out, _ = cli("list")
     lines = out.splitlines()
     row = next(line for line in lines if line.startswith(" lenet5 "))
-    assert "lenet, lenet-5, lecun98" in row and "61,706" in row
+    assert "lenet, lenet-5" in row and "61,706" in row
     assert not any(line.endswith(" ") for line in lines)  # piped: nothing trails
     names = [line.split()[0] for line in lines[4:] if line.strip()]
     assert names.index("resnet18") < names.index("resnet101")  # natural order
@@ -177,7 +178,8 @@ def complete(words: str, cwd: Path | None = None) -> list[str]:
 
 
 def test_completion_of_spec(tmp_path: Path) -> None:
-    assert complete("cnncli summary lene") == ["lenet", "lenet-5", "lenet5"]
+    assert complete("cnncli summary lene") == ["lenet", "lenet-5", "lenet5", "lenet5-1998",
+                                               "lenet5-original", "lenet5_paper"]
     (tmp_path / "nets").mkdir()
     (tmp_path / "nets" / "a.yaml").write_text("")
     (tmp_path / "notes.txt").write_text("")
