@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -34,3 +35,15 @@ def write_spec(tmp_path: Path):
         return str(path)
 
     return write
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def matches_golden(name: str, text: str) -> bool:
+    """Compare with the reviewed output tests/golden/NAME.txt (CNNCLI_REGEN_GOLDEN=1 rewrites
+    it: read the diff before committing)."""
+    golden = GOLDEN / f"{name}.txt"
+    if os.environ.get("CNNCLI_REGEN_GOLDEN") == "1":
+        golden.write_text(text)
+    return text == golden.read_text()

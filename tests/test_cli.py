@@ -12,9 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-GOLDEN = Path(__file__).parent / "golden"
-REGEN = os.environ.get("CNNCLI_REGEN_GOLDEN") == "1"
+from conftest import matches_golden
 
 
 def test_summary_json_contract(cli) -> None:
@@ -187,11 +185,7 @@ def test_golden_tables(cli, name: str, args: list[str]) -> None:
     """Tables are the product: compare with reviewed output (CNNCLI_REGEN_GOLDEN=1 rewrites)."""
     code, out, _ = cli(*args)
     assert code == 0
-    golden = GOLDEN / f"{name}.txt"
-    if REGEN:
-        golden.parent.mkdir(exist_ok=True)
-        golden.write_text(out)
-    assert out == golden.read_text()
+    assert matches_golden(name, out)
 
 
 def test_wheel_ships_the_zoo(tmp_path: Path) -> None:

@@ -5,17 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import matches_golden
 
 import cnncli
 
-GOLDEN = Path(__file__).parent / "golden"
-REGEN = os.environ.get("CNNCLI_REGEN_GOLDEN") == "1"
 TINY = "docs/examples/tiny_resnet.yaml"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,7 +124,4 @@ def test_plot_imports_matplotlib_not_torch(tmp_path: Path) -> None:
 def test_golden_compare(cli, name: str, args: list[str]) -> None:
     code, out, _ = cli(*args)
     assert code == 0
-    golden = GOLDEN / f"{name}.txt"
-    if REGEN:
-        golden.write_text(out)
-    assert out == golden.read_text()
+    assert matches_golden(name, out)

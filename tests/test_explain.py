@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-from pathlib import Path
 
 import pytest
+from conftest import GOLDEN, matches_golden
 
 from cnncli.analysis.analyze import analyze
 from cnncli.analysis.explain import Context
@@ -15,9 +14,6 @@ from cnncli.analysis.report import layer_record
 from cnncli.layers import LAYER_TYPES, REGISTRY
 from cnncli.layers.base import Layer
 from cnncli.spec.zoo import zoo_entries
-
-GOLDEN = Path(__file__).parent / "golden"
-REGEN = os.environ.get("CNNCLI_REGEN_GOLDEN") == "1"
 
 # figure name -> where the summary has the same number
 SUMMARY_FIELD = {
@@ -169,7 +165,4 @@ def test_golden_explain(cli, monkeypatch, name: str, args: list[str]) -> None:
     monkeypatch.chdir(GOLDEN.parent.parent)  # spec files are shown relative to the folder
     code, out, _ = cli(*args)
     assert code == 0
-    golden = GOLDEN / f"{name}.txt"
-    if REGEN:
-        golden.write_text(out)
-    assert out == golden.read_text()
+    assert matches_golden(name, out)
