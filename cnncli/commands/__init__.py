@@ -30,6 +30,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
              "Loss, accuracy, per-class accuracy and confusion matrix of a checkpoint."),
     "predict": ("cnncli.commands.train:predict",
                 "Top classes with probabilities for image files or .npy arrays."),
+    "bench": ("cnncli.commands.bench:bench",
+              "Measured images/s, latency, peak memory and time per layer beside MACs."),
     "plot": ("cnncli.commands.train:plot", "Loss and accuracy curves of a run, as a PNG."),
 }
 

@@ -143,3 +143,23 @@ def recorded_warnings() -> Iterator[list[warnings.WarningMessage]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield caught
+
+
+# -- profiling -----------------------------------------------------------------------------
+
+def profiler_activities(cuda: bool) -> list[Any]:
+    """The torch.profiler activities to record: CPU, plus CUDA kernels when on a GPU."""
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if cuda:
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    return activities
+
+
+def device_time_us(event: Any) -> float:
+    """An averaged profiler event's total GPU time in microseconds (`device_time_total`
+    from 2.4; `cuda_time_total` before)."""
+    for name in ("device_time_total", "cuda_time_total"):
+        value = getattr(event, name, None)
+        if value is not None:
+            return float(value)
+    return 0.0

@@ -1,0 +1,140 @@
+"""`cnncli bench`: measured throughput, latency, peak memory and per-layer time (torch)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from typing import Any
+
+import click
+
+from .options import complete_spec, emit, parse_sets
+
+SCHEMA = "cnncli.bench/1"
+
+
+@click.command()
+@click.argument("spec", shell_complete=complete_spec)
+@click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
+              help="Override a spec parameter (repeatable).")
+@click.option("--input", "input_shape", metavar="CxHxW", help="Override the input shape.")
+@click.option("--batch", "-b", type=click.IntRange(1, 10**6), default=1, show_default=True,
+              help="Images per iteration.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True, help="auto: CUDA when available, else the CPU.")
+@click.option("--train", is_flag=True,
+              help="Time a training step (forward, cross-entropy, backward, SGD step).")
+@click.option("--amp", is_flag=True, help="Mixed precision (CUDA only, as in train).")
+@click.option("--repeats", "-r", type=click.IntRange(1, 10**6), default=10, show_default=True,
+              help="Timed iterations.")
+@click.option("--warmup", "-w", type=click.IntRange(0, 10**6), default=3, show_default=True,
+              help="Untimed iterations first.")
+@click.option("--top", type=click.IntRange(1), default=15, show_default=True,
+              help="Layers shown in the table, by time (JSON has all).")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="Output format.")
+def bench(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
+          device: str, train: bool, amp: bool, repeats: int, warmup: int, top: int,
+          fmt: str) -> None:
+    """Measure a network: images/s and latency per batch (median, min, max), peak memory,
+    and each layer's forward time (torch.profiler) beside its MACs and achieved GFLOP/s.
+
+    With --train, a whole SGD training step is timed and the predicted training memory
+    (summary --train) is shown beside the measured peak.
+    """
+    from ..analysis.analyze import analyze
+    from ..train.bench import bench as run_bench
+
+    a = analyze(spec, overrides=parse_sets(overrides), input=input_shape, batch=batch)
+    result = run_bench(a, device, train, amp, warmup, repeats,
+                       progress=lambda line: click.echo(line, err=True))
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    if fmt == "json":
+        emit(fmt, json.dumps(bench_record(result), indent=2))
+    else:
+        emit(fmt, bench_tables(result, top))
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def _pct(part: float, whole: float) -> float:
+    return 100 * part / whole if whole else 0.0
+
+
+def layer_records(result: Any) -> list[dict[str, Any]]:
+    """Every leaf layer, in network order, with its share of time and of MACs."""
+    total_ms = sum(layer.ms for layer in result.layers)
+    total_macs = sum(layer.macs for layer in result.layers)
+    return [{"path": layer.path, "type": layer.kind, "ms": layer.ms,
+             "time_pct": _pct(layer.ms, total_ms), "macs": layer.macs,
+             "macs_pct": _pct(layer.macs, total_macs), "gflops_per_s": layer.gflops()}
+            for layer in result.layers]
+
+
+def bench_record(result: Any) -> dict[str, Any]:
+    """The JSON document (schema cnncli.bench/1; fields in docs/json.md)."""
+    a = result.analysis
+    ms = [s * 1e3 for s in result.latencies_s]
+    ips = [result.images_per_s(s) for s in result.latencies_s]
+    return {
+        "schema": SCHEMA, "network": a.network.name, "input": list(a.input),
+        "batch": a.batch, "mode": "train" if result.train else "forward",
+        "device": result.device.type, "device_name": result.device_name, "amp": result.amp,
+        "warmup": result.warmup, "repeats": result.repeats,
+        "latency_ms": {**_spread(ms), "all": ms},
+        "images_per_s": {"median": result.images_per_s(result.median_s), "min": min(ips),
+                         "max": max(ips)},
+        "peak_memory": {"kind": result.memory.kind, "bytes": result.memory.bytes,
+                        "note": result.memory.note},
+        "predicted_training_memory": (result.predicted.as_dict()
+                                      if result.predicted is not None else None),
+        "layer_time": {"pass": "forward", "clock": result.time_source,
+                       "profiled_passes": _profiled()},
+        "layers": layer_records(result),
+        "notes": result.notes,
+    }
+
+
+def _profiled() -> int:
+    from ..train.bench import PROFILED
+
+    return PROFILED
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def bench_tables(result: Any, top: int) -> list[Any]:
+    """The speed lines, the memory table and the top layers by time."""
+    from ..analysis.report import TextTable, human, mib
+
+    a = result.analysis
+    ms = [s * 1e3 for s in result.latencies_s]
+    what = "training step" if result.train else "forward"
+    speed = TextTable(
+        f"{a.network.name}: {what}, batch {a.batch}, on {result.device.type} "
+        f"({result.device_name}){', amp' if result.amp else ''}; "
+        f"{result.repeats} timed after {result.warmup} warm-up",
+        ("", "median", "min", "max"),
+        [["latency (ms/batch)", _num(statistics.median(ms)), _num(min(ms)), _num(max(ms))],
+         ["images/s", _num(result.images_per_s(result.median_s), 1),
+          _num(result.images_per_s(max(result.latencies_s)), 1),
+          _num(result.images_per_s(min(result.latencies_s)), 1)]], 1)
+    peak = ("not measured" if result.memory.bytes is None else mib(result.memory.bytes))
+    mem_rows = [[f"measured ({result.memory.kind})", peak]]
+    if result.predicted is not None:
+        mem_rows.append([f"predicted training total ({result.predicted.device} rule)",
+                         mib(result.predicted.total_bytes)])
+    memory = TextTable("Memory", ("", "bytes"), mem_rows, 1)
+    records = sorted(layer_records(result), key=lambda r: r["ms"], reverse=True)[:top]
+    cells = [[r["path"], r["type"], _num(r["ms"]), f"{r['time_pct']:.1f}%", human(r["macs"]),
+              f"{r['macs_pct']:.1f}%", _num(r["gflops_per_s"], 2)] for r in records]
+    layers = TextTable(f"Forward time by layer ({result.time_source} profiler, top {len(cells)} "
+                       f"of {len(result.layers)})",
+                       ("Layer", "Type", "ms", "% time", "MACs", "% MACs", "GFLOP/s"), cells, 2)
+    return [speed, memory, layers, f"memory: {result.memory.note}"]
+
