@@ -131,8 +131,10 @@ def bench_tables(result: Any, top: int) -> list[Any]:
                          mib(result.predicted.total_bytes)])
     memory = TextTable("Memory", ("", "bytes"), mem_rows, 1)
     records = sorted(layer_records(result), key=lambda r: r["ms"], reverse=True)[:top]
-    cells = [[r["path"], r["type"], _num(r["ms"]), f"{r['time_pct']:.1f}%", human(r["macs"]),
-              f"{r['macs_pct']:.1f}%", _num(r["gflops_per_s"], 2)] for r in records]
+    cells = [[r["path"], r["type"], _num(r["ms"]), f"{r['time_pct']:.1f}%",
+              *([human(r["macs"]), f"{r['macs_pct']:.1f}%", _num(r["gflops_per_s"], 2)]
+                if r["macs"] else ["—", "—", "—"])]  # no MACs: its work is other ops
+             for r in records]
     layers = TextTable(f"Forward time by layer ({result.time_source} profiler, top {len(cells)} "
                        f"of {len(result.layers)})",
                        ("Layer", "Type", "ms", "% time", "MACs", "% MACs", "GFLOP/s"), cells, 2)

@@ -11,11 +11,13 @@ forward hook.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,6 +195,22 @@ def _scopes(model: nn.Module, paths: list[str]) -> list[Any]:
     return handles
 
 
+@contextlib.contextmanager
+def _native_stderr_quiet() -> Iterator[None]:
+    """Silence file descriptor 2 for the profiler's start and stop: kineto writes its own
+    log lines there from C++ ("USDT: ... profiler_start"), which Python cannot filter."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _layer_times(model: nn.Module, analysis: Analysis, device: torch.device,
                  dtype: torch.dtype | None) -> tuple[list[LayerTime], str]:
     """Mean forward time per leaf layer over PROFILED profiled passes, in ms."""
@@ -201,7 +219,8 @@ def _layer_times(model: nn.Module, analysis: Analysis, device: torch.device,
     forward = _step_fn(model, analysis, device, False, dtype)
     handles = _scopes(model, [row.path for row in rows])
     try:
-        with torch.profiler.profile(activities=compat.profiler_activities(cuda)) as prof:
+        with _native_stderr_quiet(), \
+                torch.profiler.profile(activities=compat.profiler_activities(cuda)) as prof:
             for _ in range(PROFILED):
                 forward()
             _sync(device)
