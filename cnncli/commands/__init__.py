@@ -23,7 +23,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("cnncli.commands.model:verify",
                "Build the model, run it and compare every layer with the analysis."),
     "export": ("cnncli.commands.model:export",
-               "Write a spec's or checkpoint's model as ONNX or TorchScript, checked."),
+               "Write a model as pt2 (torch.export), ONNX or TorchScript, and check the file."),
     "train": ("cnncli.commands.train:train",
               "Train the network a spec describes (checkpoints, metrics, resume)."),
     "eval": ("cnncli.commands.train:evaluate",
