@@ -14,6 +14,7 @@ from .options import (
     depth_option,
     emit,
     format_option,
+    override_options,
     spec_options,
     write_new_file,
 )
@@ -123,9 +124,7 @@ def list_zoo(fmt: str) -> None:
 
 @click.command()
 @click.argument("specs", nargs=-1, required=True, shell_complete=complete_spec)
-@click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
-              help="Override a spec parameter (repeatable).")
-@click.option("--input", "input_shape", metavar="CxHxW", help="Override the input shape.")
+@override_options
 def check(specs: tuple[str, ...], overrides: tuple[str, ...], input_shape: str | None) -> None:
     """Check that specs resolve and every shape works out; one line per spec.
 

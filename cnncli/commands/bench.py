@@ -8,16 +8,14 @@ from typing import Any
 
 import click
 
-from .options import complete_spec, emit, parse_sets
+from .options import complete_spec, emit, override_options, parse_sets
 
 SCHEMA = "cnncli.bench/1"
 
 
 @click.command()
 @click.argument("spec", shell_complete=complete_spec)
-@click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
-              help="Override a spec parameter (repeatable).")
-@click.option("--input", "input_shape", metavar="CxHxW", help="Override the input shape.")
+@override_options
 @click.option("--batch", "-b", type=click.IntRange(1, 10**6), default=1, show_default=True,
               help="Images per iteration.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",

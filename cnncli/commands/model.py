@@ -7,14 +7,12 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
-from .options import complete_spec, emit, parse_sets
+from .options import complete_spec, emit, override_options, parse_sets
 
 
 @click.command()
 @click.argument("spec", shell_complete=complete_spec)
-@click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
-              help="Override a spec parameter (repeatable).")
-@click.option("--input", "input_shape", metavar="CxHxW", help="Override the input shape.")
+@override_options
 @click.option("--batch", "-b", type=click.IntRange(1, 10**6), default=2, show_default=True,
               help="Batch of the forward pass.")
 @click.option("--device", type=click.Choice(["meta", "cpu", "cuda"]), default="meta",
@@ -69,9 +67,7 @@ def _verify_table(result):  # type: ignore[no-untyped-def]
               help="pt2: torch.export (recommended for PyTorch); onnx; torchscript (legacy).")
 @click.option("--output", "-o", "output", required=True, metavar="FILE", help="File to write.")
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
-@click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
-              help="Override a spec parameter (repeatable).")
-@click.option("--input", "input_shape", metavar="CxHxW", help="Override the input shape.")
+@override_options
 def export(spec: str, fmt: str, output: str, force: bool, overrides: tuple[str, ...],
            input_shape: str | None) -> None:
     """Write the model of a spec (fresh weights) or a checkpoint (trained weights) as a

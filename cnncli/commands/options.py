@@ -23,11 +23,16 @@ def spec_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Element type for memory figures.")(f)
     f = click.option("--batch", "-b", type=click.IntRange(1, 10**9), default=1,
                      show_default=True, help="Batch size; work and activations scale with it.")(f)
+    return click.argument("spec", shell_complete=complete_spec)(override_options(f))
+
+
+def override_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--set NAME=VALUE (repeatable) and --input CxHxW: what every command that loads a spec
+    takes to change it."""
     f = click.option("--input", "input_shape", metavar="CxHxW",
                      help="Override the spec's input shape, e.g. 3x227x227.")(f)
-    f = click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
-                     help="Override a spec parameter (repeatable), e.g. --set classes=10.")(f)
-    return click.argument("spec", shell_complete=complete_spec)(f)
+    return click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
+                        help="Override a spec parameter (repeatable), e.g. --set classes=10.")(f)
 
 
 def complete_spec(ctx: click.Context, param: click.Parameter,

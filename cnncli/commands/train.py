@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..errors import UsageError
-from .options import complete_spec, emit, parse_sets
+from .options import complete_spec, emit, override_options, parse_sets
 
 
 def _flag(*names: str, **kwargs: Any) -> Any:
@@ -18,9 +18,7 @@ def _flag(*names: str, **kwargs: Any) -> Any:
 
 @click.command()
 @click.argument("spec", shell_complete=complete_spec)
-@click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
-              help="Override a spec parameter (repeatable), e.g. --set classes=10.")
-@click.option("--input", "input_shape", metavar="CxHxW", help="Override the input shape.")
+@override_options
 @_flag("--data", help="mnist, fashion-mnist, kmnist, cifar10, cifar100, imagefolder, "
        "synthetic (default: the spec's train: data).")
 @_flag("--data-dir", type=click.Path(), help="Folder with the dataset's files "

@@ -13,17 +13,17 @@ from .options import (
     depth_option,
     emit,
     format_option,
+    override_options,
     parse_sets,
     spec_options,
+    write_new_file,
 )
 
 
 @click.command()
 @click.argument("spec", shell_complete=complete_spec)
 @click.argument("paths", nargs=-1, metavar="[LAYER-PATH]...")
-@click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
-              help="Override a spec parameter (repeatable), e.g. --set classes=10.")
-@click.option("--input", "input_shape", metavar="CxHxW", help="Override the input shape.")
+@override_options
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Output format.")
 @depth_option(None, "Without a path: collapse blocks nested deeper than this.")
@@ -50,9 +50,7 @@ def explain(spec: str, paths: tuple[str, ...], overrides: tuple[str, ...],
 @click.argument("specs", nargs=-1, required=True, shell_complete=complete_spec)
 @click.option("--sweep", "sweeps", metavar="NAME=V1,V2,...", multiple=True,
               help="Tabulate each spec over these parameter values (repeatable: a grid).")
-@click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
-              help="Override a spec parameter in every network (repeatable).")
-@click.option("--input", "input_shape", metavar="CxHxW", help="Override the input shape.")
+@override_options
 @click.option("--batch", "-b", type=click.IntRange(1, 10**9), default=1, show_default=True,
               help="Batch size; work and activations scale with it.")
 @click.option("--dtype", type=click.Choice(["fp32", "fp16", "bf16", "fp64"]), default="fp32",
@@ -115,7 +113,5 @@ def diagram(spec: str, overrides: tuple[str, ...], input_shape: str | None, batc
         from ..analysis import diagram_html
 
         text = diagram_html.page(a, depth)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
+    write_new_file(target, text, force=True)  # a temporary name, renamed when whole
     click.echo(f"wrote {target}", err=True)

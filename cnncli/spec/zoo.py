@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 
 from ..errors import SpecError
-from .yamlsrc import YList, YMap, read_yaml_file
+from .yamlsrc import YList, YMap, parse_yaml, read_text, read_yaml_file
 
 
 def zoo_dir() -> Path:
@@ -117,8 +117,8 @@ def standalone_text(name: str) -> tuple[ZooEntry, str]:
     if entry is None:
         raise SpecError(f"no zoo network named {name!r}{suggest(name)}; `cnncli list` shows "
                         "the zoo")
-    text = entry.file.read_text(encoding="utf-8")
-    data = read_yaml_file(str(entry.file))
+    text = read_text(str(entry.file))
+    data = parse_yaml(text, str(entry.file))
     if isinstance(data, YMap) and "include" in data:  # no zoo spec does yet; say so if one will
         raise SpecError(f"the zoo's {entry.file.name} includes other files; copy the folder "
                         f"{entry.file.parent} instead")
