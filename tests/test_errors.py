@@ -689,7 +689,7 @@ def test_spec_top_level_typo_suggests(cli, spec) -> None:
 
 def test_unknown_layer_type_names_the_closest_and_the_list(cli, write_spec) -> None:
     spec = write_spec("name: t\ninput: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3}\n"
-                      "  - hardswish\n")
+                      "  - mish\n")
     code, _, err = cli("check", spec)
     assert code == 2
     from cnncli.spec.resolve import layer_types
@@ -697,9 +697,9 @@ def test_unknown_layer_type_names_the_closest_and_the_list(cli, write_spec) -> N
     types = layer_types()
     assert {"conv", "maxpool", "batchnorm", "relu", "linear"} <= set(types)
     assert "conv2d" not in types and "bn" not in types  # one name per type
-    assert (f"error: {spec}:5:5: layer 1: unknown layer type 'hardswish' (did you mean "
+    assert (f"error: {spec}:5:5: layer 1: unknown layer type 'mish' (did you mean "
             f"'swish'?); the layer types are {', '.join(types)}, and the composites sequence, "
-            "residual, concat, repeat (docs/spec-language.md)\n") == err
+            "residual, concat, gate, repeat (docs/spec-language.md)\n") == err
 
 
 @pytest.mark.parametrize(("body", "hint"), [

@@ -90,7 +90,13 @@ CASES = [  # (type, args, input shape): each layer after a trainable conv, as in
     ("dropout", {"p": 0.5}, (4, 9, 9)), ("dropout", {"p": 0.0}, (4, 9, 9)),
     ("flatten", {}, (4, 9, 9)),
     *[(name, {}, (4, 9, 9)) for name in ("relu", "relu6", "leaky_relu", "tanh", "sigmoid",
-                                          "gelu", "silu", "softmax", "scaled_tanh")],
+                                          "gelu", "silu", "softmax", "scaled_tanh",
+                                          "hardswish", "hardsigmoid")],
+    ("layer_norm", {}, (4, 9, 9)), ("layer_norm", {"affine": False}, (4, 9, 9)),
+    ("layer_norm", {}, (7,)), ("layer_scale", {}, (4, 9, 9)),
+    ("drop_path", {"p": 0.2}, (4, 9, 9)), ("drop_path", {"p": 0.0}, (4, 9, 9)),
+    ("channel_shuffle", {"groups": 2}, (4, 9, 9)),
+    ("linear", {"out": 6, "pointwise": True}, (4, 9, 9)),
     ("subsample", {"kernel": (2, 2)}, (4, 8, 8)),
     ("conv", {"out": 3, "kernel": (3, 3), "connections": [[0, 1], [2], [1, 3]]}, (4, 9, 9)),
     ("conv", {"out": 3, "kernel": (3, 3), "connections": [[0, 1], [2, 3], [1]]}, (4, 9, 9)),
@@ -101,7 +107,9 @@ CASES = [  # (type, args, input shape): each layer after a trainable conv, as in
 def test_layer_rule_matches_autograd(tmp_path, name: str, args: dict, shape: tuple) -> None:
     """A trainable 1x1 conv, then the layer (so its input requires grad, as in a network):
     the prediction equals what autograd keeps, on CPU."""
-    layers = [{"conv": {"out": shape[0], "kernel": 1}},
+    first = {"conv": {"out": shape[0], "kernel": 1}} if len(shape) == 3 else \
+        {"linear": {"out": shape[0]}}
+    layers = [first,
               {name: {k: list(v) if isinstance(v, tuple) else v for k, v in args.items()}}]
     spec = {"name": "probe", "input": list(shape), "layers": layers}
     path = tmp_path / "probe.yaml"

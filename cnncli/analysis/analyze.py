@@ -13,9 +13,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import SpecError, UsageError
-from ..layers import REGISTRY, Cost, Shape, ShapeError
+from ..layers import REGISTRY, Cost, Shape
 from ..layers.base import elements
-from ..spec.ir import Concat, LayerNode, Network, Node, Residual, Sequence
+from ..spec.ir import (
+    Concat,
+    Gate,
+    LayerNode,
+    Network,
+    Node,
+    Residual,
+    Sequence,
+    check_gate,
+    concat_output,
+    split_input,
+)
 from ..spec.load import load
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp64": 8}
@@ -58,7 +69,7 @@ class Row:
     connections: int = 0  # inputs read by each output unit plus its bias, summed (LeCun 1998)
     activations: int = 0  # output elements of this node and everything inside it
     children: list[Row] = field(default_factory=list)
-    op: str | None = None  # "add" or "concat": a composite's own work, shown as its own row
+    op: str | None = None  # "add", "concat" or "mul": a composite's own work, as its own row
 
     @property
     def is_layer(self) -> bool:
@@ -155,16 +166,13 @@ def _analyze(node: Node, shape: Shape, rf: RF, depth: int) -> Row:
         _concat(row, node, shape, rf, depth)
     elif isinstance(node, Residual):
         _residual(row, node, shape, rf, depth)
+    elif isinstance(node, Gate):
+        _gate(row, node, shape, rf, depth)
     return row
 
 
 def _layer(node: LayerNode, shape: Shape, rf: RF, depth: int) -> Row:
-    try:
-        cost: Cost = node.layer.infer(shape)
-    except ShapeError as exc:
-        shown = "x".join(map(str, shape))
-        raise SpecError(f"{node.layer.name} on input {shown}: {exc}", node.mark,
-                        node.path) from None
+    cost: Cost = node.cost(shape)
     return Row(path=node.path, kind=node.kind, depth=depth, node=node, input=shape,
                output=cost.output, rf=rf.step(cost.rf_kernel, cost.rf_stride),
                params=cost.params, trainable=0 if node.frozen else cost.params,
@@ -174,25 +182,32 @@ def _layer(node: LayerNode, shape: Shape, rf: RF, depth: int) -> Row:
 
 
 def _concat(row: Row, node: Concat, shape: Shape, rf: RF, depth: int) -> None:
-    """Branches see the same input; outputs join along channels (dim 1 in torch)."""
+    """Branches see the same input (a split gives each its share of the channels, a view);
+    outputs join along channels (dim 1 in torch), then the `after` layers."""
     outputs: list[tuple[str, Shape]] = []
     widest = rf
+    given = split_input(shape, len(node.branches), node.mark, node.path) if node.split \
+        else shape
     for branch in node.branches:
-        child = _analyze(branch, shape, rf, depth + 1)
+        child = _analyze(branch, given, rf, depth + 1)
         row.add(child)
         outputs.append((branch.name, child.output))
         widest = widest.widest(child.rf)
-    first_name, first = outputs[0]
-    for bname, out in outputs[1:]:
-        if len(out) != len(first) or out[1:] != first[1:]:
-            raise SpecError(
-                f"concat: branch {bname!r} gives {_fmt(out)} but branch {first_name!r} gives "
-                f"{_fmt(first)}; branches must agree on everything but channels",
-                node.mark, node.path)
-    output = (sum(out[0] for _, out in outputs), *first[1:])
+    output = concat_output(node, outputs)
     # torch.cat writes a new tensor: its own row, so that rows shown at any depth add up.
     row.add(_op_row("concat", node, depth, output, widest, ops=0, reads=0))
-    row.output, row.rf = output, widest
+    row.output, row.rf = _fold(row, node.after, output, widest, depth + 1)
+
+
+def _gate(row: Row, node: Gate, shape: Shape, rf: RF, depth: int) -> None:
+    """x * gate(x): the gate's Cx1x1 (or CxHxW) broadcast over x, one multiply per element.
+    Each output reads everything the gate read, on x's own grid."""
+    gate_out, gate_rf = _fold(row, node.layers, shape, rf, depth + 1)
+    check_gate(node, shape, gate_out)
+    seen = RF(rf.widest(gate_rf).size, rf.jump)
+    row.add(_op_row("mul", node, depth, shape, seen, ops=elements(shape),
+                    reads=2 * elements(shape)))
+    row.output, row.rf = shape, seen
 
 
 def _residual(row: Row, node: Residual, shape: Shape, rf: RF, depth: int) -> None:
@@ -258,8 +273,10 @@ def projection(node: Residual, shape: Shape, target: Shape) -> Sequence:
     conv = conv_cls(out=target[0], kernel=(1, 1), stride=tuple(strides), padding=(0, 0),
                     dilation=(1, 1), groups=1, bias=False, connections=None)
     bn = bn_cls(eps=1e-5, momentum=0.1, affine=True)
-    path = f"{node.path}.shortcut" if node.path else "shortcut"
-    seq = Sequence(name="shortcut", path=path, mark=node.mark, frozen=node.frozen,
+    space = node.path.rpartition(".")[0] if node.inline else node.path
+    name = node.shortcut_name
+    path = f"{space}.{name}" if space else name
+    seq = Sequence(name=name, path=path, mark=node.mark, frozen=node.frozen,
                    label="projection")
     seq.children = [LayerNode(name=str(i), path=f"{path}.{i}", mark=node.mark,
                               frozen=node.frozen, layer=layer)

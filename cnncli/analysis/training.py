@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UsageError
-from ..layers.base import Saved
-from ..spec.ir import Concat, Residual
+from ..layers.base import Saved, elements
+from ..spec.ir import Concat, Gate, Residual
 from .analyze import DTYPE_BYTES, Analysis, Row
 
 #: copies of the trainable parameters each optimizer keeps (momentum; Adam's two moments)
@@ -68,9 +68,11 @@ class _Walk:
         self.seen: set[int] = set()
         self.last = 0
         self.by_row: dict[str, int] = {}
+        self.sizes: dict[int, int] = {}  # elements per sample of each storage (views: whole)
 
-    def new(self, grad: bool) -> _Tensor:
+    def new(self, grad: bool, shape: tuple[int, ...]) -> _Tensor:
         self.last += 1
+        self.sizes[self.last] = elements(shape)
         return _Tensor(self.last, grad)
 
     def node(self, row: Row, x: _Tensor) -> _Tensor:
@@ -79,20 +81,50 @@ class _Walk:
         if isinstance(row.node, Residual):
             return self.residual(row, x)
         if isinstance(row.node, Concat):
-            outs = [self.node(child, x) for child in row.children if child.op is None]
-            self.by_row[row.children[-1].path] = 0  # the concat: cat's backward keeps nothing
-            return self.new(any(t.grad for t in outs))
+            return self.concat(row, x)
+        if isinstance(row.node, Gate):
+            return self.gate(row, x)
         for child in row.children:
             x = self.node(child, x)
         return x
+
+    def concat(self, row: Row, x: _Tensor) -> _Tensor:
+        """Branches on x (a split's shares are views of x); cat's backward keeps nothing."""
+        outs: list[_Tensor] = []
+        out = x
+        for child in row.children:
+            if child.op == "concat":
+                self.by_row[child.path] = 0
+                out = self.new(any(t.grad for t in outs), child.output)
+            elif outs and len(outs) == len(row.node.branches):  # type: ignore[attr-defined]
+                out = self.node(child, out)  # the after layers
+            else:
+                outs.append(self.node(child, x))
+        return out
+
+    def gate(self, row: Row, x: _Tensor) -> _Tensor:
+        """x * g: the multiply keeps g to give x's gradient and x to give g's."""
+        g = x
+        for child in row.children:
+            if child.op != "mul":
+                g = self.node(child, g)
+                continue
+            charged = 0
+            if x.grad:
+                charged += self.charge(Saved("output", elements(child.input)), None, x, g)
+            if g.grad:
+                charged += self.charge(Saved("input", elements(child.input)), None, x, g)
+            self.by_row[child.path] = charged
+            return self.new(x.grad or g.grad, child.output)
+        raise AssertionError("a gate ends with its multiply")
 
     def residual(self, row: Row, x: _Tensor) -> _Tensor:
         out, side, added = x, x, False
         for child in row.children:
             if child.op == "add":  # the add's backward keeps nothing
                 self.by_row[child.path] = 0
-                out, added = self.new(out.grad or side.grad), True
-            elif child.node.name == "shortcut" and not added:
+                out, added = self.new(out.grad or side.grad, child.output), True
+            elif child.node.name == row.node.shortcut_name and not added:  # type: ignore[attr-defined]
                 side = self.node(child, x)
             else:
                 out = self.node(child, out)
@@ -102,7 +134,7 @@ class _Walk:
         layer = row.node.layer  # type: ignore[attr-defined]
         trainable = row.trainable > 0
         grad = x.grad or trainable
-        out = _Tensor(x.key, grad) if layer.output_is_input() else self.new(grad)
+        out = _Tensor(x.key, grad) if layer.output_is_input() else self.new(grad, row.output)
         charged = 0
         if grad:  # else autograd records nothing for this layer
             cost = layer.infer(row.input)
@@ -117,14 +149,17 @@ class _Walk:
     def charge(self, item: Saved, layer: Any, x: _Tensor, out: _Tensor) -> int:
         """Bytes of `item` unless its storage is the network's input or already counted."""
         key = {"input": x.key, "output": out.key}.get(item.what, -1)
-        cast = self.amp and layer.autocast == "half" and item.what == "input" and key == 0
+        cast = self.amp and layer is not None and layer.autocast == "half" \
+            and item.what == "input" and key == 0
         if cast:
             key = -1  # autocast's half copy of the fp32 network input is a new tensor
         if key == 0 or key in self.seen:
             return 0
         if key > 0:
             self.seen.add(key)
-        count = item.elements * (self.batch if item.per_sample else 1)
+        # A view (a split's share) keeps its whole storage alive.
+        count = self.sizes.get(key, item.elements) if key > 0 else item.elements
+        count *= self.batch if item.per_sample else 1
         return count * self.dtype_bytes(item, layer)
 
     def dtype_bytes(self, item: Saved, layer: Any) -> int:
@@ -134,7 +169,8 @@ class _Walk:
             return 4
         if item.dtype == "mask" and self.device == "cuda":
             return 1  # the fused CUDA dropout keeps a bool mask
-        if self.amp and not (layer.autocast == "fp32" and item.what == "output"):
+        if self.amp and not (layer is not None and layer.autocast == "fp32"
+                             and item.what == "output"):
             return HALF
         return self.element
 

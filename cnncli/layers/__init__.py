@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-from .activation import GELU, LeakyReLU, ReLU, ReLU6, ScaledTanh, Sigmoid, SiLU, Softmax, Tanh
+from .activation import (
+    GELU,
+    Hardsigmoid,
+    Hardswish,
+    LeakyReLU,
+    ReLU,
+    ReLU6,
+    ScaledTanh,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Tanh,
+)
 from .base import Arg, ArgError, Cost, Layer, Shape, ShapeError
 from .conv import Conv
 from .dense import Dropout, EuclideanRBF, Flatten, Linear
 from .norm import BatchNorm, LocalResponseNorm
 from .pool import AdaptiveAvgPool, AvgPool, GlobalAvgPool, MaxPool, Subsample
+from .regularize import ChannelShuffle, DropPath, LayerNorm, LayerScale
 
 LAYER_TYPES: tuple[type[Layer], ...] = (
     Conv, MaxPool, AvgPool, AdaptiveAvgPool, GlobalAvgPool, Subsample, BatchNorm,
-    LocalResponseNorm, ReLU, ReLU6, LeakyReLU, Tanh, ScaledTanh, Sigmoid, GELU, SiLU, Softmax,
-    Dropout, Flatten, Linear, EuclideanRBF,
+    LocalResponseNorm, LayerNorm, ReLU, ReLU6, LeakyReLU, Tanh, ScaledTanh, Sigmoid, GELU, SiLU,
+    Hardswish, Hardsigmoid, Softmax, Dropout, DropPath, LayerScale, ChannelShuffle, Flatten,
+    Linear, EuclideanRBF,
 )
 
 REGISTRY: dict[str, type[Layer]] = {}

@@ -81,6 +81,16 @@ class GELU(Activation):
     name, torch_name, summary = "gelu", "GELU", "Gaussian error linear unit"
 
 
+class Hardswish(Activation):
+    name, torch_name, summary = "hardswish", "Hardswish", "x * relu6(x + 3) / 6 (MobileNetV3)"
+    aliases = ("hard_swish",)
+
+
+class Hardsigmoid(Activation):
+    name, torch_name, summary = "hardsigmoid", "Hardsigmoid", "relu6(x + 3) / 6 (MobileNetV3)"
+    aliases = ("hard_sigmoid",)
+
+
 class SiLU(Activation):
     name, torch_name, aliases, summary = "silu", "SiLU", ("swish",), "x * sigmoid(x)"
 

@@ -38,49 +38,59 @@ class Flatten(Layer):
 class Linear(Layer):
     name = "linear"
     aliases = ("fc", "dense")
-    summary = "fully connected layer on a vector (torch.nn.Linear)"
+    summary = ("fully connected layer on a vector (torch.nn.Linear); with pointwise: true, "
+               "on the channels at each position of a map (ConvNeXt's Linear)")
     work = "MACs"
     autocast = "half"
-    args = (Arg("out", "int", min=1, doc="output features"), Arg("bias", "bool", True))
+    args = (Arg("out", "int", min=1, doc="output features"), Arg("bias", "bool", True),
+            Arg("pointwise", "bool", False, doc="on a map: the channels at each position"))
     out: int
     bias: bool
+    pointwise: bool
 
     def infer(self, shape: Shape) -> Cost:
-        if len(shape) != 1:
+        if len(shape) != 1 and not self.pointwise:
             shown = "x".join(map(str, shape))
             raise ShapeError(f"linear needs a flat vector but gets a {shown} feature map; "
-                             "add a flatten (or global_avgpool then flatten) before it")
-        features = shape[0]
+                             "add a flatten (or global_avgpool then flatten) before it, or "
+                             "say pointwise: true to apply it at each position")
+        features, positions = shape[0], elements(shape[1:])
         return Cost(
-            output=(self.out,),
+            output=(self.out, *shape[1:]),
             params=self.out * features + (self.out if self.bias else 0),
-            macs=self.out * features,
-            other_ops=self.out if self.bias else 0,
-            connections=self.out * (features + (1 if self.bias else 0)),
+            macs=self.out * features * positions,
+            other_ops=self.out * positions if self.bias else 0,
+            connections=self.out * (features + (1 if self.bias else 0)) * positions,
         )
 
     def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
         f, out = shape[0], self.out
+        at = shape[1:]
         bias = f" + {out}" if self.bias else ""
+        reads = f"{out} · ({f} + 1)" if self.bias else dot(out, f)
         figures = [Figure("params", f"{out} · {f}{bias}", cost.params,
                           "a weight from every input feature to every output"
                           + (", plus one bias per output" if self.bias else "")),
-                   Figure("MACs", dot(out, f), cost.macs, "one dot product per output"),
-                   Figure("connections", f"{out} · ({f} + 1)" if self.bias else dot(out, f),
+                   Figure("MACs", dot(out, f, *at), cost.macs, "one dot product per output"
+                          + (" at each position" if at else "")),
+                   Figure("connections", f"{reads} · {dot(*at)}" if at else reads,
                           cost.connections,
                           "the paper's count: what each output unit reads, plus its bias")]
         if self.bias:
-            figures.append(Figure("other ops", str(out), cost.other_ops, "bias adds"))
+            figures.append(Figure("other ops", dot(out, *at), cost.other_ops, "bias adds"))
         return figures
 
     def build(self, shape: Shape) -> Any:
         from torch import nn
 
-        return nn.Linear(shape[0], self.out, self.bias)
+        from .modules import PointwiseLinear
+
+        kind = PointwiseLinear if len(shape) == 3 else nn.Linear
+        return kind(shape[0], self.out, self.bias)
 
     def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
         """The weight's gradient needs the input; the input's needs only the weight."""
-        return [Saved("input", shape[0])] if trainable else []
+        return [Saved("input", elements(shape))] if trainable else []
 
 
 class EuclideanRBF(Layer):

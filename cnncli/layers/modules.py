@@ -103,3 +103,72 @@ class EuclideanRBF(nn.Module):
         w = self.prototypes
         dist = x.square().sum(1, keepdim=True) - 2 * x @ w.t() + w.square().sum(1)
         return -dist
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """Layer norm over the channels at each position of an NCHW map (torchvision's
+    LayerNorm2d: the same weight and bias keys as nn.LayerNorm)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class LayerScale(nn.Module):
+    """A learned factor per channel, shaped (C, 1, 1) like ConvNeXt's `layer_scale`."""
+
+    def __init__(self, shape: Sequence[int], init: float):
+        super().__init__()
+        size = (shape[0], *[1] * (len(shape) - 1))
+        self.scale = nn.Parameter(torch.full(size, float(init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * x
+
+
+class DropPath(nn.Module):
+    """Stochastic depth (Huang et al. 2016) per sample, as torchvision's StochasticDepth
+    in "row" mode: in training, each sample's path is zeroed with probability p and the
+    rest scaled by 1/(1 - p); the identity at inference."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"drop path probability must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = 1.0 - self.p
+        shape = (x.shape[0],) + (1,) * (x.dim() - 1)
+        noise = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(keep)
+        return x * noise.div_(keep)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class ChannelShuffle(nn.Module):
+    """ShuffleNet's channel shuffle, as torchvision writes it (view, transpose, copy)."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        x = x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2).contiguous()
+        return x.view(n, c, h, w)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"
+
+
+class PointwiseLinear(nn.Linear):
+    """nn.Linear on the channels at each position of an NCHW map: the weight is (out, C),
+    as in ConvNeXt's blocks (which permute to channels-last around nn.Linear)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x.permute(0, 2, 3, 1), self.weight, self.bias).permute(0, 3, 1, 2)

@@ -1,7 +1,8 @@
 """Compile a spec into a torch.nn.Module that does exactly what the analysis says.
 
 The builder walks the analysed tree (which knows every layer's input shape) and asks each
-layer class for its own module; composites become the three small modules below. Module
+layer class for its own module; every composite becomes one `Composite`, its modules and a
+small plan of how they connect. Module
 names are the spec's path components, so `state_dict()` keys read like the spec
 (`layer3.2.conv1.weight`). This module imports torch; the static commands never import it.
 """
@@ -16,7 +17,7 @@ from torch import nn
 
 from ..analysis.analyze import Analysis, Row, analyze
 from ..errors import SpecError
-from ..spec.ir import Concat, LayerNode, Network, Residual, Sequence
+from ..spec.ir import Concat, Gate, LayerNode, Network, Residual
 from . import compat
 
 INITS = ("auto", "kaiming", "xavier", "torch")
@@ -24,68 +25,87 @@ _SATURATING = ("tanh", "scaled_tanh", "sigmoid")
 _RECTIFIERS = ("relu", "relu6", "leaky_relu", "gelu", "silu")
 
 
-class _Named(nn.Module):
-    """A module whose children carry the spec's names."""
+Plan = tuple  # ("module", name) | ("seq", steps) | ("cat", branches, split) | ...
 
-    def __init__(self, children: list[tuple[str, nn.Module]]):
+
+class Composite(nn.Module):
+    """A composite of the spec: its modules under the spec's names (an inline composite's
+    layers among them) and the plan that wires them:
+
+    ("module", name); ("seq", (plan, ...)); ("cat", (plan, ...), split), the branches joined
+    along channels, each on its share of the channels when split; ("add", body, shortcut),
+    shortcut None for the identity; ("mul", gate), x times gate(x).
+    """
+
+    def __init__(self, modules: list[tuple[str, nn.Module]], plan: Plan):
         super().__init__()
-        for name, module in children:
+        for name, module in modules:
             self.add_module(name, module)
-
-
-class SequenceModule(_Named):
-    """Children in order (like nn.Sequential, but with the spec's names)."""
+        self.plan = plan
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for module in self._modules.values():
-            x = module(x)
-        return x
+        return self.run(self.plan, x)
+
+    def run(self, plan: Plan, x: torch.Tensor) -> torch.Tensor:
+        kind = plan[0]
+        if kind == "module":
+            return self._modules[plan[1]](x)  # type: ignore[misc]
+        if kind == "seq":
+            for step in plan[1]:
+                x = self.run(step, x)
+            return x
+        if kind == "cat":
+            parts = x.chunk(len(plan[1]), dim=1) if plan[2] else [x] * len(plan[1])
+            return torch.cat([self.run(p, part) for p, part in zip(plan[1], parts)], dim=1)
+        if kind == "add":
+            side = x if plan[2] is None else self.run(plan[2], x)
+            return self.run(plan[1], x) + side
+        if kind == "mul":
+            return x * self.run(plan[1], x)
+        raise AssertionError(f"unknown plan step {kind!r}")
 
 
-class ConcatModule(_Named):
-    """Every branch on the same input; outputs joined along channels (dim 1)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([branch(x) for branch in self._modules.values()], dim=1)
-
-
-class ResidualModule(nn.Module):
-    """`after(body(x) + shortcut(x))`; the shortcut is the identity when absent."""
-
-    def __init__(self, body: list[tuple[str, nn.Module]], shortcut: nn.Module | None,
-                 after: list[tuple[str, nn.Module]]):
-        super().__init__()
-        for name, module in body:
-            self.add_module(name, module)
-        if shortcut is not None:
-            self.shortcut = shortcut
-        for name, module in after:
-            self.add_module(name, module)
-        self.body_names = [name for name, _ in body]
-        self.after_names = [name for name, _ in after]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = x
-        for name in self.body_names:
-            out = self._modules[name](out)  # type: ignore[misc]
-        out = out + (self.shortcut(x) if "shortcut" in self._modules else x)
-        for name in self.after_names:
-            out = self._modules[name](out)  # type: ignore[misc]
-        return out
-
-
-class CnnModel(SequenceModule):
+class CnnModel(Composite):
     """The network a spec describes. `analysis` is kept for reports; `network` is the IR."""
 
     def __init__(self, analysis: Analysis):
-        super().__init__(_children(analysis.root))
+        super().__init__(*assemble(analysis.root))
         self.spec_name = analysis.network.name
         self.input_shape = tuple(analysis.input)
         self.output_shape = tuple(analysis.output)
 
 
-def _children(row: Row) -> list[tuple[str, nn.Module]]:
-    return [(child.node.name, module_for(child)) for child in row.children if child.op is None]
+def assemble(row: Row) -> tuple[list[tuple[str, nn.Module]], Plan]:
+    """The modules a composite row owns (through inline children too) and its plan."""
+    modules: list[tuple[str, nn.Module]] = []
+
+    def step(child: Row) -> Plan:
+        if child.node.inline:
+            owned, plan = assemble(child)
+            modules.extend(owned)
+            return plan
+        modules.append((child.node.name, module_for(child)))
+        return ("module", child.node.name)
+
+    def steps(rows: list[Row]) -> Plan:
+        return ("seq", tuple(step(r) for r in rows))
+
+    node = row.node
+    parts = [child for child in row.children if child.op is None]
+    if isinstance(node, Concat):
+        count = len(node.branches)
+        branches = tuple(step(r) for r in parts[:count])
+        return modules, ("seq", (("cat", branches, node.split), *steps(parts[count:])[1]))
+    if isinstance(node, Residual):
+        body_ids, after_ids = {id(n) for n in node.body}, {id(n) for n in node.after}
+        body = [r for r in parts if id(r.node) in body_ids]
+        after = [r for r in parts if id(r.node) in after_ids]
+        side = [r for r in parts if id(r.node) not in body_ids | after_ids]  # the shortcut
+        add = ("add", steps(body), step(side[0]) if side else None)
+        return modules, ("seq", (add, *steps(after)[1]))
+    if isinstance(node, Gate):
+        return modules, ("mul", steps(parts))
+    return modules, steps(parts)
 
 
 def module_for(row: Row) -> nn.Module:
@@ -96,20 +116,7 @@ def module_for(row: Row) -> nn.Module:
         if node.frozen:
             module.requires_grad_(False)
         return module
-    if isinstance(node, Concat):
-        return ConcatModule(_children(row))
-    if isinstance(node, Residual):
-        body_names = {n.name for n in node.body}
-        after_names = {n.name for n in node.after}
-        parts = {child.node.name: child for child in row.children if child.op is None}
-        shortcut = parts.get("shortcut")
-        return ResidualModule(
-            [(name, module_for(parts[name])) for name in parts if name in body_names],
-            module_for(shortcut) if shortcut is not None else None,
-            [(name, module_for(parts[name])) for name in parts if name in after_names])
-    if isinstance(node, Sequence):
-        return SequenceModule(_children(row))
-    raise AssertionError(f"unknown node {node!r}")
+    return Composite(*assemble(row))
 
 
 def init_weights(model: nn.Module, kinds: set[str], scheme: str) -> str:

@@ -37,10 +37,20 @@ def _round_int(x: Any) -> int:
     return math.floor(x + 0.5)
 
 
+def make_divisible(value: Any, divisor: Any = 8, min_value: Any = None) -> int:
+    """The nearest multiple of `divisor` (at least `min_value`, default `divisor`), but not
+    below 90% of `value`: MobileNet's and EfficientNet's rule for scaled channel widths."""
+    if not (_is_number(value) and _is_number(divisor)) or divisor <= 0:
+        raise ValueError("needs a number and a positive divisor")
+    floor = divisor if min_value is None else min_value
+    rounded = max(floor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "min": min, "max": max, "abs": abs, "len": len, "int": int, "float": float,
     "round": _round_int, "floor": math.floor, "ceil": math.ceil, "sqrt": math.sqrt,
-    "sum": sum,
+    "sum": sum, "make_divisible": make_divisible,
 }
 
 
@@ -154,9 +164,18 @@ class _Evaluator:
 
     def visit_Subscript(self, node: ast.Subscript) -> Any:
         container = self.visit(node.value)
-        index = self.visit(node.slice)
         if not isinstance(container, list):
             raise ExprError("only lists can be indexed")
+        if isinstance(node.slice, ast.Slice):
+            if node.slice.step is not None:
+                raise ExprError("a slice takes no step: write list[start:stop]")
+            ends = [None if e is None else self.visit(e) for e in (node.slice.lower,
+                                                                     node.slice.upper)]
+            if any(e is not None and (not isinstance(e, int) or isinstance(e, bool))
+                   for e in ends):
+                raise ExprError("slice ends must be integers")
+            return container[ends[0]:ends[1]]
+        index = self.visit(node.slice)
         if not isinstance(index, int) or isinstance(index, bool):
             raise ExprError("a list index must be an integer")
         if not -len(container) <= index < len(container):

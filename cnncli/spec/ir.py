@@ -1,7 +1,9 @@
-"""The resolved network: a tree of layer nodes and three composites, no YAML left in it.
+"""The resolved network: a tree of layer nodes and four composites, no YAML left in it.
 
-Every node has a stable dotted `path` (`layer3.2.conv1`) used in every output, and the
-`mark` of the spec text it came from.
+Every node has a stable dotted `path` (`layer3.2.conv1`) used in every output and as its
+module's state_dict prefix, and the `mark` of the spec text it came from. An `inline`
+composite lends its children its parent's namespace: `fire.expand1x1`, not
+`fire.expand.expand1x1` (torchvision's Inception, Fire and dense layers are written so).
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import Mark
-from ..layers import Layer
+from ..errors import Mark, SpecError
+from ..layers import Cost, Layer, Shape, ShapeError
 
 
 @dataclass
@@ -19,6 +21,7 @@ class Node:
     path: str
     mark: Mark
     frozen: bool  # parameters not trained (requires_grad off when built)
+    inline: bool = field(default=False, kw_only=True)  # children named in the parent's space
 
 
 @dataclass
@@ -28,6 +31,14 @@ class LayerNode(Node):
     @property
     def kind(self) -> str:
         return self.layer.name
+
+    def cost(self, shape: Shape) -> Cost:
+        """The layer's `infer`, its shape errors located at this node."""
+        try:
+            return self.layer.infer(shape)
+        except ShapeError as exc:
+            raise SpecError(f"{self.layer.name} on input {fmt(shape)}: {exc}", self.mark,
+                            self.path) from None
 
 
 @dataclass
@@ -44,9 +55,12 @@ class Sequence(Node):
 
 @dataclass
 class Concat(Node):
-    """Branches applied to the same input, outputs joined along channels."""
+    """Branches applied to the same input (or, with `split`, each to its equal share of the
+    input's channels), outputs joined along channels, then the `after` layers."""
 
     branches: list[Node] = field(default_factory=list)
+    split: bool = False
+    after: list[Node] = field(default_factory=list)
     label: str = "concat"
 
     @property
@@ -66,6 +80,20 @@ class Residual(Node):
     shortcut: str | Sequence = "auto"
     after: list[Node] = field(default_factory=list)
     label: str = "residual"
+    shortcut_name: str = "shortcut"  # the projection's name (torchvision: downsample)
+
+    @property
+    def kind(self) -> str:
+        return self.label
+
+
+@dataclass
+class Gate(Node):
+    """`x * gate(x)`: the gate's output (Cx1x1 broadcast over CxHxW, or x's own shape)
+    scales the input, as squeeze-and-excitation does."""
+
+    layers: list[Node] = field(default_factory=list)
+    label: str = "gate"
 
     @property
     def kind(self) -> str:
@@ -85,3 +113,50 @@ class Network:
     overrides: dict[str, object] = field(default_factory=dict)  # --set values applied
     files: dict[str, str] = field(default_factory=dict)  # every file read: path -> text
     train: Any = None  # the spec's `train:` defaults (a located mapping), if any
+
+
+def fmt(shape: Shape) -> str:
+    return "x".join(map(str, shape))
+
+
+def children(node: Node) -> list[Node]:
+    """A composite's child nodes in order (a layer has none)."""
+    if isinstance(node, Sequence):
+        return node.children
+    if isinstance(node, Concat):
+        return [*node.branches, *node.after]
+    if isinstance(node, Residual):
+        shortcut = [node.shortcut] if isinstance(node.shortcut, Sequence) else []
+        return [*node.body, *shortcut, *node.after]
+    if isinstance(node, Gate):
+        return node.layers
+    return []
+
+
+def split_input(shape: Shape, shares: int, mark: Mark, path: str) -> Shape:
+    """The share of the input each of `shares` branches of a split concat gets."""
+    if shape[0] % shares:
+        raise SpecError(f"concat split: {shape[0]} input channels do not split into {shares} "
+                        "equal shares", mark, path)
+    return (shape[0] // shares, *shape[1:])
+
+
+def concat_output(node: Concat, outputs: list[tuple[str, Shape]]) -> Shape:
+    """Branch outputs joined along channels; they must agree on everything else."""
+    first_name, first = outputs[0]
+    for bname, out in outputs[1:]:
+        if len(out) != len(first) or out[1:] != first[1:]:
+            raise SpecError(
+                f"concat: branch {bname!r} gives {fmt(out)} but branch {first_name!r} gives "
+                f"{fmt(first)}; branches must agree on everything but channels",
+                node.mark, node.path)
+    return (sum(out[0] for _, out in outputs), *first[1:])
+
+
+def check_gate(node: Gate, shape: Shape, gate: Shape) -> None:
+    """The gate must give one value per channel (Cx1x1) or one per element."""
+    per_channel = (shape[0], 1, 1) if len(shape) == 3 else shape
+    if gate not in (shape, per_channel):
+        raise SpecError(f"gate: its layers give {fmt(gate)} for an input of {fmt(shape)}; a "
+                        f"gate must give {fmt(per_channel)} (one factor per channel) or "
+                        f"{fmt(shape)}", node.mark, node.path)

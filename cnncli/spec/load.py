@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Mark, SpecError, UsageError, did_you_mean, yaml_repr
+from .blocks import NAME_RE, Block, parse_block
 from .ir import Network
-from .resolve import NAME_RE, Block, Resolver, parse_block
+from .resolve import Resolver
 from .yamlsrc import (
     MAX_BYTES,
     YList,
@@ -171,7 +172,7 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
         raw_shape = shape_raw if isinstance(shape_raw, str) else resolver.value(
             shape_raw, params, shape_mark)  # "3x224x224" is a shape, not an expression
         shape_value = _spec_shape(raw_shape, shape_mark)
-    root = resolver.network(data["layers"], data.mark_of("layers"))
+    root = resolver.network(data["layers"], data.mark_of("layers"), tuple(shape_value))
     init = data.get("init", "auto")
     if init not in INITS:
         raise SpecError(f"init must be one of {', '.join(INITS)}, got {init!r}",

@@ -1,98 +1,50 @@
 """Resolve a spec's layer list into the IR: blocks, repeats, expressions, names and paths.
 
 Scoping is lexical: a block body sees the spec's parameters and the block's own arguments
-(plus any repeat variables around it), never the caller's. Argument values written as text
-are expressions (see expr.py), evaluated where they are written.
+(plus any repeat variables around it), never the caller's, and the shape of its input as
+`in_channels`, `in_height`, `in_width` (`in_features` for a flat vector). Argument values
+written as text are expressions (see expr.py), evaluated where they are written. The
+resolver follows the shape through every layer so that those names are known.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
-from dataclasses import dataclass
 from typing import Any
 
 from ..errors import Mark, SpecError, did_you_mean, yaml_repr
-from ..layers import REGISTRY, ArgError
+from ..layers import REGISTRY, ArgError, Shape
+from .blocks import COMMON_KEYS, COMPOSITES, NAME_RE, SHAPE_NAMES, Block, wrap
 from .expr import ExprError, evaluate
-from .ir import Concat, LayerNode, Node, Residual, Sequence
+from .ir import (
+    Concat,
+    Gate,
+    LayerNode,
+    Node,
+    Residual,
+    Sequence,
+    check_gate,
+    children,
+    concat_output,
+    split_input,
+)
 from .yamlsrc import YAML11_BOOLEANS, YList, YMap
 
 MAX_NODES = 200_000
 MAX_REPEAT = 100_000
 MAX_BLOCK_DEPTH = 64
-NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-COMMON_KEYS = ("name", "when", "frozen")
-COMPOSITES = {
-    "sequence": ("layers",),
-    "residual": ("layers", "shortcut", "after"),
-    "concat": ("branches",),
-    "repeat": ("count", "var", "body"),
-}
-BLOCK_BODIES = ("layers", "residual", "concat", "repeat")
-
-
-@dataclass
-class Block:
-    """A named, reusable piece of network with parameters (`null` default = required)."""
-
-    name: str
-    params: YMap
-    body_kind: str  # a COMPOSITES key
-    body: Any
-    body_mark: Mark
-    mark: Mark
-
-
-def parse_block(name: str, raw: Any, mark: Mark) -> Block:
-    if not NAME_RE.fullmatch(name):
-        raise SpecError(f"block name {name!r} must be a plain identifier", mark)
-    if name in REGISTRY or name in COMPOSITES:
-        raise SpecError(f"block name {name!r} is already a layer type; choose another", mark)
-    if not isinstance(raw, YMap):
-        raise SpecError(f"block {name!r} must be a mapping with params and one of "
-                        f"{', '.join(BLOCK_BODIES)}", mark)
-    allowed = ("params", "description", *BLOCK_BODIES)
-    for key in raw:
-        if key not in allowed:
-            raise SpecError(f"unknown key {key!r} in block {name!r}{did_you_mean(key, allowed)}"
-                            f"; a block has: {', '.join(allowed)}", raw.key_marks[key])
-    bodies = [key for key in BLOCK_BODIES if key in raw]
-    if len(bodies) != 1:
-        raise SpecError(f"block {name!r} needs exactly one body ({', '.join(BLOCK_BODIES)}), "
-                        f"found {len(bodies)}", raw.mark)
-    params = raw.get("params")
-    if params is None:
-        params = YMap()
-        params.mark, params.key_marks, params.value_marks = raw.mark, {}, {}
-    if not isinstance(params, YMap):
-        raise SpecError(f"params of block {name!r} must be a mapping of name: default",
-                        raw.mark_of("params"))
-    for pname in params:
-        if not NAME_RE.fullmatch(pname) or pname.startswith("_"):
-            raise SpecError(f"parameter name {pname!r} must be a plain identifier not starting "
-                            "with _", params.key_marks[pname])
-        if pname in COMMON_KEYS:
-            raise SpecError(f"block parameter {pname!r} clashes with the {pname!r} key every "
-                            "entry takes; choose another name", params.key_marks[pname])
-    kind = bodies[0]
-    body = raw[kind]
-    if kind == "layers":
-        kind, body = "sequence", _wrap({"layers": body}, raw.mark_of("layers"))
-    return Block(name, params, kind, body, raw.mark_of(bodies[0]), mark)
-
-
-def _wrap(values: dict[str, Any], mark: Mark) -> YMap:
-    box = YMap(values)
-    box.mark = mark
-    box.key_marks = {k: mark for k in values}
-    box.value_marks = {k: mark for k in values}
-    return box
+SHORTCUTS = ("auto", "identity", "none")
 
 
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
+
+
+def shape_names(shape: Shape) -> dict[str, int]:
+    """A block's input shape as names its expressions can use."""
+    if len(shape) == 3:
+        return dict(zip(SHAPE_NAMES, shape))
+    return {"in_features": shape[0]}
 
 
 def layer_types() -> list[str]:
@@ -112,10 +64,13 @@ class Resolver:
         self.nodes = 0
         self.calls: list[str] = []
         self.path: str | None = None  # the layer being resolved, for messages
+        self.shape: Shape = ()  # the shape flowing into the entry being resolved
 
     # -- entry points -----------------------------------------------------------------
 
-    def network(self, layers: Any, mark: Mark) -> Sequence:
+    def network(self, layers: Any, mark: Mark, shape: Shape) -> Sequence:
+        """The root sequence for an input of `shape` (per sample)."""
+        self.shape = tuple(shape)
         root = Sequence(name="", path="", mark=mark, frozen=False)
         root.children = self.items(layers, mark, dict(self.globals), "", False, "layers")
         return root
@@ -162,7 +117,7 @@ class Resolver:
                               frozen)
             if node is None:
                 continue
-            _claim(seen, node, prefix)
+            _claim_all(seen, node, prefix)
             nodes.append(node)
         return nodes
 
@@ -182,13 +137,26 @@ class Resolver:
         if "when" in args and not self.flag(args, "when", scope, True):
             return None
         frozen = self.flag(args, "frozen", scope, frozen)
+        inline = self.flag(args, "inline", scope, False)
         self.count(mark)
+        if kind in REGISTRY and kind not in self.blocks:
+            if "inline" in args:
+                raise SpecError("inline applies to composites and blocks, not to a layer",
+                                args.key_marks["inline"], path)
+            node: Node = self.layer(kind, args, kind_mark, scope, name, path, frozen)
+            self.shape = node.cost(self.shape).output
+            return node
+        # An inline composite's children are named in the parent's namespace.
+        inner = prefix if inline else path
         if kind in COMPOSITES:
-            return self.composite(kind, args, kind_mark, scope, name, path, frozen, kind)
-        if kind in self.blocks:
-            return self.call(self.blocks[kind], args, kind_mark, scope, name, path, frozen)
-        if kind in REGISTRY:
-            return self.layer(kind, args, kind_mark, scope, name, path, frozen)
+            node = self.composite(kind, args, kind_mark, scope, name, inner, frozen, kind)
+        elif kind in self.blocks:
+            node = self.call(self.blocks[kind], args, kind_mark, scope, name, inner, frozen)
+        else:
+            node = None
+        if node is not None:
+            node.path, node.inline = path, inline
+            return node
         close = difflib.get_close_matches(kind, [*REGISTRY, *COMPOSITES, *self.blocks], n=6)
         one_each = {REGISTRY.get(c, c): c for c in reversed(close)}  # batchnorm, not bn too
         hint = did_you_mean(kind, one_each.values(), n=3) if close else ""
@@ -250,10 +218,13 @@ class Resolver:
             raise SpecError(f"block {block.name!r} uses itself ({chain})", mark, path)
         if len(self.calls) >= MAX_BLOCK_DEPTH:
             raise SpecError(f"blocks nest deeper than {MAX_BLOCK_DEPTH} levels", mark, path)
-        inner = dict(self.globals)
+        inner = {**self.globals, **shape_names(self.shape)}
         for key in args:
             if key in COMMON_KEYS:
                 continue
+            if key in SHAPE_NAMES:
+                raise SpecError(f"{key} is the shape of the block's input, not an argument",
+                                args.key_marks[key], path)
             if key not in block.params:
                 params = ", ".join(block.params) or "none"
                 raise SpecError(f"block {block.name!r} has no parameter {key!r}"
@@ -300,20 +271,17 @@ class Resolver:
     def _residual(self, args: YMap, mark: Mark, scope: dict[str, Any], name: str, path: str,
                   frozen: bool, label: str) -> Node:
         _require(args, "layers", "residual", mark, path)
+        given = self.shape
         body = self.items(args["layers"], args.mark_of("layers"), scope, path, frozen, "layers")
-        shortcut: str | Sequence = "auto"
-        if "shortcut" in args:
-            raw, where = args["shortcut"], args.mark_of("shortcut")
-            if raw in ("auto", "identity"):
-                shortcut = raw
-            elif isinstance(raw, YList):
-                shortcut = Sequence(name="shortcut", path=_join(path, "shortcut"), mark=where,
-                                    frozen=frozen, label="shortcut")
-                shortcut.children = self.items(raw, where, scope, shortcut.path, frozen,
-                                               "shortcut")
-            else:
-                raise SpecError("shortcut must be auto, identity or a list of layers, "
-                                f"got {raw!r}", where, path)
+        body_out = self.shape
+        shortcut = self.shortcut(args, scope, path, frozen, given)
+        shortcut_name = args.get("shortcut_name", "shortcut")
+        if not isinstance(shortcut_name, str) or not NAME_RE.fullmatch(shortcut_name):
+            raise SpecError(f"shortcut_name must be a plain identifier, got {shortcut_name!r}",
+                            args.mark_of("shortcut_name"), path)
+        if isinstance(shortcut, Sequence):
+            shortcut.name, shortcut.path = shortcut_name, _join(path, shortcut_name)
+        self.shape = body_out
         after: list[Node] = []
         if "after" in args:
             # one namespace with the body: unnamed layers' indices continue after the body's
@@ -321,12 +289,48 @@ class Resolver:
                                "after", first_index=len(body))
         seen: dict[str, Mark] = {}
         for node in [*body, *after]:
-            _claim(seen, node, path)
-        if "shortcut" in seen:
-            raise SpecError("the name 'shortcut' is taken by the residual's shortcut path",
-                            seen["shortcut"], path)
+            _claim_all(seen, node, path)
+        if shortcut == "none":  # no residual this time: the layers in a row
+            return Sequence(name=name, path=path, mark=mark, frozen=frozen,
+                            children=[*body, *after], label=label)
+        if shortcut_name in seen:
+            raise SpecError(f"the name {shortcut_name!r} is taken by the residual's shortcut "
+                            "path", seen[shortcut_name], path)
         return Residual(name=name, path=path, mark=mark, frozen=frozen, body=body,
-                        shortcut=shortcut, after=after, label=label)
+                        shortcut=shortcut, after=after, label=label,
+                        shortcut_name=shortcut_name)
+
+    def shortcut(self, args: YMap, scope: dict[str, Any], path: str, frozen: bool,
+                 given: Shape) -> str | Sequence:
+        """auto, identity, none (no add), a list of layers, or an expression giving a word."""
+        if "shortcut" not in args:
+            return "auto"
+        raw, where = args["shortcut"], args.mark_of("shortcut")
+        if isinstance(raw, YList):
+            self.shape = given
+            shortcut = Sequence(name="shortcut", path=_join(path, "shortcut"), mark=where,
+                                frozen=frozen, label="shortcut")
+            shortcut.children = self.items(raw, where, scope, path, frozen, "shortcut")
+            return shortcut
+        bare_word = isinstance(raw, str) and NAME_RE.fullmatch(raw) and raw not in scope
+        value = self.value(raw, scope, where, literal=SHORTCUTS) \
+            if isinstance(raw, str) and not bare_word else raw
+        if value not in SHORTCUTS:
+            raise SpecError("shortcut must be auto, identity, none, a list of layers, or an "
+                            f"expression giving one of those words, got {yaml_repr(value)}",
+                            where, path)
+        return value
+
+    def _gate(self, args: YMap, mark: Mark, scope: dict[str, Any], name: str, path: str,
+              frozen: bool, label: str) -> Node:
+        _require(args, "layers", "gate", mark, path)
+        given = self.shape
+        layers = self.items(args["layers"], args.mark_of("layers"), scope, path, frozen,
+                            "layers")
+        node = Gate(name=name, path=path, mark=mark, frozen=frozen, layers=layers, label=label)
+        check_gate(node, given, self.shape)
+        self.shape = given
+        return node
 
     def _concat(self, args: YMap, mark: Mark, scope: dict[str, Any], name: str, path: str,
                 frozen: bool, label: str) -> Node:
@@ -342,26 +346,43 @@ class Resolver:
             named = [(None, item, m) for item, m in zip(raw, raw.item_marks)]
         else:
             raise SpecError("branches must be a mapping of name: layers, or a list", where, path)
-        branches: list[Node] = []
+        node = Concat(name=name, path=path, mark=mark, frozen=frozen, label=label,
+                      split=self.flag(args, "split", scope, False))
+        given = self.shape
+        # Branches are resolved first, then each follows the shape it gets (a split needs
+        # the count of branches kept).
+        shapes: list[tuple[str, Shape]] = []
         seen: dict[str, Mark] = {}
-        for given, item, bmark in named:
-            bname = given if given is not None else str(len(branches))  # index among kept
+        share = given
+        for given_name, item, bmark in named:
+            bname = given_name if given_name is not None else str(len(node.branches))
             bpath = _join(path, bname)
+            if node.split:
+                share = split_input(given, len(named), mark, path)
+            self.shape = share
             if isinstance(item, YList):
-                branch = Sequence(name=bname, path=bpath, mark=bmark, frozen=frozen,
-                                  label="branch")
+                branch: Node | None = Sequence(name=bname, path=bpath, mark=bmark,
+                                               frozen=frozen, label="branch")
                 branch.children = self.items(item, bmark, scope, bpath, frozen, "a branch")
             else:
-                node = self.entry(item, bmark, scope, path, bname, frozen)
-                if node is None:
+                branch = self.entry(item, bmark, scope, path, bname, frozen)
+                if branch is None:
                     continue
-                branch = node
-            _claim(seen, branch, path)
-            branches.append(branch)
-        if not branches:
+            _claim_all(seen, branch, path)
+            node.branches.append(branch)
+            shapes.append((branch.name, self.shape))
+        if not node.branches:
             raise SpecError("concat needs at least one branch", where, path)
-        return Concat(name=name, path=path, mark=mark, frozen=frozen, branches=branches,
-                      label=label)
+        if node.split and len(node.branches) != len(named):
+            raise SpecError("a split concat cannot drop branches with when: each branch takes "
+                            "its share of the channels", where, path)
+        self.shape = concat_output(node, shapes)
+        if "after" in args:
+            node.after = self.items(args["after"], args.mark_of("after"), scope, path, frozen,
+                                    "after", first_index=len(node.branches))
+            for child in node.after:
+                _claim_all(seen, child, path)
+        return node
 
     def _repeat(self, args: YMap, mark: Mark, scope: dict[str, Any], name: str, path: str,
                 frozen: bool, label: str) -> Node:
@@ -405,6 +426,14 @@ def _require(args: YMap, key: str, kind: str, mark: Mark, path: str) -> None:
         raise SpecError(f"{kind} needs {key!r}", mark, path)
 
 
+def _claim_all(seen: dict[str, Mark], node: Node, prefix: str) -> None:
+    """Claim a node's name, and those its inline children take in the same namespace."""
+    _claim(seen, node, prefix)
+    if node.inline:
+        for child in children(node):
+            _claim_all(seen, child, prefix)
+
+
 def _claim(seen: dict[str, Mark], node: Node, prefix: str) -> None:
     if node.name in seen:
         where = f" in {prefix}" if prefix else ""
@@ -416,12 +445,12 @@ def _claim(seen: dict[str, Mark], node: Node, prefix: str) -> None:
 def _split_entry(raw: Any, mark: Mark) -> tuple[str, YMap, Mark]:
     """An entry is `relu` or `{conv: {out: 64, kernel: 3}}`: its type and its arguments."""
     if isinstance(raw, str):
-        return raw, _wrap({}, mark), mark
+        return raw, wrap({}, mark), mark
     if isinstance(raw, YMap) and len(raw) == 1:
         (kind, args), = raw.items()
         kind_mark = raw.key_marks[kind]
         if args is None:
-            return kind, _wrap({}, kind_mark), kind_mark
+            return kind, wrap({}, kind_mark), kind_mark
         if not isinstance(args, YMap):
             raise SpecError(f"the options of {kind!r} must be a mapping, e.g. "
                             f"{{{kind}: {{name: value}}}}; got {args!r}", raw.mark_of(kind))
@@ -439,7 +468,9 @@ def _entry_name(args: YMap, default: str) -> str:
     if "name" not in args:
         return default
     name = args["name"]
+    if isinstance(name, int) and not isinstance(name, bool) and 0 <= name < 10**6:
+        return str(name)  # as torchvision numbers a Sequential's modules
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise SpecError(f"name must be a plain identifier (letters, digits, _), got {name!r}",
-                        args.mark_of("name"))
+        raise SpecError(f"name must be a plain identifier (letters, digits, _) or a whole "
+                        f"number, got {name!r}", args.mark_of("name"))
     return name

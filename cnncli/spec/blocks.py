@@ -1,0 +1,88 @@
+"""A spec's `blocks:`: reusable pieces of network with parameters, and the composite keys."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import Mark, SpecError, did_you_mean
+from ..layers import REGISTRY
+from .yamlsrc import YMap
+
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+COMMON_KEYS = ("name", "when", "frozen", "inline")
+COMPOSITES = {
+    "sequence": ("layers",),
+    "residual": ("layers", "shortcut", "shortcut_name", "after"),
+    "concat": ("branches", "split", "after"),
+    "gate": ("layers",),
+    "repeat": ("count", "var", "body"),
+}
+BLOCK_BODIES = ("layers", "residual", "concat", "gate", "repeat")
+#: a block's input shape, as names its expressions see (not parameters)
+SHAPE_NAMES = ("in_channels", "in_height", "in_width", "in_features")
+
+
+@dataclass
+class Block:
+    """A named, reusable piece of network with parameters (`null` default = required)."""
+
+    name: str
+    params: YMap
+    body_kind: str  # a COMPOSITES key
+    body: Any
+    body_mark: Mark
+    mark: Mark
+
+
+def parse_block(name: str, raw: Any, mark: Mark) -> Block:
+    if not NAME_RE.fullmatch(name):
+        raise SpecError(f"block name {name!r} must be a plain identifier", mark)
+    if name in REGISTRY or name in COMPOSITES:
+        raise SpecError(f"block name {name!r} is already a layer type; choose another", mark)
+    if not isinstance(raw, YMap):
+        raise SpecError(f"block {name!r} must be a mapping with params and one of "
+                        f"{', '.join(BLOCK_BODIES)}", mark)
+    allowed = ("params", "description", *BLOCK_BODIES)
+    for key in raw:
+        if key not in allowed:
+            raise SpecError(f"unknown key {key!r} in block {name!r}{did_you_mean(key, allowed)}"
+                            f"; a block has: {', '.join(allowed)}", raw.key_marks[key])
+    bodies = [key for key in BLOCK_BODIES if key in raw]
+    if len(bodies) != 1:
+        raise SpecError(f"block {name!r} needs exactly one body ({', '.join(BLOCK_BODIES)}), "
+                        f"found {len(bodies)}", raw.mark)
+    params = raw.get("params")
+    if params is None:
+        params = YMap()
+        params.mark, params.key_marks, params.value_marks = raw.mark, {}, {}
+    if not isinstance(params, YMap):
+        raise SpecError(f"params of block {name!r} must be a mapping of name: default",
+                        raw.mark_of("params"))
+    for pname in params:
+        if not NAME_RE.fullmatch(pname) or pname.startswith("_"):
+            raise SpecError(f"parameter name {pname!r} must be a plain identifier not starting "
+                            "with _", params.key_marks[pname])
+        if pname in COMMON_KEYS:
+            raise SpecError(f"block parameter {pname!r} clashes with the {pname!r} key every "
+                            "entry takes; choose another name", params.key_marks[pname])
+        if pname in SHAPE_NAMES:
+            raise SpecError(f"block parameter {pname!r} clashes with the name a block's input "
+                            "shape has in its expressions; choose another name",
+                            params.key_marks[pname])
+    kind = bodies[0]
+    body = raw[kind]
+    if kind == "layers":
+        kind, body = "sequence", wrap({"layers": body}, raw.mark_of("layers"))
+    return Block(name, params, kind, body, raw.mark_of(bodies[0]), mark)
+
+
+def wrap(values: dict[str, Any], mark: Mark) -> YMap:
+    """A mapping made in code, located at `mark`."""
+    box = YMap(values)
+    box.mark = mark
+    box.key_marks = {k: mark for k in values}
+    box.value_marks = {k: mark for k in values}
+    return box
