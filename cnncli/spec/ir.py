@@ -113,6 +113,7 @@ class Network:
     overrides: dict[str, object] = field(default_factory=dict)  # --set values applied
     files: dict[str, str] = field(default_factory=dict)  # every file read: path -> text
     train: Any = None  # the spec's `train:` defaults (a located mapping), if any
+    torchvision: Any = None  # the torchvision network it mirrors (pretrained.Torchvision)
 
 
 def fmt(shape: Shape) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import Mark, SpecError, UsageError, did_you_mean, yaml_repr
 from .blocks import NAME_RE, Block, parse_block
 from .ir import Network
+from .pretrained import parse_torchvision
 from .resolve import Resolver
 from .yamlsrc import (
     MAX_BYTES,
@@ -26,9 +27,9 @@ from .yamlsrc import (
 from .zoo import ZooEntry, find, suggest, zoo_file
 
 TOP_KEYS = ("name", "description", "aliases", "input", "params", "blocks", "include", "layers",
-            "variants", "variant", "init", "train")
+            "variants", "variant", "init", "train", "torchvision")
 INITS = ("auto", "kaiming", "xavier", "torch")
-VARIANT_KEYS = ("description", "aliases", "params", "input", "train")
+VARIANT_KEYS = ("description", "aliases", "params", "input", "train", "torchvision")
 MAX_INPUT_SIDE = 1 << 20
 
 
@@ -162,6 +163,10 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
         if shape is not None:
             shape_raw, shape_mark = shape
         recipe = _variant_recipe(recipe, (data["variants"][variant] or {}).get("train"))
+    tv_box = (data["variants"][variant] or {}) if variant is not None else {}
+    tv_box = tv_box if "torchvision" in tv_box else data
+    torchvision = parse_torchvision(tv_box["torchvision"], tv_box.mark_of("torchvision"), name) \
+        if "torchvision" in tv_box else None
     applied = {key: _override(key, value, params) for key, value in (overrides or {}).items()}
     params.update(applied)
     blocks = collect_blocks(data, file, set(), files)
@@ -179,7 +184,7 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
                         data.mark_of("init"))
     return Network(name=name, description=str(description or ""), input=tuple(shape_value),
                    root=root, source=file, params=params, init=init, variant=variant,
-                   overrides=applied, files=files, train=recipe)
+                   overrides=applied, files=files, train=recipe, torchvision=torchvision)
 
 
 def _read(path: str, files: dict[str, str]) -> Any:

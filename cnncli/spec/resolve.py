@@ -65,6 +65,10 @@ class Resolver:
         self.calls: list[str] = []
         self.path: str | None = None  # the layer being resolved, for messages
         self.shape: Shape = ()  # the shape flowing into the entry being resolved
+        # Where the unnamed children of the inline composite being entered start counting:
+        # they are numbered on from their parent's list, as if written there.
+        self.start = 0
+        self.inline_repeat = False  # the repeat being entered is inline: so are its items
 
     # -- entry points -----------------------------------------------------------------
 
@@ -112,14 +116,21 @@ class Resolver:
                             mark)
         nodes: list[Node] = []
         seen: dict[str, Mark] = {}
+        index = first_index
         for item, item_mark in zip(raw, raw.item_marks):
-            node = self.entry(item, item_mark, scope, prefix, str(first_index + len(nodes)),
-                              frozen)
+            self.start = index
+            node = self.entry(item, item_mark, scope, prefix, str(index), frozen)
             if node is None:
                 continue
             _claim_all(seen, node, prefix)
             nodes.append(node)
+            index += slots(node)
         return nodes
+
+    def first(self) -> int:
+        """The first index of an inline composite's unnamed children (0 when not inline)."""
+        start, self.start = self.start, 0
+        return start
 
     def entry(self, raw: Any, mark: Mark, scope: dict[str, Any], prefix: str,
               default_name: str, frozen: bool) -> Node | None:
@@ -148,6 +159,9 @@ class Resolver:
             return node
         # An inline composite's children are named in the parent's namespace.
         inner = prefix if inline else path
+        start = self.start
+        self.start = start if inline else 0
+        self.inline_repeat = inline and kind == "repeat"
         if kind in COMPOSITES:
             node = self.composite(kind, args, kind_mark, scope, name, inner, frozen, kind)
         elif kind in self.blocks:
@@ -155,7 +169,10 @@ class Resolver:
         else:
             node = None
         if node is not None:
-            node.path, node.inline = path, inline
+            if inline and "name" not in args:  # the indices its children fill, e.g. 3-5
+                name = f"{start}-{start + slots(node, inline=True) - 1}"
+                path = _join(prefix, name)
+            node.name, node.path, node.inline = name, path, inline
             return node
         close = difflib.get_close_matches(kind, [*REGISTRY, *COMPOSITES, *self.blocks], n=6)
         one_each = {REGISTRY.get(c, c): c for c in reversed(close)}  # batchnorm, not bn too
@@ -264,15 +281,16 @@ class Resolver:
                   frozen: bool, label: str) -> Node:
         _require(args, "layers", "sequence", mark, path)
         children = self.items(args["layers"], args.mark_of("layers"), scope, path, frozen,
-                              "layers")
+                              "layers", self.first())
         return Sequence(name=name, path=path, mark=mark, frozen=frozen, children=children,
                         label=label)
 
     def _residual(self, args: YMap, mark: Mark, scope: dict[str, Any], name: str, path: str,
                   frozen: bool, label: str) -> Node:
         _require(args, "layers", "residual", mark, path)
-        given = self.shape
-        body = self.items(args["layers"], args.mark_of("layers"), scope, path, frozen, "layers")
+        given, first = self.shape, self.first()
+        body = self.items(args["layers"], args.mark_of("layers"), scope, path, frozen, "layers",
+                          first)
         body_out = self.shape
         shortcut = self.shortcut(args, scope, path, frozen, given)
         shortcut_name = args.get("shortcut_name", "shortcut")
@@ -286,7 +304,7 @@ class Resolver:
         if "after" in args:
             # one namespace with the body: unnamed layers' indices continue after the body's
             after = self.items(args["after"], args.mark_of("after"), scope, path, frozen,
-                               "after", first_index=len(body))
+                               "after", first + sum(slots(n) for n in body))
         seen: dict[str, Mark] = {}
         for node in [*body, *after]:
             _claim_all(seen, node, path)
@@ -326,7 +344,7 @@ class Resolver:
         _require(args, "layers", "gate", mark, path)
         given = self.shape
         layers = self.items(args["layers"], args.mark_of("layers"), scope, path, frozen,
-                            "layers")
+                            "layers", self.first())
         node = Gate(name=name, path=path, mark=mark, frozen=frozen, layers=layers, label=label)
         check_gate(node, given, self.shape)
         self.shape = given
@@ -348,18 +366,18 @@ class Resolver:
             raise SpecError("branches must be a mapping of name: layers, or a list", where, path)
         node = Concat(name=name, path=path, mark=mark, frozen=frozen, label=label,
                       split=self.flag(args, "split", scope, False))
-        given = self.shape
+        given, index = self.shape, self.first()
         # Branches are resolved first, then each follows the shape it gets (a split needs
         # the count of branches kept).
         shapes: list[tuple[str, Shape]] = []
         seen: dict[str, Mark] = {}
         share = given
         for given_name, item, bmark in named:
-            bname = given_name if given_name is not None else str(len(node.branches))
+            bname = given_name if given_name is not None else str(index)
             bpath = _join(path, bname)
             if node.split:
                 share = split_input(given, len(named), mark, path)
-            self.shape = share
+            self.shape, self.start = share, index
             if isinstance(item, YList):
                 branch: Node | None = Sequence(name=bname, path=bpath, mark=bmark,
                                                frozen=frozen, label="branch")
@@ -370,6 +388,7 @@ class Resolver:
                     continue
             _claim_all(seen, branch, path)
             node.branches.append(branch)
+            index += slots(branch)
             shapes.append((branch.name, self.shape))
         if not node.branches:
             raise SpecError("concat needs at least one branch", where, path)
@@ -379,7 +398,7 @@ class Resolver:
         self.shape = concat_output(node, shapes)
         if "after" in args:
             node.after = self.items(args["after"], args.mark_of("after"), scope, path, frozen,
-                                    "after", first_index=len(node.branches))
+                                    "after", index)
             for child in node.after:
                 _claim_all(seen, child, path)
         return node
@@ -402,21 +421,29 @@ class Resolver:
             raise SpecError(f"repeat var must be a plain identifier, got {var!r}",
                             args.mark_of("var"), path)
         body, body_mark = args["body"], args.mark_of("body")
+        inline, index = self.inline_repeat, self.first()
         children: list[Node] = []
         seen: dict[str, Mark] = {}
         for i in range(count):
             inner = {**scope, var: i}
-            ipath = _join(path, str(len(children)))
             node: Node | None
             if isinstance(body, YList):
-                node = Sequence(name=str(len(children)), path=ipath, mark=body_mark,
-                                frozen=frozen, label="repeat item")
-                node.children = self.items(body, body_mark, inner, ipath, frozen, "body")
+                # An inline repeat's items are inline too: their layers join the parent's list.
+                iname = f"{index}-" if inline else str(index)
+                node = Sequence(name=iname, path=_join(path, iname), mark=body_mark,
+                                frozen=frozen, label="repeat item", inline=inline)
+                node.children = self.items(body, body_mark, inner, path if inline else
+                                           node.path, frozen, "body", index if inline else 0)
+                if inline:
+                    node.name = f"{index}-{index + slots(node) - 1}"
+                    node.path = _join(path, node.name)
             else:
-                node = self.entry(body, body_mark, inner, path, str(len(children)), frozen)
+                self.start = index
+                node = self.entry(body, body_mark, inner, path, str(index), frozen)
             if node is not None:
-                _claim(seen, node, path)
+                _claim_all(seen, node, path)
                 children.append(node)
+                index += slots(node)
         return Sequence(name=name, path=path, mark=mark, frozen=frozen, children=children,
                         label=label)
 
@@ -427,11 +454,19 @@ def _require(args: YMap, key: str, kind: str, mark: Mark, path: str) -> None:
 
 
 def _claim_all(seen: dict[str, Mark], node: Node, prefix: str) -> None:
-    """Claim a node's name, and those its inline children take in the same namespace."""
-    _claim(seen, node, prefix)
-    if node.inline:
-        for child in children(node):
-            _claim_all(seen, child, prefix)
+    """Claim a node's name, or for an inline one the names its children take here."""
+    if not node.inline:
+        _claim(seen, node, prefix)
+        return
+    for child in children(node):
+        _claim_all(seen, child, prefix)
+
+
+def slots(node: Node, inline: bool | None = None) -> int:
+    """How many names a node takes in its parent's list: 1, or an inline node's children's."""
+    if not (node.inline if inline is None else inline):
+        return 1
+    return sum(slots(child) for child in children(node))
 
 
 def _claim(seen: dict[str, Mark], node: Node, prefix: str) -> None:
