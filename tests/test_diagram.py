@@ -43,7 +43,7 @@ def test_svg_has_a_box_per_row_at_the_depth() -> None:
 def test_residual_shortcut_beside_the_body_and_long_sequences_wrap() -> None:
     a = analyze("resnet18")
     placed = boxes(svg(a, None))
-    conv1, side = placed["layer2.0.conv1"], placed["layer2.0.shortcut.0"]
+    conv1, side = placed["layer2.0.conv1"], placed["layer2.0.downsample.0"]
     assert side[0] > conv1[0] and side[1] == conv1[1]  # beside the body, same height
     assert placed["layer2.0.(add)"][1] > placed["layer2.0.bn2"][1]
     xs = {round(x) for x, _ in boxes(svg(analyze("resnet152"), 2)).values()}

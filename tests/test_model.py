@@ -52,8 +52,8 @@ def test_forward_backward_on_cpu(name: str, shape: str) -> None:
 def test_state_dict_keys_read_like_the_spec() -> None:
     keys = set(cnncli.build("resnet50", device="meta").state_dict())
     assert "layer3.2.conv1.weight" in keys
-    assert "layer1.0.shortcut.0.weight" in keys  # the automatic projection
-    assert "layer1.0.shortcut.1.running_mean" in keys
+    assert "layer1.0.downsample.0.weight" in keys  # the automatic projection
+    assert "layer1.0.downsample.1.running_mean" in keys
     assert "fc.bias" in keys
     keys = set(cnncli.build("googlenet_tv", device="meta").state_dict())
     assert "inception4a.branch3.1.conv.weight" in keys

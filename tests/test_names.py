@@ -49,7 +49,8 @@ def test_a_family_name_is_ambiguous_and_lists_the_candidates(cli) -> None:
     code, _, err = cli("summary", "resnet")
     assert code == 2
     assert err == ("error: 'resnet' could be any of resnet18, resnet34, resnet50, resnet101, "
-                   "resnet152; name one of them\n")
+                   "resnet152, resnext50_32x4d, resnext101_32x8d, resnext101_64x4d, "
+                   "wide_resnet50_2, wide_resnet101_2; name one of them\n")
     code, _, err = cli("summary", "VGG")
     assert code == 2 and "'VGG' could be any of vgg11, vgg13, vgg16, vgg19, vgg11_bn" in err
 

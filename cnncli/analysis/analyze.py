@@ -255,6 +255,18 @@ def _op_row(op: str, node: Node, depth: int, output: Shape, rf: RF, ops: int,
                rf=rf, other_ops=ops, connections=reads, activations=elements(output), op=op)
 
 
+def is_shortcut(parent: Row, child: Row) -> bool:
+    """The residual's shortcut path: its projection (automatic) or explicit layers."""
+    node = parent.node
+    return isinstance(node, Residual) and child.op is None and not any(
+        child.node is n for n in (*node.body, *node.after))
+
+
+def is_branch(parent: Row, child: Row) -> bool:
+    """A concat's branch (not its join or the layers after it)."""
+    return isinstance(parent.node, Concat) and any(child.node is b for b in parent.node.branches)
+
+
 def projection(node: Residual, shape: Shape, target: Shape) -> Sequence:
     """The automatic shortcut: 1x1 conv (no bias) + batchnorm mapping `shape` to `target`."""
     if len(shape) != 3 or len(target) != 3:

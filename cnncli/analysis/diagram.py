@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..spec.ir import Concat, Residual
-from .analyze import Analysis, Row
+from .analyze import Analysis, Row, is_shortcut
 from .report import rf_text, shape_text
 
 BW, BH, OPW, OPH = 200, 44, 96, 24  # layer box, add/concat box
@@ -42,8 +42,12 @@ def _node(row: Row, total: int, parent: Row | None) -> dict[str, Any]:
     if row.children:
         out["children"] = [_node(c, total, row) for c in row.children]
     if kind == "res":
-        name = f"{row.path}.shortcut" if row.path else "shortcut"
-        out["side"] = next((i for i, c in enumerate(row.children) if c.path == name), -1)
+        out["side"] = next((i for i, c in enumerate(row.children) if is_shortcut(row, c)), -1)
+    if kind == "concat" and isinstance(node, Concat) and node.after:
+        # drawn as the concat (its branches and join), then the layers after it in a row
+        joined = len(node.branches) + 1
+        inner = {**out, "children": out["children"][:joined], "path": f"{row.path}.(join)"}
+        return {**out, "t": "seq", "children": [inner, *out["children"][joined:]]}
     return out
 
 

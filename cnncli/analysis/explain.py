@@ -13,8 +13,8 @@ from typing import Any
 
 from ..errors import UsageError, did_you_mean
 from ..layers.base import Figure, dot
-from ..spec.ir import Concat, Residual
-from .analyze import RF, Analysis, Row
+from ..spec.ir import Residual
+from .analyze import RF, Analysis, Row, is_branch, is_shortcut
 from .lessons import Lesson, lessons
 from .report import TextTable, shape_text, totals_lines
 
@@ -35,7 +35,7 @@ class Context:
         prev = rf
         for child in row.children:
             self.parents[child.path] = row
-            if child.op is None and (isinstance(row.node, Concat) or is_shortcut(row, child)):
+            if is_branch(row, child) or is_shortcut(row, child):
                 self._visit(child, rf)  # branches and shortcuts all start from the input
             else:
                 self._visit(child, prev)
@@ -43,12 +43,6 @@ class Context:
 
     def figures(self, row: Row) -> list[Figure]:
         return figures(row, self.starts[row.path], self.parents.get(row.path))
-
-
-def is_shortcut(parent: Row, child: Row) -> bool:
-    """The residual's projection (automatic) or explicit shortcut, both named `shortcut`."""
-    name = f"{parent.path}.shortcut" if parent.path else "shortcut"
-    return isinstance(parent.node, Residual) and child.path == name
 
 
 def figures(row: Row, start: RF, parent: Row | None) -> list[Figure]:

@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import UsageError
 from ..layers.base import Saved, elements
 from ..spec.ir import Concat, Gate, Residual
-from .analyze import DTYPE_BYTES, Analysis, Row
+from .analyze import DTYPE_BYTES, Analysis, Row, is_branch, is_shortcut
 
 #: copies of the trainable parameters each optimizer keeps (momentum; Adam's two moments)
 OPTIMIZER_COPIES = {"sgd": 0, "sgd-momentum": 1, "adam": 2, "adamw": 2}
@@ -96,10 +96,10 @@ class _Walk:
             if child.op == "concat":
                 self.by_row[child.path] = 0
                 out = self.new(any(t.grad for t in outs), child.output)
-            elif outs and len(outs) == len(row.node.branches):  # type: ignore[attr-defined]
-                out = self.node(child, out)  # the after layers
-            else:
+            elif is_branch(row, child):
                 outs.append(self.node(child, x))
+            else:
+                out = self.node(child, out)  # the layers after the join
         return out
 
     def gate(self, row: Row, x: _Tensor) -> _Tensor:
@@ -119,12 +119,12 @@ class _Walk:
         raise AssertionError("a gate ends with its multiply")
 
     def residual(self, row: Row, x: _Tensor) -> _Tensor:
-        out, side, added = x, x, False
+        out, side = x, x
         for child in row.children:
             if child.op == "add":  # the add's backward keeps nothing
                 self.by_row[child.path] = 0
-                out, added = self.new(out.grad or side.grad, child.output), True
-            elif child.node.name == row.node.shortcut_name and not added:  # type: ignore[attr-defined]
+                out = self.new(out.grad or side.grad, child.output)
+            elif is_shortcut(row, child):
                 side = self.node(child, x)
             else:
                 out = self.node(child, out)

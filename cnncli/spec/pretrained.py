@@ -9,6 +9,8 @@ that network's published weights.
       resize: 256                           # predict's preprocessing for those weights
       crop: 224
       interpolation: bilinear
+      mean: [0.5, 0.5, 0.5]                 # normalisation, if not ImageNet's
+      std: [0.5, 0.5, 0.5]
 
 `keys` is only for what a spec cannot name the way torchvision does; the zoo's specs name
 their modules as torchvision's wherever the structure allows.
@@ -23,7 +25,8 @@ from typing import Any
 from ..errors import Mark, SpecError, did_you_mean
 from .yamlsrc import YMap
 
-FIELDS = ("model", "weights", "keys", "file_only", "resize", "crop", "interpolation")
+FIELDS = ("model", "weights", "keys", "file_only", "resize", "crop", "interpolation", "mean",
+          "std")
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -83,6 +86,16 @@ def parse_torchvision(raw: Any, mark: Mark, default_model: str) -> Torchvision:
             raise SpecError(f"torchvision interpolation must be one of "
                             f"{', '.join(INTERPOLATIONS)}", raw.mark_of("interpolation"))
         values["interpolation"] = raw["interpolation"]
+    for key in ("mean", "std"):
+        if key in raw:
+            items = raw[key]
+            if not isinstance(items, list) or len(items) != 3 or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+                    for v in items) or (key == "std" and 0 in items):
+                raise SpecError(f"torchvision {key} must be three numbers, one per colour "
+                                "channel" + (", none of them 0" if key == "std" else ""),
+                                raw.mark_of(key))
+            values[key] = tuple(float(v) for v in items)
     if "keys" in raw:
         values["keys"] = _renames(raw["keys"], raw.mark_of("keys"))
     if "file_only" in raw:

@@ -1,0 +1,90 @@
+"""The zoo against torchvision: figures and state_dict keys, network by network.
+
+tests/fixtures/torchvision.json.gz holds what torchvision 0.29.1 (with torch 2.14.1) builds
+for each network: params, buffers, conv+linear MACs at batch 1 (FlopCounterMode's total / 2)
+and every state_dict key with its shape (make_torchvision_fixture.py wrote it, in a separate
+virtual environment). Every zoo entry with a `torchvision:` section must equal its network
+exactly, its keys mapped through the section's `keys` renames (only where a spec cannot name
+a module as torchvision does).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+import cnncli
+from cnncli.spec.load import load
+from cnncli.spec.zoo import zoo_entries
+
+FIXTURE = Path(__file__).parent / "fixtures" / "torchvision.json.gz"
+
+# The networks issue 10 asks for, beside the _tv, VGG and ResNet entries already there.
+REQUIRED = {
+    "alexnet_tv": "alexnet", "googlenet_tv": "googlenet", "inception_v3": "inception_v3",
+    **{f"vgg{d}{bn}": f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")},
+    **{f"resnet{d}": f"resnet{d}" for d in (18, 34, 50, 101, 152)},
+    "resnext50_32x4d": "resnext50_32x4d", "wide_resnet50_2": "wide_resnet50_2",
+    "mobilenet_v2": "mobilenet_v2", "mobilenet_v3_large": "mobilenet_v3_large",
+    "mobilenet_v3_small": "mobilenet_v3_small", "squeezenet1_0": "squeezenet1_0",
+    "squeezenet1_1": "squeezenet1_1", "densenet121": "densenet121",
+    "efficientnet_b0": "efficientnet_b0", "shufflenet_v2_x1_0": "shufflenet_v2_x1_0",
+    "convnext_tiny": "convnext_tiny",
+}
+
+
+@cache
+def torchvision() -> dict:
+    return json.loads(gzip.decompress(FIXTURE.read_bytes()))["networks"]
+
+
+def mirrors() -> dict[str, str]:
+    """Zoo name -> the torchvision network its spec says it mirrors."""
+    out = {}
+    for name in sorted(zoo_entries()):
+        network = load(name)
+        if network.torchvision is not None:
+            out[name] = network.torchvision.model
+    return out
+
+
+MIRRORS = mirrors()
+
+
+def test_every_required_network_mirrors_torchvision() -> None:
+    missing = {name: model for name, model in REQUIRED.items() if MIRRORS.get(name) != model}
+    assert not missing, f"zoo entries missing or mirroring another network: {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(MIRRORS))
+def test_figures_equal_torchvision(name: str) -> None:
+    theirs = torchvision()[MIRRORS[name]]
+    a = cnncli.analyze(name, input=tuple(theirs["input"]))
+    totals = a.totals()
+    ours = {"params": totals["params"], "macs": totals["macs"], "buffers": totals["buffers"]}
+    assert ours == {k: theirs[k] for k in ours}
+
+
+@pytest.mark.parametrize("name", sorted(MIRRORS))
+def test_state_dict_keys_equal_torchvision(name: str) -> None:
+    network = load(name)
+    spec = network.torchvision
+    model = cnncli.build(network, device="meta")
+    ours = {spec.their_key(k): list(v.shape) for k, v in model.state_dict().items()}
+    theirs = torchvision()[spec.model]
+    assert ours == theirs["keys"]
+    assert all(not spec.built_here(k) for k in theirs["file_only_keys"])
+
+
+@pytest.mark.parametrize("name", sorted(MIRRORS))
+def test_verify_passes(name: str) -> None:
+    """Static figures equal what the built model does, layer by layer (meta device)."""
+    from cnncli.model.verify import verify
+
+    result = verify(name)
+    bad = [c.path for c in result.checks if not c.ok]
+    assert not bad, bad
