@@ -148,7 +148,7 @@ function draw() {
     const g = el("g", {class: "box" + (closed ? " closed" : ""), "data-path": n.path});
     if (n.t === "op") {
       g.append(el("rect", {x, y, width: bw, height: bh, rx: 12, fill: "#eef2f7", stroke: "#7a8799"}));
-      g.append(el("text", {x: x + bw / 2, y: y + 16, "text-anchor": "middle", class: "op"}, n.type === "add" ? "⊕ add" : "concat"));
+      g.append(el("text", {x: x + bw / 2, y: y + 16, "text-anchor": "middle", class: "op"}, ({add: "⊕ add", mul: "⊗ gate"})[n.type] || n.type));
     } else {
       const name = n.path.length <= 28 ? n.path : "…" + n.path.slice(-27);
       g.append(el("rect", {x, y, width: bw, height: bh, rx: 4, fill: fill(n.share), stroke: "#5b6675"}));

@@ -22,6 +22,9 @@ GAP, HGAP, CGAP, PAD, TITLE, LANE, MARGIN = 18, 16, 40, 8, 22, 24, 20
 HMAX = 1100  # a sequence taller than this wraps into columns
 
 
+OP_LABELS = {"add": "⊕ add", "mul": "⊗ gate", "concat": "concat"}
+
+
 def tree(a: Analysis) -> dict[str, Any]:
     """The analysed rows as plain data: what the layout (Python and JavaScript) reads."""
     total = a.root.macs or 1
@@ -263,7 +266,7 @@ def _box_svg(n: dict[str, Any], x: float, y: float, w: float, h: float) -> str:
     if n["t"] == "op":
         return (f'{head}<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="12" fill="#eef2f7" '
                 f'stroke="#7a8799"/><text x="{x + w / 2}" y="{y + 16}" text-anchor="middle" '
-                f'class="op">{"⊕ add" if n["type"] == "add" else "concat"}</text></g>')
+                f'class="op">{OP_LABELS.get(n["type"], n["type"])}</text></g>')
     bar = max(2.0, round((w - 2) * n["share"], 1)) if n["macs"] else 0
     name = n["path"] if len(n["path"]) <= 28 else "…" + n["path"][-27:]
     share = f" · {100 * n['share']:.1f}%" if n["macs"] else ""

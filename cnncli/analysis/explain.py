@@ -70,13 +70,17 @@ def _own(row: Row, parent: Row | None) -> tuple[list[Figure], Step | None]:
     if row.op == "add":
         return [Figure("other ops", dot(*row.output), row.other_ops,
                        "one add per element: body + shortcut")], None
+    if row.op == "mul":
+        return [Figure("other ops", dot(*row.output), row.other_ops,
+                       "one multiply per element: x times the gate's factor for its channel")
+                ], None
     if row.op == "concat" and parent is not None:
         return [_concat_channels(row, parent)], None
     return _block(row), None
 
 
 def _concat_channels(op: Row, parent: Row) -> Figure:
-    branches = [r for r in parent.children if r.op is None]
+    branches = [r for r in parent.children if is_branch(parent, r)]
     return Figure("output channels", " + ".join(str(r.output[0]) for r in branches),
                   op.output[0], "branches joined along channels; H and W must agree")
 

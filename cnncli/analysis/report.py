@@ -81,6 +81,8 @@ def work_note(row: Row) -> str:
         return "1 add per element (residual add)"
     if row.op == "concat":
         return "none (a copy into the joined tensor)"
+    if row.op == "mul":
+        return "1 multiply per element (the gate scales the input)"
     if not row.is_layer:
         return "sum of the layers inside"
     layer = row.node.layer  # type: ignore[attr-defined]
