@@ -7,24 +7,26 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
-from .options import complete_spec, emit, override_options, parse_sets
+from .options import complete_spec, emit, override_options, parse_sets, weights_option
 
 
 @click.command()
 @click.argument("spec", shell_complete=complete_spec)
 @override_options
+@weights_option
 @click.option("--batch", "-b", type=click.IntRange(1, 10**6), default=2, show_default=True,
               help="Batch of the forward pass.")
 @click.option("--device", type=click.Choice(["meta", "cpu", "cuda"]), default="meta",
               show_default=True,
               help="meta allocates nothing (any size verifies in seconds); cpu/cuda run for real.")
 def verify(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
-           device: str) -> None:
+           device: str, weights: str | None) -> None:
     """Build the model, run it once and compare every layer with the analysis.
 
     Output shapes (forward hooks), parameter and buffer counts, and conv/linear FLOPs
     (torch.utils.flop_counter) must equal the analyzer's. Exits 0 when everything agrees,
-    1 otherwise, naming the first disagreement.
+    1 otherwise, naming the first disagreement. With --weights, also checks that every key
+    and shape of the weights fits the network (exit 2 naming the first that do not).
     """
     from ..model.verify import verify as run_verify
 
@@ -38,6 +40,15 @@ def verify(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch
     leaves = len(result.checks) - 1
     click.echo(f"verified: {result.analysis.network.name}, {leaves} layers on {result.device}: "
                "output shapes, params, buffers and FLOPs all equal the analysis")
+    if weights is not None:
+        from ..model.build import build_from_analysis
+        from ..model.pretrained import load_pretrained
+
+        network = result.analysis.network
+        loaded = load_pretrained(build_from_analysis(result.analysis, device="meta"), network,
+                                 weights, copy=False)
+        click.echo(f"weights: {loaded.tensors} tensors from {loaded.file} fit {network.name}"
+                   + (f"; {loaded.note}" if loaded.note else ""))
 
 
 def _verify_table(result):  # type: ignore[no-untyped-def]
@@ -68,9 +79,10 @@ def _verify_table(result):  # type: ignore[no-untyped-def]
 @click.option("--output", "-o", "output", required=True, metavar="FILE", help="File to write.")
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
 @override_options
+@weights_option
 def export(spec: str, fmt: str, output: str, force: bool, overrides: tuple[str, ...],
-           input_shape: str | None) -> None:
-    """Write the model of a spec (fresh weights) or a checkpoint (trained weights) as a
+           input_shape: str | None, weights: str | None) -> None:
+    """Write the model of a spec (fresh or --weights) or a checkpoint (trained weights) as a
     torch.export program (pt2), ONNX or TorchScript, then check the file.
 
     pt2 files are reloaded with torch.export.load and run at two batch sizes; ONNX files
@@ -83,14 +95,17 @@ def export(spec: str, fmt: str, output: str, force: bool, overrides: tuple[str, 
 
     check_target(output, force)  # fail before the (slow) build
     if spec.endswith((".pt", ".pth")) and Path(spec).is_file():
-        if overrides or input_shape:
-            raise UsageError("--set and --input do not apply to a checkpoint: it carries "
-                             "its own spec")
+        if overrides or input_shape or weights:
+            raise UsageError("--set, --input and --weights do not apply to a checkpoint: it "
+                             "carries its own spec and weights")
         from ..model import checkpoint
 
         model, _ = checkpoint.model_from(checkpoint.load(spec), spec)
     else:
-        model = build(spec, overrides=parse_sets(overrides), input=input_shape)
+        model = build(spec, overrides=parse_sets(overrides), input=input_shape, weights=weights)
+        if weights is not None:
+            click.echo(f"weights: {model.pretrained.tensors} tensors from "
+                       f"{model.pretrained.file}", err=True)
     result = run_export(model, output, fmt, force=force)
     diff = "" if result.max_abs_diff is None else f", max |diff| vs torch {result.max_abs_diff:.1e}"
     for note in result.notes:

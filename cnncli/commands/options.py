@@ -59,6 +59,14 @@ def complete_spec(ctx: click.Context, param: click.Parameter,
     return items
 
 
+def weights_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--weights", metavar="torchvision|PATH", default=None,
+        help="Pretrained weights: torchvision (or imagenet) for the published ImageNet "
+             "weights of a zoo network that mirrors torchvision (downloaded once, "
+             "SHA-256-checked), or a .pth state_dict / cnncli checkpoint.")(f)
+
+
 def format_option(f: Callable[..., Any]) -> Callable[..., Any]:
     from ..analysis.report import FORMATS
 

@@ -163,6 +163,13 @@ def build_from_analysis(analysis: Analysis, init: str | None = None,
 
 def build(spec: str | Network, overrides: Mapping[str, Any] | None = None,
           input: str | tuple[int, ...] | None = None, init: str | None = None,
-          device: str | torch.device | None = None) -> CnnModel:
-    """`cnncli.build("resnet50")`: the torch model of a spec file, zoo name or Network."""
-    return build_from_analysis(analyze(spec, overrides=overrides, input=input), init, device)
+          device: str | torch.device | None = None, weights: str | None = None) -> CnnModel:
+    """`cnncli.build("resnet50", weights="torchvision")`: the torch model of a spec file, zoo
+    name or Network, with pretrained weights if given (torchvision, imagenet or a path)."""
+    analysis = analyze(spec, overrides=overrides, input=input)
+    model = build_from_analysis(analysis, init, device)
+    if weights is not None:
+        from .pretrained import load_pretrained
+
+        model.pretrained = load_pretrained(model, analysis.network, weights)
+    return model

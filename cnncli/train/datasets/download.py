@@ -1,26 +1,19 @@
-"""Where the datasets' files come from, and fetching them: MD5-checked, atomic,
-with a timeout; archives unpacked with every member checked."""
+"""Where the datasets' files come from, and fetching them (model/fetch.py: MD5-checked,
+atomic, with a timeout); archives unpacked with every member checked."""
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import shutil
-import sys
 import tarfile
 import tempfile
-import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import UsageError
-
-TIMEOUT_S = 30.0
-
-
-CHUNK = 1 << 20
+from ...model.fetch import CHUNK, fetch
 
 
 @dataclass(frozen=True)
@@ -88,7 +81,7 @@ def download_files(name: str, source: Source, files: list[str], root: Path, down
     for file in files:
         url = source.url if source.archive else source.url + file
         try:
-            target = fetch(url, root / file, source.md5[file])
+            target = fetch(url, root / file, source.md5[file], "md5")
         except (OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", None) or exc
             where = f"unpacked from {source.url}" if source.archive else f"from {source.url}"
@@ -100,30 +93,6 @@ def download_files(name: str, source: Source, files: list[str], root: Path, down
                 extract_tar(target, root)
             finally:
                 target.unlink()
-
-
-def fetch(url: str, target: Path, md5: str, timeout: float = TIMEOUT_S) -> Path:
-    """Download url to target, checked against its MD5; renamed into place only when it matches.
-
-    Network failures raise OSError (urllib's URLError is one) for the caller to explain.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    print(f"cnncli: downloading {url} to {target.parent}", file=sys.stderr)
-    fd, part = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        digest = hashlib.md5(usedforsecurity=False)
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as reply:
-            while chunk := reply.read(CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-        if digest.hexdigest() != md5.lower():
-            raise UsageError(f"{url}: the download's MD5 checksum is {digest.hexdigest()}, "
-                             f"expected {md5}; the file is damaged or changed, so it was not kept")
-        os.replace(part, target)
-    finally:
-        if os.path.exists(part):
-            os.unlink(part)
-    return target
 
 
 def extract_tar(archive: Path, root: Path) -> None:
