@@ -43,6 +43,14 @@ def _flag(*names: str, **kwargs: Any) -> Any:
 @click.option("--augment", multiple=True, type=click.Choice(["crop", "flip", "none"]),
               help="Batched augmentation on tensors (repeatable): crop (pad + random crop), "
                    "flip (horizontal).")
+@_flag("--weights", metavar="torchvision|PATH", help="Start from pretrained weights: "
+       "torchvision (or imagenet) for a zoo network's published ImageNet weights, or a .pth "
+       "state_dict / cnncli checkpoint. A classifier for another class count starts fresh.")
+@click.option("--freeze", multiple=True, metavar="PATTERN",
+              help="Keep these layers fixed (repeatable): a path glob such as 'layer1.*', a "
+                   "block path, or backbone (all but the classifier).")
+@_flag("--lr-backbone", type=float, help="Learning rate of all but the classifier "
+       "(fine-tuning; the classifier uses --lr).")
 @_flag("--seed", type=int)
 @_flag("--deterministic/--no-deterministic", help="Deterministic kernels (slower).")
 @_flag("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]))
@@ -53,11 +61,15 @@ def _flag(*names: str, **kwargs: Any) -> Any:
 @click.option("--resume", type=click.Path(), help="Continue from a checkpoint (last.pt).")
 @click.option("--force", is_flag=True, help="Start over in a run folder that holds a run.")
 def train(spec: str, overrides: tuple[str, ...], input_shape: str | None, resume: str | None,
-          force: bool, augment: tuple[str, ...], **flags: Any) -> None:
-    """Train the network SPEC describes; checkpoints and metrics go to the run folder."""
+          force: bool, augment: tuple[str, ...], freeze: tuple[str, ...], **flags: Any) -> None:
+    """Train the network SPEC describes; checkpoints and metrics go to the run folder.
+
+    Fine-tuning: cnncli train resnet18 --weights torchvision --data imagefolder
+    --data-dir photos/ --freeze backbone (or --lr-backbone 0.001).
+    """
     from ..train.run import run_training
 
-    flags["augment"] = augment
+    flags["augment"], flags["freeze"] = augment, freeze
     run_training(spec, parse_sets(overrides), input_shape, flags, resume, force)
 
 

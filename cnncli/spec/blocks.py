@@ -18,7 +18,7 @@ COMPOSITES = {
     "residual": ("layers", "shortcut", "shortcut_name", "after"),
     "concat": ("branches", "split", "after"),
     "gate": ("layers",),
-    "repeat": ("count", "var", "body"),
+    "repeat": ("count", "var", "body", "prefix", "start"),
 }
 BLOCK_BODIES = ("layers", "residual", "concat", "gate", "repeat")
 #: a block's input shape, as names its expressions see (not parameters)
@@ -86,3 +86,37 @@ def wrap(values: dict[str, Any], mark: Mark) -> YMap:
     box.key_marks = {k: mark for k in values}
     box.value_marks = {k: mark for k in values}
     return box
+
+
+def split_entry(raw: Any, mark: Mark) -> tuple[str, YMap, Mark]:
+    """An entry is `relu` or `{conv: {out: 64, kernel: 3}}`: its type and its arguments."""
+    if isinstance(raw, str):
+        return raw, wrap({}, mark), mark
+    if isinstance(raw, YMap) and len(raw) == 1:
+        (kind, args), = raw.items()
+        kind_mark = raw.key_marks[kind]
+        if args is None:
+            return kind, wrap({}, kind_mark), kind_mark
+        if not isinstance(args, YMap):
+            raise SpecError(f"the options of {kind!r} must be a mapping, e.g. "
+                            f"{{{kind}: {{name: value}}}}; got {args!r}", raw.mark_of(kind))
+        return kind, args, kind_mark
+    if isinstance(raw, YMap):
+        keys = ", ".join(raw) or "none"
+        hint = "; put its options under the type" if raw else ""
+        raise SpecError(f"a layer entry is a mapping with one key, its type "
+                        f"(e.g. '- conv: {{out: 64, kernel: 3}}'); got keys {keys}{hint}", mark)
+    raise SpecError(f"a layer entry is a type name or a mapping like "
+                    f"'- conv: {{out: 64, kernel: 3}}', got {raw!r}", mark)
+
+
+def entry_name(args: YMap, default: str) -> str:
+    if "name" not in args:
+        return default
+    name = args["name"]
+    if isinstance(name, int) and not isinstance(name, bool) and 0 <= name < 10**6:
+        return str(name)  # as torchvision numbers a Sequential's modules
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise SpecError(f"name must be a plain identifier (letters, digits, _) or a whole "
+                        f"number, got {name!r}", args.mark_of("name"))
+    return name

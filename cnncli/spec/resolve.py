@@ -14,7 +14,15 @@ from typing import Any
 
 from ..errors import Mark, SpecError, did_you_mean, yaml_repr
 from ..layers import REGISTRY, ArgError, Shape
-from .blocks import COMMON_KEYS, COMPOSITES, NAME_RE, SHAPE_NAMES, Block, wrap
+from .blocks import (
+    COMMON_KEYS,
+    COMPOSITES,
+    NAME_RE,
+    SHAPE_NAMES,
+    Block,
+    entry_name,
+    split_entry,
+)
 from .expr import ExprError, evaluate
 from .ir import (
     Concat,
@@ -142,8 +150,8 @@ class Resolver:
 
     def _entry(self, raw: Any, mark: Mark, scope: dict[str, Any], prefix: str,
                default_name: str, frozen: bool) -> Node | None:
-        kind, args, kind_mark = _split_entry(raw, mark)
-        name = _entry_name(args, default_name)
+        kind, args, kind_mark = split_entry(raw, mark)
+        name = entry_name(args, default_name)
         path = self.path = _join(prefix, name)
         if "when" in args and not self.flag(args, "when", scope, True):
             return None
@@ -422,14 +430,16 @@ class Resolver:
                             args.mark_of("var"), path)
         body, body_mark = args["body"], args.mark_of("body")
         inline, index = self.inline_repeat, self.first()
+        prefix, start = self.item_names(args, scope, path)
         children: list[Node] = []
         seen: dict[str, Mark] = {}
         for i in range(count):
             inner = {**scope, var: i}
             node: Node | None
+            given = f"{prefix}{start + i}" if prefix or start else str(index)
             if isinstance(body, YList):
                 # An inline repeat's items are inline too: their layers join the parent's list.
-                iname = f"{index}-" if inline else str(index)
+                iname = f"{index}-" if inline else given
                 node = Sequence(name=iname, path=_join(path, iname), mark=body_mark,
                                 frozen=frozen, label="repeat item", inline=inline)
                 node.children = self.items(body, body_mark, inner, path if inline else
@@ -439,13 +449,27 @@ class Resolver:
                     node.path = _join(path, node.name)
             else:
                 self.start = index
-                node = self.entry(body, body_mark, inner, path, str(index), frozen)
+                node = self.entry(body, body_mark, inner, path, given, frozen)
             if node is not None:
                 _claim_all(seen, node, path)
                 children.append(node)
                 index += slots(node)
         return Sequence(name=name, path=path, mark=mark, frozen=frozen, children=children,
                         label=label)
+
+
+    def item_names(self, args: YMap, scope: dict[str, Any], path: str) -> tuple[str, int]:
+        """`prefix` and `start` of a repeat's item names: denselayer1, denselayer2, ..."""
+        prefix = args.get("prefix", "")
+        if prefix and (not isinstance(prefix, str) or not NAME_RE.fullmatch(prefix)):
+            raise SpecError(f"repeat prefix must be a plain identifier, got {prefix!r}",
+                            args.mark_of("prefix"), path)
+        start = self.value(args.get("start", 0), scope, args.mark_of("start")) \
+            if "start" in args else 0
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise SpecError(f"repeat start must be a whole number >= 0, got {start!r}",
+                            args.mark_of("start"), path)
+        return prefix, start
 
 
 def _require(args: YMap, key: str, kind: str, mark: Mark, path: str) -> None:
@@ -475,37 +499,3 @@ def _claim(seen: dict[str, Mark], node: Node, prefix: str) -> None:
         raise SpecError(f"name {node.name!r} is used twice{where} (first at line "
                         f"{seen[node.name].line})", node.mark, node.path)
     seen[node.name] = node.mark
-
-
-def _split_entry(raw: Any, mark: Mark) -> tuple[str, YMap, Mark]:
-    """An entry is `relu` or `{conv: {out: 64, kernel: 3}}`: its type and its arguments."""
-    if isinstance(raw, str):
-        return raw, wrap({}, mark), mark
-    if isinstance(raw, YMap) and len(raw) == 1:
-        (kind, args), = raw.items()
-        kind_mark = raw.key_marks[kind]
-        if args is None:
-            return kind, wrap({}, kind_mark), kind_mark
-        if not isinstance(args, YMap):
-            raise SpecError(f"the options of {kind!r} must be a mapping, e.g. "
-                            f"{{{kind}: {{name: value}}}}; got {args!r}", raw.mark_of(kind))
-        return kind, args, kind_mark
-    if isinstance(raw, YMap):
-        keys = ", ".join(raw) or "none"
-        hint = "; put its options under the type" if raw else ""
-        raise SpecError(f"a layer entry is a mapping with one key, its type "
-                        f"(e.g. '- conv: {{out: 64, kernel: 3}}'); got keys {keys}{hint}", mark)
-    raise SpecError(f"a layer entry is a type name or a mapping like "
-                    f"'- conv: {{out: 64, kernel: 3}}', got {raw!r}", mark)
-
-
-def _entry_name(args: YMap, default: str) -> str:
-    if "name" not in args:
-        return default
-    name = args["name"]
-    if isinstance(name, int) and not isinstance(name, bool) and 0 <= name < 10**6:
-        return str(name)  # as torchvision numbers a Sequential's modules
-    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise SpecError(f"name must be a plain identifier (letters, digits, _) or a whole "
-                        f"number, got {name!r}", args.mark_of("name"))
-    return name

@@ -25,6 +25,7 @@ from torch import nn
 
 from ..errors import CnncliError, UsageError
 from ..model import checkpoint, compat
+from ..spec.freeze import classifier
 from ..spec.ir import Network
 from .recipe import TrainOptions
 
@@ -207,16 +208,27 @@ def lr_at(step: int, steps_per_epoch: int, options: TrainOptions) -> float:
     return options.lr
 
 
-def make_optimizer(model: nn.Module, options: TrainOptions) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, options: TrainOptions,
+                   head: str | None = None) -> torch.optim.Optimizer:
+    """SGD or Adam(W) over the trainable parameters. With --lr-backbone, two groups: the
+    classifier (module `head`) at --lr, the rest at --lr-backbone (`lr_scale` keeps the
+    ratio through the schedule)."""
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise UsageError("the network has no trainable parameters (all frozen?)")
+    groups: list[dict[str, Any]] = [{"params": params, "lr_scale": 1.0}]
+    if options.lr_backbone is not None and head is not None:
+        own = {id(p) for p in model.get_submodule(head).parameters() if p.requires_grad}
+        groups = [{"params": [p for p in params if id(p) in own], "lr_scale": 1.0},
+                  {"params": [p for p in params if id(p) not in own],
+                   "lr_scale": options.lr_backbone / options.lr}]
+        groups = [g for g in groups if g["params"]]
     if options.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=options.lr, momentum=options.momentum,
+        return torch.optim.SGD(groups, lr=options.lr, momentum=options.momentum,
                                nesterov=options.nesterov and options.momentum > 0,
                                weight_decay=options.weight_decay)
     kind = torch.optim.Adam if options.optimizer == "adam" else torch.optim.AdamW
-    return kind(params, lr=options.lr, weight_decay=options.weight_decay)
+    return kind(groups, lr=options.lr, weight_decay=options.weight_decay)
 
 
 # -- the run -----------------------------------------------------------------------------
@@ -270,7 +282,8 @@ class Trainer:
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model  # the plain module: its state_dict keys read like the spec
-        self.optimizer = make_optimizer(model, options)
+        head = classifier(network)
+        self.optimizer = make_optimizer(model, options, head.path if head else None)
         self.amp_dtype = self._amp_dtype()
         self.scaler = compat.grad_scaler() if self.amp_dtype == torch.float16 else None
         runner: nn.Module = model
@@ -403,7 +416,7 @@ class Trainer:
             x = prepare(images, data.mean, data.std, options, generator, self.channels_last)
             lr = lr_at(state.epoch * self.steps + step, self.steps, options)
             for group in self.optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)
             with compat.autocast(self.device, self.amp_dtype):
                 logits = self.runner(x)
                 loss = F.cross_entropy(logits.float(), y,

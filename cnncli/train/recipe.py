@@ -52,10 +52,14 @@ class TrainOptions:
     compile: bool = False
     workers: int = 2
     out: str | None = None
+    weights: str | None = None  # pretrained weights: torchvision, imagenet or a path
+    freeze: tuple[str, ...] = ()  # layer path globs kept fixed, or "backbone"
+    lr_backbone: float | None = None  # learning rate of all but the classifier
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["augment"] = list(self.augment)
+        out["freeze"] = list(self.freeze)
         return out
 
 
@@ -77,6 +81,12 @@ def _check(name: str, value: Any) -> Any:
                 raise ValueError(f"augment {item!r} is not one of {', '.join(AUGMENTS)}"
                                  f"{did_you_mean(item, AUGMENTS)}")
         return tuple(items)
+    if name == "freeze":
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)) or not all(
+                isinstance(i, str) and i.strip() for i in items):
+            raise ValueError("freeze is a list of layer path patterns, or backbone")
+        return tuple(i.strip() for i in items)
     choices = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "fit": FITS, "device": DEVICES}
     if name in choices:
         if value not in choices[name]:
@@ -100,7 +110,7 @@ def _check(name: str, value: Any) -> Any:
             raise ValueError(f"{name} must be a number >= 0, got {value!r}")
         if name in ("val_split", "label_smoothing", "momentum") and value >= 1:
             raise ValueError(f"{name} must be below 1, got {value}")
-        if name in ("lr", "val_split", "gamma", "clip_grad") and value == 0:
+        if name in ("lr", "val_split", "gamma", "clip_grad", "lr_backbone") and value == 0:
             raise ValueError(f"{name} must be above 0")
         return float(value)
     if not isinstance(value, str):
@@ -135,7 +145,7 @@ def resolve(spec_recipe: Any, flags: dict[str, Any]) -> TrainOptions:
     """Defaults, then the spec's recipe, then the flags the user gave (None = not given)."""
     values = from_spec(spec_recipe)
     for name, value in flags.items():
-        if value is None or (name == "augment" and value == ()):
+        if value is None or (name in ("augment", "freeze") and value == ()):
             continue
         try:
             values[name] = _check(name, value)

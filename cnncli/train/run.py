@@ -190,6 +190,10 @@ def run_training(spec: str, overrides: dict[str, str], input_shape: str | None,
         options = resolve(network.train, flags)
         network = follow_classes(network, options, overrides,
                                  lambda values: load(spec, values, input_shape))
+    if options.freeze:
+        from ..spec.freeze import freeze
+
+        freeze(network, options.freeze)
     # the spec's default MNIST may become the shipped sample; data named by the user may not
     fallback = state is None and flags.get("data") is None and flags.get("data_dir") is None
     dist = init_dist(options.device)
@@ -233,6 +237,8 @@ def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str,
         if options.data != "imagefolder":
             options.data = data.name  # the run and its checkpoints record what it trained on
         model = build_from_analysis(analyze_network(network))
+        pretrained = _load_weights(model, network, options, dist) \
+            if options.weights and state is None else None
         if dist.main:
             _check_free_space(out, model, options)
         reporter = Reporter(enabled=dist.main)
@@ -240,13 +246,21 @@ def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str,
         if state is not None:
             trainer.resume(state, Path(resume or ""))
         elif dist.main:
-            _write_run_files(out, network, options, data)
+            _write_run_files(out, network, options, data, pretrained)
         if dist.main:
             reporter.note(f"training {network.name} on {data.name} ({len(data.train):,} "
                           f"images, validation: {data.val_source}) on {device}"
                           f"{'' if dist.world == 1 else f' x {dist.world} processes'}; "
                           f"{options.epochs} epochs, batch {options.batch_size}, "
                           f"{options.optimizer} lr {options.lr:g}, schedule {options.schedule}")
+        if dist.main and pretrained is not None:
+            reporter.note(f"weights: {pretrained.tensors} tensors from {pretrained.file}"
+                          + (f"; {pretrained.note}" if pretrained.note else ""))
+        if dist.main and options.freeze:
+            frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+            reporter.note(f"frozen: {frozen:,} parameters ({', '.join(options.freeze)})"
+                          + (f"; backbone lr {options.lr_backbone:g}"
+                             if options.lr_backbone else ""))
         if dist.main:
             _preload_plotting()
         history = trainer.fit().history
@@ -272,10 +286,26 @@ def _check_free_space(out: Path, model: torch.nn.Module, options: TrainOptions) 
                          f"about {needed / 2**20:,.1f} MiB; free some space or pick --out")
 
 
-def _write_run_files(out: Path, network: Network, options: TrainOptions, data: Data) -> None:
+def _load_weights(model: torch.nn.Module, network: Network, options: TrainOptions,
+                  dist: Dist) -> Any:
+    """--weights into the fresh model; under torchrun the first process fetches the file
+    while the others wait, then each reads it."""
+    from ..model.pretrained import load_pretrained
+
+    if dist.world > 1 and not dist.main:
+        torch.distributed.barrier()
+    loaded = load_pretrained(model, network, options.weights or "")
+    if dist.world > 1 and dist.main:
+        torch.distributed.barrier()
+    return loaded
+
+
+def _write_run_files(out: Path, network: Network, options: TrainOptions, data: Data,
+                     pretrained: Any = None) -> None:
     from ..spec.load import snapshot
 
     run = {"spec": snapshot(network), "options": options.to_dict(), "data": data.record(),
+           "weights": pretrained.record() if pretrained is not None else None,
            "torch": torch.__version__, "command": sys.argv}
     (out / "run.json").write_text(json.dumps(run, indent=2))
     (out / "spec.yaml").write_text(network.files.get(network.source, ""))

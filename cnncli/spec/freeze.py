@@ -1,0 +1,52 @@
+"""`--freeze PATTERN`: keep the matching layers' parameters fixed while the rest trains.
+
+A pattern is a path glob (`layer1.*`, `features.1?`), a path (a block and everything in it:
+`layer1`), or `backbone`: every layer but the classifier, the last conv or linear layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from fnmatch import fnmatchcase
+
+from ..errors import UsageError
+from .ir import LayerNode, Network, Node, children
+
+
+def layers(node: Node) -> Iterator[LayerNode]:
+    if isinstance(node, LayerNode):
+        yield node
+    for child in children(node):
+        yield from layers(child)
+
+
+def classifier(network: Network) -> LayerNode | None:
+    """The last conv or linear layer: the one fine-tuning replaces."""
+    found = [n for n in layers(network.root) if n.kind in ("linear", "conv")]
+    return found[-1] if found else None
+
+
+def matches(path: str, pattern: str) -> bool:
+    return fnmatchcase(path, pattern) or path.startswith(pattern + ".")
+
+
+def freeze(network: Network, patterns: Sequence[str]) -> list[str]:
+    """Mark the layers the patterns name frozen; return their paths. A pattern that names
+    no layer is an error (a typo would otherwise train everything)."""
+    every = list(layers(network.root))
+    head = classifier(network)
+    frozen: list[str] = []
+    for pattern in patterns:
+        if pattern == "backbone":
+            chosen = [n for n in every if n is not head]
+        else:
+            chosen = [n for n in every if matches(n.path, pattern)]
+        if not chosen:
+            example = ", ".join(n.path for n in every[:3])
+            raise UsageError(f"--freeze {pattern!r} names no layer of {network.name}; layer "
+                             f"paths look like {example} (cnncli summary lists them), or say "
+                             "backbone for all but the classifier")
+        for node in chosen:
+            node.frozen = True
+            frozen.append(node.path)
+    return frozen
