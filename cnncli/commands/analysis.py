@@ -34,13 +34,16 @@ from .options import (
               "an activation-typed one on CPU.")
 @click.option("--max-batch", "budget", metavar="MEM",
               help="With --train: the largest batch whose predicted total fits, e.g. 8GiB.")
+@click.option("--freeze", multiple=True, metavar="PATTERN",
+              help="Count these layers as frozen (non-trainable), as train --freeze does: a "
+                   "path glob such as 'layer1.*', a block path, or backbone.")
 def summary(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
             dtype: str, fmt: str, depth: int | None, train: bool, optimizer: str, amp: bool,
-            target: str, budget: str | None) -> None:
+            target: str, budget: str | None, freeze: tuple[str, ...]) -> None:
     """Per-layer shapes, parameters, MACs/FLOPs, memory and receptive field, with totals."""
     from ..analysis import report
 
-    a = analysis_for(spec, overrides, input_shape, batch, dtype)
+    a = analysis_for(spec, overrides, input_shape, batch, dtype, freeze)
     training, fits = _training(a, train, optimizer, amp, target, budget, fmt)
     if training is not None:
         if fmt == "json":

@@ -92,11 +92,16 @@ def parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 def analysis_for(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
-                 dtype: str) -> Any:
+                 dtype: str, freeze: tuple[str, ...] = ()) -> Any:
     from ..analysis.analyze import analyze
+    from ..spec.load import load
 
-    return analyze(spec, overrides=parse_sets(overrides), input=input_shape, batch=batch,
-                   dtype=dtype)
+    network = load(spec, parse_sets(overrides), input_shape)
+    if freeze:
+        from ..spec.freeze import freeze as freeze_layers
+
+        freeze_layers(network, freeze)
+    return analyze(network, batch=batch, dtype=dtype)
 
 
 def emit(fmt: str, text_or_renderables: Any) -> None:

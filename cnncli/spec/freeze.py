@@ -13,11 +13,18 @@ from ..errors import UsageError
 from .ir import LayerNode, Network, Node, children
 
 
-def layers(node: Node) -> Iterator[LayerNode]:
-    if isinstance(node, LayerNode):
-        yield node
+def nodes(node: Node) -> Iterator[Node]:
+    yield node
     for child in children(node):
-        yield from layers(child)
+        yield from nodes(child)
+
+
+def layers(node: Node) -> Iterator[LayerNode]:
+    return (n for n in nodes(node) if isinstance(n, LayerNode))
+
+
+def _holds(node: Node, target: Node) -> bool:
+    return any(n is target for n in nodes(node))
 
 
 def classifier(network: Network) -> LayerNode | None:
@@ -33,20 +40,21 @@ def matches(path: str, pattern: str) -> bool:
 def freeze(network: Network, patterns: Sequence[str]) -> list[str]:
     """Mark the layers the patterns name frozen; return their paths. A pattern that names
     no layer is an error (a typo would otherwise train everything)."""
-    every = list(layers(network.root))
-    head = classifier(network)
+    every = list(nodes(network.root))[1:]  # composites too: a residual's automatic
+    head = classifier(network)             # projection is frozen with its residual
     frozen: list[str] = []
     for pattern in patterns:
         if pattern == "backbone":
-            chosen = [n for n in every if n is not head]
+            chosen = [n for n in every if head is None or not _holds(n, head)]
         else:
             chosen = [n for n in every if matches(n.path, pattern)]
-        if not chosen:
-            example = ", ".join(n.path for n in every[:3])
+        if not any(isinstance(n, LayerNode) for n in chosen):
+            example = ", ".join([n.path for n in layers(network.root)][:4])
             raise UsageError(f"--freeze {pattern!r} names no layer of {network.name}; layer "
                              f"paths look like {example} (cnncli summary lists them), or say "
                              "backbone for all but the classifier")
         for node in chosen:
             node.frozen = True
-            frozen.append(node.path)
+            if isinstance(node, LayerNode):
+                frozen.append(node.path)
     return frozen
