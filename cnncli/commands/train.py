@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..errors import UsageError
-from .options import complete_spec, emit, override_options, parse_sets
+from .options import complete_spec, emit, override_options, parse_sets, weights_option
 
 
 def _flag(*names: str, **kwargs: Any) -> Any:
@@ -74,7 +74,10 @@ def train(spec: str, overrides: tuple[str, ...], input_shape: str | None, resume
 
 
 @click.command(name="eval")
-@click.argument("checkpoint")
+@click.argument("checkpoint", metavar="CHECKPOINT|SPEC")
+@weights_option
+@click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
+              help="With --weights: override a spec parameter.")
 @_flag("--data", help="Dataset (default: the checkpoint's).")
 @_flag("--data-dir", type=click.Path(), help="Folder with the dataset's files.")
 @click.option("--split", type=click.Choice(["test", "train"]), default="test",
@@ -83,11 +86,13 @@ def train(spec: str, overrides: tuple[str, ...], input_shape: str | None, resume
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 def evaluate(checkpoint: str, data: str | None, data_dir: str | None, split: str,
-             batch_size: int, fmt: str) -> None:
-    """Loss, accuracy, per-class accuracy and confusion matrix of a checkpoint."""
-    from ..train.run import run_eval
+             batch_size: int, fmt: str, weights: str | None, overrides: tuple[str, ...]) -> None:
+    """Loss, accuracy, per-class accuracy and confusion matrix of a checkpoint, or of a
+    spec with --weights (then --data names the data)."""
+    from ..train.infer import run_eval
 
-    result = run_eval(checkpoint, data, data_dir, split, batch_size)
+    result = run_eval(checkpoint, data, data_dir, split, batch_size, weights,
+                      parse_sets(overrides))
     if fmt == "json":
         emit("json", json.dumps(result, indent=2))
         return
@@ -108,16 +113,22 @@ def evaluate(checkpoint: str, data: str | None, data_dir: str | None, split: str
 
 
 @click.command()
-@click.argument("checkpoint")
+@click.argument("checkpoint", metavar="CHECKPOINT|SPEC")
 @click.argument("files", nargs=-1, required=True)
+@weights_option
+@click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
+              help="With --weights: override a spec parameter.")
 @click.option("--top", type=click.IntRange(1), default=3, show_default=True)
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
-def predict(checkpoint: str, files: tuple[str, ...], top: int, fmt: str) -> None:
-    """Top classes with probabilities for image files (PNG/JPEG) or .npy arrays."""
-    from ..train.run import run_predict
+def predict(checkpoint: str, files: tuple[str, ...], top: int, fmt: str, weights: str | None,
+            overrides: tuple[str, ...]) -> None:
+    """Top classes with probabilities for image files (PNG/JPEG) or .npy arrays, from a
+    checkpoint or a spec with --weights: `cnncli predict resnet50 cat.jpg --weights
+    torchvision` names ImageNet's classes, preprocessed as torchvision does."""
+    from ..train.infer import run_predict
 
-    results = run_predict(checkpoint, list(files), top)
+    results = run_predict(checkpoint, list(files), top, weights, parse_sets(overrides))
     if fmt == "json":
         emit("json", json.dumps(results, indent=2))
         return

@@ -18,7 +18,7 @@ from ..errors import UsageError
 from ..model import checkpoint
 from ..spec.ir import Network
 from .data import follow_classes, load_data
-from .loop import Data, Dist, Trainer, evaluate_split, init_dist, pick_device
+from .loop import Data, Dist, Trainer, init_dist, pick_device
 from .recipe import TrainOptions, resolve
 
 # -- the run folder ----------------------------------------------------------------------
@@ -332,55 +332,3 @@ def _plot_if_possible(out: Path) -> bool:
 
     plot_run(out, out / "curves.png")
     return True
-
-
-# -- eval and predict --------------------------------------------------------------------
-
-def run_eval(path: str, data_name: str | None, data_dir: str | None, split: str,
-             batch_size: int) -> dict[str, Any]:
-    state = checkpoint.load(path)
-    model, network = checkpoint.model_from(state, path)
-    model.eval()
-    record = state["data"]
-    data_dir = data_dir or state["options"].get("data_dir")  # where training found the data
-    options = resolve(None, {"data": data_name or record.get("name"), "data_dir": data_dir,
-                             "fit": record.get("fit"), "seed": state["options"].get("seed", 0),
-                             "val_split": state["options"].get("val_split")})
-    data = load_data(network, options, torch.device("cpu"), record)
-    target = data.val if split == "test" else data.train
-    if target is None:
-        raise UsageError(f"{data.name} has no {split} split here")
-    n = len(record["classes"])
-    confusion = torch.zeros(n, n, dtype=torch.long)
-    with torch.no_grad():
-        loss, correct, seen = evaluate_split(model, target, data, torch.device("cpu"),
-                                             batch_size, confusion=confusion)
-    counts = confusion.sum(1)
-    per_class = [(confusion[i, i].item() / counts[i].item()) if counts[i] else None
-                 for i in range(n)]
-    return {"checkpoint": path, "spec": network.name, "dataset": data.name,
-            "split": data.val_source if split == "test" else "train", "count": int(seen),
-            "loss": loss / max(seen, 1), "accuracy": correct / max(seen, 1),
-            "classes": record["classes"], "per_class_accuracy": per_class,
-            "per_class_count": counts.tolist(), "confusion": confusion.tolist()}
-
-
-def run_predict(path: str, files: list[str], top: int) -> list[dict[str, Any]]:
-    from . import datasets
-    from .loop import prepare
-
-    state = checkpoint.load(path)
-    model, network = checkpoint.model_from(state, path)
-    model.eval()
-    record = state["data"]
-    results = []
-    for file in files:
-        image = datasets.read_image(file, tuple(network.input), record.get("fit"))
-        x = prepare(image[None], record["mean"], record["std"])
-        with torch.no_grad():
-            probs = torch.softmax(model(x).float(), dim=1)[0]
-        values, indices = probs.topk(min(top, len(probs)))
-        results.append({"file": file, "top": [
-            {"class": record["classes"][i], "index": i, "probability": round(v, 6)}
-            for v, i in zip(values.tolist(), indices.tolist())]})
-    return results
