@@ -193,3 +193,15 @@ def test_renamed_shortcut_and_flat_input_names(write_spec) -> None:
     assert keys == {"0.fc.weight", "0.fc.bias", "0.1.weight", "0.1.bias", "0.proj.0.weight",
                     "0.proj.0.bias"}
     assert cnncli.analyze(spec).root.children[0].children[0].output == (20,)
+
+
+def test_no_reduction_lesson_for_a_projection_before_a_depthwise_conv(write_spec) -> None:
+    """MBConv's 1x1 projection followed by the next block's depthwise conv is not GoogLeNet's
+    1x1 reduction (and re-running the grouped conv on the wider input would not even fit)."""
+    from cnncli.analysis.lessons import reductions
+
+    spec = write_spec("name: t\ninput: [40, 8, 8]\nlayers:\n  - conv: {out: 24, kernel: 1}\n"
+                      "  - conv: {out: 24, kernel: 3, padding: 1, groups: 24}\n")
+    assert reductions(cnncli.analyze(spec)) is None
+    lesson = reductions(cnncli.analyze("googlenet"))
+    assert lesson is not None and lesson.title == "A 1x1 reduction before a larger conv"

@@ -67,14 +67,18 @@ def reductions(a: Analysis) -> Lesson | None:
                 and r.output[0] < r.input[0]):
             continue
         k = next((f for f in _followers(leaves, i) if _conv(f)), None)
-        if k is None or k.node.layer.kernel == (1, 1):  # type: ignore[attr-defined]
+        # A grouped (depthwise) follower is not the conv a reduction serves: MobileNet's
+        # and EfficientNet's projection before the next block's depthwise conv.
+        if k is None or k.node.layer.kernel == (1, 1) \
+                or k.node.layer.groups != 1:  # type: ignore[attr-defined]
             continue
         key = (r.input, r.output, k.output, k.node.layer.kernel)  # type: ignore[attr-defined]
         if key in seen:
             continue
         seen.add(key)
         direct = _other(k).infer(r.input)  # type: ignore[attr-defined]
-        found.append((direct.macs - r.macs - k.macs, r, k, direct.macs))
+        if direct.macs > r.macs + k.macs:  # only where the 1x1 pays for itself
+            found.append((direct.macs - r.macs - k.macs, r, k, direct.macs))
     if not found:
         return None
     found.sort(key=lambda f: -f[0])
