@@ -15,8 +15,8 @@ import torch
 from cnncli.model import checkpoint
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
-TRAIN = ["-m", "cnncli", "train", "lenet", "--data", "mnist-sample", "--epochs", "1",
-         "--batch-size", "50", "--device", "cpu", "--seed", "3"]
+TRAIN = ["-m", "cnncli", "train", "lenet", "--data", "synthetic", "--epochs", "1",
+         "--batch-size", "32", "--device", "cpu", "--seed", "3"]
 
 
 def free_port() -> int:
@@ -48,7 +48,7 @@ def test_two_nodes_train_the_same_weights_as_one_node(tmp_path: Path) -> None:
     for agent, (_, err) in zip(agents, outputs):
         assert agent.returncode == 0, err[-3000:]
     said = "".join(out for out, _ in outputs)
-    assert said.count("training lenet5 on mnist-sample") == 1  # global rank 0 only
+    assert said.count("training lenet5 on synthetic") == 1  # global rank 0 only
     assert "x 2 processes" in said
 
     a = checkpoint.load(one / "last.pt")

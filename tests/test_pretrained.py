@@ -23,7 +23,7 @@ sys.path.insert(0, str(FIXTURES))
 from synthetic_weights import synthetic_input, synthetic_state_dict  # noqa: E402
 
 OUTPUTS = json.loads((FIXTURES / "torchvision_outputs.json").read_text())
-ZOO_OF = {"alexnet": "alexnet_tv", "googlenet": "googlenet_tv"}
+ZOO_OF = {"googlenet": "googlenet_tv"}
 
 
 def torchvision_keys(model: str) -> dict[str, list[int]]:
