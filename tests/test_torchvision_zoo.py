@@ -88,3 +88,17 @@ def test_verify_passes(name: str) -> None:
     result = verify(name)
     bad = [c.path for c in result.checks if not c.ok]
     assert not bad, bad
+
+
+def test_list_says_which_networks_have_weights(cli) -> None:
+    code, out, _ = cli("list", "-f", "json")
+    assert code == 0
+    nets = {n["name"]: n for n in json.loads(out)["networks"]}
+    assert nets["resnet50"]["weights"] == \
+        "https://download.pytorch.org/models/resnet50-11ad3fa6.pth"
+    assert nets["alexnet_tv"]["torchvision"] == "alexnet"
+    assert nets["lenet5"]["torchvision"] is None and nets["googlenet"]["weights"] is None
+    assert {n for n, v in nets.items() if v["torchvision"]} == set(MIRRORS)
+    code, out, _ = cli("list")
+    row = next(line for line in out.splitlines() if line.startswith(" mobilenet_v2 "))
+    assert " torchvision " in row

@@ -10,7 +10,7 @@ from ..spec.zoo import zoo_entries
 from .analyze import analyze
 from .report import human, markdown_table, rich_table, shape_text
 
-COLUMNS = ("Name", "Aliases", "Input", "Params", "MACs", "Description")
+COLUMNS = ("Name", "Aliases", "Input", "Params", "MACs", "Weights", "Description")
 
 
 def records() -> list[dict[str, Any]]:
@@ -18,10 +18,13 @@ def records() -> list[dict[str, Any]]:
     for name, entry in sorted(zoo_entries().items(), key=lambda item: _natural(item[0])):
         a = analyze(name)
         t = a.totals()
+        tv = a.network.torchvision
         out.append({"name": name, "aliases": list(entry.aliases), "file": entry.file.name,
                     "input": list(a.input),
                     "output": list(a.output), "params": t["params"], "macs": t["macs"],
-                    "flops": t["flops"], "description": a.network.description})
+                    "flops": t["flops"], "torchvision": tv.model if tv else None,
+                    "weights": tv.weights if tv else None,
+                    "description": a.network.description})
     return out
 
 
@@ -35,12 +38,14 @@ def _cells(recs: list[dict[str, Any]], exact: bool) -> list[list[str]]:
         return f"{n:,}" if exact else f"{n:,} ({human(n)})"
 
     return [[r["name"], ", ".join(r["aliases"]), shape_text(r["input"]), num(r["params"]),
-             num(r["macs"]), r["description"]] for r in recs]
+             num(r["macs"]), "torchvision" if r["weights"] else "—", r["description"]]
+            for r in recs]
 
 
 def as_table(recs: list[dict[str, Any]]) -> Any:
     table = rich_table("The zoo (MACs at batch 1; FLOPs = 2 x MACs; names match whatever the "
-                       "case, -, _ and .)", COLUMNS, _cells(recs, exact=True), 3)
+                       "case, -, _ and .; Weights: --weights torchvision loads them)", COLUMNS,
+                       _cells(recs, exact=True), 3)
     table.columns[-1].justify = "left"
     table.columns[-1].no_wrap = False
     return table
@@ -56,10 +61,11 @@ def as_csv(recs: list[dict[str, Any]]) -> str:
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["name", "aliases", "input", "params", "macs", "flops", "description"])
+    writer.writerow(["name", "aliases", "input", "params", "macs", "flops", "torchvision",
+                     "description"])
     for r in recs:
         writer.writerow([r["name"], " ".join(r["aliases"]), shape_text(r["input"]), r["params"],
-                         r["macs"], r["flops"], r["description"]])
+                         r["macs"], r["flops"], r["torchvision"] or "", r["description"]])
     return out.getvalue()
 
 
