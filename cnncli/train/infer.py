@@ -48,6 +48,13 @@ def _pretrained(spec: str, weights: str, overrides: dict[str, str],
     return model.eval(), network
 
 
+def _trained(path: str) -> tuple[Any, Network, dict[str, Any]]:
+    """A checkpoint's model (in eval mode), its network and the checkpoint itself."""
+    state = checkpoint.load(path)
+    model, network = checkpoint.model_from(state, path)
+    return model.eval(), network, state
+
+
 def class_names(network: Network, weights: str, count: int) -> list[str]:
     from ..model.pretrained import TORCHVISION
 
@@ -64,11 +71,8 @@ def run_eval(path: str, data_name: str | None, data_dir: str | None, split: str,
     from .data import load_data
 
     if weights is None:
-        state = checkpoint.load(path)
-        model, network = checkpoint.model_from(state, path)
-        model.eval()
-        record = state["data"]
-        saved = state["options"]
+        model, network, state = _trained(path)
+        record, saved = state["data"], state["options"]
     else:
         if data_name is None:
             raise UsageError("eval --weights needs --data (and --data-dir for an imagefolder)")
@@ -109,9 +113,7 @@ def run_predict(path: str, files: list[str], top: int, weights: str | None = Non
     from .loop import prepare
 
     if weights is None:
-        state = checkpoint.load(path)
-        model, network = checkpoint.model_from(state, path)
-        model.eval()
+        model, network, state = _trained(path)
         record = state["data"]
         names = record["classes"]
 
@@ -121,7 +123,7 @@ def run_predict(path: str, files: list[str], top: int, weights: str | None = Non
     else:
         model, network = _pretrained(path, weights, overrides or {}, None)
         tv = preprocessing(network)
-        names = class_names(network, weights, network_outputs(model, network))
+        names = class_names(network, weights, int(analyze_network(network).output[0]))
 
         def read(file: str) -> torch.Tensor:
             return torchvision_input(file, tv, network.input[0])
@@ -134,10 +136,6 @@ def run_predict(path: str, files: list[str], top: int, weights: str | None = Non
             {"class": names[i], "index": i, "probability": round(v, 6)}
             for v, i in zip(values.tolist(), indices.tolist())]})
     return results
-
-
-def network_outputs(model: Any, network: Network) -> int:
-    return int(analyze_network(network).output[0])
 
 
 def torchvision_input(file: str, tv: Torchvision, channels: int) -> torch.Tensor:
