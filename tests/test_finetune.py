@@ -75,6 +75,9 @@ def test_fine_tune_replaces_the_classifier_and_freezes_the_backbone(tmp_path, cl
     assert run["weights"] == {"source": str(weights), "file": str(weights), "url": None,
                               "tensors": 120, "fresh": ["fc.weight", "fc.bias"]}
     assert run["options"]["freeze"] == ["backbone"]
+    # normalised as the weights expect (ImageNet's statistics), not with the photos' own
+    assert run["data"]["mean"] == [0.485, 0.456, 0.406]
+    assert run["data"]["std"] == [0.229, 0.224, 0.225]
 
 
 def test_lr_backbone_moves_the_backbone_less(tmp_path, cli, photos) -> None:

@@ -66,7 +66,7 @@ class Composite(nn.Module):
 
 
 class CnnModel(Composite):
-    """The network a spec describes. `analysis` is kept for reports; `network` is the IR."""
+    """The network a spec describes, with its name and input and output shapes."""
 
     def __init__(self, analysis: Analysis):
         super().__init__(*assemble(analysis.root))

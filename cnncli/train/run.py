@@ -233,7 +233,8 @@ def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str,
     folder = RunFolder(out, resuming=state is not None, force=force, main=dist.main)
     try:
         torch.manual_seed(options.seed)
-        data = load_data(network, options, device, state["data"] if state else None, fallback)
+        data = load_data(network, options, device,
+                         state["data"] if state else _weights_stats(network, options), fallback)
         if options.data != "imagefolder":
             options.data = data.name  # the run and its checkpoints record what it trained on
         model = build_from_analysis(analyze_network(network))
@@ -284,6 +285,17 @@ def _check_free_space(out: Path, model: torch.nn.Module, options: TrainOptions) 
     if free < needed:
         raise UsageError(f"{out} has {free / 2**20:,.1f} MiB free but this run's checkpoints need "
                          f"about {needed / 2**20:,.1f} MiB; free some space or pick --out")
+
+
+def _weights_stats(network: Network, options: TrainOptions) -> dict[str, Any] | None:
+    """Pretrained weights expect their own input normalisation (ImageNet's mean and std for
+    torchvision's), not statistics of the new data."""
+    if not options.weights:
+        return None
+    from .infer import preprocessing
+
+    tv = preprocessing(network)
+    return {"mean": list(tv.mean), "std": list(tv.std)}
 
 
 def _load_weights(model: torch.nn.Module, network: Network, options: TrainOptions,
