@@ -205,3 +205,19 @@ def test_no_reduction_lesson_for_a_projection_before_a_depthwise_conv(write_spec
     assert reductions(cnncli.analyze(spec)) is None
     lesson = reductions(cnncli.analyze("googlenet"))
     assert lesson is not None and lesson.title == "A 1x1 reduction before a larger conv"
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "pt2", "torchscript"])
+def test_the_new_constructs_export(net: str, tmp_path, fmt: str) -> None:
+    """Gate, split concat, channel shuffle, layer norm over channels, pointwise linear,
+    layer scale and drop path all export, and the reloaded file computes what torch does
+    (export checks the file against the model itself: onnxruntime, torch.export.load or
+    torch.jit.load)."""
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")
+        pytest.importorskip("onnxscript")
+    from cnncli.model.export import export
+
+    torch.manual_seed(0)
+    result = export(cnncli.build(net).eval(), str(tmp_path / f"net.{fmt}"), fmt)
+    assert result.max_abs_diff is not None and result.max_abs_diff < 1e-5
