@@ -221,3 +221,25 @@ def test_the_new_constructs_export(net: str, tmp_path, fmt: str) -> None:
     torch.manual_seed(0)
     result = export(cnncli.build(net).eval(), str(tmp_path / f"net.{fmt}"), fmt)
     assert result.max_abs_diff is not None and result.max_abs_diff < 1e-5
+
+
+def test_an_inline_block_whose_body_is_a_repeat_numbers_its_layers_flat(write_spec) -> None:
+    spec = write_spec("""
+        name: t
+        input: [3, 8, 8]
+        blocks:
+          convs:
+            params: {n: ~}
+            repeat: {count: n, body: [conv: {out: 4, kernel: 3, padding: 1}, relu]}
+        layers:
+          - sequence:
+              name: features
+              layers:
+                - convs: {inline: true, n: 2}
+                - maxpool: {kernel: 2}
+        """)
+    keys = list(cnncli.build(spec, device="meta").state_dict())
+    assert keys == ["features.0.weight", "features.0.bias", "features.2.weight",
+                    "features.2.bias"]
+    paths = [r.path for r in cnncli.analyze(spec).root.walk() if r.is_layer]
+    assert paths == ["features.0", "features.1", "features.2", "features.3", "features.4"]

@@ -169,7 +169,8 @@ class Resolver:
         inner = prefix if inline else path
         start = self.start
         self.start = start if inline else 0
-        self.inline_repeat = inline and kind == "repeat"
+        self.inline_repeat = inline and "repeat" in (
+            kind, self.blocks[kind].body_kind if kind in self.blocks else None)
         if kind in COMPOSITES:
             node = self.composite(kind, args, kind_mark, scope, name, inner, frozen, kind)
         elif kind in self.blocks:
