@@ -5,7 +5,8 @@ for each network: params, buffers, conv+linear MACs at batch 1 (FlopCounterMode'
 and every state_dict key with its shape (make_torchvision_fixture.py wrote it, in a separate
 virtual environment). Every zoo entry with a `torchvision:` section must equal its network
 exactly, its keys mapped through the section's `keys` renames (only where a spec cannot name
-a module as torchvision does).
+a module as torchvision does). (test_model.py verifies every zoo network against its torch
+model; test_training_memory.py its training memory.)
 """
 
 from __future__ import annotations
@@ -78,16 +79,6 @@ def test_state_dict_keys_equal_torchvision(name: str) -> None:
     theirs = torchvision()[spec.model]
     assert ours == theirs["keys"]
     assert all(not spec.built_here(k) for k in theirs["file_only_keys"])
-
-
-@pytest.mark.parametrize("name", sorted(MIRRORS))
-def test_verify_passes(name: str) -> None:
-    """Static figures equal what the built model does, layer by layer (meta device)."""
-    from cnncli.model.verify import verify
-
-    result = verify(name)
-    bad = [c.path for c in result.checks if not c.ok]
-    assert not bad, bad
 
 
 def test_list_says_which_networks_have_weights(cli) -> None:
