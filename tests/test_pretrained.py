@@ -206,3 +206,15 @@ def test_a_network_without_published_weights_says_so(cli) -> None:
     code, _, err = cli("verify", "lenet5", "--weights", "torchvision")
     assert code == 2
     assert "lenet5 has no torchvision weights" in err
+
+
+def test_a_classifier_of_another_input_width_is_an_error_not_a_new_head(tmp_path) -> None:
+    """Fine-tuning replaces a classifier for another class count only; a head that differs
+    in its input (another network's) is a mismatch."""
+    state = synthetic_state_dict(torchvision_keys("resnet18"))
+    state["fc.weight"] = torch.zeros(1000, 256)
+    path = tmp_path / "odd.pth"
+    torch.save(state, path)
+    with pytest.raises(UsageError, match=r"fc.weight is \(1000, 256\) in the file but "
+                                         r"\(1000, 512\) here"):
+        cnncli.build("resnet18", weights=str(path))

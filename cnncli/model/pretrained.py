@@ -135,16 +135,15 @@ def load_pretrained(model: torch.nn.Module, network: Network, source: str,
     weights = read_state_dict(path)
     tv = network.torchvision
     own = model.state_dict()
-    theirs_of = {k: (tv.their_key(k) if tv is not None else k) for k in own}
-    if all(k in weights for k in own) and not all(t in weights for t in theirs_of.values()):
-        theirs_of = {k: k for k in own}  # a state_dict of this spec's own model
+    theirs_of = _their_names(network, own, weights)
     available = {k for k in weights if tv is None or tv.built_here(k)}
     missing = [k for k, t in theirs_of.items() if t not in weights]
     unexpected = sorted(available - set(theirs_of.values()))
     shapes = [k for k, t in theirs_of.items() if t in weights and
               tuple(weights[t].shape) != tuple(own[k].shape)]
-    head = head_keys(model)
-    if new_head and shapes and set(shapes) <= set(head) and not missing and not unexpected:
+    other_classes = all(weights[theirs_of[k]].shape[0] != own[k].shape[0] for k in shapes)
+    if new_head and shapes and set(shapes) <= set(head_keys(model)) and other_classes \
+            and not missing and not unexpected:
         loaded.fresh = shapes
         before = weights[theirs_of[shapes[0]]].shape[0]
         loaded.note = (f"the classifier {shapes[0].rsplit('.', 1)[0]} is new: {before} classes "
@@ -160,6 +159,17 @@ def load_pretrained(model: torch.nn.Module, network: Network, source: str,
                     tensor.copy_(weights[theirs_of[key]])
                 loaded.tensors += 1
     return loaded
+
+
+def _their_names(network: Network, own: dict[str, Any],
+                 weights: dict[str, Any]) -> dict[str, str]:
+    """Each of our keys' name in the file: torchvision's (through the spec's renames), or
+    our own when the file is a state_dict of this spec's model."""
+    tv = network.torchvision
+    theirs = {k: (tv.their_key(k) if tv is not None else k) for k in own}
+    if all(k in weights for k in own) and not all(t in weights for t in theirs.values()):
+        return {k: k for k in own}
+    return theirs
 
 
 def _mismatch(path: Path, name: str, missing: list[str], unexpected: list[str],
