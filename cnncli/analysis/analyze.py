@@ -25,6 +25,7 @@ from ..spec.ir import (
     Sequence,
     check_gate,
     concat_output,
+    fmt,
     split_input,
 )
 from ..spec.load import load
@@ -225,8 +226,8 @@ def _residual(row: Row, node: Residual, shape: Shape, rf: RF, depth: int) -> Non
         what = "the input" if shortcut == "identity" else "the shortcut's output"
         hint = _identity_hint(node, shape, body_out, rf, body_rf) if shortcut == "identity" \
             else ""
-        raise SpecError(f"residual add: the body gives {_fmt(body_out)} but {what} is "
-                        f"{_fmt(side_out)}{hint}", node.mark, node.path)
+        raise SpecError(f"residual add: the body gives {fmt(body_out)} but {what} is "
+                        f"{fmt(side_out)}{hint}", node.mark, node.path)
     row.add(_op_row("add", node, depth, body_out, body_rf, ops=elements(body_out),
                     reads=2 * elements(body_out)))
     row.output, row.rf = _fold(row, node.after, body_out, body_rf, depth + 1)
@@ -243,7 +244,7 @@ def _identity_hint(node: Residual, shape: Shape, body_out: Shape, rf: RF, body_r
     if sizes_match:
         return " (use shortcut: auto for a 1x1 projection)"
     return (f" (no 1x1 projection with the body's stride {'x'.join(map(str, strides))} maps "
-            f"{_fmt(shape)} to {_fmt(body_out)}: pad the body's layers, e.g. padding: same, "
+            f"{fmt(shape)} to {fmt(body_out)}: pad the body's layers, e.g. padding: same, "
             "or give the shortcut layers explicitly)")
 
 
@@ -270,15 +271,15 @@ def is_branch(parent: Row, child: Row) -> bool:
 def projection(node: Residual, shape: Shape, target: Shape) -> Sequence:
     """The automatic shortcut: 1x1 conv (no bias) + batchnorm mapping `shape` to `target`."""
     if len(shape) != 3 or len(target) != 3:
-        raise SpecError(f"residual add: the body gives {_fmt(target)} from {_fmt(shape)}; "
+        raise SpecError(f"residual add: the body gives {fmt(target)} from {fmt(shape)}; "
                         "an automatic projection needs feature maps, so give the shortcut "
                         "layers explicitly", node.mark, node.path)
     strides = []
     for size, out in zip(shape[1:], target[1:]):
         stride = next((s for s in range(1, size + 1) if (size - 1) // s + 1 == out), None)
         if stride is None:
-            raise SpecError(f"residual add: no strided 1x1 conv maps {_fmt(shape)} to "
-                            f"{_fmt(target)}; give the shortcut layers explicitly",
+            raise SpecError(f"residual add: no strided 1x1 conv maps {fmt(shape)} to "
+                            f"{fmt(target)}; give the shortcut layers explicitly",
                             node.mark, node.path)
         strides.append(stride)
     conv_cls, bn_cls = REGISTRY["conv"], REGISTRY["batchnorm"]
@@ -294,10 +295,6 @@ def projection(node: Residual, shape: Shape, target: Shape) -> Sequence:
                               frozen=node.frozen, layer=layer)
                     for i, layer in enumerate((conv, bn))]
     return seq
-
-
-def _fmt(shape: Shape) -> str:
-    return "x".join(map(str, shape))
 
 
 def analyze(spec: str | Network, overrides: Mapping[str, Any] | None = None,

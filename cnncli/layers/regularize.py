@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import Arg, Cost, Figure, Layer, Saved, Shape, ShapeError, dot, elements, need_map
+from .dense import Dropout
 
 
 class LayerNorm(Layer):
@@ -69,17 +70,15 @@ class LayerScale(Layer):
         return [Saved("input", elements(shape))] if trainable else []
 
 
-class DropPath(Layer):
+class DropPath(Dropout):
+    """Dropout of whole samples: shapes, counts and the view at p = 0 are dropout's."""
+
     name = "drop_path"
     aliases = ("stochastic_depth",)
     summary = ("in training, zeroes a whole sample's branch with probability p and scales "
                "the rest by 1/(1 - p); identity at inference")
     work = "none at inference"
     args = (Arg("p", "float", 0.0, min=0, max=1, max_open=True),)
-    p: float
-
-    def infer(self, shape: Shape) -> Cost:
-        return Cost(output=shape)
 
     def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
         return [Figure("other ops", "0", cost.other_ops,
@@ -94,9 +93,6 @@ class DropPath(Layer):
     def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
         """One scaled keep-factor per sample (p = 0 is the identity and keeps nothing)."""
         return [Saved("mask", 1)] if self.p > 0 else []
-
-    def output_is_input(self) -> bool:
-        return self.p == 0
 
 
 class ChannelShuffle(Layer):

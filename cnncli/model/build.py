@@ -87,25 +87,25 @@ def assemble(row: Row) -> tuple[list[tuple[str, nn.Module]], Plan]:
         modules.append((child.node.name, module_for(child)))
         return ("module", child.node.name)
 
-    def steps(rows: list[Row]) -> Plan:
-        return ("seq", tuple(step(r) for r in rows))
+    def steps(rows: list[Row]) -> tuple[Plan, ...]:
+        return tuple(step(r) for r in rows)
 
     node = row.node
     parts = [child for child in row.children if child.op is None]
     if isinstance(node, Concat):
         count = len(node.branches)
-        branches = tuple(step(r) for r in parts[:count])
-        return modules, ("seq", (("cat", branches, node.split), *steps(parts[count:])[1]))
+        join = ("cat", steps(parts[:count]), node.split)
+        return modules, ("seq", (join, *steps(parts[count:])))
     if isinstance(node, Residual):
         body_ids, after_ids = {id(n) for n in node.body}, {id(n) for n in node.after}
         body = [r for r in parts if id(r.node) in body_ids]
         after = [r for r in parts if id(r.node) in after_ids]
         side = [r for r in parts if id(r.node) not in body_ids | after_ids]  # the shortcut
-        add = ("add", steps(body), step(side[0]) if side else None)
-        return modules, ("seq", (add, *steps(after)[1]))
+        add = ("add", ("seq", steps(body)), step(side[0]) if side else None)
+        return modules, ("seq", (add, *steps(after)))
     if isinstance(node, Gate):
-        return modules, ("mul", steps(parts))
-    return modules, steps(parts)
+        return modules, ("mul", ("seq", steps(parts)))
+    return modules, ("seq", steps(parts))
 
 
 def module_for(row: Row) -> nn.Module:

@@ -19,7 +19,7 @@ their modules as torchvision's wherever the structure allows.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import Mark, SpecError, did_you_mean
@@ -41,8 +41,8 @@ class Torchvision:
     resize: int = 256
     crop: int = 224
     interpolation: str = "bilinear"
-    mean: tuple[float, ...] = field(default=IMAGENET_MEAN)
-    std: tuple[float, ...] = field(default=IMAGENET_STD)
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
 
     @property
     def file_name(self) -> str | None:

@@ -376,16 +376,14 @@ class Resolver:
         node = Concat(name=name, path=path, mark=mark, frozen=frozen, label=label,
                       split=self.flag(args, "split", scope, False))
         given, index = self.shape, self.first()
-        # Branches are resolved first, then each follows the shape it gets (a split needs
-        # the count of branches kept).
+        # Every branch starts from the concat's input, or with split from its equal share
+        # (a split branch cannot be dropped with when:, checked below).
         shapes: list[tuple[str, Shape]] = []
         seen: dict[str, Mark] = {}
-        share = given
+        share = split_input(given, len(named), mark, path) if node.split else given
         for given_name, item, bmark in named:
             bname = given_name if given_name is not None else str(index)
             bpath = _join(path, bname)
-            if node.split:
-                share = split_input(given, len(named), mark, path)
             self.shape, self.start = share, index
             if isinstance(item, YList):
                 branch: Node | None = Sequence(name=bname, path=bpath, mark=bmark,
