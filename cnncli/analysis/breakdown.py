@@ -8,14 +8,13 @@ from typing import Any
 from .analyze import Analysis
 from .report import (
     CONVENTIONS,
-    TextTable,
     header_record,
     layer_record,
     markdown_table,
-    rich_table,
     rows_csv,
     totals_table,
 )
+from .table import TextTable
 
 
 def _share(part: int, whole: int) -> float:
@@ -75,6 +74,9 @@ def flops_csv(a: Analysis, depth: int | None, top: int | None) -> str:
 
 LAYER_COLUMNS = ("Layer", "Type", "Output", "MACs", "% MACs", "FLOPs", "Other ops", "Params")
 TYPE_COLUMNS = ("Type", "Count", "MACs", "% MACs", "FLOPs", "Other ops", "Params")
+# Left out first in a narrow terminal: FLOPs is 2 x MACs; the compute stays.
+LAYER_DROP = ("FLOPs", "Other ops", "Params", "Type", "Output")
+TYPE_DROP = ("FLOPs", "Other ops", "Params", "Count")
 
 
 def _mac_cells(r: dict[str, Any], none: bool) -> list[str]:
@@ -109,9 +111,10 @@ def _titles(a: Analysis, depth: int | None, top: int | None) -> tuple[str, str, 
 def flops_renderables(a: Analysis, depth: int | None, top: int | None) -> list[Any]:
     layer_title, block_title, type_title = _titles(a, depth, top)
     return [
-        TextTable(layer_title, LAYER_COLUMNS, _layer_cells(by_layer(a, depth, top)), 3),
-        rich_table(block_title, LAYER_COLUMNS, _layer_cells(by_block(a)), 3),
-        rich_table(type_title, TYPE_COLUMNS, _type_cells(by_type(a)), 1),
+        TextTable(layer_title, LAYER_COLUMNS, _layer_cells(by_layer(a, depth, top)), 3,
+                  drop=LAYER_DROP),
+        TextTable(block_title, LAYER_COLUMNS, _layer_cells(by_block(a)), 3, drop=LAYER_DROP),
+        TextTable(type_title, TYPE_COLUMNS, _type_cells(by_type(a)), 1, drop=TYPE_DROP),
         totals_table(a),
         f"FLOPs: {CONVENTIONS['flops']}; other ops are not in MACs or FLOPs.",
     ]

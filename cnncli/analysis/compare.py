@@ -13,7 +13,8 @@ from typing import Any
 
 from ..errors import UsageError
 from .analyze import Analysis, Row, analyze
-from .report import TextTable, human, markdown_table, mib, rf_text, shape_text
+from .report import human, markdown_table, mib, rf_text, shape_text
+from .table import TextTable
 
 SCHEMA = "cnncli.compare/1"
 # column key -> (header, total's value); memory is params + buffers + activations, in bytes
@@ -97,6 +98,8 @@ def ratio(value: int, first: int) -> str:
 
 TOTAL_COLUMNS = ("Network", "Input", "Output", "Params", "MACs", "FLOPs", "Activations",
                  "Memory", "RF/stride")
+# Left out first in a narrow terminal: FLOPs is 2 x MACs, then what a comparison needs least.
+TOTAL_DROP = ("FLOPs", "Input", "Output", "RF/stride", "Activations", "Memory")
 
 
 def total_cells(items: list[Entry]) -> list[list[str]]:
@@ -185,10 +188,13 @@ def row_records(items: list[Entry], depth: int) -> list[dict[str, Any]]:
 
 def compare_renderables(items: list[Entry], depth: int | None) -> list[Any]:
     out: list[Any] = [TextTable(f"Compared with {items[0].label}", TOTAL_COLUMNS,
-                                total_cells(items), 3)]
+                                total_cells(items), 3, drop=TOTAL_DROP)]
     if depth is not None:
         cols, cells, numeric = row_cells(items, depth)
-        out.append(TextTable(f"By layer (depth {depth})", cols, cells, numeric))
+        # params go first in a narrow terminal, then the later networks' MACs from the right
+        drop = [c for c in cols if c.endswith(" params")][::-1] + cols[:0:-1]
+        out.append(TextTable(f"By layer (depth {depth})", cols, cells, numeric,
+                             drop=list(dict.fromkeys(drop))))
     return [*out, MEMORY_NOTE]
 
 

@@ -14,9 +14,11 @@ from typing import Any
 from ..errors import UsageError, did_you_mean
 from ..layers.base import Figure, dot
 from ..spec.ir import Residual
+from ..spec.zoo import zoo_dir
 from .analyze import RF, Analysis, Row, is_branch, is_shortcut
 from .lessons import Lesson, lessons
-from .report import TextTable, shape_text, totals_lines
+from .report import shape_text, totals_lines
+from .table import TextTable
 
 SCHEMA = "cnncli.explain/1"
 
@@ -135,9 +137,13 @@ def find_rows(a: Analysis, paths: tuple[str, ...]) -> list[Row]:
 
 
 def where(place: object) -> str:
-    """A file or file:line:col, relative to the working folder when inside it."""
+    """A file or file:line:col, relative to the working folder when inside it; a zoo file as
+    `zoo:alexnet.yaml:11:5` (`cnncli spec alexnet` shows it), never an install path."""
     text = str(place)
     rel = os.path.relpath(text)
+    zoo = str(zoo_dir()) + os.sep
+    if rel.startswith("..") and text.startswith(zoo):
+        return "zoo:" + text[len(zoo):]
     return text if rel.startswith("..") else rel
 
 
@@ -162,10 +168,11 @@ def row_text(row: Row, ctx: Context) -> list[str]:
     return lines
 
 
-def explain_rows(a: Analysis, rows: list[Row]) -> str:
+def explain_rows(a: Analysis, rows: list[Row]) -> list[str]:
+    """Each row's figures with their formulas, as prose that wraps at the terminal."""
     ctx = Context(a)
     blocks = ["\n".join(row_text(r, ctx)) for r in rows]
-    return f"{a.network.name}: {where(a.network.source)}\n\n" + "\n\n".join(blocks) + "\n"
+    return [f"{a.network.name}: {where(a.network.source)}\n\n" + "\n\n".join(blocks)]
 
 
 COMPACT_COLUMNS = ("Layer", "Type", "Output", "Params", "MACs")
@@ -202,13 +209,15 @@ def lesson_lines(found: list[Lesson]) -> list[str]:
     return lines
 
 
-def explain_network(a: Analysis, depth: int | None) -> str:
+def explain_network(a: Analysis, depth: int | None) -> list[Any]:
+    """The compact table (formulas wrap in a narrow terminal), the totals and design notes."""
     title = f"{a.network.name}: how each figure is computed ({where(a.network.source)})"
-    table = TextTable(title, COMPACT_COLUMNS, compact_cells(a, depth), 3)
+    table = TextTable(title, COMPACT_COLUMNS, compact_cells(a, depth), 3,
+                      drop=("Type",), wrap=("Params", "MACs"))
     totals = [f" {k}: {v}" for k, v in totals_lines(a)[:8]]
     foot = [" — : no MACs; `cnncli explain SPEC PATH` shows every figure of a layer with its "
             "formula.", ""]
-    return "\n".join([*table.lines(), *totals, *foot, *lesson_lines(lessons(a))])
+    return [table, "\n".join([*totals, *foot, *lesson_lines(lessons(a))])]
 
 
 def explain_json(a: Analysis, rows: list[Row] | None) -> str:

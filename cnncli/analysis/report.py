@@ -1,4 +1,4 @@
-"""Turn an Analysis into tables (rich), JSON, CSV or Markdown. No torch here."""
+"""Turn an Analysis into tables, JSON, CSV or Markdown. No torch here."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .analyze import Analysis, Row
+from .table import KeyValues, TextTable
 
 FORMATS = ("table", "json", "csv", "markdown")
 SCHEMA = "cnncli.summary/1"
@@ -173,10 +174,13 @@ def summary_csv(a: Analysis, depth: int | None) -> str:
     return rows_csv([layer_record(r, a.batch) for r in a.root.frontier(depth)])
 
 
-# -- tables (rich and markdown share the same cells) -----------------------------------
+# -- tables (text and markdown share the same cells) -----------------------------------
 
 SUMMARY_COLUMNS = ("Layer", "Type", "Output", "Params", "MACs", "FLOPs", "Other ops",
                    "Activations", "RF/stride")
+# Left out first when a terminal is too narrow: FLOPs is 2 x MACs, then the columns a first
+# look needs least; Layer, Output, Params and MACs stay. (--train's Saved goes before RF.)
+SUMMARY_DROP = ("FLOPs", "Other ops", "Activations", "Saved", "RF/stride", "Type")
 
 
 def summary_cells(a: Analysis, depth: int | None) -> list[list[str]]:
@@ -247,64 +251,8 @@ def summary_markdown(a: Analysis, depth: int | None) -> str:
     return f"{head}{table}\n\n{totals}\n\n{NOTE}\n"
 
 
-class TextTable:
-    """A plain aligned table in the look of rich's SIMPLE_HEAD box.
-
-    Used for per-layer tables: rich lays out every cell through its renderer and needs about
-    0.2 s for ResNet-152's 500 rows, more than the rest of `cnncli summary` put together.
-    """
-
-    def __init__(self, title: str | None, columns: tuple[str, ...] | list[str],
-                 cells: list[list[str]], numeric_from: int):
-        self.title, self.columns, self.cells, self.numeric_from = title, columns, cells, \
-            numeric_from
-
-    def lines(self) -> list[str]:
-        widths = [len(c) for c in self.columns]
-        for row in self.cells:
-            widths = [max(w, len(c)) for w, c in zip(widths, row)]
-
-        def fmt(row: list[str] | tuple[str, ...]) -> str:
-            parts = [c.ljust(w) if i < self.numeric_from else c.rjust(w)
-                     for i, (c, w) in enumerate(zip(row, widths))]
-            return " " + "   ".join(parts).rstrip()
-
-        rule = " " + "─" * (sum(widths) + 3 * (len(widths) - 1))
-        head = [self.title, ""] if self.title else []
-        return [*head, fmt(self.columns), rule, *(fmt(r) for r in self.cells), ""]
-
-    def __str__(self) -> str:
-        return "\n".join(self.lines())
-
-
-def rich_table(title: str | None, columns: tuple[str, ...] | list[str],
-               cells: list[list[str]], numeric_from: int) -> Any:
-    from rich import box
-    from rich.table import Table
-
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
-    for i, col in enumerate(columns):
-        table.add_column(col, justify="left" if i < numeric_from else "right",
-                         no_wrap=i < numeric_from)
-    for row in cells:
-        table.add_row(*row)
-    return table
-
-
-def totals_table(a: Analysis) -> Any:
-    return _lines_table(totals_lines(a))
-
-
-def _lines_table(lines: list[tuple[str, str]]) -> Any:
-    from rich import box
-    from rich.table import Table
-
-    table = Table(box=box.SIMPLE, show_header=False, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
-    for key, value in lines:
-        table.add_row(key, value)
-    return table
+def totals_table(a: Analysis) -> KeyValues:
+    return KeyValues(totals_lines(a))
 
 
 def summary_renderables(a: Analysis, depth: int | None, training: Any = None,
@@ -322,4 +270,4 @@ def summary_renderables(a: Analysis, depth: int | None, training: Any = None,
         for cell, row in zip(cells, a.root.frontier(depth)):
             cell.append(f"{row_saved(row, training):,}")
         lines += training_lines(training, fits)
-    return [TextTable(title, columns, cells, 3), _lines_table(lines), NOTE]
+    return [TextTable(title, columns, cells, 3, drop=SUMMARY_DROP), KeyValues(lines), NOTE]

@@ -8,7 +8,8 @@ from typing import Any
 
 from ..spec.zoo import zoo_entries
 from .analyze import analyze
-from .report import human, markdown_table, rich_table, shape_text
+from .report import human, markdown_table, shape_text
+from .table import TextTable
 
 COLUMNS = ("Name", "Aliases", "Input", "Params", "MACs", "Weights", "Description")
 
@@ -42,13 +43,13 @@ def _cells(recs: list[dict[str, Any]], exact: bool) -> list[list[str]]:
             for r in recs]
 
 
-def as_table(recs: list[dict[str, Any]]) -> Any:
-    table = rich_table("The zoo (MACs at batch 1; FLOPs = 2 x MACs; names match whatever the "
-                       "case, -, _ and .; Weights: --weights torchvision loads them)", COLUMNS,
-                       _cells(recs, exact=True), 3)
-    table.columns[-1].justify = "left"
-    table.columns[-1].no_wrap = False
-    return table
+def as_table(recs: list[dict[str, Any]]) -> TextTable:
+    """Names stay whole (they are typed next); the description wraps; in a narrow terminal
+    aliases, the weights column and the input go first."""
+    return TextTable("The zoo (MACs at batch 1; FLOPs = 2 x MACs; names match whatever the "
+                     "case, -, _ and .; Weights: --weights torchvision loads them)", COLUMNS,
+                     _cells(recs, exact=True), 3,
+                     drop=("Aliases", "Weights", "Input", "Description"), wrap=("Description",))
 
 
 def as_json(recs: list[dict[str, Any]]) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .options import complete_spec, emit, override_options, parse_sets
+from .options import complete_spec, emit, override_options, parse_sets, wide_option
 
 SCHEMA = "cnncli.bench/1"
 
@@ -31,6 +31,7 @@ SCHEMA = "cnncli.bench/1"
               help="Layers shown in the table, by time (JSON has all).")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="Output format.")
+@wide_option
 def bench(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
           device: str, train: bool, amp: bool, repeats: int, warmup: int, top: int,
           fmt: str) -> None:
@@ -108,7 +109,8 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 def bench_tables(result: Any, top: int) -> list[Any]:
     """The speed lines, the memory table and the top layers by time."""
-    from ..analysis.report import TextTable, human, mib
+    from ..analysis.report import human, mib
+    from ..analysis.table import TextTable
 
     a = result.analysis
     ms = [s * 1e3 for s in result.latencies_s]
@@ -135,6 +137,7 @@ def bench_tables(result: Any, top: int) -> list[Any]:
              for r in records]
     layers = TextTable(f"Forward time by layer ({result.time_source} profiler, top {len(cells)} "
                        f"of {len(result.layers)})",
-                       ("Layer", "Type", "ms", "% time", "MACs", "% MACs", "GFLOP/s"), cells, 2)
+                       ("Layer", "Type", "ms", "% time", "MACs", "% MACs", "GFLOP/s"), cells, 2,
+                       drop=("% MACs", "Type", "GFLOP/s", "MACs"))
     return [speed, memory, layers, f"memory: {result.memory.note}"]
 

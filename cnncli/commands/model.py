@@ -7,7 +7,14 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
-from .options import complete_spec, emit, override_options, parse_sets, weights_option
+from .options import (
+    complete_spec,
+    emit,
+    override_options,
+    parse_sets,
+    weights_option,
+    wide_option,
+)
 
 
 @click.command()
@@ -19,6 +26,7 @@ from .options import complete_spec, emit, override_options, parse_sets, weights_
 @click.option("--device", type=click.Choice(["meta", "cpu", "cuda"]), default="meta",
               show_default=True,
               help="meta allocates nothing (any size verifies in seconds); cpu/cuda run for real.")
+@wide_option
 def verify(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
            device: str, weights: str | None) -> None:
     """Build the model, run it once and compare every layer with the analysis.
@@ -38,8 +46,9 @@ def verify(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch
         click.echo(f"MISMATCH: {bad}", err=True)
         raise SystemExit(1)
     leaves = len(result.checks) - 1
-    click.echo(f"verified: {result.analysis.network.name}, {leaves} layers on {result.device}: "
-               "output shapes, params, buffers and FLOPs all equal the analysis")
+    emit("table", [f"verified: {result.analysis.network.name}, {leaves} layers on "
+                   f"{result.device}: output shapes, params, buffers and FLOPs all equal the "
+                   "analysis"])
     if weights is not None:
         from ..model.build import build_from_analysis
         from ..model.pretrained import load_pretrained
@@ -52,7 +61,7 @@ def verify(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch
 
 
 def _verify_table(result):  # type: ignore[no-untyped-def]
-    from ..analysis.report import TextTable
+    from ..analysis.table import TextTable
 
     def cell(check, key: str) -> str:  # type: ignore[no-untyped-def]
         value = check.static[key]
@@ -68,7 +77,8 @@ def _verify_table(result):  # type: ignore[no-untyped-def]
     a = result.analysis
     title = (f"{a.network.name}: analysis vs torch ({result.device}, batch {a.batch}, "
              f"input {'x'.join(map(str, a.input))})")
-    return TextTable(title, ("Layer", "Type", "Output", "Params", "Buffers", "FLOPs"), rows, 2)
+    return TextTable(title, ("Layer", "Type", "Output", "Params", "Buffers", "FLOPs"), rows, 2,
+                     drop=("Buffers", "Type", "Params", "FLOPs"))
 
 
 @click.command()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import os
+import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -11,9 +12,8 @@ from typing import Any
 
 import click
 
+from ..analysis.table import wrap_text
 from ..errors import UsageError
-
-PIPE_WIDTH = 10_000  # wide enough that no table wraps when printed to a pipe or file
 
 
 def spec_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -70,8 +70,9 @@ def weights_option(f: Callable[..., Any]) -> Callable[..., Any]:
 def format_option(f: Callable[..., Any]) -> Callable[..., Any]:
     from ..analysis.report import FORMATS
 
-    return click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table",
-                        show_default=True, help="Output format.")(f)
+    f = click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table",
+                     show_default=True, help="Output format.")(f)
+    return wide_option(f)
 
 
 def depth_option(default: int | None, help_text: str) -> Callable[..., Any]:
@@ -104,30 +105,43 @@ def analysis_for(spec: str, overrides: tuple[str, ...], input_shape: str | None,
     return analyze(network, batch=batch, dtype=dtype)
 
 
-def emit(fmt: str, text_or_renderables: Any) -> None:
-    """Print text as is, and rich renderables through a console.
+def wide_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--wide: every column and exact figures in a terminal, as in a pipe."""
+    def remember(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+        ctx.meta["cnncli.wide"] = value
+        return value
 
-    On a terminal, rich fits tables to its width. To a pipe or a file, every row stays on one
-    line whatever the width, and no line ends in spaces, so scripts can read it.
+    return click.option("--wide", is_flag=True, expose_value=False, callback=remember,
+                        help="Show every column with exact figures, however narrow the "
+                             "terminal (default: fit the terminal; pipes get everything).")(f)
+
+
+def output_width() -> int | None:
+    """The terminal's width, or None (no limit) for a pipe, a file or --wide."""
+    ctx = click.get_current_context(silent=True)
+    if (ctx is not None and ctx.meta.get("cnncli.wide")) or not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns
+
+
+def emit(fmt: str, text_or_renderables: Any) -> None:
+    """Print a string as is (JSON, CSV, YAML); a list's tables (TextTable, KeyValues) and prose
+    fitted to the terminal.
+
+    In a terminal nothing is wider than the window (tables leave out columns or shorten
+    figures and say so; notes wrap). To a pipe or a file, every row stays on one line whatever
+    the width, and no line ends in spaces, so scripts can read it.
     """
     if isinstance(text_or_renderables, str):
         click.echo(text_or_renderables, nl=not text_or_renderables.endswith("\n"))
         return
-    from rich.console import Console
-
-    from ..analysis.report import TextTable
-
-    console = Console(soft_wrap=False, highlight=False)
-    if not console.is_terminal:
-        console = Console(file=io.StringIO(), width=PIPE_WIDTH, soft_wrap=False,
-                          highlight=False, color_system=None)
+    width = output_width()
     for item in text_or_renderables:
-        if isinstance(item, TextTable):
-            console.file.write(str(item) + "\n")
+        if isinstance(item, str):  # prose: each line wraps under its own indentation
+            click.echo("\n".join(part for line in item.split("\n") for part in
+                                 wrap_text(line, width, " " * (len(line) - len(line.lstrip())))))
         else:
-            console.print(item)
-    if isinstance(console.file, io.StringIO):
-        click.echo("\n".join(line.rstrip() for line in console.file.getvalue().splitlines()))
+            click.echo(item.render(width))
 
 
 def write_new_file(path: Path, text: str, force: bool) -> None:

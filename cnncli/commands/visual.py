@@ -16,6 +16,7 @@ from .options import (
     override_options,
     parse_sets,
     spec_options,
+    wide_option,
     write_new_file,
 )
 
@@ -27,6 +28,7 @@ from .options import (
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Output format.")
 @depth_option(None, "Without a path: collapse blocks nested deeper than this.")
+@wide_option
 def explain(spec: str, paths: tuple[str, ...], overrides: tuple[str, ...],
             input_shape: str | None, fmt: str, depth: int | None) -> None:
     """The arithmetic behind every figure, with the numbers filled in.
