@@ -18,3 +18,28 @@ def test_adaptive_pool_windows_closed_form(size: int, out: int) -> None:
 def test_adaptive_pool_huge_output_is_instant() -> None:
     total, widest = _bins(7, 2_000_000_000)
     assert (total, widest) == (2_000_000_006, 2)
+
+
+def test_maxpool_padding_is_refused_exactly_when_torch_refuses_it() -> None:
+    """Torch checks padding against half the kernel itself, whatever the dilation."""
+    import torch
+
+    from cnncli.layers import ArgError
+    from cnncli.layers.pool import MaxPool
+
+    for kernel in range(1, 6):
+        for padding in range(0, 4):
+            for dilation in range(1, 4):
+                layer = MaxPool(kernel=(kernel, kernel), stride=None, padding=(padding, padding),
+                                dilation=(dilation, dilation), ceil_mode=False)
+                try:
+                    layer.validate()
+                    ours = True
+                except ArgError:
+                    ours = False
+                try:
+                    torch.nn.MaxPool2d(kernel, 1, padding, dilation)(torch.zeros(1, 1, 24, 24))
+                    theirs = True
+                except RuntimeError:
+                    theirs = False
+                assert ours == theirs, (kernel, padding, dilation)

@@ -179,8 +179,8 @@ def summary_csv(a: Analysis, depth: int | None) -> str:
 SUMMARY_COLUMNS = ("Layer", "Type", "Output", "Params", "MACs", "FLOPs", "Other ops",
                    "Activations", "RF/stride")
 # Left out first when a terminal is too narrow: FLOPs is 2 x MACs, then the columns a first
-# look needs least; Layer, Output, Params and MACs stay. (--train's Saved goes before RF.)
-SUMMARY_DROP = ("FLOPs", "Other ops", "Activations", "Saved", "RF/stride", "Type")
+# look needs least; Layer, Output, Params and MACs stay (and --train's Saved column).
+SUMMARY_DROP = ("FLOPs", "Other ops", "Activations", "RF/stride", "Type", "Saved")
 
 
 def summary_cells(a: Analysis, depth: int | None) -> list[list[str]]:

@@ -38,11 +38,12 @@ class _WindowPool(Layer):
         return (1, 1)
 
     def validate(self) -> None:
-        # ATen: "pad should be at most half of effective kernel size"
-        for k, p, d in zip(self.kernel, self.padding, self.dilations()):
-            if p > (d * (k - 1) + 1) // 2:
+        # ATen's pool2d_shape_check: kernel // 2 >= padding, the kernel itself whatever the
+        # dilation ("pad should be smaller than or equal to half of kernel size").
+        for k, p in zip(self.kernel, self.padding):
+            if p > k // 2:
                 raise ArgError(f"padding {p} is more than half the kernel {k} "
-                               "(PyTorch refuses it)")
+                               "(PyTorch refuses it, whatever the dilation)")
 
     def window(self, shape: Shape) -> tuple[int, int, int]:
         c, h, w = need_map(self.name, shape)
