@@ -301,13 +301,11 @@ class Resolver:
         body = self.items(args["layers"], args.mark_of("layers"), scope, path, frozen, "layers",
                           first)
         body_out = self.shape
-        shortcut = self.shortcut(args, scope, path, frozen, given)
         shortcut_name = args.get("shortcut_name", "shortcut")
         if not isinstance(shortcut_name, str) or not NAME_RE.fullmatch(shortcut_name):
             raise SpecError(f"shortcut_name must be a plain identifier, got {shortcut_name!r}",
                             args.mark_of("shortcut_name"), path)
-        if isinstance(shortcut, Sequence):
-            shortcut.name, shortcut.path = shortcut_name, _join(path, shortcut_name)
+        shortcut = self.shortcut(args, scope, _join(path, shortcut_name), frozen, given)
         self.shape = body_out
         after: list[Node] = []
         if "after" in args:
@@ -329,13 +327,14 @@ class Resolver:
 
     def shortcut(self, args: YMap, scope: dict[str, Any], path: str, frozen: bool,
                  given: Shape) -> str | Sequence:
-        """auto, identity, none (no add), a list of layers, or an expression giving a word."""
+        """auto, identity, none (no add), a list of layers (resolved under `path`, the
+        shortcut's own), or an expression giving a word."""
         if "shortcut" not in args:
             return "auto"
         raw, where = args["shortcut"], args.mark_of("shortcut")
         if isinstance(raw, YList):
             self.shape = given
-            shortcut = Sequence(name="shortcut", path=_join(path, "shortcut"), mark=where,
+            shortcut = Sequence(name=path.rpartition(".")[2], path=path, mark=where,
                                 frozen=frozen, label="shortcut")
             shortcut.children = self.items(raw, where, scope, path, frozen, "shortcut")
             return shortcut
