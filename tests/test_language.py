@@ -243,3 +243,22 @@ def test_an_inline_block_whose_body_is_a_repeat_numbers_its_layers_flat(write_sp
                     "features.2.bias"]
     paths = [r.path for r in cnncli.analyze(spec).root.walk() if r.is_layer]
     assert paths == ["features.0", "features.1", "features.2", "features.3", "features.4"]
+
+
+def test_repeat_names_count_kept_items_and_empty_inline_repeats_add_no_rows(write_spec) -> None:
+    """`when` drops items before they are named (unit1, unit2, not unit2, unit3); an inline
+    repeat left empty adds no row (two of them once gave two rows named 0--1)."""
+    spec = write_spec("""
+        name: t
+        input: [3, 8, 8]
+        layers:
+          - repeat: {count: 3, var: k, prefix: unit, start: 1,
+                     body: {conv: {out: 3, kernel: 3, padding: 1, when: "k > 0"}}}
+          - repeat: {count: 1, inline: true, body: [conv: {out: 3, kernel: 1, when: "false"}]}
+          - repeat: {count: 0, inline: true, body: [relu]}
+          - repeat: {count: 0, inline: true, body: [relu]}
+          - relu
+        """)
+    rows = [r.path for r in cnncli.analyze(spec).root.walk() if r.is_leaf]
+    assert rows == ["0.unit1", "0.unit2", "1"]
+    assert verify(spec).first_disagreement() is None

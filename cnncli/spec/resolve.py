@@ -177,6 +177,8 @@ class Resolver:
             node = self.call(self.blocks[kind], args, kind_mark, scope, name, inner, frozen)
         else:
             node = None
+        if node is not None and inline and slots(node, inline=True) == 0:
+            return None  # an empty inline composite adds no layer, so no row and no name
         if node is not None:
             if inline and "name" not in args:  # the indices its children fill, e.g. 3-5
                 name = f"{start}-{start + slots(node, inline=True) - 1}"
@@ -434,7 +436,8 @@ class Resolver:
         for i in range(count):
             inner = {**scope, var: i}
             node: Node | None
-            given = f"{prefix}{start + i}" if prefix or start else str(index)
+            # kept items are counted: a `when` that drops one leaves no gap in the names
+            given = f"{prefix}{start + len(children)}" if prefix or start else str(index)
             if isinstance(body, YList):
                 # An inline repeat's items are inline too: their layers join the parent's list.
                 iname = f"{index}-" if inline else given
@@ -442,6 +445,8 @@ class Resolver:
                                 frozen=frozen, label="repeat item", inline=inline)
                 node.children = self.items(body, body_mark, inner, path if inline else
                                            node.path, frozen, "body", index if inline else 0)
+                if inline and not node.children:
+                    continue  # every layer of this item was left out by `when`
                 if inline:
                     node.name = f"{index}-{index + slots(node) - 1}"
                     node.path = _join(path, node.name)
