@@ -108,7 +108,7 @@ class Network:
     root: Sequence
     source: str  # the spec file
     params: dict[str, object] = field(default_factory=dict)  # resolved parameter values
-    init: str = "auto"  # weight initialisation scheme (see model.py)
+    init: str = "auto"  # weight initialisation scheme (see model/build.py)
     variant: str | None = None  # the zoo variant applied, if any
     overrides: dict[str, object] = field(default_factory=dict)  # --set values applied
     files: dict[str, str] = field(default_factory=dict)  # every file read: path -> text
