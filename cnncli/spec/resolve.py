@@ -307,7 +307,7 @@ class Resolver:
         if not isinstance(shortcut_name, str) or not NAME_RE.fullmatch(shortcut_name):
             raise SpecError(f"shortcut_name must be a plain identifier, got {shortcut_name!r}",
                             args.mark_of("shortcut_name"), path)
-        shortcut = self.shortcut(args, scope, _join(path, shortcut_name), frozen, given)
+        shortcut = self.shortcut(args, scope, path, shortcut_name, frozen, given)
         self.shape = body_out
         after: list[Node] = []
         if "after" in args:
@@ -327,18 +327,19 @@ class Resolver:
                         shortcut=shortcut, after=after, label=label,
                         shortcut_name=shortcut_name)
 
-    def shortcut(self, args: YMap, scope: dict[str, Any], path: str, frozen: bool,
+    def shortcut(self, args: YMap, scope: dict[str, Any], path: str, name: str, frozen: bool,
                  given: Shape) -> str | Sequence:
-        """auto, identity, none (no add), a list of layers (resolved under `path`, the
-        shortcut's own), or an expression giving a word."""
+        """auto, identity, none (no add), a list of layers (named under the shortcut's own
+        path, `path.name`), or an expression giving a word."""
         if "shortcut" not in args:
             return "auto"
         raw, where = args["shortcut"], args.mark_of("shortcut")
         if isinstance(raw, YList):
             self.shape = given
-            shortcut = Sequence(name=path.rpartition(".")[2], path=path, mark=where,
-                                frozen=frozen, label="shortcut")
-            shortcut.children = self.items(raw, where, scope, path, frozen, "shortcut")
+            own = _join(path, name)
+            shortcut = Sequence(name=name, path=own, mark=where, frozen=frozen,
+                                label="shortcut")
+            shortcut.children = self.items(raw, where, scope, own, frozen, "shortcut")
             return shortcut
         bare_word = isinstance(raw, str) and NAME_RE.fullmatch(raw) and raw not in scope
         value = self.value(raw, scope, where, literal=SHORTCUTS) \
