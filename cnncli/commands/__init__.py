@@ -8,6 +8,7 @@ when run (a lazy group), so `summary`, `flops`, `list` and `check` start without
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -73,7 +74,14 @@ for _command in (summary, flops, list_zoo, check, spec_text, explain, compare, d
 # -- entry point --------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> None:
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    args = argv if argv is not None else sys.argv[1:]
+    debug = "--debug" in args
+    # bare `cnncli` asks what the tool does: the help, not an error (shell completion also
+    # runs it bare, with its variable set)
+    if not args and "_CNNCLI_COMPLETE" not in os.environ:
+        with click.Context(cli, info_name="cnncli") as ctx:
+            click.echo(cli.get_help(ctx))
+        sys.exit(0)
     try:
         cli.main(args=argv, prog_name="cnncli", standalone_mode=False)
     except CnncliError as exc:

@@ -129,12 +129,17 @@ def load(ref: str | Network, overrides: Mapping[str, Any] | None = None,
             raise UsageError("overrides and input apply when loading; pass the spec name")
         return ref
     file, variant = locate(ref)
-    return load_file(file, variant, overrides, input_shape)
+    return load_file(file, variant, overrides, input_shape, ask=None if file == STDIN else ref)
 
 
 def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | None = None,
-              input_shape: str | tuple[int, ...] | None = None) -> Network:
-    """Read and resolve one spec file, with a variant of its `variants` or none."""
+              input_shape: str | tuple[int, ...] | None = None, ask: str | None = None) -> Network:
+    """Read and resolve one spec file, with a variant of its `variants` or none.
+
+    With `ask` (the reference as the user wrote it), a family file (several variants) with
+    no variant chosen and no `variant:` line is refused with the list to choose from, as the
+    family's name is; one variant alone is used.
+    """
     files: dict[str, str] = {}
     data = _read(file, files)
     if data is None:
@@ -153,7 +158,9 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
     _check_variants(data, params)
     _check_aliases(data)
     default = _default_variant(data)  # checked even when FILE:VARIANT picks another
-    variant = variant or default
+    if variant is None and default is not None:
+        _warn_overridden(data, default)
+    variant = variant or default or (_only_variant(data, ask) if ask else None)
     if data.get("train") is not None and not isinstance(data["train"], YMap):
         raise SpecError("train must be a mapping of option: value", data.mark_of("train"))
     shape_raw, shape_mark = data["input"], data.mark_of("input")
@@ -171,12 +178,14 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
     params.update(applied)
     blocks = collect_blocks(data, file, set(), files)
     resolver = Resolver(blocks, params)
+    raw_shape = shape_raw if isinstance(shape_raw, str) else resolver.value(
+        shape_raw, params, shape_mark)  # "3x224x224" is a shape, not an expression
+    shape_value = _spec_shape(raw_shape, shape_mark)
     if input_shape is not None:
-        shape_value = parse_shape(input_shape) if isinstance(input_shape, str) else input_shape
-    else:
-        raw_shape = shape_raw if isinstance(shape_raw, str) else resolver.value(
-            shape_raw, params, shape_mark)  # "3x224x224" is a shape, not an expression
-        shape_value = _spec_shape(raw_shape, shape_mark)
+        given = parse_shape(input_shape) if isinstance(input_shape, str) else input_shape
+        if isinstance(input_shape, str):
+            _check_axis_order(input_shape, given, shape_value)
+        shape_value = given
     root = resolver.network(data["layers"], data.mark_of("layers"), tuple(shape_value))
     init = data.get("init", "auto")
     if init not in INITS:
@@ -277,6 +286,27 @@ def _default_variant(data: YMap) -> str | None:
     return str(chosen)
 
 
+def _only_variant(data: YMap, ref: str) -> str | None:
+    """The one variant of a family file; a SpecError asking which, when it has several."""
+    names = list(data.get("variants") or ())
+    if len(names) > 1:
+        raise SpecError(f"{ref!r} could be any of {', '.join(names)}; name one of them as "
+                        f"{ref}:{names[0]}")
+    return names[0] if names else None
+
+
+def _warn_overridden(data: YMap, variant: str) -> None:
+    """Warn where the file's own `variant:` line overrides a top-level value it also sets."""
+    own = (data["variants"][variant] or {}).get("params") or {}
+    top = data.get("params") or {}
+    for key, value in own.items():
+        if key in top and _plain(top[key]) != _plain(value):
+            print(f"warning: {top.key_marks[key]}: {key} {yaml_repr(_plain(top[key]))} is "
+                  f"overridden by variant {variant}'s {yaml_repr(_plain(value))} (at "
+                  f"{own.value_marks[key]}), as `variant: {variant}` selects it; edit that "
+                  "value, or remove the `variant:` line", file=sys.stderr)
+
+
 def _apply_variant(data: YMap, variant: str, params: dict[str, Any],
                    description: Any) -> tuple[str, Any, tuple[Any, Mark] | None]:
     spec = data["variants"][variant]  # its shape was checked by _check_variants
@@ -351,6 +381,15 @@ def parse_shape(text: str) -> tuple[int, ...]:
             raise UsageError(f"--input {text!r}: every size must be between 1 and "
                              f"{MAX_INPUT_SIDE:,}")
     return dims
+
+
+def _check_axis_order(text: str, given: tuple[int, ...], spec: tuple[int, ...]) -> None:
+    """Refuse HxWxC (as PIL and TensorFlow write it) where the spec's input is CxHxW."""
+    if len(given) == 3 and len(spec) == 3 and given[2] == spec[0] != given[0]:
+        flipped = "x".join(map(str, (given[2], given[0], given[1])))
+        raise UsageError(f"--input {text}: the last size is the spec's {spec[0]} input "
+                         f"channels; did you mean {flipped}? (--input is channels x height x "
+                         "width)")
 
 
 def _spec_shape(value: Any, mark: Mark) -> tuple[int, ...]:

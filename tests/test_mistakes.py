@@ -1,0 +1,111 @@
+"""Mistakes a newcomer makes in the first minutes, each caught with one clear sentence
+(issue 19, "Mistakes caught"): axes in the wrong order, an edited ejected spec, a family
+file without a variant, bare `cnncli`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import cnncli
+from cnncli.spec.zoo import zoo_dir
+
+# -- --input in height x width x channels ---------------------------------------------------
+
+def test_input_with_channels_last_gets_a_did_you_mean(cli) -> None:
+    code, out, err = cli("summary", "resnet18", "--input", "224x224x3")
+    assert (code, out) == (2, "")
+    assert err == ("error: --input 224x224x3: the last size is the spec's 3 input channels; "
+                   "did you mean 3x224x224? (--input is channels x height x width)\n")
+
+
+@pytest.mark.parametrize("shape", ["3x64x64", "3x3x3", "1x64x64"])
+def test_input_in_channel_order_is_taken(cli, shape: str) -> None:
+    """Only a last axis equal to the channels with a first axis that is not is refused."""
+    code, out, err = cli("check", "resnet18", "--input", shape)
+    assert (code, err) == (0, ""), err
+
+
+# -- an ejected spec stands alone, and an edit takes effect -----------------------------------
+
+@pytest.mark.parametrize("name", ["resnet50", "vgg16_bn", "efficientnet_b3", "densenet121",
+                                  "mobilenet_v3_small", "lenet5_paper", "resnext50_32x4d"])
+def test_ejected_variant_gives_the_zoos_figures(cli, tmp_path: Path, name: str) -> None:
+    target = tmp_path / "mine.yaml"
+    assert cli("spec", name, "-o", str(target))[0] == 0
+    text = target.read_text()
+    assert "variants:" not in text and "\nvariant:" not in text
+    zoo, mine = cnncli.analyze(name), cnncli.analyze(str(target))
+    assert mine.totals() == zoo.totals()
+    assert [(r.path, r.output, r.macs) for r in mine.root.walk()] == \
+        [(r.path, r.output, r.macs) for r in zoo.root.walk()]
+    assert (mine.network.name, mine.network.params) == (name, zoo.network.params)
+    assert mine.network.torchvision == zoo.network.torchvision
+    assert dict(mine.network.train or {}) == dict(zoo.network.train or {})
+
+
+def test_an_edit_to_an_ejected_spec_takes_effect(cli, tmp_path: Path) -> None:
+    target = tmp_path / "my_resnet.yaml"
+    assert cli("spec", "resnet18", "-o", str(target))[0] == 0
+    text = target.read_text()
+    assert "  depths: [2, 2, 2, 2]\n" in text
+    target.write_text(text.replace("  depths: [2, 2, 2, 2]\n", "  depths: [1, 1, 1, 1]\n"))
+    code, out, err = cli("check", str(target))
+    assert (code, err) == (0, "")
+    assert "5,418,792 params" in out  # as resnet18 --set depths=[1,1,1,1]; resnet18: 11.7 M
+
+
+def test_a_variant_line_overriding_a_top_level_value_warns(cli, tmp_path: Path) -> None:
+    text = (zoo_dir() / "resnet.yaml").read_text()
+    hand = tmp_path / "hand.yaml"
+    hand.write_text("variant: resnet18\n" + text)
+    code, out, err = cli("check", str(hand))
+    assert code == 0 and "11,689,512 params" in out
+    lines = hand.read_text().splitlines()
+    top = next(i for i, line in enumerate(lines) if line.startswith("  depths:")) + 1
+    own = next(i for i, line in enumerate(lines) if "resnet18:" in line) + 3
+    assert err.splitlines()[1] == (
+        f"warning: {hand}:{top}:3: depths [3, 4, 6, 3] is overridden by variant resnet18's "
+        f"[2, 2, 2, 2] (at {hand}:{own}:41), as `variant: resnet18` selects it; edit that "
+        "value, or remove the `variant:` line")
+
+
+# -- a family file asks which member -----------------------------------------------------
+
+def test_family_file_without_a_variant_asks_which(cli, tmp_path: Path, monkeypatch) -> None:
+    path = str(zoo_dir() / "resnet.yaml")
+    code, out, err = cli("summary", path)
+    assert (code, out) == (2, "")
+    assert err == (f"error: {path!r} could be any of resnet18, resnet34, resnet50, resnet101, "
+                   "resnet152, resnext50_32x4d, resnext101_32x8d, resnext101_64x4d, "
+                   f"wide_resnet50_2, wide_resnet101_2; name one of them as {path}:resnet18\n")
+    assert cli("check", f"{path}:resnet50")[0] == 0
+    monkeypatch.chdir(tmp_path)  # the zoo's file named by its file name alone
+    code, _, err = cli("summary", "resnet.yaml")
+    assert code == 2 and err.splitlines()[-1].startswith("error: 'resnet.yaml' could be any of "
+                                                         "resnet18, resnet34")
+    assert err.endswith("name one of them as resnet.yaml:resnet18\n")
+
+
+def test_family_file_with_one_variant_uses_it(cli, write_spec) -> None:
+    path = write_spec("""
+        name: fam
+        input: [1, 8, 8]
+        params: {width: 4}
+        layers: [{conv: {out: width, kernel: 3}}]
+        variants:
+          wide: {params: {width: 8}}
+    """)
+    code, out, err = cli("check", path)
+    assert (code, err) == (0, "")
+    assert out.startswith(f"ok  {path}: wide, input 1x8x8, output 8x6x6, 80 params")
+
+
+# -- bare cnncli -------------------------------------------------------------------------
+
+def test_bare_cnncli_prints_the_help(cli) -> None:
+    code, out, err = cli()
+    assert (code, err) == (0, "")
+    assert out.startswith("Usage: cnncli [OPTIONS] COMMAND [ARGS]...\n")
+    assert "  summary " in out and "Commands:" in out
