@@ -109,3 +109,70 @@ def test_bare_cnncli_prints_the_help(cli) -> None:
     assert (code, err) == (0, "")
     assert out.startswith("Usage: cnncli [OPTIONS] COMMAND [ARGS]...\n")
     assert "  summary " in out and "Commands:" in out
+
+
+# -- one overwrite policy ------------------------------------------------------------------
+
+def _run_folder(tmp_path: Path) -> Path:
+    run = tmp_path / "runs" / "lenet5"
+    run.mkdir(parents=True)
+    (run / "metrics.jsonl").write_text(
+        '{"epoch": 1, "train_loss": 0.9, "val_loss": 0.5, "train_acc": 0.7, "val_acc": 0.8}\n')
+    return run
+
+
+@pytest.mark.parametrize("name,args", [
+    ("mine.yaml", ["spec", "lenet5", "-o", "{}"]),
+    ("net.pt2", ["export", "lenet5", "-o", "{}"]),
+    ("net.svg", ["diagram", "lenet5", "-o", "{}"]),
+    ("net.html", ["diagram", "lenet5", "-o", "{}"]),
+    ("cmp.png", ["compare", "lenet5", "alexnet", "--plot", "{}"]),
+    ("sweep.png", ["compare", "lenet5", "--sweep", "classes=10,100", "--plot", "{}"]),
+    ("curves.png", ["plot", "{run}", "-o", "{}"]),
+    ("runs/lenet5/curves.png", ["plot", "{run}"]),  # the default output too
+])
+def test_an_existing_file_needs_force(cli, tmp_path: Path, name: str, args: list[str]) -> None:
+    run = _run_folder(tmp_path)
+    target = tmp_path / name
+    target.write_text("keep me")
+    argv = [a.format(target, run=run) for a in args]
+    code, out, err = cli(*argv)
+    assert (code, out, err) == (2, "", f"error: {target} exists; pass --force to overwrite it\n")
+    assert target.read_text() == "keep me"
+    if args[0] in ("diagram", "plot", "spec"):  # quick to write: --force does
+        code, _, err = cli(*argv, "--force")
+        assert code == 0, err
+        assert target.read_bytes() != b"keep me"
+        assert sorted(p.name for p in target.parent.iterdir() if p.name.startswith(".")) == []
+
+
+# -- formats from file extensions ------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt,name,words", [
+    ("pt2", "x.onnx", "--format pt2 does not match -o {dir}/x.onnx, which names a onnx file: "
+                      "leave out --format, or name the file {dir}/x.pt2"),
+    ("onnx", "x.pt", "--format onnx does not match -o {dir}/x.pt, which names a torchscript "
+                     "file: leave out --format, or name the file {dir}/x.onnx"),
+    (None, "x.bin", "-o {dir}/x.bin: cannot tell the format from the file name; pass --format "
+                    "pt2, onnx or torchscript, or name the file .pt2 (pt2), .onnx (onnx), .pt "
+                    "(torchscript)"),
+])
+def test_export_format_and_extension_must_agree(cli, tmp_path: Path, fmt: str | None,
+                                                name: str, words: str) -> None:
+    code, out, err = cli("export", "lenet5", *(["--format", fmt] if fmt else []), "-o",
+                         str(tmp_path / name))
+    assert (code, out) == (2, "")
+    assert err == f"error: {words.format(dir=tmp_path)}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_takes_the_format_from_the_extension(cli, tmp_path: Path) -> None:
+    """TorchScript, the quickest to write; every extension goes through format_for."""
+    from cnncli.model.export import format_for
+
+    target = tmp_path / "net.torchscript"
+    code, out, err = cli("export", "lenet5", "-o", str(target))
+    assert code == 0, err
+    assert out.startswith(f"wrote {target} (torchscript, ")
+    assert [format_for(f"n{ext}", None) for ext in (".pt2", ".ONNX", ".pt")] == \
+        ["pt2", "onnx", "torchscript"]

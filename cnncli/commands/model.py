@@ -74,13 +74,13 @@ def _verify_table(result):  # type: ignore[no-untyped-def]
 @click.command()
 @click.argument("spec", metavar="SPEC|CHECKPOINT")
 @click.option("--format", "-f", "fmt", type=click.Choice(["pt2", "onnx", "torchscript"]),
-              required=True,
-              help="pt2: torch.export (recommended for PyTorch); onnx; torchscript (legacy).")
+              help="pt2: torch.export (recommended for PyTorch); onnx; torchscript (legacy). "
+                   "Default: from FILE's extension (.pt2, .onnx, .pt or .torchscript).")
 @click.option("--output", "-o", "output", required=True, metavar="FILE", help="File to write.")
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
 @override_options
 @weights_option
-def export(spec: str, fmt: str, output: str, force: bool, overrides: tuple[str, ...],
+def export(spec: str, fmt: str | None, output: str, force: bool, overrides: tuple[str, ...],
            input_shape: str | None, weights: str | None) -> None:
     """Write the model of a spec (fresh or --weights) or a checkpoint (trained weights) as a
     torch.export program (pt2), ONNX or TorchScript, then check the file.
@@ -90,9 +90,10 @@ def export(spec: str, fmt: str, output: str, force: bool, overrides: tuple[str, 
     TorchScript files are reloaded and compared. The batch axis is dynamic.
     """
     from ..model.build import build
-    from ..model.export import check_target
+    from ..model.export import check_target, format_for
     from ..model.export import export as run_export
 
+    fmt = format_for(output, fmt)
     check_target(output, force)  # fail before the (slow) build
     if spec.endswith((".pt", ".pth")) and Path(spec).is_file():
         if overrides or input_shape or weights:

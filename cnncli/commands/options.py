@@ -130,12 +130,22 @@ def emit(fmt: str, text_or_renderables: Any) -> None:
         click.echo("\n".join(line.rstrip() for line in console.file.getvalue().splitlines()))
 
 
-def write_new_file(path: Path, text: str, force: bool) -> None:
-    """Write text to path through a temporary name; an existing file needs force."""
+def check_new_file(path: Path, force: bool) -> Path:
+    """The one overwrite policy, checked before any work: an existing file needs --force; a
+    folder, or a file in a folder that does not exist, is refused."""
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder; give a file name")
     if path.exists() and not force:
         raise UsageError(f"{path} exists; pass --force to overwrite it")
     if not path.parent.is_dir():
         raise UsageError(f"{path.parent}: no such folder")
+    return path
+
+
+def write_new_file(path: Path, text: str, force: bool) -> None:
+    """Write text to path through a temporary name (nothing half-written); an existing file
+    needs force."""
+    check_new_file(path, force)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
