@@ -28,10 +28,15 @@ def verify(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch
     1 otherwise, naming the first disagreement. With --weights, also checks that every key
     and shape of the weights fits the network (exit 2 naming the first that do not).
     """
-    from ..model.verify import verify as run_verify
+    from ..analysis.analyze import analyze
+    from ..model.verify import verify_analysis
 
-    result = run_verify(spec, overrides=parse_sets(overrides), input=input_shape, batch=batch,
-                        device=device)
+    a = analyze(spec, overrides=parse_sets(overrides), input=input_shape, batch=batch)
+    if weights is not None:  # download (or refuse) before any work is printed
+        from ..model.pretrained import weights_file
+
+        weights_file(a.network, weights)
+    result = verify_analysis(a, device)
     emit("table", [_verify_table(result)])
     bad = result.first_disagreement()
     if bad:
