@@ -176,3 +176,25 @@ def test_export_takes_the_format_from_the_extension(cli, tmp_path: Path) -> None
     assert out.startswith(f"wrote {target} (torchscript, ")
     assert [format_for(f"n{ext}", None) for ext in (".pt2", ".ONNX", ".pt")] == \
         ["pt2", "onnx", "torchscript"]
+
+
+# -- small wording ---------------------------------------------------------------------------
+
+TINY_RESNET = "docs/examples/tiny_resnet.yaml"
+
+
+@pytest.mark.parametrize("sweep,words", [
+    ("widht=8,16", "--sweep widht: the spec has no parameter 'widht' (did you mean 'width'?); "
+                   "its parameters: classes, depths, dropout, width"),
+    ("width=8,x", "--sweep width: expected an integer like 16, got 'x'"),
+])
+def test_sweep_errors_name_sweep(cli, sweep: str, words: str) -> None:
+    code, out, err = cli("compare", TINY_RESNET, "--sweep", sweep)
+    assert (code, out, err) == (2, "", f"error: {words}\n")
+
+
+def test_buffers_are_explained_only_where_there_are_some(cli) -> None:
+    out = cli("summary", "alexnet")[1]
+    assert " Buffers             0\n" in out
+    out = cli("summary", "resnet18")[1]
+    assert " Buffers             9,620 (BatchNorm running statistics; not params)\n" in out

@@ -328,17 +328,25 @@ def _variant_recipe(recipe: YMap | None, own: YMap | None) -> YMap | None:
     return merged
 
 
+class Swept(str):
+    """A `--sweep` value: applied as `--set` is, with errors that name `--sweep`."""
+
+    option = "--sweep"
+
+
 def _override(key: str, value: Any, params: dict[str, Any]) -> Any:
-    """A `--set` value, parsed like YAML and checked against the declared default's type."""
+    """A `--set` value, parsed like YAML and checked against the declared default's type;
+    errors name the option the value came from (`--sweep` for a Swept value)."""
+    option = getattr(value, "option", "--set")
     if key not in params:
         known = ", ".join(sorted(params)) or "none"
-        raise UsageError(f"--set {key}: the spec has no parameter {key!r}"
+        raise UsageError(f"{option} {key}: the spec has no parameter {key!r}"
                          f"{did_you_mean(key, params)}; its parameters: {known}")
     if isinstance(value, str):
         try:
-            value = parse_yaml(value, "--set") if value.strip() else value
+            value = parse_yaml(str(value), option) if value.strip() else str(value)
         except SpecError as exc:
-            raise UsageError(f"--set {key}: cannot read {value!r} ({exc.message})") from None
+            raise UsageError(f"{option} {key}: cannot read {value!r} ({exc.message})") from None
     value = _plain(value)
     default = params[key]
     expected: type | tuple[type, ...] = type(default)
@@ -348,7 +356,7 @@ def _override(key: str, value: Any, params: dict[str, Any]) -> Any:
         expected = list
     ok = isinstance(value, expected) and (isinstance(default, bool) == isinstance(value, bool))
     if not ok:
-        raise UsageError(f"--set {key}: expected {_type_word(default)} like "
+        raise UsageError(f"{option} {key}: expected {_type_word(default)} like "
                          f"{yaml_repr(default)}, got {yaml_repr(value)}")
     return value
 
