@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 import pytest
 
 import cnncli
@@ -198,3 +199,39 @@ def test_buffers_are_explained_only_where_there_are_some(cli) -> None:
     assert " Buffers             0\n" in out
     out = cli("summary", "resnet18")[1]
     assert " Buffers             9,620 (BatchNorm running statistics; not params)\n" in out
+
+
+# -- every option states its default ----------------------------------------------------------
+
+#: the commands of commands/analysis.py, visual.py, model.py and bench.py, and the group's own
+#: options; train, eval, predict and plot (commands/train.py) are checked with their module
+STATED = ("summary", "flops", "list", "check", "spec", "explain", "compare", "diagram",
+          "verify", "export", "bench")
+
+
+def _unstated(command: click.Command) -> list[str]:
+    """Options whose help leaves their default unsaid.
+
+    The rule: an option passes when click shows its default (show_default with a value),
+    when its help says "default" (the value, or where it comes from: "default: the spec's
+    `input`"), when it is required (no default to state), or when it is an on/off flag
+    (off unless given: nothing to state).
+    """
+    missing = []
+    for param in command.params:
+        if not isinstance(param, click.Option) or param.required or param.hidden:
+            continue
+        if param.is_flag and not param.secondary_opts:  # --x alone: off unless given
+            continue
+        shown = bool(param.show_default) and param.default not in (None, ())
+        if not shown and "default" not in (param.help or "").lower():
+            missing.append(f"{command.name} {param.opts[0]}")
+    return missing
+
+
+def test_every_option_states_its_default() -> None:
+    from cnncli.commands import cli
+
+    ctx = click.Context(cli)
+    commands = [cli, *(cli.get_command(ctx, name) for name in STATED)]
+    assert [m for c in commands for m in _unstated(c)] == []

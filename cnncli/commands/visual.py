@@ -27,7 +27,8 @@ from .options import (
 @override_options
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Output format.")
-@depth_option(None, "Without a path: collapse blocks nested deeper than this.")
+@depth_option(None, "Without a path: collapse blocks nested deeper than this; default: "
+                    "every layer.")
 def explain(spec: str, paths: tuple[str, ...], overrides: tuple[str, ...],
             input_shape: str | None, fmt: str, depth: int | None) -> None:
     """The arithmetic behind every figure, with the numbers filled in.
@@ -50,16 +51,19 @@ def explain(spec: str, paths: tuple[str, ...], overrides: tuple[str, ...],
 @click.command()
 @click.argument("specs", nargs=-1, required=True, shell_complete=complete_spec)
 @click.option("--sweep", "sweeps", metavar="NAME=V1,V2,...", multiple=True,
-              help="Tabulate each spec over these parameter values (repeatable: a grid).")
+              help="Tabulate each spec over these parameter values (repeatable: a grid); "
+                   "default: none.")
 @override_options
 @click.option("--batch", "-b", type=click.IntRange(1, 10**9), default=1, show_default=True,
               help="Batch size; work and activations scale with it.")
 @click.option("--dtype", type=click.Choice(["fp32", "fp16", "bf16", "fp64"]), default="fp32",
               show_default=True, help="Element type for memory figures.")
 @format_option
-@depth_option(None, "Also compare rows at this depth, aligned by path where paths match.")
+@depth_option(None, "Also compare rows at this depth, aligned by path where paths match; "
+                    "default: totals only.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also draw the networks as labelled points to FILE.png (needs matplotlib).")
+              help="Also draw the networks as labelled points to FILE.png (needs matplotlib); "
+                   "default: no plot.")
 @click.option("--axes", "axes_text", default="params,macs", show_default=True, metavar="X,Y",
               help="Columns of the plot: params, macs, flops, activations, memory.")
 @click.option("--force", is_flag=True, help="Overwrite the --plot file if it exists.")
@@ -94,7 +98,8 @@ def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], overrides: tuple[st
 
 @click.command()
 @spec_options
-@depth_option(None, "Draw blocks nested deeper than this as one box, like summary --depth.")
+@depth_option(None, "Draw blocks nested deeper than this as one box, like summary --depth; "
+                    "default: every layer.")
 @click.option("--output", "-o", "target", type=click.Path(dir_okay=False, path_type=Path),
               help="FILE.svg (a standalone drawing) or FILE.html (a page with details, blocks "
                    "that open and close, and the summary table); default: SVG on stdout.")
