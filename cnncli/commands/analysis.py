@@ -156,9 +156,9 @@ def check(specs: tuple[str, ...], overrides: tuple[str, ...], input_shape: str |
 def spec_text(name: str, output: str | None, force: bool) -> None:
     """Print (or write) a zoo network's YAML spec, to read or to start your own from.
 
-    A variant of a family (vgg16_bn, resnet50) comes as the family's file with a `variant:`
-    line that selects it, so the file stands alone: `cnncli summary FILE` gives the zoo's
-    figures.
+    A variant of a family (vgg16_bn, resnet50) comes as the family's file with the variant's
+    values written in as the top-level ones, so the file stands alone: `cnncli summary FILE`
+    gives the zoo's figures, and every value edited in it takes effect.
     """
     from ..spec.zoo import standalone_text
 
