@@ -235,3 +235,13 @@ def test_every_option_states_its_default() -> None:
     ctx = click.Context(cli)
     commands = [cli, *(cli.get_command(ctx, name) for name in STATED)]
     assert [m for c in commands for m in _unstated(c)] == []
+
+
+def test_check_of_a_family_file_checks_every_member(cli) -> None:
+    path = str(zoo_dir() / "vgg.yaml")
+    code, out, err = cli("check", path)
+    assert (code, err) == (0, "")
+    assert [line.split(":")[1] for line in out.splitlines()] == [
+        "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]
+    assert out.splitlines()[2].startswith(f"ok  {path}:vgg16: vgg16, input 3x224x224, output "
+                                          "1000, 138,357,544 params")

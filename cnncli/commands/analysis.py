@@ -132,14 +132,16 @@ def list_zoo(fmt: str) -> None:
 @click.argument("specs", nargs=-1, required=True, shell_complete=complete_spec)
 @override_options
 def check(specs: tuple[str, ...], overrides: tuple[str, ...], input_shape: str | None) -> None:
-    """Check that specs resolve and every shape works out; one line per spec.
+    """Check that specs resolve and every shape works out; one line per spec (a family file
+    without a variant: one per variant).
 
     Exits 2 at the first spec with an error, after printing it.
     """
     from ..analysis.report import human
+    from ..spec.load import members
     from ..train.recipe import from_spec
 
-    for spec in specs:
+    for spec in (member for ref in specs for member in members(ref)):
         a = analysis_for(spec, overrides, input_shape, 1, "fp32")
         from_spec(a.network.train)  # the training recipe is part of the spec too
         t = a.totals()

@@ -66,6 +66,22 @@ def locate(ref: str) -> tuple[str, str | None]:
     return str(entry.file), entry.variant
 
 
+def members(ref: str) -> list[str]:
+    """A family file named without a variant (and with no `variant:` line) as FILE:VARIANT
+    for each variant, for `check`; any other reference as itself (its errors come when it
+    is loaded)."""
+    if not ref.endswith((".yaml", ".yml")) or not os.path.isfile(ref):
+        return [ref]
+    try:
+        data = read_yaml_file(ref)
+    except SpecError:
+        return [ref]
+    variants = data.get("variants") if isinstance(data, YMap) else None
+    if not isinstance(variants, YMap) or len(variants) < 2 or "variant" in data:
+        return [ref]
+    return [f"{ref}:{name}" for name in variants]
+
+
 def _variant_of(file: str, variant: str) -> str:
     """`variant` if the family file has it, else a SpecError naming the ones it has."""
     data = read_yaml_file(file)
