@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..spec.load import Swept
+from ..spec.variants import Swept
 from .analyze import Analysis, Row, analyze
 from .report import TextTable, human, markdown_table, mib, rf_text, shape_text
 

@@ -138,7 +138,7 @@ def check(specs: tuple[str, ...], overrides: tuple[str, ...], input_shape: str |
     Exits 2 at the first spec with an error, after printing it.
     """
     from ..analysis.report import human
-    from ..spec.load import members
+    from ..spec.variants import members
     from ..train.recipe import from_spec
 
     for spec in (member for ref in specs for member in members(ref)):

@@ -14,6 +14,7 @@ from .blocks import NAME_RE, Block, parse_block
 from .ir import Network
 from .pretrained import parse_torchvision
 from .resolve import Resolver
+from .variants import only_variant, plain, variant_of, warn_overridden
 from .yamlsrc import (
     MAX_BYTES,
     YList,
@@ -21,7 +22,6 @@ from .yamlsrc import (
     first_content_mark,
     parse_yaml,
     read_text,
-    read_yaml_file,
     type_word,
 )
 from .zoo import ZooEntry, find, suggest, zoo_file
@@ -48,11 +48,11 @@ def locate(ref: str) -> tuple[str, str | None]:
     path, sep, variant = ref.rpartition(":")
     if sep and path.endswith((".yaml", ".yml")):
         if os.path.isfile(path):
-            return path, _variant_of(path, variant)
+            return path, variant_of(path, variant)
         zoo_path = _zoo_stand_in(path)
         if zoo_path is not None:
             _note(f"no {_shown(path)} here; using the zoo's {zoo_path.name} ({zoo_path})")
-            return str(zoo_path), _variant_of(str(zoo_path), variant)
+            return str(zoo_path), variant_of(str(zoo_path), variant)
     if os.path.isdir(ref):
         raise SpecError(f"{ref!r} is a directory; give a spec file (.yaml) or a zoo name")
     if os.path.exists(ref):
@@ -64,36 +64,6 @@ def locate(ref: str) -> tuple[str, str | None]:
         raise SpecError(f"no spec file or zoo network named {ref!r}{suggest(ref)}; "
                         "`cnncli list` shows the zoo")
     return str(entry.file), entry.variant
-
-
-def members(ref: str) -> list[str]:
-    """A family file named without a variant (and with no `variant:` line) as FILE:VARIANT
-    for each variant, for `check`; any other reference as itself (its errors come when it
-    is loaded)."""
-    if not ref.endswith((".yaml", ".yml")) or not os.path.isfile(ref):
-        return [ref]
-    try:
-        data = read_yaml_file(ref)
-    except SpecError:
-        return [ref]
-    variants = data.get("variants") if isinstance(data, YMap) else None
-    if not isinstance(variants, YMap) or len(variants) < 2 or "variant" in data:
-        return [ref]
-    return [f"{ref}:{name}" for name in variants]
-
-
-def _variant_of(file: str, variant: str) -> str:
-    """`variant` if the family file has it, else a SpecError naming the ones it has."""
-    data = read_yaml_file(file)
-    variants = data.get("variants") if isinstance(data, YMap) else None
-    if isinstance(data, YMap) and "variants" in data and not isinstance(variants, YMap):
-        raise SpecError("variants must be a mapping of variant name: {description, params, "
-                        "input}", data.mark_of("variants"))
-    if not isinstance(variants, YMap) or variant not in variants:
-        known = ", ".join(variants) if isinstance(variants, YMap) else "none"
-        raise SpecError(f"{file} has no variant {variant!r}"
-                        f"{did_you_mean(variant, variants or ())}; its variants: {known}")
-    return variant
 
 
 def _missing_file(ref: str) -> tuple[str, str | None]:
@@ -175,8 +145,8 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
     _check_aliases(data)
     default = _default_variant(data)  # checked even when FILE:VARIANT picks another
     if variant is None and default is not None:
-        _warn_overridden(data, default)
-    variant = variant or default or (_only_variant(data, ask) if ask else None)
+        warn_overridden(data, default)
+    variant = variant or default or (only_variant(data, ask) if ask else None)
     if data.get("train") is not None and not isinstance(data["train"], YMap):
         raise SpecError("train must be a mapping of option: value", data.mark_of("train"))
     shape_raw, shape_mark = data["input"], data.mark_of("input")
@@ -302,27 +272,6 @@ def _default_variant(data: YMap) -> str | None:
     return str(chosen)
 
 
-def _only_variant(data: YMap, ref: str) -> str | None:
-    """The one variant of a family file; a SpecError asking which, when it has several."""
-    names = list(data.get("variants") or ())
-    if len(names) > 1:
-        raise SpecError(f"{ref!r} could be any of {', '.join(names)}; name one of them as "
-                        f"{ref}:{names[0]}")
-    return names[0] if names else None
-
-
-def _warn_overridden(data: YMap, variant: str) -> None:
-    """Warn where the file's own `variant:` line overrides a top-level value it also sets."""
-    own = (data["variants"][variant] or {}).get("params") or {}
-    top = data.get("params") or {}
-    for key, value in own.items():
-        if key in top and _plain(top[key]) != _plain(value):
-            print(f"warning: {top.key_marks[key]}: {key} {yaml_repr(_plain(top[key]))} is "
-                  f"overridden by variant {variant}'s {yaml_repr(_plain(value))} (at "
-                  f"{own.value_marks[key]}), as `variant: {variant}` selects it; edit that "
-                  "value, or remove the `variant:` line", file=sys.stderr)
-
-
 def _apply_variant(data: YMap, variant: str, params: dict[str, Any],
                    description: Any) -> tuple[str, Any, tuple[Any, Mark] | None]:
     spec = data["variants"][variant]  # its shape was checked by _check_variants
@@ -344,12 +293,6 @@ def _variant_recipe(recipe: YMap | None, own: YMap | None) -> YMap | None:
     return merged
 
 
-class Swept(str):
-    """A `--sweep` value: applied as `--set` is, with errors that name `--sweep`."""
-
-    option = "--sweep"
-
-
 def _override(key: str, value: Any, params: dict[str, Any]) -> Any:
     """A `--set` value, parsed like YAML and checked against the declared default's type;
     errors name the option the value came from (`--sweep` for a Swept value)."""
@@ -363,7 +306,7 @@ def _override(key: str, value: Any, params: dict[str, Any]) -> Any:
             value = parse_yaml(str(value), option) if value.strip() else str(value)
         except SpecError as exc:
             raise UsageError(f"{option} {key}: cannot read {value!r} ({exc.message})") from None
-    value = _plain(value)
+    value = plain(value)
     default = params[key]
     expected: type | tuple[type, ...] = type(default)
     if isinstance(default, float):
@@ -374,12 +317,6 @@ def _override(key: str, value: Any, params: dict[str, Any]) -> Any:
     if not ok:
         raise UsageError(f"{option} {key}: expected {_type_word(default)} like "
                          f"{yaml_repr(default)}, got {yaml_repr(value)}")
-    return value
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (YList, list)):
-        return [_plain(v) for v in value]
     return value
 
 
@@ -486,7 +423,7 @@ def snapshot(net: Network) -> dict[str, Any]:
         "files": {os.path.relpath(os.path.abspath(p), main_dir): text
                   for p, text in net.files.items()},
         "variant": net.variant,
-        "overrides": {k: _plain(v) for k, v in net.overrides.items()},
+        "overrides": {k: plain(v) for k, v in net.overrides.items()},
         "input": list(net.input),
     }
 
