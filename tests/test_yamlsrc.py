@@ -352,6 +352,12 @@ def test_size_limit() -> None:
      "a colon inside a value: put the value in quotes, or the key on a line of its own"),
     ("a: x\n b: c\n", "b:", 1, "a key where the line above has not ended its value: check "
      "this line's indentation, or the colon the line above is missing"),
+    ("a:1\nb: 2\n", "b:", 1, "the line above writes a:1 with no space after the colon, so "
+     "YAML reads it as text, not a key: write a: 1"),
+    ("a:\n  - conv:\n      out:8\n      kernel: 3\n", "kernel:", 6, "the line above writes "
+     "out:8 with no space after the colon, so YAML reads it as text, not a key: write out: 8"),
+    ("a: http://x\n b: c\n", "b:", 1, "a key where the line above has not ended its value: "
+     "check this line's indentation, or the colon the line above is missing"),
     ("a: 1\nb: {x: 1]\n", "]", 0,
      "the '{' opened at line 2, column 4 is not closed, or a ',' is missing between its items"),
     ("a: [1, 2\nb: 3\n", "b:", 1,

@@ -8,6 +8,7 @@ problem text and the character it stopped at; the rest keep PyYAML's words after
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 _OPENERS = {"flow sequence": "[", "flow mapping": "{"}
@@ -29,6 +30,11 @@ def plain_words(exc: Any, text: str, shown: Any = None) -> str:
         if _colon_before(text, exc.problem_mark):
             return ("a colon inside a value: put the value in quotes, or the key on a line "
                     "of its own")
+        glued = _glued_colon(text, exc.problem_mark)
+        if glued:
+            key, value = glued
+            return (f"the line above writes {key}:{value} with no space after the colon, so "
+                    f"YAML reads it as text, not a key: write {key}: {value}")
         return ("a key where the line above has not ended its value: check this line's "
                 "indentation, or the colon the line above is missing")
     if problem.startswith("did not find expected ',' or"):
@@ -74,6 +80,16 @@ def _char_at(text: str, mark: Any) -> str:
 def _colon_before(text: str, mark: Any) -> bool:
     """Whether the line already has a key's colon before this one (`a: b: c`)."""
     return mark is not None and ": " in _line(text, mark)[:mark.column - 1]
+
+
+def _glued_colon(text: str, mark: Any) -> tuple[str, str] | None:
+    """(key, value) where the nearest line above is just `key:value` (no space)."""
+    lines = text.splitlines()
+    for line in reversed(lines[:mark.line] if mark is not None else []):
+        if line.strip() and not line.lstrip().startswith("#"):
+            found = re.fullmatch(r"(?:- )?([A-Za-z_][\w.-]*):([^\s:/][^\s:]*)", line.strip())
+            return (found[1], found[2]) if found else None
+    return None
 
 
 def _where(mark: Any) -> str:
