@@ -54,20 +54,19 @@ def eject(text: str, file: str, variant: str) -> str:
         if key not in own:
             continue
         value = own[key] if key != "train" else {**(data.get("train") or {}), **own["train"]}
-        if key in spans and key != "params":
+        if key in spans:
             put(key, [f"{key}: {flow(value)}"])
-        else:
+        else:  # a key only the variant sets: beside the name
             head.append(f"{key}: {flow(value)}")
-    name_line = data.key_marks["name"].line - 1 if "name" in data else None
-    if name_line is not None:
-        edits[name_line] = (name_line + 1, head)
+    out: list[str] = []
+    if "name" in data:
+        edits[data.key_marks["name"].line - 1] = (data.key_marks["name"].line, head)
     else:
-        edits[0] = (0, head)
+        out.extend(head)
     _set_values(data.get("params"), own.get("params") or {}, lines)
     for key in ("aliases", "variants", "variant"):
         if key in spans:
             put(key, [], with_comments=key != "aliases")
-    out: list[str] = []
     i = 0
     while i < len(lines):
         end, new = edits.get(i, (i, []))
