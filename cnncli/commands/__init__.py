@@ -8,7 +8,6 @@ when run (a lazy group), so `summary`, `flops`, `list` and `check` start without
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 
 import click
@@ -73,15 +72,11 @@ for _command in (summary, flops, list_zoo, check, spec_text, explain, compare, d
 
 # -- entry point --------------------------------------------------------------------------
 
+# click >= 8.2 raises this for a bare group, where 8.1 printed the help and exited 0 itself
+NO_ARGS: type[Exception] | tuple[()] = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
 def main(argv: list[str] | None = None) -> None:
-    args = argv if argv is not None else sys.argv[1:]
-    debug = "--debug" in args
-    # bare `cnncli` asks what the tool does: the help, not an error (shell completion also
-    # runs it bare, with its variable set)
-    if not args and "_CNNCLI_COMPLETE" not in os.environ:
-        with click.Context(cli, info_name="cnncli") as ctx:
-            click.echo(cli.get_help(ctx))
-        sys.exit(0)
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         cli.main(args=argv, prog_name="cnncli", standalone_mode=False)
     except CnncliError as exc:
@@ -92,6 +87,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except NO_ARGS as exc:
+        # bare `cnncli` asks what the tool does: the help, not an error
+        click.echo(exc.ctx.get_help())
+        sys.exit(0)
     except click.ClickException as exc:
         hint = ""
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
