@@ -132,9 +132,9 @@ def list_zoo(fmt: str) -> None:
 @click.argument("specs", nargs=-1, required=True, shell_complete=complete_spec)
 @override_options
 def check(specs: tuple[str, ...], overrides: tuple[str, ...], input_shape: str | None) -> None:
-    """Check that specs resolve and every shape works out; one line per spec (a family file
-    without a variant: one per variant).
+    """Check that specs resolve and every shape works out; one line per spec.
 
+    A family file named without a variant is checked variant by variant, one line each.
     Exits 2 at the first spec with an error, after printing it.
     """
     from ..analysis.report import human
