@@ -75,6 +75,7 @@ for _command in (summary, flops, list_zoo, check, spec_text, explain, compare, d
 # click >= 8.2 raises this for a bare group, where 8.1 printed the help and exited 0 itself
 NO_ARGS: type[Exception] | tuple[()] = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
+
 def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
