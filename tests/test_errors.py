@@ -79,18 +79,19 @@ HEAD = "name: t\ninput: [3, 32, 32]\nlayers:\n"
 
 @pytest.mark.parametrize("body,needle,nth,offset,words", [
     # the second '}' is the stray one
-    ("  - conv: {out: 8, kernel: 3}}\n", "}}", 1, 1, "did not find expected key"),
-    ("\t- relu\n", "\t", 1, 0, "cannot start any token"),
+    ("  - conv: {out: 8, kernel: 3}}\n", "}}", 1, 1,
+     "a closing '}' with no bracket open: remove it"),
+    ("\t- relu\n", "\t", 1, 0, "a tab is used for indentation here; YAML needs spaces"),
     # the '-' indented one column less than the list it continues
-    ("  - relu\n - relu\n", " - relu\n", 2, 1, "did not find expected key"),
+    ("  - relu\n - relu\n", " - relu\n", 2, 1,
+     "a list item indented differently from the items above it: line the '- ' up with theirs"),
 ])
 def test_yaml_syntax_error(cli, spec, body: str, needle: str, nth: int, offset: int,
                            words: str) -> None:
     s = spec(HEAD + body)
     msg = fails(cli, s)
     line, col = where(s.text, needle, nth)
-    assert msg.startswith(f"{s.path}:{line}:{col + offset}: YAML syntax error: "), msg
-    assert words in msg
+    assert msg == f"{s.path}:{line}:{col + offset}: {words}", msg
 
 
 # -- layer types and options -------------------------------------------------------------
@@ -631,7 +632,7 @@ SET_SPEC = ("name: t\ninput: [3, 8, 8]\nparams:\n  width: 8\n  classes: 10\n  ra
     (["--set", "classes"], "--set 'classes': write NAME=VALUE"),
     (["--set", "=10"], "--set '=10': write NAME=VALUE"),
     (["--set", "classes=3", "--set", "classes=4"], "--set classes is given twice"),
-    (["--set", "classes=[1"], "--set classes: cannot read '[1' (YAML syntax error"),
+    (["--set", "classes=[1"], "--set classes: cannot read '[1' (the '[' opened here is not closed"),
     (["--set", "classes=!!python/object/apply:os.system [ls]"],
      "--set classes: cannot read"),
 ])

@@ -6,6 +6,7 @@ eval of a spec with --weights, and the run folder's record of the weights."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import math
 import sys
@@ -95,13 +96,22 @@ def test_lr_backbone_moves_the_backbone_less(tmp_path, cli, photos) -> None:
 
 def test_torchvision_weights_from_the_cache_and_imagenet_names(tmp_path, cli,
                                                                monkeypatch) -> None:
-    """A weights file already in the cache is used as is (no network), and predict shows
-    ImageNet's class names for it."""
+    """A weights file already in the cache is used (no network) once its hash is checked,
+    and predict shows ImageNet's class names for it. The synthetic file is not torchvision's
+    resnet18-f37072fd.pth, so under that name it is refused; a spec whose file name carries
+    its own hash takes it."""
     monkeypatch.setenv("CNNCLI_WEIGHTS", str(tmp_path / "cache"))
     monkeypatch.setenv("CNNCLI_WEIGHTS_URL", "http://127.0.0.1:9/")  # would fail if used
     path = resnet18_weights(tmp_path / "cache")
     photo = str(FIXTURES / "photo.png")
-    code, out, err = cli("predict", "resnet18", photo, "--weights", "torchvision", "--top", "2",
+    code, _, err = cli("predict", "resnet18", photo, "--weights", "torchvision")
+    assert code == 2 and err.startswith(f"error: {path}: its SHA-256 checksum is "), err
+    own = f"resnet18-{hashlib.sha256(path.read_bytes()).hexdigest()[:8]}.pth"
+    path = path.rename(path.with_name(own))
+    spec = tmp_path / "resnet18.yaml"
+    assert cli("spec", "resnet18", "-o", str(spec))[0] == 0
+    spec.write_text(spec.read_text().replace("resnet18-f37072fd.pth", own))
+    code, out, err = cli("predict", str(spec), photo, "--weights", "torchvision", "--top", "2",
                          "-f", "json")
     assert code == 0, err
     top = json.loads(out)[0]["top"]

@@ -149,7 +149,7 @@ def test_export_pt2_reloads_at_any_batch(tmp_path: Path, cli) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["resnet18.pt2"]
     code, _, err = cli("export", "lenet5", "-f", "pt2", "-o", str(target))
     assert code == 2
-    assert err == f"error: -o {target}: the file exists; pass --force to overwrite it\n"
+    assert err == f"error: {target} exists; pass --force to overwrite it\n"
     code, out, err = cli("export", "lenet5", "-f", "pt2", "-o", str(target), "--force")
     assert code == 0, err
     assert tuple(torch.export.load(str(target)).module()(torch.zeros(4, 1, 32, 32)).shape) \

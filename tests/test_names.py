@@ -149,10 +149,11 @@ def test_spec_writes_a_file_that_stands_alone(cli, tmp_path: Path, name: str) ->
 
 
 def test_spec_prints_to_stdout_and_refuses_unknown_names(cli) -> None:
-    code, out, _ = cli("spec", "vgg-16")
+    code, out, _ = cli("spec", "vgg-a")
     assert code == 0
-    assert out.splitlines()[2] == "variant: vgg16"
-    assert out.endswith((zoo_dir() / "vgg.yaml").read_text())
+    assert out.splitlines()[2:4] == ["name: vgg11", "aliases: [vgg-a]"]
+    assert "variants:" not in out and "\nvariant:" not in out
+    assert "  depths: [1, 1, 2, 2, 2]" in out.splitlines()  # vgg11's, not the family's
     code, _, err = cli("spec", "resnet")
     assert code == 2 and "could be any of resnet18" in err
     code, _, err = cli("spec", "lenett")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..spec.variants import Swept
 from .analyze import Analysis, Row, analyze
 from .report import human, markdown_table, mib, rf_text, shape_text
 from .table import TextTable
@@ -81,7 +82,8 @@ def entries(specs: tuple[str, ...], fixed: dict[str, str], sweeps: tuple[str, ..
         for point in grid:
             label = " ".join([spec] * (len(specs) > 1 or not point)
                              + [f"{k}={v}" for k, v in point.items()])
-            a = analyze(spec, overrides={**fixed, **point}, input=input_shape, batch=batch,
+            swept = {k: Swept(v) for k, v in point.items()}  # errors name --sweep
+            a = analyze(spec, overrides={**fixed, **swept}, input=input_shape, batch=batch,
                         dtype=dtype)
             out.append(Entry(label, spec, point, a))
     if len(out) < 2:

@@ -212,7 +212,8 @@ def totals_lines(a: Analysis) -> list[tuple[str, str]]:
         ("Output", shape_text(a.output)),
         ("Params", f"{t['params']:,} ({human(t['params'])})"),
         ("Trainable params", f"{t['trainable_params']:,}"),
-        ("Buffers", f"{t['buffers']:,} ({buffer_notes(a)}; not params)"),
+        ("Buffers", f"{t['buffers']:,}"  # what they hold, where there are any
+         + (f" ({buffer_notes(a)}; not params)" if t["buffers"] else "")),
         (f"MACs{per}", f"{t['macs']:,} ({human(t['macs'])})"),
         (f"FLOPs{per}", f"{t['flops']:,} ({human(t['flops'])}) = 2 x MACs"),
         (f"Other ops{per}", f"{t['other_ops']:,} ({human(t['other_ops'])}), not in MACs/FLOPs"),

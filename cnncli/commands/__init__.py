@@ -72,6 +72,10 @@ for _command in (summary, flops, list_zoo, check, spec_text, explain, compare, d
 
 # -- entry point --------------------------------------------------------------------------
 
+# click >= 8.2 raises this for a bare group, where 8.1 printed the help and exited 0 itself
+NO_ARGS: type[Exception] | tuple[()] = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
@@ -84,6 +88,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except NO_ARGS as exc:
+        # bare `cnncli` asks what the tool does: the help, not an error
+        click.echo(exc.ctx.get_help())
+        sys.exit(0)
     except click.ClickException as exc:
         hint = ""
         if isinstance(exc, click.UsageError) and exc.ctx is not None:

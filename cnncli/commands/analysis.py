@@ -23,7 +23,8 @@ from .options import (
 @click.command()
 @spec_options
 @format_option
-@depth_option(None, "Collapse blocks nested deeper than this into one row with summed costs.")
+@depth_option(None, "Collapse blocks nested deeper than this into one row with summed costs; "
+                    "default: every layer.")
 @click.option("--train", is_flag=True,
               help="Add training memory: params, gradients, optimizer state, saved activations.")
 @click.option("--optimizer", type=click.Choice(["sgd", "sgd-momentum", "adam", "adamw"]),
@@ -33,10 +34,11 @@ from .options import (
               show_default=True, help="With --train: dropout keeps a 1-byte mask on CUDA, "
               "an activation-typed one on CPU.")
 @click.option("--max-batch", "budget", metavar="MEM",
-              help="With --train: the largest batch whose predicted total fits, e.g. 8GiB.")
+              help="With --train: the largest batch whose predicted total fits, e.g. 8GiB; "
+                   "default: not asked.")
 @click.option("--freeze", multiple=True, metavar="PATTERN",
               help="Count these layers as frozen (non-trainable), as train --freeze does: a "
-                   "path glob such as 'layer1.*', a block path, or backbone.")
+                   "path glob such as 'layer1.*', a block path, or backbone. Default: none.")
 def summary(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
             dtype: str, fmt: str, depth: int | None, train: bool, optimizer: str, amp: bool,
             target: str, budget: str | None, freeze: tuple[str, ...]) -> None:
@@ -91,7 +93,8 @@ def _with_fits(doc: str, fits: tuple[int, int]) -> str:
 @spec_options
 @format_option
 @depth_option(2, "Depth of the by-layer breakdown (blocks deeper are summed).")
-@click.option("--top", type=click.IntRange(1), help="Only the N most expensive rows, by MACs.")
+@click.option("--top", type=click.IntRange(1),
+              help="Only the N most expensive rows, by MACs; default: every row.")
 def flops(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
           dtype: str, fmt: str, depth: int | None, top: int | None) -> None:
     """Where the compute goes: by layer, by block and by layer type."""
@@ -131,12 +134,14 @@ def list_zoo(fmt: str) -> None:
 def check(specs: tuple[str, ...], overrides: tuple[str, ...], input_shape: str | None) -> None:
     """Check that specs resolve and every shape works out; one line per spec.
 
+    A family file named without a variant is checked variant by variant, one line each.
     Exits 2 at the first spec with an error, after printing it.
     """
     from ..analysis.report import human
+    from ..spec.variants import members
     from ..train.recipe import from_spec
 
-    for spec in specs:
+    for spec in (member for ref in specs for member in members(ref)):
         a = analysis_for(spec, overrides, input_shape, 1, "fp32")
         from_spec(a.network.train)  # the training recipe is part of the spec too
         t = a.totals()
@@ -148,14 +153,14 @@ def check(specs: tuple[str, ...], overrides: tuple[str, ...], input_shape: str |
 @click.command(name="spec")
 @click.argument("name", shell_complete=complete_spec)
 @click.option("--output", "-o", type=click.Path(dir_okay=False),
-              help="Write the spec to this file instead of printing it.")
+              help="Write the spec to this file; default: print it.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 def spec_text(name: str, output: str | None, force: bool) -> None:
     """Print (or write) a zoo network's YAML spec, to read or to start your own from.
 
-    A variant of a family (vgg16_bn, resnet50) comes as the family's file with a `variant:`
-    line that selects it, so the file stands alone: `cnncli summary FILE` gives the zoo's
-    figures.
+    A variant of a family (vgg16_bn, resnet50) comes as the family's file with the variant's
+    values written in as the top-level ones, so the file stands alone: `cnncli summary FILE`
+    gives the zoo's figures, and every value edited in it takes effect.
     """
     from ..spec.zoo import standalone_text
 

@@ -36,10 +36,15 @@ def verify(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch
     1 otherwise, naming the first disagreement. With --weights, also checks that every key
     and shape of the weights fits the network (exit 2 naming the first that do not).
     """
-    from ..model.verify import verify as run_verify
+    from ..analysis.analyze import analyze
+    from ..model.verify import verify_analysis
 
-    result = run_verify(spec, overrides=parse_sets(overrides), input=input_shape, batch=batch,
-                        device=device)
+    a = analyze(spec, overrides=parse_sets(overrides), input=input_shape, batch=batch)
+    if weights is not None:  # download (or refuse) before any work is printed
+        from ..model.pretrained import weights_file
+
+        weights_file(a.network, weights)
+    result = verify_analysis(a, device)
     emit("table", [_verify_table(result)])
     bad = result.first_disagreement()
     if bad:
@@ -84,13 +89,13 @@ def _verify_table(result):  # type: ignore[no-untyped-def]
 @click.command()
 @click.argument("spec", metavar="SPEC|CHECKPOINT")
 @click.option("--format", "-f", "fmt", type=click.Choice(["pt2", "onnx", "torchscript"]),
-              required=True,
-              help="pt2: torch.export (recommended for PyTorch); onnx; torchscript (legacy).")
+              help="pt2: torch.export (recommended for PyTorch); onnx; torchscript (legacy). "
+                   "Default: from FILE's extension (.pt2, .onnx, .pt or .torchscript).")
 @click.option("--output", "-o", "output", required=True, metavar="FILE", help="File to write.")
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
 @override_options
 @weights_option
-def export(spec: str, fmt: str, output: str, force: bool, overrides: tuple[str, ...],
+def export(spec: str, fmt: str | None, output: str, force: bool, overrides: tuple[str, ...],
            input_shape: str | None, weights: str | None) -> None:
     """Write the model of a spec (fresh or --weights) or a checkpoint (trained weights) as a
     torch.export program (pt2), ONNX or TorchScript, then check the file.
@@ -100,9 +105,10 @@ def export(spec: str, fmt: str, output: str, force: bool, overrides: tuple[str, 
     TorchScript files are reloaded and compared. The batch axis is dynamic.
     """
     from ..model.build import build
-    from ..model.export import check_target
+    from ..model.export import check_target, format_for
     from ..model.export import export as run_export
 
+    fmt = format_for(output, fmt)
     check_target(output, force)  # fail before the (slow) build
     if spec.endswith((".pt", ".pth")) and Path(spec).is_file():
         if overrides or input_shape or weights:

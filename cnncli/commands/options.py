@@ -30,9 +30,11 @@ def override_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """--set NAME=VALUE (repeatable) and --input CxHxW: what every command that loads a spec
     takes to change it."""
     f = click.option("--input", "input_shape", metavar="CxHxW",
-                     help="Override the spec's input shape, e.g. 3x227x227.")(f)
+                     help="Override the spec's input shape, e.g. 3x227x227; default: the spec's "
+                          "`input`.")(f)
     return click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
-                        help="Override a spec parameter (repeatable), e.g. --set classes=10.")(f)
+                        help="Override a spec parameter (repeatable), e.g. --set classes=10; "
+                             "default: the spec's `params`.")(f)
 
 
 def complete_spec(ctx: click.Context, param: click.Parameter,
@@ -64,7 +66,8 @@ def weights_option(f: Callable[..., Any]) -> Callable[..., Any]:
         "--weights", metavar="torchvision|PATH", default=None,
         help="Pretrained weights: torchvision (or imagenet) for the published ImageNet "
              "weights of a zoo network that mirrors torchvision (downloaded once, "
-             "SHA-256-checked), or a .pth state_dict / cnncli checkpoint.")(f)
+             "SHA-256-checked), or a .pth state_dict / cnncli checkpoint. Default: none, "
+             "the spec's own initialisation.")(f)
 
 
 def format_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -144,12 +147,22 @@ def emit(fmt: str, text_or_renderables: Any) -> None:
             click.echo(item.render(width))
 
 
-def write_new_file(path: Path, text: str, force: bool) -> None:
-    """Write text to path through a temporary name; an existing file needs force."""
+def check_new_file(path: Path, force: bool) -> Path:
+    """The one overwrite policy, checked before any work: an existing file needs --force; a
+    folder, or a file in a folder that does not exist, is refused."""
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder; give a file name")
     if path.exists() and not force:
         raise UsageError(f"{path} exists; pass --force to overwrite it")
     if not path.parent.is_dir():
         raise UsageError(f"{path.parent}: no such folder")
+    return path
+
+
+def write_new_file(path: Path, text: str, force: bool) -> None:
+    """Write text to path through a temporary name (nothing half-written); an existing file
+    needs force."""
+    check_new_file(path, force)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -8,8 +8,14 @@ from typing import Any
 
 import click
 
-from ..errors import UsageError
-from .options import complete_spec, emit, override_options, parse_sets, weights_option
+from .options import (
+    check_new_file,
+    complete_spec,
+    emit,
+    override_options,
+    parse_sets,
+    weights_option,
+)
 
 
 def _flag(*names: str, **kwargs: Any) -> Any:
@@ -146,8 +152,6 @@ def plot(run_dir: str, output: str | None, force: bool) -> None:
     """Loss and accuracy curves of a run, as a PNG (needs matplotlib)."""
     from ..train.plots import plot_run
 
-    target = Path(output) if output else Path(run_dir) / "curves.png"
-    if target.exists() and not force and output is not None:
-        raise UsageError(f"-o {target}: the file exists; pass --force to overwrite it")
+    target = check_new_file(Path(output) if output else Path(run_dir) / "curves.png", force)
     written = plot_run(Path(run_dir), target)
     click.echo(f"wrote {written}")

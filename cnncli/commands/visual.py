@@ -9,6 +9,7 @@ import click
 from ..errors import UsageError
 from .options import (
     analysis_for,
+    check_new_file,
     complete_spec,
     depth_option,
     emit,
@@ -27,7 +28,8 @@ from .options import (
 @override_options
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Output format.")
-@depth_option(None, "Without a path: collapse blocks nested deeper than this.")
+@depth_option(None, "Without a path: collapse blocks nested deeper than this; default: "
+                    "every layer.")
 @wide_option
 def explain(spec: str, paths: tuple[str, ...], overrides: tuple[str, ...],
             input_shape: str | None, fmt: str, depth: int | None) -> None:
@@ -51,21 +53,25 @@ def explain(spec: str, paths: tuple[str, ...], overrides: tuple[str, ...],
 @click.command()
 @click.argument("specs", nargs=-1, required=True, shell_complete=complete_spec)
 @click.option("--sweep", "sweeps", metavar="NAME=V1,V2,...", multiple=True,
-              help="Tabulate each spec over these parameter values (repeatable: a grid).")
+              help="Tabulate each spec over these parameter values (repeatable: a grid); "
+                   "default: none.")
 @override_options
 @click.option("--batch", "-b", type=click.IntRange(1, 10**9), default=1, show_default=True,
               help="Batch size; work and activations scale with it.")
 @click.option("--dtype", type=click.Choice(["fp32", "fp16", "bf16", "fp64"]), default="fp32",
               show_default=True, help="Element type for memory figures.")
 @format_option
-@depth_option(None, "Also compare rows at this depth, aligned by path where paths match.")
+@depth_option(None, "Also compare rows at this depth, aligned by path where paths match; "
+                    "default: totals only.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also draw the networks as labelled points to FILE.png (needs matplotlib).")
+              help="Also draw the networks as labelled points to FILE.png (needs matplotlib); "
+                   "default: no plot.")
 @click.option("--axes", "axes_text", default="params,macs", show_default=True, metavar="X,Y",
               help="Columns of the plot: params, macs, flops, activations, memory.")
+@click.option("--force", is_flag=True, help="Overwrite the --plot file if it exists.")
 def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], overrides: tuple[str, ...],
             input_shape: str | None, batch: int, dtype: str, fmt: str, depth: int | None,
-            plot_file: Path | None, axes_text: str) -> None:
+            plot_file: Path | None, axes_text: str, force: bool) -> None:
     """Networks side by side: params, MACs, FLOPs, activations, memory, output, receptive
     field, each with its ratio to the first.
 
@@ -75,6 +81,8 @@ def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], overrides: tuple[st
     from ..analysis import compare as cmp
 
     axes = cmp.parse_axes(axes_text)
+    if plot_file is not None:
+        check_new_file(plot_file, force)
     items = cmp.entries(specs, parse_sets(overrides), sweeps, input_shape, batch, dtype)
     if plot_file is not None:
         cmp.plot(items, plot_file, axes)
@@ -92,19 +100,21 @@ def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], overrides: tuple[st
 
 @click.command()
 @spec_options
-@depth_option(None, "Draw blocks nested deeper than this as one box, like summary --depth.")
+@depth_option(None, "Draw blocks nested deeper than this as one box, like summary --depth; "
+                    "default: every layer.")
 @click.option("--output", "-o", "target", type=click.Path(dir_okay=False, path_type=Path),
               help="FILE.svg (a standalone drawing) or FILE.html (a page with details, blocks "
                    "that open and close, and the summary table); default: SVG on stdout.")
+@click.option("--force", is_flag=True, help="Overwrite the --output file if it exists.")
 def diagram(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
-            dtype: str, depth: int | None, target: Path | None) -> None:
+            dtype: str, depth: int | None, target: Path | None, force: bool) -> None:
     """Draw the network: boxes with name, type and output shape, coloured by share of MACs."""
     from ..analysis import diagram as dg
 
     if target is not None and target.suffix.lower() not in (".svg", ".html", ".htm"):
         raise UsageError(f"--output {target}: write a .svg or .html file")
-    if target is not None and not target.parent.is_dir():
-        raise UsageError(f"--output {target}: folder {target.parent} does not exist")
+    if target is not None:
+        check_new_file(target, force)
     a = analysis_for(spec, overrides, input_shape, batch, dtype)
     if target is None:
         click.echo(dg.svg(a, depth), nl=False)
@@ -115,5 +125,5 @@ def diagram(spec: str, overrides: tuple[str, ...], input_shape: str | None, batc
         from ..analysis import diagram_html
 
         text = diagram_html.page(a, depth)
-    write_new_file(target, text, force=True)  # a temporary name, renamed when whole
+    write_new_file(target, text, force)  # a temporary name, renamed when whole
     click.echo(f"wrote {target}", err=True)

@@ -50,13 +50,35 @@ class ExportResult:
     notes: list[str] = field(default_factory=list)  # one line each, for the user
 
 
+#: the file extensions each format is known by; the first is the one to suggest
+EXTENSIONS = {"pt2": (".pt2",), "onnx": (".onnx",), "torchscript": (".pt", ".torchscript")}
+
+
+def format_for(path: str, fmt: str | None) -> str:
+    """The format to write: --format, else the one the file's extension names; a --format
+    that contradicts a known extension is refused (a pt2 file named .onnx misleads)."""
+    suffix = Path(path).suffix.lower()
+    named = next((f for f, exts in EXTENSIONS.items() if suffix in exts), None)
+    if fmt is None:
+        if named is None:
+            known = ", ".join(f"{exts[0]} ({f})" for f, exts in EXTENSIONS.items())
+            raise UsageError(f"-o {path}: cannot tell the format from the file name; pass "
+                             f"--format pt2, onnx or torchscript, or name the file {known}")
+        return named
+    if named is not None and named != fmt:
+        raise UsageError(f"--format {fmt} does not match -o {path}, which names a {named} "
+                         f"file: leave out --format, or name the file "
+                         f"{Path(path).with_suffix(EXTENSIONS[fmt][0])}")
+    return fmt
+
+
 def check_target(path: str, force: bool) -> Path:
     """Refuse a target we should not write, before any work is done."""
     target = Path(path)
     if target.is_dir():
-        raise UsageError(f"-o {path}: is a folder; give a file name")
-    if target.exists() and not force:
-        raise UsageError(f"-o {path}: the file exists; pass --force to overwrite it")
+        raise UsageError(f"{path} is a folder; give a file name")
+    if target.exists() and not force:  # the words of every command that writes a file
+        raise UsageError(f"{path} exists; pass --force to overwrite it")
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         raise UsageError(f"-o {path}: folder {parent} does not exist")

@@ -1,11 +1,14 @@
 """Downloading one file: checked against a hash, written atomically, with a timeout.
 
 Shared by the datasets (MD5, as torchvision lists them) and the pretrained weights (the
-SHA-256 prefix in the file's name, as torch.hub checks it).
+SHA-256 prefix in the file's name, as torch.hub checks it). A file already in a cache is
+checked too, on first use, and the result remembered beside it (`.NAME.checked`, keyed by
+size and modification time) so that a 100 MB file is not hashed on every run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -17,6 +20,39 @@ from ..errors import UsageError
 
 TIMEOUT_S = 30.0
 CHUNK = 1 << 20
+
+
+def _label(algorithm: str) -> str:
+    return {"md5": "MD5", "sha256": "SHA-256"}.get(algorithm, algorithm)
+
+
+def digest_of(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm, usedforsecurity=False)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_cached(path: Path, expected: str, algorithm: str = "sha256") -> Path:
+    """A cached file whose hash must start with `expected`: hashed on first use, then
+    remembered while its size and modification time stay the same."""
+    stat = path.stat()
+    stamp = f"{algorithm} {expected.lower()} {stat.st_size} {stat.st_mtime_ns}\n"
+    marker = path.with_name(f".{path.name}.checked")
+    try:
+        if marker.read_text() == stamp:
+            return path
+    except OSError:
+        pass  # not checked yet
+    got = digest_of(path, algorithm)
+    if not got.startswith(expected.lower()):
+        raise UsageError(f"{path}: its {_label(algorithm)} checksum is {got[:16]}..., not the "
+                         f"{expected}... its name promises, so it is damaged or not the "
+                         "published file; delete it and run again to download it")
+    with contextlib.suppress(OSError):  # a read-only cache is checked on every use instead
+        marker.write_text(stamp)
+    return path
 
 
 def fetch(url: str, target: Path, expected: str, algorithm: str = "md5",
@@ -36,9 +72,8 @@ def fetch(url: str, target: Path, expected: str, algorithm: str = "md5",
                 out.write(chunk)
         got = digest.hexdigest()
         if not expected or not got.startswith(expected.lower()):
-            name = {"md5": "MD5", "sha256": "SHA-256"}.get(algorithm, algorithm)
-            raise UsageError(f"{url}: the download's {name} checksum is {got}, expected "
-                             f"{expected}{'...' if len(expected) < len(got) else ''}; the "
+            raise UsageError(f"{url}: the download's {_label(algorithm)} checksum is {got}, "
+                             f"expected {expected}{'...' if len(expected) < len(got) else ''}; the "
                              "file is damaged or changed, so it was not kept")
         os.replace(part, target)
     finally:

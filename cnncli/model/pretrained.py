@@ -3,9 +3,10 @@
 `--weights torchvision` (or `imagenet`) reads the file the spec's `torchvision:` section
 names: from the weights cache ($CNNCLI_WEIGHTS, else ~/.cache/cnncli/weights, beside the
 datasets), from torch.hub's cache if torchvision already downloaded it, or downloaded from
-its URL ($CNNCLI_WEIGHTS_URL replaces torchvision's host: a mirror) and checked against the
-SHA-256 prefix in its name. `--weights PATH` reads a .pth state_dict in torchvision's format
-or a cnncli checkpoint. Every file is read with torch.load(weights_only=True).
+its URL ($CNNCLI_WEIGHTS_URL replaces torchvision's host: a mirror), and checked against the
+SHA-256 prefix in its name (a cached file on first use, remembered). `--weights PATH` reads
+a .pth state_dict in torchvision's format or a cnncli checkpoint. Every file is read with
+torch.load(weights_only=True).
 
 Loading is strict: every key and shape must match, except the classifier when the network
 was built for another class count (fine-tuning): it is left to its fresh initialisation.
@@ -25,7 +26,7 @@ import torch
 from ..errors import UsageError
 from ..spec.ir import Network
 from . import checkpoint
-from .fetch import fetch
+from .fetch import check_cached, fetch
 
 TORCHVISION = ("torchvision", "imagenet")
 HOST = "https://download.pytorch.org/models/"
@@ -70,14 +71,14 @@ def torchvision_file(network: Network) -> tuple[Path, str]:
     mirror = os.environ.get("CNNCLI_WEIGHTS_URL")
     if mirror and url.startswith(HOST):
         url = mirror.rstrip("/") + "/" + url[len(HOST):]
-    for folder in (weights_dir(), _hub_dir()):
-        if (folder / name).is_file():
-            return folder / name, url
     match = HASH_RE.search(name)
     if match is None:
         raise UsageError(f"{network.source}: torchvision weights {name!r} carry no hash in "
                          "their name (name-<sha256 prefix>.pth), so a download cannot be "
                          "checked")
+    for folder in (weights_dir(), _hub_dir()):
+        if (folder / name).is_file():
+            return check_cached(folder / name, match.group(1)), url
     target = weights_dir() / name
     try:
         fetch(url, target, match.group(1), "sha256")
@@ -87,6 +88,17 @@ def torchvision_file(network: Network) -> tuple[Path, str]:
                          f"{weights_dir()} (or set CNNCLI_WEIGHTS to the folder holding it)") \
             from None
     return target, url
+
+
+def weights_file(network: Network, source: str) -> Path:
+    """The file `--weights source` names, downloaded and hash-checked if it is torchvision's:
+    what a command fetches before any work, so that a failed download prints nothing else."""
+    if source.lower() in TORCHVISION:
+        return torchvision_file(network)[0]
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise UsageError(f"--weights {path}: no such file")
+    return path
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:

@@ -14,6 +14,7 @@ from .blocks import NAME_RE, Block, parse_block
 from .ir import Network
 from .pretrained import parse_torchvision
 from .resolve import Resolver
+from .variants import only_variant, plain, variant_of, warn_overridden
 from .yamlsrc import (
     MAX_BYTES,
     YList,
@@ -21,7 +22,6 @@ from .yamlsrc import (
     first_content_mark,
     parse_yaml,
     read_text,
-    read_yaml_file,
     type_word,
 )
 from .zoo import ZooEntry, find, suggest, zoo_file
@@ -48,11 +48,11 @@ def locate(ref: str) -> tuple[str, str | None]:
     path, sep, variant = ref.rpartition(":")
     if sep and path.endswith((".yaml", ".yml")):
         if os.path.isfile(path):
-            return path, _variant_of(path, variant)
+            return path, variant_of(path, variant)
         zoo_path = _zoo_stand_in(path)
         if zoo_path is not None:
             _note(f"no {_shown(path)} here; using the zoo's {zoo_path.name} ({zoo_path})")
-            return str(zoo_path), _variant_of(str(zoo_path), variant)
+            return str(zoo_path), variant_of(str(zoo_path), variant)
     if os.path.isdir(ref):
         raise SpecError(f"{ref!r} is a directory; give a spec file (.yaml) or a zoo name")
     if os.path.exists(ref):
@@ -64,20 +64,6 @@ def locate(ref: str) -> tuple[str, str | None]:
         raise SpecError(f"no spec file or zoo network named {ref!r}{suggest(ref)}; "
                         "`cnncli list` shows the zoo")
     return str(entry.file), entry.variant
-
-
-def _variant_of(file: str, variant: str) -> str:
-    """`variant` if the family file has it, else a SpecError naming the ones it has."""
-    data = read_yaml_file(file)
-    variants = data.get("variants") if isinstance(data, YMap) else None
-    if isinstance(data, YMap) and "variants" in data and not isinstance(variants, YMap):
-        raise SpecError("variants must be a mapping of variant name: {description, params, "
-                        "input}", data.mark_of("variants"))
-    if not isinstance(variants, YMap) or variant not in variants:
-        known = ", ".join(variants) if isinstance(variants, YMap) else "none"
-        raise SpecError(f"{file} has no variant {variant!r}"
-                        f"{did_you_mean(variant, variants or ())}; its variants: {known}")
-    return variant
 
 
 def _missing_file(ref: str) -> tuple[str, str | None]:
@@ -129,12 +115,17 @@ def load(ref: str | Network, overrides: Mapping[str, Any] | None = None,
             raise UsageError("overrides and input apply when loading; pass the spec name")
         return ref
     file, variant = locate(ref)
-    return load_file(file, variant, overrides, input_shape)
+    return load_file(file, variant, overrides, input_shape, ask=None if file == STDIN else ref)
 
 
 def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | None = None,
-              input_shape: str | tuple[int, ...] | None = None) -> Network:
-    """Read and resolve one spec file, with a variant of its `variants` or none."""
+              input_shape: str | tuple[int, ...] | None = None, ask: str | None = None) -> Network:
+    """Read and resolve one spec file, with a variant of its `variants` or none.
+
+    With `ask` (the reference as the user wrote it), a family file (several variants) with
+    no variant chosen and no `variant:` line is refused with the list to choose from, as the
+    family's name is; one variant alone is used.
+    """
     files: dict[str, str] = {}
     data = _read(file, files)
     if data is None:
@@ -153,7 +144,9 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
     _check_variants(data, params)
     _check_aliases(data)
     default = _default_variant(data)  # checked even when FILE:VARIANT picks another
-    variant = variant or default
+    if variant is None and default is not None:
+        warn_overridden(data, default)
+    variant = variant or default or (only_variant(data, ask) if ask else None)
     if data.get("train") is not None and not isinstance(data["train"], YMap):
         raise SpecError("train must be a mapping of option: value", data.mark_of("train"))
     shape_raw, shape_mark = data["input"], data.mark_of("input")
@@ -171,12 +164,14 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
     params.update(applied)
     blocks = collect_blocks(data, file, set(), files)
     resolver = Resolver(blocks, params)
+    raw_shape = shape_raw if isinstance(shape_raw, str) else resolver.value(
+        shape_raw, params, shape_mark)  # "3x224x224" is a shape, not an expression
+    shape_value = _spec_shape(raw_shape, shape_mark)
     if input_shape is not None:
-        shape_value = parse_shape(input_shape) if isinstance(input_shape, str) else input_shape
-    else:
-        raw_shape = shape_raw if isinstance(shape_raw, str) else resolver.value(
-            shape_raw, params, shape_mark)  # "3x224x224" is a shape, not an expression
-        shape_value = _spec_shape(raw_shape, shape_mark)
+        given = parse_shape(input_shape) if isinstance(input_shape, str) else input_shape
+        if isinstance(input_shape, str):
+            _check_axis_order(input_shape, given, shape_value)
+        shape_value = given
     root = resolver.network(data["layers"], data.mark_of("layers"), tuple(shape_value))
     init = data.get("init", "auto")
     if init not in INITS:
@@ -299,17 +294,19 @@ def _variant_recipe(recipe: YMap | None, own: YMap | None) -> YMap | None:
 
 
 def _override(key: str, value: Any, params: dict[str, Any]) -> Any:
-    """A `--set` value, parsed like YAML and checked against the declared default's type."""
+    """A `--set` value, parsed like YAML and checked against the declared default's type;
+    errors name the option the value came from (`--sweep` for a Swept value)."""
+    option = getattr(value, "option", "--set")
     if key not in params:
         known = ", ".join(sorted(params)) or "none"
-        raise UsageError(f"--set {key}: the spec has no parameter {key!r}"
+        raise UsageError(f"{option} {key}: the spec has no parameter {key!r}"
                          f"{did_you_mean(key, params)}; its parameters: {known}")
     if isinstance(value, str):
         try:
-            value = parse_yaml(value, "--set") if value.strip() else value
+            value = parse_yaml(str(value), option) if value.strip() else str(value)
         except SpecError as exc:
-            raise UsageError(f"--set {key}: cannot read {value!r} ({exc.message})") from None
-    value = _plain(value)
+            raise UsageError(f"{option} {key}: cannot read {value!r} ({exc.message})") from None
+    value = plain(value)
     default = params[key]
     expected: type | tuple[type, ...] = type(default)
     if isinstance(default, float):
@@ -318,14 +315,8 @@ def _override(key: str, value: Any, params: dict[str, Any]) -> Any:
         expected = list
     ok = isinstance(value, expected) and (isinstance(default, bool) == isinstance(value, bool))
     if not ok:
-        raise UsageError(f"--set {key}: expected {_type_word(default)} like "
+        raise UsageError(f"{option} {key}: expected {_type_word(default)} like "
                          f"{yaml_repr(default)}, got {yaml_repr(value)}")
-    return value
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (YList, list)):
-        return [_plain(v) for v in value]
     return value
 
 
@@ -351,6 +342,15 @@ def parse_shape(text: str) -> tuple[int, ...]:
             raise UsageError(f"--input {text!r}: every size must be between 1 and "
                              f"{MAX_INPUT_SIDE:,}")
     return dims
+
+
+def _check_axis_order(text: str, given: tuple[int, ...], spec: tuple[int, ...]) -> None:
+    """Refuse HxWxC (as PIL and TensorFlow write it) where the spec's input is CxHxW."""
+    if len(given) == 3 and len(spec) == 3 and given[2] == spec[0] != given[0]:
+        flipped = "x".join(map(str, (given[2], given[0], given[1])))
+        raise UsageError(f"--input {text}: the last size is the spec's {spec[0]} input "
+                         f"channels; did you mean {flipped}? (--input is channels x height x "
+                         "width)")
 
 
 def _spec_shape(value: Any, mark: Mark) -> tuple[int, ...]:
@@ -423,7 +423,7 @@ def snapshot(net: Network) -> dict[str, Any]:
         "files": {os.path.relpath(os.path.abspath(p), main_dir): text
                   for p, text in net.files.items()},
         "variant": net.variant,
-        "overrides": {k: _plain(v) for k, v in net.overrides.items()},
+        "overrides": {k: plain(v) for k, v in net.overrides.items()},
         "input": list(net.input),
     }
 

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from ..errors import Mark, SpecError
+from .yamlwords import plain_words
 
 MAX_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64
@@ -252,7 +253,7 @@ def parse_yaml(text: str, file: str) -> Any:
         if exc.context_mark is not None and m is not None and m.index >= len(text.rstrip()):
             m = exc.context_mark  # ran off the end: the unclosed quote or bracket is the news
         mark = Mark(file, m.line + 1, m.column + 1) if m else Mark(file, 1, 1)
-        raise SpecError(f"YAML syntax error: {exc.problem or exc.context}", mark) from None
+        raise SpecError(plain_words(exc, text, m), mark) from None
     except yaml.reader.ReaderError as exc:
         position = exc.position
         if _Parser is not yaml.BaseLoader:  # libyaml counts bytes of UTF-8, not characters

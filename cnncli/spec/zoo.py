@@ -112,7 +112,10 @@ def zoo_file(file_name: str) -> Path | None:
 
 def standalone_text(name: str) -> tuple[ZooEntry, str]:
     """A zoo network's spec as one file a user can keep and edit: the zoo file's own text,
-    with a `variant:` line that selects the network when it is one variant of a family."""
+    or, for one variant of a family, the family's text with the variant's values written in
+    as its top-level values (no `variants:`), so that every value in it takes effect."""
+    from .eject import eject
+
     entry = find(name)
     if entry is None:
         raise SpecError(f"no zoo network named {name!r}{suggest(name)}; `cnncli list` shows "
@@ -124,7 +127,6 @@ def standalone_text(name: str) -> tuple[ZooEntry, str]:
                         f"{entry.file.parent} instead")
     if entry.variant is None:
         return entry, text
-    header = (f"# The zoo's {entry.name}: the {entry.file.name} family, with this line selecting "
-              f"the variant.\n# Another variant of the family: change it, or name it as "
-              f"FILE:VARIANT.\nvariant: {entry.variant}\n\n")
-    return entry, header + text
+    header = (f"# The zoo's {entry.name}: the {entry.file.name} family with the values of its "
+              f"{entry.variant} variant\n# written in; every value below takes effect.\n")
+    return entry, header + eject(text, str(entry.file), entry.variant)
