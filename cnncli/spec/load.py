@@ -51,7 +51,8 @@ def locate(ref: str) -> tuple[str, str | None]:
             return path, variant_of(path, variant)
         zoo_path = _zoo_stand_in(path)
         if zoo_path is not None:
-            _note(f"no {_shown(path)} here; using the zoo's {zoo_path.name} ({zoo_path})")
+            _note(f"no {_shown(path)} here; using the zoo's {zoo_path.name} "
+                  f"(cnncli spec {variant or 'NAME'} -o FILE copies a network here)")
             return str(zoo_path), variant_of(str(zoo_path), variant)
     if os.path.isdir(ref):
         raise SpecError(f"{ref!r} is a directory; give a spec file (.yaml) or a zoo name")
@@ -73,10 +74,12 @@ def _missing_file(ref: str) -> tuple[str, str | None]:
     bare = os.path.dirname(ref) in ("", ".")
     zoo_path = _zoo_stand_in(ref)
     if bare and entry is not None and zoo_path in (None, entry.file):
-        _note(f"no {_shown(ref)} here; using the zoo's {entry.name} ({entry.file})")
+        _note(f"no {_shown(ref)} here; using the zoo's {entry.name} "
+              f"(cnncli spec {entry.name} -o {ref} copies it here)")
         return str(entry.file), entry.variant
     if zoo_path is not None:
-        _note(f"no {_shown(ref)} here; using the zoo's {zoo_path.name} ({zoo_path})")
+        _note(f"no {_shown(ref)} here; using the zoo's {zoo_path.name} "
+              "(cnncli spec NAME -o FILE copies a network here)")
         return str(zoo_path), None
     hint = f" (the zoo's {entry.name} is named by its name alone)" if entry else ""
     raise SpecError(f"spec file {ref!r} does not exist{hint}")
