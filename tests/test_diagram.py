@@ -29,7 +29,7 @@ def boxes(text: str) -> dict[str, tuple[float, float]]:
 def test_svg_has_a_box_per_row_at_the_depth() -> None:
     a = analyze("googlenet")
     one = boxes(svg(a, 1))
-    assert set(one) == {r.path for r in a.root.frontier(1)}
+    assert set(one) == {"(input)"} | {r.path for r in a.root.frontier(1)}
     two = ET.fromstring(svg(a, 2))
     frames = {g.get("data-path") for g in two.iter(f"{NS}g") if g.get("class") == "frame"}
     assert "inception3a" in frames
@@ -88,7 +88,7 @@ def test_html_page_in_a_real_browser(cli, tmp_path: Path) -> None:
     a = analyze("googlenet")
     dom = dump_dom(page, "", tmp_path)
     drawn = set(re.findall(r'<g class="box[^"]*" data-path="([^"]*)"', dom))
-    assert drawn == {r.path for r in a.root.frontier(1)}
+    assert drawn == {"(input)"} | {r.path for r in a.root.frontier(1)}
     assert 'data-path="inception3a.branch1"' not in dom
     dom = dump_dom(page, "#expand=inception3a", tmp_path)
     assert '<g class="frame" data-path="inception3a" data-open="true">' in dom
