@@ -23,7 +23,8 @@ function columns(items) {
   const cols = [[]]; let height = 0;
   for (const it of items) {
     const h = size(it)[1];
-    if (cols[cols.length - 1].length && height + C.GAP + h > hmax) { cols.push([]); height = 0; }
+    const last = cols[cols.length - 1];
+    if (last.length && height + C.GAP + h > hmax && h <= hmax && last[last.length - 1].t !== "in") { cols.push([]); height = 0; }
     height = cols[cols.length - 1].length ? height + C.GAP + h : h;
     cols[cols.length - 1].push(it);
   }
@@ -183,7 +184,7 @@ function draw() {
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   for (const [n, x, y, fw, fh] of D.frames) {
     const g = el("g", {class: "frame", "data-path": n.path, "data-open": "true"});
-    g.append(el("rect", {x, y, width: fw, height: fh, rx: 6, fill: C.FRAME_FILL, stroke: "#9aa7b8", "stroke-dasharray": "4 3"}));
+    g.append(el("rect", {x, y, width: fw, height: fh, rx: 6, fill: C.FRAME_FILL, stroke: "#b4c0ce"}));
     g.append(text(x + 8, y + 15, "title", "▾ " + frameLabel(n, room(fw - 16, "title") - 2), fw - 16));
     g.addEventListener("click", ev => { if (ev.target.tagName === "text") { open.delete(n.path); show(n); draw(); } });
     svg.append(g);

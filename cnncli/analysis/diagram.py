@@ -116,7 +116,10 @@ class Layout:
         height = 0.0
         for item in items:
             h = self.size(item)[1]
-            if cols[-1] and height + GAP + h > self.hmax:
+            # a new column only helps an item that fits one (a taller one stays with the last),
+            # and the input node stays with the first layer
+            if (cols[-1] and height + GAP + h > self.hmax and h <= self.hmax
+                    and cols[-1][-1]["t"] != "in"):
                 cols.append([])
                 height = 0.0
             height = h if not cols[-1] else height + GAP + h
@@ -353,7 +356,7 @@ def _frame_svg(n: dict[str, Any], x: float, y: float, w: float, h: float) -> str
     e = html.escape
     return (f'<g class="frame" data-path="{e(n["path"])}"><title>{e(tooltip(n))}</title>'
             f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="6" fill="{hd.FRAME_FILL}" '
-            f'stroke="#9aa7b8" stroke-dasharray="4 3"/>'
+            f'stroke="#b4c0ce"/>'
             + hd.text(x + 8, y + 15, "title", frame_label(n, hd.room(w - 16, "title")), w - 16)
             + "</g>")
 

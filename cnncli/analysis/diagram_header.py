@@ -91,7 +91,7 @@ def legend(x: float, y: float) -> str:
     sx, y = x, y + 24  # the shapes on a second row
     samples = (('rx="3" fill="{INPUT_FILL}" stroke="#5b6675"', "input", 90),
                ('rx="8" fill="{OP_FILL}" stroke="#7a8799"', "add / concat", 146),
-               ('rx="4" fill="{FRAME_FILL}" stroke="#9aa7b8" stroke-dasharray="4 3"', "block",
+               ('rx="4" fill="{FRAME_FILL}" stroke="#b4c0ce"', "block",
                 96))
     for style, label, advance in samples:
         parts.append(f'<rect x="{sx}" y="{y}" width="34" height="16" '
