@@ -64,14 +64,15 @@ def test_svg_has_an_input_node_a_title_with_the_totals_and_a_legend() -> None:
     root = ET.fromstring(svg(a, 1))
     assert texts(root, "(input)") == ["input", "input · 3x224x224"]
     header = next(g for g in root.iter(f"{NS}g") if g.get("class") == "header")
-    lines = [t.text for t in header.iter(f"{NS}text")]
-    assert lines[0] == ("resnet50 — ResNet-50: bottleneck blocks, 3-4-6-3, stride on the 3x3 "
-                        "(torchvision)")
-    assert lines[1] == ("25,557,032 params (25.56 M) · 4,089,184,256 MACs (4.09 G) · input "
+    heads = [t.text for t in header.iter(f"{NS}text") if t.get("class") == "head"]
+    assert " ".join(heads) == ("resnet50 — ResNet-50: bottleneck blocks, 3-4-6-3, stride on "
+                               "the 3x3 (torchvision)")  # whole, on one line or two
+    lines = [t.text for t in header.iter(f"{NS}text") if t.get("class") != "head"]
+    assert lines[0] == ("25,557,032 params (25.56 M) · 4,089,184,256 MACs (4.09 G) · input "
                         "3x224x224 → output 1000 · blocks below depth 1 closed")
     t = a.totals()
-    assert f"{t['params']:,} params" in lines[1] and f"{t['macs']:,} MACs" in lines[1]
-    assert lines[2:] == ["share of the MACs (colour, red bar):", "0%", "1%", "5%", "25%",
+    assert f"{t['params']:,} params" in lines[0] and f"{t['macs']:,} MACs" in lines[0]
+    assert lines[1:] == ["share of the MACs (colour, red bar):", "0%", "1%", "5%", "25%",
                          "100%", "input", "add / concat", "block", "identity shortcut"]
     # the input node is drawn first, above conv1, and joined to it
     placed = boxes(svg(a, 1))

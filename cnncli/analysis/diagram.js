@@ -2,13 +2,15 @@
 // diagram_html.py fills in CONSTANTS, TREE_JSON and DEPTH_JSON. Labels are fitted as
 // diagram_header.py fits them (at a dot or a space, never inside a word).
 const C = CONSTANTS, TREE = TREE_JSON, DEPTH = DEPTH_JSON;
-let hmax = Infinity, zoom = 1;
+let hmax = Infinity, zoom = 1, memo = new Map();  // memo: size and offsets by node
+const cached = (kind, n, f) => { const k = memo.get(n) || {}; memo.set(n, k); return k[kind] || (k[kind] = f(n)); };
 const open = new Set(), NS = "http://www.w3.org/2000/svg";
 function walk(n, f) { f(n); (n.children || []).forEach(c => walk(c, f)); }
 walk(TREE, n => { if (n.children && n.path && (DEPTH === null || n.depth < DEPTH)) open.add(n.path); });
 const isOpen = n => n.path === "" || open.has(n.path);
 const hasKids = n => n.t !== "op" && n.children && isOpen(n);
-function size(n) {
+const size = n => cached("size", n, size_);
+function size_(n) {
   if (n.t === "op") return [C.OPW, C.OPH];
   if (!hasKids(n)) return [C.BW, C.BH];
   const [w, h] = inner(n); return [w + 2 * C.PAD, h + C.TITLE + C.PAD];
@@ -30,9 +32,17 @@ function columns(items) {
   }
   return cols;
 }
+const offsets = n => cached("offsets", n, offsets_);
+function offsets_(n) {  // where n is entered and left, from its left edge (diagram.Layout.offsets)
+  const [w] = size(n);
+  if (n.t !== "seq" || !hasKids(n)) return [w / 2, w / 2];
+  const [into, out] = ends(n.children, (w - inner(n)[0]) / 2, 0);
+  return [into, out];
+}
+const spine = col => Math.max(...col.map(i => offsets(i)[0]));
 function colSize(col) {
-  const s = col.map(size);
-  return [Math.max(...s.map(v => v[0])), s.reduce((a, v) => a + v[1], 0) + C.GAP * (s.length - 1)];
+  const s = col.map(size), right = Math.max(...col.map((i, k) => s[k][0] - offsets(i)[0]));
+  return [spine(col) + right, s.reduce((a, v) => a + v[1], 0) + C.GAP * (s.length - 1)];
 }
 function seqSize(items) {
   if (!items.length) return [0, 0];
@@ -48,14 +58,14 @@ const branchOpen = b => b.t === "seq" && b.children && isOpen(b);
 function branchSize(b) { return b.t === "pass" ? [C.LANE, 0] : branchOpen(b) ? seqSize(b.children) : size(b); }
 function ends(items, x, y) {
   if (!items.length) return [x, x, y];
-  const cols = columns(items), first = x + colSize(cols[0])[0] / 2;
+  const cols = columns(items), first = x + spine(cols[0]), lastCol = cols[cols.length - 1];
   for (const col of cols.slice(0, -1)) x += colSize(col)[0] + C.CGAP;
-  const [w, h] = colSize(cols[cols.length - 1]);
-  return [first, x + w / 2, y + h];
+  const [into, out] = offsets(lastCol[lastCol.length - 1]);
+  return [first, x + spine(lastCol) - into + out, y + colSize(lastCol)[1]];
 }
 function branchEnds(b, x, y) {
   if (branchOpen(b)) return ends(b.children, x, y);
-  const [w, h] = branchSize(b); return [x + w / 2, x + w / 2, y + h];
+  const [into, out] = offsets(b), h = branchSize(b)[1]; return [x + into, x + out, y + h];
 }
 function resParts(n) {
   const k = n.children, add = k.findIndex(c => c.t === "op");
@@ -73,25 +83,26 @@ function place(n, x, y) {
   const [w, h] = size(n);
   if (!hasKids(n)) { D.boxes.push([n, x, y, w, h]); return; }
   D.frames.push([n, x, y, w, h]);
-  const [iw, ih] = inner(n), ix = x + (w - iw) / 2, iy = y + C.TITLE, mid = x + w / 2, k = n.children;
-  const [into, out, oy] = n.t === "seq" ? ends(k, ix, iy) : [mid, mid, iy + ih];
-  edge(`M${mid},${y} V${iy - 4} H${into} V${iy}`);
+  const [iw, ih] = inner(n), ix = x + (w - iw) / 2, iy = y + C.TITLE, k = n.children;
+  const [into, out] = offsets(n), oy = n.t === "seq" ? ends(k, ix, iy)[2] : iy + ih;
+  line(x + into, y, x + into, iy);
   if (n.t === "concat") placePar(k.slice(0, -1), k[k.length - 1], ix, iy);
   else if (n.t === "res") placeRes(...resParts(n), ix, iy);
   else placeSeq(k, ix, iy);
-  edge(`M${out},${oy} V${iy + ih + C.PAD / 2} H${mid} V${y + h}`);
+  line(x + out, oy, x + out, y + h);
 }
 function placeSeq(items, x, y) {
   let cx = x, prev = null;
   for (const col of columns(items)) {
-    const [cw] = colSize(col); let cy = y;
-    for (const it of col) {
-      const [iw, ih] = size(it), mid = cx + cw / 2;
-      if (prev && prev[0] === mid) line(mid, prev[1], mid, cy);
-      else if (prev) edge(`M${prev[0]},${prev[1]} V${prev[1] + C.GAP / 2} H${cx - C.CGAP / 2} V${y - 4} H${mid} V${cy}`, "arrow");
-      place(it, mid - iw / 2, cy); prev = [mid, cy + ih]; cy += ih + C.GAP;
-    }
-    cx += cw + C.CGAP;
+    const sp = cx + spine(col); let cy = y;
+    col.forEach((it, i) => {
+      const [into, out] = offsets(it), ih = size(it)[1];
+      if (prev && i === 0) edge(`M${prev[0]},${prev[1]} V${prev[1] + C.GAP / 2} H${cx - C.CGAP / 2} V${y - 4} H${sp} V${cy}`, "arrow");
+      else if (prev && prev[0] === sp) line(sp, prev[1], sp, cy);
+      else if (prev) edge(`M${prev[0]},${prev[1]} V${cy - C.GAP / 2} H${sp} V${cy}`);
+      place(it, sp - into, cy); prev = [sp - into + out, cy + ih]; cy += ih + C.GAP;
+    });
+    cx += colSize(col)[0] + C.CGAP;
   }
 }
 function placeBranch(b, x, y) { if (branchOpen(b)) placeSeq(b.children, x, y); else place(b, x, y); }
@@ -116,14 +127,15 @@ function placeRes(body, side, add, after, x, y) {
   const [sw, sh] = side ? branchSize(side) : [C.LANE, 0];
   const mid = x + w / 2, left = x + (w - bw - C.HGAP - sw) / 2, ay = y + C.GAP + Math.max(bh, sh) + C.GAP;
   const [into, out, oy] = ends(body, left, y + C.GAP), sc = left + bw + C.HGAP + sw / 2;
+  const [sin, sout, soy] = side ? branchEnds(side, sc - sw / 2, y + C.GAP) : [sc, sc, 0];
   edge(`M${mid},${y} V${y + C.GAP / 2} H${into} V${y + C.GAP}`);
   placeSeq(body, left, y + C.GAP);
   edge(`M${out},${oy} V${ay - C.GAP / 2} H${mid} V${ay}`);
   if (!side) edge(`M${mid},${y} V${y + C.GAP / 2} H${sc} V${ay - C.GAP / 2} H${mid} V${ay}`, "dashed");
   else {
-    edge(`M${mid},${y} V${y + C.GAP / 2} H${sc} V${y + C.GAP}`);
+    edge(`M${mid},${y} V${y + C.GAP / 2} H${sin} V${y + C.GAP}`);
     placeBranch(side, left + bw + C.HGAP, y + C.GAP);
-    edge(`M${sc},${y + C.GAP + sh} V${ay - C.GAP / 2} H${mid} V${ay}`);
+    edge(`M${sout},${soy} V${ay - C.GAP / 2} H${mid} V${ay}`);
   }
   place(add, mid - C.OPW / 2, ay);
   if (after.length) {
@@ -168,14 +180,10 @@ function frameLabel(n, chars) {
 const EDGE = {"": {}, dashed: {"stroke-dasharray": "5 3"}, arrow: {"marker-end": "url(#arrow)"}};
 function draw() {
   D = {boxes: [], frames: [], edges: []};
-  hmax = Infinity;
-  let [w, h] = seqSize(TREE.children);
-  hmax = Math.max(C.HMIN, Math.floor(Math.sqrt(h * (w + C.CGAP) / C.ASPECT)));
-  [w, h] = seqSize(TREE.children);
-  for (let i = 0; i < 3 && w > C.ASPECT * 1.2 * h; i++) {  // as diagram.Layout.run
-    hmax = Math.floor(hmax * Math.sqrt(w / (C.ASPECT * h)));
-    [w, h] = seqSize(TREE.children);
-  }
+  let [w, h] = measure(Infinity);
+  [w, h] = measure(Math.max(C.HMIN, Math.floor(Math.sqrt(h * (w + C.CGAP) / C.ASPECT))));
+  for (let i = 0; i < 3 && w > C.ASPECT * 1.2 * h; i++)  // as diagram.Layout.run
+    [w, h] = measure(Math.floor(hmax * Math.sqrt(w / (C.ASPECT * h))));
   placeSeq(TREE.children, C.MARGIN, C.MARGIN);
   const svg = document.getElementById("drawing"), W = w + 2 * C.MARGIN, H = h + 2 * C.MARGIN;
   svg.replaceChildren();
@@ -208,6 +216,7 @@ function draw() {
     svg.append(g);
   }
 }
+function measure(columnHeight) { hmax = columnHeight; memo = new Map(); return seqSize(TREE.children); }
 function setZoom(z) { zoom = z; document.getElementById("zoom").textContent = `${Math.round(z * 100)}%`; draw(); }
 function show(n) {
   const rows = [["layer", n.path], ["type", n.type], ["output", n.output], ["params", n.params.toLocaleString("en-US")],

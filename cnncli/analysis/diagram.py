@@ -93,9 +93,17 @@ class Layout:
         self.expanded = expanded
         self.d = Drawing()
         self.hmax = math.inf
+        # size and offsets of each node, by id: without them the nesting costs exponential time
+        self.memo: dict[tuple[str, int], Any] = {}
 
     # sizes ---------------------------------------------------------------------------------
     def size(self, n: dict[str, Any]) -> tuple[float, float]:
+        key = ("size", id(n))
+        if key not in self.memo:
+            self.memo[key] = self._size(n)
+        return self.memo[key]
+
+    def _size(self, n: dict[str, Any]) -> tuple[float, float]:
         if n["t"] == "op":
             return OPW, OPH
         if "children" not in n or not self.expanded(n):
@@ -126,9 +134,29 @@ class Layout:
             cols[-1].append(item)
         return cols
 
+    def offsets(self, n: dict[str, Any]) -> tuple[float, float]:
+        """Where n is entered (top) and left (bottom), as x offsets from its left edge: the
+        middle, but for an open sequence its first and last columns' spines."""
+        key = ("offsets", id(n))
+        if key not in self.memo:
+            self.memo[key] = self._offsets(n)
+        return self.memo[key]
+
+    def _offsets(self, n: dict[str, Any]) -> tuple[float, float]:
+        w, _ = self.size(n)
+        if n["t"] != "seq" or "children" not in n or not self.expanded(n):
+            return w / 2, w / 2
+        into, out, _ = self.ends(n["children"], (w - self.inner(n)[0]) / 2, 0)
+        return into, out
+
+    def spine(self, col: list[dict[str, Any]]) -> float:
+        """The column's vertical line, from its left: every item is entered on it."""
+        return max(self.offsets(i)[0] for i in col)
+
     def col_size(self, col: list[dict[str, Any]]) -> tuple[float, float]:
         sizes = [self.size(i) for i in col]
-        return max(w for w, _ in sizes), sum(h for _, h in sizes) + GAP * (len(sizes) - 1)
+        right = max(w - self.offsets(i)[0] for i, (w, _) in zip(col, sizes))
+        return self.spine(col) + right, sum(h for _, h in sizes) + GAP * (len(sizes) - 1)
 
     def seq_size(self, items: list[dict[str, Any]]) -> tuple[float, float]:
         if not items:
@@ -155,17 +183,17 @@ class Layout:
         if not items:
             return x, x, y
         cols = self.columns(items)
-        first = x + self.col_size(cols[0])[0] / 2
+        first = x + self.spine(cols[0])
         for col in cols[:-1]:
             x += self.col_size(col)[0] + CGAP
-        w, h = self.col_size(cols[-1])
-        return first, x + w / 2, y + h
+        into, out = self.offsets(cols[-1][-1])
+        return first, x + self.spine(cols[-1]) - into + out, y + self.col_size(cols[-1])[1]
 
     def branch_ends(self, b: dict[str, Any], x: float, y: float) -> tuple[float, float, float]:
         if b["t"] == "seq" and "children" in b and self.expanded(b):
             return self.ends(b["children"], x, y)
-        w, h = self.branch_size(b)
-        return x + w / 2, x + w / 2, y + h
+        (into, out), h = self.offsets(b), self.branch_size(b)[1]
+        return x + into, x + out, y + h
 
     def res_parts(self, n: dict[str, Any]) -> tuple[list, dict | None, dict, list]:
         kids, side = n["children"], n["side"]
@@ -183,8 +211,7 @@ class Layout:
 
     # placing -------------------------------------------------------------------------------
     def place(self, n: dict[str, Any], x: float, y: float) -> tuple[float, float]:
-        """Draw n with its top-left at (x, y); return its size. Entry and exit are the
-        middle of its top and bottom edges."""
+        """Draw n with its top-left at (x, y); return its size. Entry and exit: offsets()."""
         w, h = self.size(n)
         if n["t"] == "op" or "children" not in n or not self.expanded(n):
             self.d.boxes.append((n, x, y, w, h))
@@ -192,11 +219,11 @@ class Layout:
         self.d.frames.append((n, x, y, w, h))
         iw, ih = self.inner(n)
         ix, iy = x + (w - iw) / 2, y + TITLE
-        mid, kids = x + w / 2, n["children"]
-        into, out, oy = (self.ends(kids, ix, iy) if n["t"] == "seq" else (mid, mid, iy + ih))
-        self.edge(f"M{mid},{y} V{iy - 4} H{into} V{iy}")
+        (into, out), kids = self.offsets(n), n["children"]
+        oy = self.ends(kids, ix, iy)[2] if n["t"] == "seq" else iy + ih
+        self.line(x + into, y, x + into, iy)
         self.place_inner(n, ix, iy)
-        self.edge(f"M{out},{oy} V{iy + ih + PAD / 2} H{mid} V{y + h}")
+        self.line(x + out, oy, x + out, y + h)
         return w, h
 
     def place_inner(self, n: dict[str, Any], x: float, y: float) -> None:
@@ -209,25 +236,22 @@ class Layout:
             self.place_seq(kids, x, y)
 
     def place_seq(self, items: list[dict[str, Any]], x: float, y: float) -> None:
-        w, h = self.seq_size(items)
-        cols, cx = self.columns(items), x
-        prev: tuple[float, float] | None = None
-        for col in cols:
-            cw, _ = self.col_size(col)
-            cy = y
-            for item in col:
-                iw, ih = self.size(item)
-                mid = cx + cw / 2
-                if prev is not None and prev[0] == mid:
-                    self.line(mid, prev[1], mid, cy)
-                elif prev is not None:  # to the next column: down, across, up, across, down
-                    gx = cx - CGAP / 2
-                    self.edge(f"M{prev[0]},{prev[1]} V{prev[1] + GAP / 2} H{gx} V{y - 4} "
-                              f"H{mid} V{cy}", "arrow")
-                self.place(item, mid - iw / 2, cy)
-                prev = (mid, cy + ih)
+        cx, prev = x, None
+        for col in self.columns(items):
+            spine, cy = cx + self.spine(col), y
+            for i, item in enumerate(col):
+                (into, out), ih = self.offsets(item), self.size(item)[1]
+                if prev is not None and i == 0:  # to the next column: down, across, up, ...
+                    self.edge(f"M{prev[0]},{prev[1]} V{prev[1] + GAP / 2} H{cx - CGAP / 2} "
+                              f"V{y - 4} H{spine} V{cy}", "arrow")
+                elif prev is not None and prev[0] == spine:
+                    self.line(spine, prev[1], spine, cy)
+                elif prev is not None:  # left off the spine (a wrapped block): back onto it
+                    self.edge(f"M{prev[0]},{prev[1]} V{cy - GAP / 2} H{spine} V{cy}")
+                self.place(item, spine - into, cy)
+                prev = (spine - into + out, cy + ih)
                 cy += ih + GAP
-            cx += cw + CGAP
+            cx += self.col_size(col)[0] + CGAP
 
     def place_branch(self, b: dict[str, Any], x: float, y: float) -> None:
         if b["t"] == "seq" and "children" in b and self.expanded(b):
@@ -259,15 +283,16 @@ class Layout:
         mid, left = x + w / 2, x + (w - bw - HGAP - sw) / 2
         ay = y + GAP + max(bh, sh) + GAP
         (into, out, oy), sc = self.ends(body, left, y + GAP), left + bw + HGAP + sw / 2
+        sin, sout, soy = self.branch_ends(side, sc - sw / 2, y + GAP) if side else (sc, sc, 0)
         self.edge(f"M{mid},{y} V{y + GAP / 2} H{into} V{y + GAP}")
         self.place_seq(body, left, y + GAP)
         self.edge(f"M{out},{oy} V{ay - GAP / 2} H{mid} V{ay}")
         if side is None:
             self.edge(f"M{mid},{y} V{y + GAP / 2} H{sc} V{ay - GAP / 2} H{mid} V{ay}", "dashed")
         else:
-            self.edge(f"M{mid},{y} V{y + GAP / 2} H{sc} V{y + GAP}")
+            self.edge(f"M{mid},{y} V{y + GAP / 2} H{sin} V{y + GAP}")
             self.place_branch(side, left + bw + HGAP, y + GAP)
-            self.edge(f"M{sc},{y + GAP + sh} V{ay - GAP / 2} H{mid} V{ay}")
+            self.edge(f"M{sout},{soy} V{ay - GAP / 2} H{mid} V{ay}")
         self.place(add, mid - OPW / 2, ay)
         if after:
             aw, _ = self.seq_size(after)
@@ -284,19 +309,22 @@ class Layout:
 
     def run(self, root: dict[str, Any], head: tuple[float, float] = (0, 0)) -> Drawing:
         """Place the tree under a header of size `head`, centred when narrower than it."""
-        self.hmax = math.inf
-        w, h = self.seq_size(root["children"])
-        self.hmax = column_height(w, h)
-        w, h = self.seq_size(root["children"])
+        w, h = self.measure(root, math.inf)
+        w, h = self.measure(root, column_height(w, h))
         for _ in range(3):  # columns nested in blocks widen it past the estimate: taller ones
             if w <= ASPECT * 1.2 * h:
                 break
-            self.hmax = math.floor(self.hmax * math.sqrt(w / (ASPECT * h)))
-            w, h = self.seq_size(root["children"])
+            w, h = self.measure(root, math.floor(self.hmax * math.sqrt(w / (ASPECT * h))))
         width = max(w + 2 * MARGIN, head[0])
         self.place_seq(root["children"], (width - w) / 2, MARGIN + head[1])
         self.d.width, self.d.height = width, h + 2 * MARGIN + head[1]
         return self.d
+
+
+    def measure(self, root: dict[str, Any], hmax: float) -> tuple[float, float]:
+        """The drawing's size with columns `hmax` tall."""
+        self.hmax, self.memo = hmax, {}
+        return self.seq_size(root["children"])
 
 
 def column_height(w: float, h: float) -> float:

@@ -106,7 +106,8 @@ def legend(x: float, y: float) -> str:
 
 def header_size(a: Analysis, depth: int | None, margin: float) -> tuple[float, float]:
     """The least width of the header (its totals line and legend) and its height."""
-    return max(LEGEND_W, len(totals_text(a, depth)) * PX["totals"]) + 2 * margin, 100 + margin
+    width = max(LEGEND_W, len(totals_text(a, depth)) * PX["totals"]) + 2 * margin
+    return width, 100 + 22 * (len(title_lines(a, width - 2 * margin)) - 1) + margin
 
 
 def title_text(a: Analysis) -> str:
@@ -114,10 +115,25 @@ def title_text(a: Analysis) -> str:
     return f"{net.name} — {net.description}" if net.description else net.name
 
 
+def title_lines(a: Analysis, width: float) -> list[str]:
+    """The title in at most two lines of `width`, broken at spaces."""
+    chars, words = room(width, "head"), title_text(a).split(" ")
+    first = ""
+    while words and len(f"{first} {words[0]}".strip()) <= chars:
+        first = f"{first} {words.pop(0)}".strip()
+    if not first:  # one word longer than the line
+        return [fit_words(" ".join(words), chars)]
+    return [first] + ([fit_words(" ".join(words), chars)] if words else [])
+
+
 def header(a: Analysis, depth: int | None, margin: float, width: float) -> str:
-    """The title, totals and legend as SVG markup, `width` wide."""
+    """The title, totals and legend as SVG markup, `width` wide (the title broken as at the
+    header's least width, whose height the layout left for it)."""
     inner = width - 2 * margin
-    title = fit_words(title_text(a), room(inner, "head"))
-    return ('<g class="header">' + text(margin, margin + 16, "head", title, inner)
-            + text(margin, margin + 38, "totals", totals_text(a, depth), inner)
-            + legend(margin, margin + 52) + "</g>")
+    lines = title_lines(a, header_size(a, depth, margin)[0] - 2 * margin)
+    down = 22 * (len(lines) - 1)
+    return ('<g class="header">'
+            + "".join(text(margin, margin + 16 + 22 * i, "head", line, inner)
+                      for i, line in enumerate(lines))
+            + text(margin, margin + 38 + down, "totals", totals_text(a, depth), inner)
+            + legend(margin, margin + 52 + down) + "</g>")
