@@ -64,6 +64,7 @@ function ends(items, x, y) {
   return [first, x + spine(lastCol) - into + out, y + colSize(lastCol)[1]];
 }
 function branchEnds(b, x, y) {
+  if (b.t === "pass") return [x + C.LANE / 2, x + C.LANE / 2, y];
   if (branchOpen(b)) return ends(b.children, x, y);
   const [into, out] = offsets(b), h = branchSize(b)[1]; return [x + into, x + out, y + h];
 }

@@ -190,6 +190,8 @@ class Layout:
         return first, x + self.spine(cols[-1]) - into + out, y + self.col_size(cols[-1])[1]
 
     def branch_ends(self, b: dict[str, Any], x: float, y: float) -> tuple[float, float, float]:
+        if b["t"] == "pass":
+            return x + LANE / 2, x + LANE / 2, y
         if b["t"] == "seq" and "children" in b and self.expanded(b):
             return self.ends(b["children"], x, y)
         (into, out), h = self.offsets(b), self.branch_size(b)[1]
