@@ -80,16 +80,17 @@ def test_svg_has_an_input_node_a_title_with_the_totals_and_a_legend() -> None:
 
 
 def test_sequential_blocks_go_top_to_bottom() -> None:
-    """ResNet-50 at full depth: layer1's three blocks one under another, in one column;
-    only a block's body and its shortcut side by side."""
+    """ResNet-50 at full depth: each stage's blocks one under another, in one column; only
+    a block's body and its shortcut side by side."""
     root = ET.fromstring(svg(analyze("resnet50"), None))
     frames = {g.get("data-path"): (float(g.find(f"{NS}rect").get("x"))
                                    + float(g.find(f"{NS}rect").get("width")) / 2,
                                    float(g.find(f"{NS}rect").get("y")))
               for g in root.iter(f"{NS}g") if g.get("class") == "frame"}
-    xs = {frames[f"layer1.{i}"][0] for i in range(3)}  # centres: one column
-    ys = [frames[f"layer1.{i}"][1] for i in range(3)]
-    assert len(xs) == 1 and ys == sorted(ys) and len(set(ys)) == 3
+    for stage, blocks in (("layer1", 3), ("layer2", 4), ("layer3", 6), ("layer4", 3)):
+        xs = {frames[f"{stage}.{i}"][0] for i in range(blocks)}  # centres: one column
+        ys = [frames[f"{stage}.{i}"][1] for i in range(blocks)]
+        assert len(xs) == 1 and ys == sorted(ys) and len(set(ys)) == blocks, stage
     placed = boxes(svg(analyze("resnet50"), None))
     assert placed["layer1.0.downsample.0"][1] == placed["layer1.0.conv1"][1]
     assert placed["layer1.0.conv1"][1] < placed["layer1.0.bn1"][1] < placed["layer1.0.conv2"][1]

@@ -182,7 +182,13 @@ const EDGE = {"": {}, dashed: {"stroke-dasharray": "5 3"}, arrow: {"marker-end":
 function draw() {
   D = {boxes: [], frames: [], edges: []};
   let [w, h] = measure(Infinity);
-  [w, h] = measure(Math.max(C.HMIN, Math.floor(Math.sqrt(h * (w + C.CGAP) / C.ASPECT))));
+  const column = Math.max(C.HMIN, Math.floor(Math.sqrt(h * (w + C.CGAP) / C.ASPECT)));
+  const tallest = Math.max(...TREE.children.map(c => size(c)[1]));
+  [w, h] = measure(column);
+  if (column < tallest && tallest <= 2 * column) {  // as diagram.Layout.run
+    const tall = measure(tallest);
+    [w, h] = tall[1] <= 2 * tall[0] ? tall : measure(column);
+  }
   for (let i = 0; i < 3 && w > C.ASPECT * 1.2 * h; i++)  // as diagram.Layout.run
     [w, h] = measure(Math.floor(hmax * Math.sqrt(w / (C.ASPECT * h))));
   placeSeq(TREE.children, C.MARGIN, C.MARGIN);

@@ -3,8 +3,9 @@
 The spec's structure is series-parallel, so a small recursive layout does it: a sequence
 goes top to bottom, concat branches side by side and joined, a residual's body beside its
 shortcut, then the add. Only concat branches and a shortcut sit side by side: a sequence
-taller than the drawing's column height (chosen so the whole is about as wide as tall) goes on
-in a next column, joined by an arrow, as text does in a newspaper. Blocks deeper than
+taller than the drawing's column height (chosen so the whole is about as wide as tall, or
+up to twice that when it keeps every top-level block in one column) goes on in a next
+column, joined by an arrow, as text does in a newspaper. Blocks deeper than
 `--depth` are one box. Above the drawing: a title with the totals and a legend
 (diagram_header.py). The HTML page (diagram_html.py) runs the same layout in JavaScript on the
 same tree (`tree()`), so the two drawings agree; a browser test checks it.
@@ -312,7 +313,11 @@ class Layout:
     def run(self, root: dict[str, Any], head: tuple[float, float] = (0, 0)) -> Drawing:
         """Place the tree under a header of size `head`, centred when narrower than it."""
         w, h = self.measure(root, math.inf)
-        w, h = self.measure(root, column_height(w, h))
+        hmax, tallest = column_height(w, h), max(self.size(c)[1] for c in root["children"])
+        w, h = self.measure(root, hmax)
+        if hmax < tallest <= 2 * hmax:  # columns that keep each top-level block whole
+            tall = self.measure(root, tallest)  # (ResNet-50's stages), unless a thin strip
+            w, h = tall if tall[1] <= 2 * tall[0] else self.measure(root, hmax)
         for _ in range(3):  # columns nested in blocks widen it past the estimate: taller ones
             if w <= ASPECT * 1.2 * h:
                 break
