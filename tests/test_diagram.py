@@ -14,6 +14,7 @@ import pytest
 
 from cnncli.analysis.analyze import analyze
 from cnncli.analysis.diagram import Layout, open_to, svg, tree
+from cnncli.analysis.zoolist import records
 
 NS = "{http://www.w3.org/2000/svg}"
 BROWSER = next((b for b in ("chromium", "chromium-browser", "google-chrome")
@@ -105,6 +106,18 @@ def test_long_networks_wrap_into_a_bounded_picture() -> None:
     placed = boxes(svg(analyze("densenet121"), None))
     assert "features.denseblock1.denselayer1.input" not in placed
     assert len({round(x) for x, _ in placed.values()}) > 8  # many columns
+
+
+def test_no_zoo_network_at_full_depth_is_drawn_as_a_strip() -> None:
+    """At most 1:2.5 either way and 7000 px a side: the column height adapts to each network
+    (ResNet-18, its stages one column each, is the tallest at about 1:2.25)."""
+    shapes = {}
+    for record in records():
+        root = ET.fromstring(svg(analyze(record["name"]), None))
+        shapes[record["name"]] = float(root.get("width")), float(root.get("height"))
+    strips = {n: (w, h) for n, (w, h) in shapes.items()
+              if not (0.4 < w / h < 2.5 and max(w, h) < 7000)}
+    assert strips == {} and len(shapes) > 40
 
 
 def test_labels_are_shortened_at_dots_never_inside_a_name() -> None:

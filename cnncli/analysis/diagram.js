@@ -26,7 +26,7 @@ function columns(items) {
   for (const it of items) {
     const h = size(it)[1];
     const last = cols[cols.length - 1];
-    if (last.length && height + C.GAP + h > hmax && h <= hmax && last[last.length - 1].t !== "in") { cols.push([]); height = 0; }
+    if (last.length && height + C.GAP + h > hmax && last[last.length - 1].t !== "in") { cols.push([]); height = 0; }
     height = cols[cols.length - 1].length ? height + C.GAP + h : h;
     cols[cols.length - 1].push(it);
   }

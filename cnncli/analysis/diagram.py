@@ -125,10 +125,8 @@ class Layout:
         height = 0.0
         for item in items:
             h = self.size(item)[1]
-            # a new column only helps an item that fits one (a taller one stays with the last),
-            # and the input node stays with the first layer
-            if (cols[-1] and height + GAP + h > self.hmax and h <= self.hmax
-                    and cols[-1][-1]["t"] != "in"):
+            # the input node stays with the first layer
+            if cols[-1] and height + GAP + h > self.hmax and cols[-1][-1]["t"] != "in":
                 cols.append([])
                 height = 0.0
             height = h if not cols[-1] else height + GAP + h
