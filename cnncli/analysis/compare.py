@@ -250,27 +250,29 @@ def plot(items: list[Entry], target: Path, axes: tuple[str, str]) -> Path:
     if not target.parent.is_dir():
         raise UsageError(f"--plot {target}: folder {target.parent} does not exist")
     try:
-        from matplotlib.figure import Figure
+        import matplotlib  # noqa: F401
     except ImportError:
         raise UsageError("plots need matplotlib: pip install 'cnncli[plot]'") from None
+    from . import figures
+
     x, y = axes
-    xs, ys = [e.values[x] for e in items], [e.values[y] for e in items]
-    figure = Figure(figsize=(7, 5))
-    ax = figure.subplots()
-    ax.plot(xs, ys, "o", color="#3b6ea5")
-    for e, px, py in zip(items, xs, ys):
-        ax.annotate(e.label, (px, py), textcoords="offset points", xytext=(6, 4), fontsize=8)
-    for setter, values in ((ax.set_xscale, xs), (ax.set_yscale, ys)):
-        if min(values) > 0 and max(values) / min(values) > 50:
-            setter("log")
-    ax.set_xlabel(f"{METRICS[x][0]} ({_unit(x)})")
-    ax.set_ylabel(f"{METRICS[y][0]} ({_unit(y)})")
-    ax.grid(alpha=0.3)
-    figure.tight_layout()
-    tmp = target.with_name(f".{target.name}.tmp")
-    figure.savefig(tmp, dpi=100, format=target.suffix[1:].lower())
-    tmp.replace(target)
+    points = [(e.label, e.values[x], e.values[y]) for e in items]
+    figures.scatter(points, (f"{METRICS[x][0]} ({_unit(x)})", f"{METRICS[y][0]} ({_unit(y)})"),
+                    plot_title(items, axes), target)
     return target
+
+
+def plot_title(items: list[Entry], axes: tuple[str, str]) -> str:
+    """'MACs against Params', then what is compared: the networks, or the swept values."""
+    x, y = axes
+    names = list(dict.fromkeys(e.analysis.network.name for e in items))
+    swept = list(dict.fromkeys(k for e in items for k in e.overrides))
+    what = (f"{names[0]} over {', '.join(swept)}" if len(names) == 1 and swept
+            else ", ".join(names) if len(names) <= 6 else f"{len(names)} networks")
+    inputs = list(dict.fromkeys(shape_text(e.analysis.input) for e in items))
+    a = items[0].analysis
+    shown = f"input {inputs[0]}" if len(inputs) == 1 else "each at its own input size"
+    return f"{METRICS[y][0]} against {METRICS[x][0]}: {what}\n{shown}, batch {a.batch}, {a.dtype}"
 
 
 def _unit(key: str) -> str:

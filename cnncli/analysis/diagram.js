@@ -1,12 +1,16 @@
 // cnncli diagram's page script: diagram.Layout in JavaScript (same rules, same constants).
-// diagram_html.py fills in CONSTANTS, TREE_JSON and DEPTH_JSON.
+// diagram_html.py fills in CONSTANTS, TREE_JSON and DEPTH_JSON. Labels are fitted as
+// diagram_header.py fits them (at a dot or a space, never inside a word).
 const C = CONSTANTS, TREE = TREE_JSON, DEPTH = DEPTH_JSON;
+let hmax = Infinity, zoom = 1, memo = new Map();  // memo: size and offsets by node
+const cached = (kind, n, f) => { const k = memo.get(n) || {}; memo.set(n, k); return k[kind] || (k[kind] = f(n)); };
 const open = new Set(), NS = "http://www.w3.org/2000/svg";
 function walk(n, f) { f(n); (n.children || []).forEach(c => walk(c, f)); }
 walk(TREE, n => { if (n.children && n.path && (DEPTH === null || n.depth < DEPTH)) open.add(n.path); });
 const isOpen = n => n.path === "" || open.has(n.path);
 const hasKids = n => n.t !== "op" && n.children && isOpen(n);
-function size(n) {
+const size = n => cached("size", n, size_);
+function size_(n) {
   if (n.t === "op") return [C.OPW, C.OPH];
   if (!hasKids(n)) return [C.BW, C.BH];
   const [w, h] = inner(n); return [w + 2 * C.PAD, h + C.TITLE + C.PAD];
@@ -21,15 +25,24 @@ function columns(items) {
   const cols = [[]]; let height = 0;
   for (const it of items) {
     const h = size(it)[1];
-    if (cols[cols.length - 1].length && height + C.GAP + h > C.HMAX) { cols.push([]); height = 0; }
+    const last = cols[cols.length - 1];
+    if (last.length && height + C.GAP + h > hmax && last[last.length - 1].t !== "in") { cols.push([]); height = 0; }
     height = cols[cols.length - 1].length ? height + C.GAP + h : h;
     cols[cols.length - 1].push(it);
   }
   return cols;
 }
+const offsets = n => cached("offsets", n, offsets_);
+function offsets_(n) {  // where n is entered and left, from its left edge (diagram.Layout.offsets)
+  const [w] = size(n);
+  if (n.t !== "seq" || !hasKids(n)) return [w / 2, w / 2];
+  const [into, out] = ends(n.children, (w - inner(n)[0]) / 2, 0);
+  return [into, out];
+}
+const spine = col => Math.max(...col.map(i => offsets(i)[0]));
 function colSize(col) {
-  const s = col.map(size);
-  return [Math.max(...s.map(v => v[0])), s.reduce((a, v) => a + v[1], 0) + C.GAP * (s.length - 1)];
+  const s = col.map(size), right = Math.max(...col.map((i, k) => s[k][0] - offsets(i)[0]));
+  return [spine(col) + right, s.reduce((a, v) => a + v[1], 0) + C.GAP * (s.length - 1)];
 }
 function seqSize(items) {
   if (!items.length) return [0, 0];
@@ -42,7 +55,19 @@ function parSize(branches) {
   return [Math.max(w, C.OPW), C.GAP + Math.max(...s.map(v => v[1])) + C.GAP + C.OPH];
 }
 const branchOpen = b => b.t === "seq" && b.children && isOpen(b);
-function branchSize(b) { return branchOpen(b) ? seqSize(b.children) : size(b); }
+function branchSize(b) { return b.t === "pass" ? [C.LANE, 0] : branchOpen(b) ? seqSize(b.children) : size(b); }
+function ends(items, x, y) {
+  if (!items.length) return [x, x, y];
+  const cols = columns(items), first = x + spine(cols[0]), lastCol = cols[cols.length - 1];
+  for (const col of cols.slice(0, -1)) x += colSize(col)[0] + C.CGAP;
+  const [into, out] = offsets(lastCol[lastCol.length - 1]);
+  return [first, x + spine(lastCol) - into + out, y + colSize(lastCol)[1]];
+}
+function branchEnds(b, x, y) {
+  if (b.t === "pass") return [x + C.LANE / 2, x + C.LANE / 2, y];
+  if (branchOpen(b)) return ends(b.children, x, y);
+  const [into, out] = offsets(b), h = branchSize(b)[1]; return [x + into, x + out, y + h];
+}
 function resParts(n) {
   const k = n.children, add = k.findIndex(c => c.t === "op");
   return [k.slice(0, add).filter((c, i) => i !== n.side), n.side >= 0 ? k[n.side] : null,
@@ -59,25 +84,26 @@ function place(n, x, y) {
   const [w, h] = size(n);
   if (!hasKids(n)) { D.boxes.push([n, x, y, w, h]); return; }
   D.frames.push([n, x, y, w, h]);
-  const [iw, ih] = inner(n), ix = x + (w - iw) / 2, iy = y + C.TITLE;
-  line(x + w / 2, y, x + w / 2, iy);
-  const k = n.children;
+  const [iw, ih] = inner(n), ix = x + (w - iw) / 2, iy = y + C.TITLE, k = n.children;
+  const [into, out] = offsets(n), oy = n.t === "seq" ? ends(k, ix, iy)[2] : iy + ih;
+  line(x + into, y, x + into, iy);
   if (n.t === "concat") placePar(k.slice(0, -1), k[k.length - 1], ix, iy);
   else if (n.t === "res") placeRes(...resParts(n), ix, iy);
   else placeSeq(k, ix, iy);
-  line(x + w / 2, iy + ih, x + w / 2, y + h);
+  line(x + out, oy, x + out, y + h);
 }
 function placeSeq(items, x, y) {
   let cx = x, prev = null;
   for (const col of columns(items)) {
-    const [cw] = colSize(col); let cy = y;
-    for (const it of col) {
-      const [iw, ih] = size(it), mid = cx + cw / 2;
-      if (prev && prev[0] === mid) line(mid, prev[1], mid, cy);
-      else if (prev) edge(`M${prev[0]},${prev[1]} V${prev[1] + C.GAP / 2} H${cx - C.CGAP / 2} V${y - C.GAP / 2} H${mid} V${cy}`);
-      place(it, mid - iw / 2, cy); prev = [mid, cy + ih]; cy += ih + C.GAP;
-    }
-    cx += cw + C.CGAP;
+    const sp = cx + spine(col); let cy = y;
+    col.forEach((it, i) => {
+      const [into, out] = offsets(it), ih = size(it)[1];
+      if (prev && i === 0) edge(`M${prev[0]},${prev[1]} V${prev[1] + C.GAP / 2} H${cx - C.CGAP / 2} V${y - 4} H${sp} V${cy}`, "arrow");
+      else if (prev && prev[0] === sp) line(sp, prev[1], sp, cy);
+      else if (prev) edge(`M${prev[0]},${prev[1]} V${cy - C.GAP / 2} H${sp} V${cy}`);
+      place(it, sp - into, cy); prev = [sp - into + out, cy + ih]; cy += ih + C.GAP;
+    });
+    cx += colSize(col)[0] + C.CGAP;
   }
 }
 function placeBranch(b, x, y) { if (branchOpen(b)) placeSeq(b.children, x, y); else place(b, x, y); }
@@ -86,11 +112,14 @@ function placePar(branches, join, x, y) {
   let bx = x + (w - s.reduce((a, v) => a + v[0], 0) - C.HGAP * (s.length - 1)) / 2;
   const jy = y + h - C.OPH;
   branches.forEach((b, i) => {
-    const [bw, bh] = s[i], c = bx + bw / 2;
-    edge(`M${mid},${y} V${y + C.GAP / 2} H${c} V${y + C.GAP}`);
-    placeBranch(b, bx, y + C.GAP);
-    edge(`M${c},${y + C.GAP + bh} V${jy - C.GAP / 2} H${mid} V${jy}`);
-    bx += bw + C.HGAP;
+    const [into, out, oy] = branchEnds(b, bx, y + C.GAP);
+    if (b.t === "pass") edge(`M${mid},${y} V${y + C.GAP / 2} H${into} V${jy - C.GAP / 2} H${mid} V${jy}`, "dashed");
+    else {
+      edge(`M${mid},${y} V${y + C.GAP / 2} H${into} V${y + C.GAP}`);
+      placeBranch(b, bx, y + C.GAP);
+      edge(`M${out},${oy} V${jy - C.GAP / 2} H${mid} V${jy}`);
+    }
+    bx += s[i][0] + C.HGAP;
   });
   place(join, mid - C.OPW / 2, jy);
 }
@@ -98,25 +127,26 @@ function placeRes(body, side, add, after, x, y) {
   const [w] = resSize(body, side, add, after), [bw, bh] = seqSize(body);
   const [sw, sh] = side ? branchSize(side) : [C.LANE, 0];
   const mid = x + w / 2, left = x + (w - bw - C.HGAP - sw) / 2, ay = y + C.GAP + Math.max(bh, sh) + C.GAP;
-  const bc = left + bw / 2, sc = left + bw + C.HGAP + sw / 2;
-  edge(`M${mid},${y} V${y + C.GAP / 2} H${bc} V${y + C.GAP}`);
+  const [into, out, oy] = ends(body, left, y + C.GAP), sc = left + bw + C.HGAP + sw / 2;
+  const [sin, sout, soy] = side ? branchEnds(side, sc - sw / 2, y + C.GAP) : [sc, sc, 0];
+  edge(`M${mid},${y} V${y + C.GAP / 2} H${into} V${y + C.GAP}`);
   placeSeq(body, left, y + C.GAP);
-  edge(`M${bc},${y + C.GAP + bh} V${ay - C.GAP / 2} H${mid} V${ay}`);
-  if (!side) edge(`M${mid},${y} V${y + C.GAP / 2} H${sc} V${ay - C.GAP / 2} H${mid} V${ay}`, true);
+  edge(`M${out},${oy} V${ay - C.GAP / 2} H${mid} V${ay}`);
+  if (!side) edge(`M${mid},${y} V${y + C.GAP / 2} H${sc} V${ay - C.GAP / 2} H${mid} V${ay}`, "dashed");
   else {
-    edge(`M${mid},${y} V${y + C.GAP / 2} H${sc} V${y + C.GAP}`);
+    edge(`M${mid},${y} V${y + C.GAP / 2} H${sin} V${y + C.GAP}`);
     placeBranch(side, left + bw + C.HGAP, y + C.GAP);
-    edge(`M${sc},${y + C.GAP + sh} V${ay - C.GAP / 2} H${mid} V${ay}`);
+    edge(`M${sout},${soy} V${ay - C.GAP / 2} H${mid} V${ay}`);
   }
   place(add, mid - C.OPW / 2, ay);
   if (after.length) {
-    const [aw] = seqSize(after);
-    line(mid, ay + C.OPH, mid, ay + C.OPH + C.GAP);
+    const [aw] = seqSize(after), into = ends(after, mid - aw / 2, 0)[0];
+    edge(`M${mid},${ay + C.OPH} V${ay + C.OPH + C.GAP / 2} H${into} V${ay + C.OPH + C.GAP}`);
     placeSeq(after, mid - aw / 2, ay + C.OPH + C.GAP);
   }
 }
 function line(x1, y1, x2, y2) { if (y2 > y1) edge(`M${x1},${y1} V${y2}`); }
-function edge(d, dashed) { D.edges.push([d, !!dashed]); }
+function edge(d, style) { D.edges.push([d, style || ""]); }
 function el(tag, attrs, text) {
   const e = document.createElementNS(NS, tag);
   for (const k in attrs) e.setAttribute(k, attrs[k]);
@@ -127,39 +157,74 @@ function fill(share) {
   const t = Math.sqrt(Math.min(1, share));
   return "#" + [240, 140, 50].map(v => Math.round(255 + (v - 255) * t).toString(16).padStart(2, "0")).join("");
 }
+const room = (w, cls) => Math.floor(w / C.PX[cls]);
+function fitPath(path, chars) {
+  if (path.length <= chars) return path;
+  const parts = path.split(".");
+  for (let i = 1; i < parts.length; i++) { const t = "…" + parts.slice(i).join("."); if (t.length <= chars) return t; }
+  return "…" + parts[parts.length - 1];
+}
+const fitFirst = (cands, chars) => cands.find(c => c.length <= chars) || cands[cands.length - 1];
+function text(x, y, cls, label, width) {
+  const attrs = {x, y, class: cls};
+  if (label.length * C.PX[cls] > width) Object.assign(attrs, {textLength: width, lengthAdjust: "spacingAndGlyphs"});
+  return el("text", attrs, label);
+}
+function infoLabel(n, chars) {
+  const base = `${n.type} · ${n.output}`;
+  return fitFirst([n.macs ? `${base} · ${(100 * n.share).toFixed(1)}%` : base, base], chars);
+}
+function frameLabel(n, chars) {
+  const p = n.path, t = n.type;
+  return fitFirst([`${p} (${t}) · ${n.output}`, `${p} (${t})`, `${fitPath(p, chars - t.length - 3)} (${t})`], chars);
+}
+const EDGE = {"": {}, dashed: {"stroke-dasharray": "5 3"}, arrow: {"marker-end": "url(#arrow)"}};
 function draw() {
   D = {boxes: [], frames: [], edges: []};
-  const [w, h] = seqSize(TREE.children);
+  let [w, h] = measure(Infinity);
+  const column = Math.max(C.HMIN, Math.floor(Math.sqrt(h * (w + C.CGAP) / C.ASPECT)));
+  const tallest = Math.max(...TREE.children.map(c => size(c)[1]));
+  [w, h] = measure(column);
+  if (column < tallest && tallest <= 2 * column) {  // as diagram.Layout.run
+    const tall = measure(tallest);
+    [w, h] = tall[1] <= 2 * tall[0] ? tall : measure(column);
+  }
+  for (let i = 0; i < 3 && w > C.ASPECT * 1.2 * h; i++)  // as diagram.Layout.run
+    [w, h] = measure(Math.floor(hmax * Math.sqrt(w / (C.ASPECT * h))));
   placeSeq(TREE.children, C.MARGIN, C.MARGIN);
-  const svg = document.getElementById("drawing");
+  const svg = document.getElementById("drawing"), W = w + 2 * C.MARGIN, H = h + 2 * C.MARGIN;
   svg.replaceChildren();
-  svg.setAttribute("width", w + 2 * C.MARGIN); svg.setAttribute("height", h + 2 * C.MARGIN);
-  svg.setAttribute("viewBox", `0 0 ${w + 2 * C.MARGIN} ${h + 2 * C.MARGIN}`);
+  svg.innerHTML = C.DEFS;
+  svg.setAttribute("width", W * zoom); svg.setAttribute("height", H * zoom);
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   for (const [n, x, y, fw, fh] of D.frames) {
     const g = el("g", {class: "frame", "data-path": n.path, "data-open": "true"});
-    g.append(el("rect", {x, y, width: fw, height: fh, rx: 6, fill: "#f7f9fc", stroke: "#9aa7b8", "stroke-dasharray": "4 3"}));
-    g.append(el("text", {x: x + 8, y: y + 15, class: "title"}, `▾ ${n.path} (${n.type}) · ${n.output}`));
+    g.append(el("rect", {x, y, width: fw, height: fh, rx: 6, fill: C.FRAME_FILL, stroke: "#b4c0ce"}));
+    g.append(text(x + 8, y + 15, "title", "▾ " + frameLabel(n, room(fw - 16, "title") - 2), fw - 16));
     g.addEventListener("click", ev => { if (ev.target.tagName === "text") { open.delete(n.path); show(n); draw(); } });
     svg.append(g);
   }
-  for (const [d, dashed] of D.edges) svg.append(el("path", Object.assign({d, fill: "none", stroke: "#6b7785", "stroke-width": 1.2}, dashed ? {"stroke-dasharray": "5 3"} : {})));
+  for (const [d, style] of D.edges) svg.append(el("path", Object.assign({d, fill: "none", stroke: "#6b7785", "stroke-width": 1.2}, EDGE[style])));
   for (const [n, x, y, bw, bh] of D.boxes) {
     const closed = n.children && n.t !== "op";
-    const g = el("g", {class: "box" + (closed ? " closed" : ""), "data-path": n.path});
+    const g = el("g", {class: "box" + (closed ? " closed" : "") + (n.t === "in" ? " input" : ""), "data-path": n.path});
     if (n.t === "op") {
-      g.append(el("rect", {x, y, width: bw, height: bh, rx: 12, fill: "#eef2f7", stroke: "#7a8799"}));
-      g.append(el("text", {x: x + bw / 2, y: y + 16, "text-anchor": "middle", class: "op"}, ({add: "⊕ add", mul: "⊗ gate"})[n.type] || n.type));
+      g.append(el("rect", {x, y, width: bw, height: bh, rx: 12, fill: C.OP_FILL, stroke: "#7a8799"}));
+      g.append(el("text", {x: x + bw / 2, y: y + 16, "text-anchor": "middle", class: "op"}, C.OP_LABELS[n.type] || n.type));
     } else {
-      const name = n.path.length <= 28 ? n.path : "…" + n.path.slice(-27);
-      g.append(el("rect", {x, y, width: bw, height: bh, rx: 4, fill: fill(n.share), stroke: "#5b6675"}));
-      g.append(el("text", {x: x + 8, y: y + 17, class: "name"}, (closed ? "▸ " : "") + name));
-      g.append(el("text", {x: x + 8, y: y + 33, class: "info"}, `${n.type} · ${n.output}` + (n.macs ? ` · ${(100 * n.share).toFixed(1)}%` : "")));
+      const chars = room(bw - 16, "name") - (closed ? 2 : 0);
+      const name = n.t === "in" ? n.name : fitPath(n.path, chars);
+      g.append(el("rect", {x, y, width: bw, height: bh, rx: 4, fill: n.t === "in" ? C.INPUT_FILL : fill(n.share), stroke: "#5b6675"}));
+      g.append(text(x + 8, y + 17, "name", (closed ? "▸ " : "") + name, bw - 16));
+      g.append(text(x + 8, y + 33, "info", infoLabel(n, room(bw - 16, "info")), bw - 16));
       if (n.macs) g.append(el("rect", {x: x + 1, y: y + bh - 4, width: Math.max(2, (bw - 2) * n.share), height: 3, fill: "#c0392b"}));
     }
     g.addEventListener("click", () => { show(n); if (closed) { open.add(n.path); draw(); } });
     svg.append(g);
   }
 }
+function measure(columnHeight) { hmax = columnHeight; memo = new Map(); return seqSize(TREE.children); }
+function setZoom(z) { zoom = z; document.getElementById("zoom").textContent = `${Math.round(z * 100)}%`; draw(); }
 function show(n) {
   const rows = [["layer", n.path], ["type", n.type], ["output", n.output], ["params", n.params.toLocaleString("en-US")],
     ["MACs", `${n.macs.toLocaleString("en-US")} (${(100 * n.share).toFixed(2)}%)`], ["FLOPs", n.flops.toLocaleString("en-US")],
@@ -170,4 +235,16 @@ function show(n) {
 }
 const m = location.hash.match(/expand=([^&]*)/);
 if (m) decodeURIComponent(m[1]).split(",").forEach(p => open.add(p));
+document.getElementById("smaller").addEventListener("click", () => setZoom(Math.max(0.25, zoom / 1.25)));
+document.getElementById("larger").addEventListener("click", () => setZoom(Math.min(2, zoom * 1.25)));
+document.getElementById("zoom").addEventListener("click", () => setZoom(1));
 draw();
+if (location.hash.includes("measure")) {
+  // for the browser test: does the page fit the window, and which elements scroll?
+  const d = document.documentElement, scrolls = [...document.querySelectorAll("*")].filter(e => {
+    const s = getComputedStyle(e);
+    return (/auto|scroll/.test(s.overflowY) && e.scrollHeight > e.clientHeight) ||
+           (/auto|scroll/.test(s.overflowX) && e.scrollWidth > e.clientWidth); });
+  d.dataset.measure = JSON.stringify({width: d.scrollWidth, height: d.scrollHeight,
+    window: [innerWidth, innerHeight], scrolls: scrolls.map(e => e.id || e.tagName)});
+}

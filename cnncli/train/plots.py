@@ -21,25 +21,27 @@ def plot_run(run_dir: Path, target: Path) -> Path:
     try:
         # Figure alone, not pyplot: pyplot's import costs half a second at the end of a run.
         from matplotlib.figure import Figure
-        from matplotlib.ticker import MaxNLocator
+        from matplotlib.ticker import MaxNLocator, PercentFormatter
     except ImportError:
         raise UsageError("plots need matplotlib: pip install 'cnncli[plot]'") from None
+    from ..analysis import figures
+
     epochs = [r["epoch"] for r in history]
-    figure = Figure(figsize=(10, 4))
+    figure = Figure(figsize=(10, 4.2), dpi=110, layout="constrained")
     loss_ax, acc_ax = figure.subplots(1, 2)
     for axis, key, title in ((loss_ax, "loss", "Loss"), (acc_ax, "acc", "Accuracy")):
         axis.plot(epochs, [r[f"train_{key}"] for r in history], marker="o", label="train")
         val = [r[f"val_{key}"] for r in history]
         if any(v is not None for v in val):
             axis.plot(epochs, val, marker="o", label="validation")
-        axis.set_title(title)
+        axis.set_title(title, loc="left", fontsize=11)
         axis.set_xlabel("epoch")
+        axis.set_ylabel(key if key == "loss" else "accuracy")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
         axis.legend()
-    figure.suptitle(run_dir.name)
-    figure.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.85, wspace=0.2)
-    tmp = target.with_name(f".{target.name}.tmp")
-    figure.savefig(tmp, dpi=100, format="png")
-    tmp.replace(target)
+    acc_ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    figure.suptitle(f"Training curves: {run_dir.resolve().name}, {len(history)} "
+                    f"epoch{'s' if len(history) != 1 else ''}")
+    figures.save(figure, target, "png")
     return target
