@@ -26,11 +26,14 @@ def fetch(url: str, target: Path, expected: str, algorithm: str = "md5",
     Network failures raise OSError (urllib's URLError is one) for the caller to explain.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    print(f"cnncli: downloading {url} to {target.parent}", file=sys.stderr)
     fd, part = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     try:
         digest = hashlib.new(algorithm, usedforsecurity=False)
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as reply:
+            # said once the server answers (offline, the caller's one line says it all),
+            # and by one process under torchrun
+            if os.environ.get("RANK", "0") == "0":
+                print(f"cnncli: downloading {url} to {target.parent}", file=sys.stderr)
             while chunk := reply.read(CHUNK):
                 digest.update(chunk)
                 out.write(chunk)

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from ..analysis.analyze import analyze_network
-from ..errors import CnncliError, UsageError
+from ..errors import CnncliError, UsageError, did_you_mean
 from ..spec.ir import Network
 from . import datasets
 from .loop import Data, Split
@@ -34,6 +34,20 @@ def note(message: str) -> None:
     """One line on stderr, from the first process only (torchrun starts several)."""
     if os.environ.get("RANK", "0") == "0":
         print(f"note: {message}", file=sys.stderr, flush=True)
+
+
+def check_name(name: str | None) -> None:
+    """A dataset name cnncli knows, or one sentence with the names and the closest one."""
+    if name is not None and name not in DATASETS:
+        raise UsageError(f"--data {name!r} is not one of {', '.join(DATASETS)}"
+                         f"{did_you_mean(name, DATASETS)}")
+
+
+def shown(path: Path | str) -> str:
+    """A path as a person reads it: under the home folder as ~/..."""
+    text, home = str(path), str(Path.home())
+    return "~" + text[len(home):] if home not in ("", "/") and text.startswith(home + "/") \
+        else text
 
 
 def output_classes(network: Network) -> int:
@@ -97,8 +111,7 @@ def load_data(network: Network, options: TrainOptions, device: torch.device,
     if name is None:
         raise UsageError(f"which data? pass --data ({', '.join(DATASETS)}); the spec "
                          f"{network.name} declares none in its train: section")
-    if name not in DATASETS:
-        raise UsageError(f"--data {name!r} is not one of {', '.join(DATASETS)}")
+    check_name(name)
     classes = output_classes(network)
     if name == "imagefolder":
         return _imagefolder(network, options, device, classes, record)
@@ -142,10 +155,8 @@ def _load_named(name: str, data_dir: str | None,
     except datasets.DatasetUnavailable as exc:
         if not fallback:
             raise
-        note(f"the full MNIST is not in {exc.folder} and cannot be downloaded ({exc.reason}); "
-             f"training on {datasets.SAMPLE}, 10,000 real MNIST digits shipped with cnncli "
-             "(8,000 train, 2,000 test); for the full set, put its files there or point "
-             "--data-dir at them")
+        note(f"MNIST cannot be downloaded ({exc.reason}) to {shown(exc.folder)}")
+        note(f"training on {datasets.SAMPLE}: 10,000 MNIST digits shipped with cnncli")
         return datasets.load(datasets.SAMPLE, "train"), datasets.load(datasets.SAMPLE, "test")
 
 
