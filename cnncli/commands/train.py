@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,7 @@ def train(spec: str, overrides: tuple[str, ...], input_shape: str | None, resume
         run_training(spec, parse_sets(overrides), input_shape, flags, resume, force)
     except Interrupted as exc:  # not an error: said on a line of its own, exit status 130
         click.echo(str(exc), err=True)
-        raise click.exceptions.Exit(exc.exit_code) from None
+        sys.exit(exc.exit_code)  # click hands an Exit back as a return value; this leaves
 
 
 @click.command(name="eval")

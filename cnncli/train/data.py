@@ -230,6 +230,7 @@ def _imagefolder(network: Network, options: TrainOptions, device: torch.device, 
             val = Split(None, torch.tensor([lab for _, lab in val_set.samples]), val_set,
                         options.workers)
             val_source = f"{held.name} folder"
+    _say_fitting(train_set, val, root, (h, w))
     if record is not None:
         mean, std = record["mean"], record["std"]
     else:  # statistics from up to 1,000 training images, decoded once
@@ -239,3 +240,22 @@ def _imagefolder(network: Network, options: TrainOptions, device: torch.device, 
         mean, std = datasets.normalize_stats(images.cpu())
     return Data(name="imagefolder", train=train, val=val, classes=list(train_set.classes),
                 mean=list(mean), std=list(std), fit=None, val_source=val_source)
+
+
+def _say_fitting(train_set: Any, val: Split | None, root: Path, size: tuple[int, int]) -> None:
+    """Once each, with a count: the files skipped as not images, and the images resized to
+    the spec's input as they are read (a silent resize hides a wrong --input)."""
+    sets = [train_set] + ([val.dataset] if val is not None and val.dataset is not train_set
+                          and hasattr(val.dataset, "skipped") else [])
+    skipped = [p for s in sets for p in s.skipped]
+    if skipped:
+        files = "1 file" if len(skipped) == 1 else f"{len(skipped):,} files"
+        note(f"skipped {files} in {shown(root)} that {'is' if len(skipped) == 1 else 'are'} "
+             f"not .png, .jpg or .jpeg (e.g. {skipped[0].name})")
+    samples = [pair for s in sets for pair in s.samples]
+    differ, checked = datasets.other_sizes(samples, size)
+    if differ:
+        of = f"{checked:,}" if checked == len(samples) else \
+            f"{checked:,} checked of {len(samples):,}"
+        note(f"{differ:,} of {of} images are resized to {size[0]}x{size[1]}, the spec's input, "
+             "as they are read")

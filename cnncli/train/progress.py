@@ -53,8 +53,10 @@ def recipe_line(options: Any) -> str:
         parts.append(f"label smoothing {options.label_smoothing:g} (in the train loss only)")
     else:
         parts.append("no label smoothing")
-    return textwrap.fill("recipe: " + ", ".join(parts), WIDTH, subsequent_indent="  ",
-                         break_on_hyphens=False)
+    # each part stays whole on a line: "schedule" never ends a line without its value
+    glued = ", ".join(part.replace(" ", "\0") for part in parts)
+    return textwrap.fill("recipe: " + glued, WIDTH, subsequent_indent="  ",
+                         break_on_hyphens=False, break_long_words=False).replace("\0", " ")
 
 
 class Reporter:

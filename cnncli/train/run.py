@@ -20,7 +20,7 @@ from ..spec.ir import Network
 from .data import check_name, follow_classes, load_data, note
 from .loop import Data, Dist, Trainer, init_dist, pick_device
 from .progress import Reporter, plural, recipe_line
-from .recipe import TrainOptions, resolve
+from .recipe import TrainOptions, given_in, resolve
 
 # -- the run folder ----------------------------------------------------------------------
 
@@ -181,12 +181,16 @@ def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str,
         trainer.resume_hint = f"cnncli train {_spec_word(network)} --resume {out}"
         if state is not None:
             trainer.resume(state, Path(resume or ""))
-            if not _say_resuming(reporter, trainer, out):
+            if _finished(reporter, trainer, out):
                 return
         elif dist.main:
             _write_run_files(out, network, options, data, pretrained)
         if dist.main:
             _header(reporter, network, options, data, device, dist, pretrained, model)
+            if state is not None:
+                s = trainer.state
+                step = f", step {s.step + 1} of {trainer.steps}" if s.step else ""
+                reporter.say(f"resuming {out} at epoch {s.epoch + 1} of {options.epochs}{step}")
             _preload_plotting()
         started = time.perf_counter()
         final = trainer.fit()
@@ -219,9 +223,7 @@ def fit_batch(options: TrainOptions, per_process: int, recipe: Any, typed: set[s
     the batch differs from the one the spec's recipe was tuned at and --lr is not given,
     the learning rate follows it by the linear scaling rule (Goyal et al., 2017).
     """
-    from .recipe import given_in, resolve as recipe_values
-
-    tuned = recipe_values(recipe, {})
+    tuned = resolve(recipe, {})
     where = "per process" if world > 1 else ""
     if per_process < 1:
         raise UsageError(f"no training images for {world} processes; use fewer processes")
@@ -230,7 +232,8 @@ def fit_batch(options: TrainOptions, per_process: int, recipe: Any, typed: set[s
             raise UsageError(f"--batch-size {options.batch_size} is larger than the "
                              f"{per_process:,} training images {where}".rstrip()
                              + f"; pass --batch-size {per_process} or less")
-        note(f"batch size {per_process}: the recipe's {options.batch_size} is more than the "
+        whose = "the recipe's" if given_in(recipe, "batch_size") else "the default"
+        note(f"batch size {per_process}: {whose} {options.batch_size} is more than the "
              f"{per_process:,} training images {where}".rstrip())
         options.batch_size = per_process
     if (options.batch_size != tuned.batch_size and given_in(recipe, "batch_size")
@@ -240,19 +243,19 @@ def fit_batch(options: TrainOptions, per_process: int, recipe: Any, typed: set[s
              f"{tuned.batch_size} (linear scaling rule, Goyal et al. 2017; --lr sets it)")
 
 
-def _say_resuming(reporter: Reporter, trainer: Trainer, out: Path) -> bool:
-    """Where the run goes on; False (and why) when it has nothing left to do."""
+def _finished(reporter: Reporter, trainer: Trainer, out: Path) -> bool:
+    """Has the resumed run nothing left to do? Then say so, and how to train longer."""
     s, options = trainer.state, trainer.options
     stopped = bool(options.early_stop and s.bad_epochs >= options.early_stop)
-    if s.epoch >= options.epochs or stopped:
-        why = ("stopped early" if stopped and s.epoch < options.epochs
-               else f"finished its {plural(options.epochs, 'epoch')}")
-        reporter.say(f"{out} {why} (best acc {s.best_acc:.4f} at epoch {s.best_epoch}); "
-                     f"nothing left to do. To train longer: {trainer.resume_hint} --epochs "
-                     f"{max(options.epochs, s.epoch) + 10}")
+    if s.epoch < options.epochs and not stopped:
         return False
-    step = f", step {s.step + 1} of {trainer.steps}" if s.step else ""
-    reporter.say(f"resuming {out} at epoch {s.epoch + 1} of {options.epochs}{step}")
+    why = ("stopped early" if s.epoch < options.epochs
+           else f"has finished its {plural(options.epochs, 'epoch')}")
+    which = "val acc" if s.history and s.history[-1]["val_acc"] is not None else "acc"
+    reporter.say(f"{out} {why} (best {which} {s.best_acc:.4f} at epoch {s.best_epoch}): "
+                 "nothing left to do")
+    reporter.say(f"to train longer: {trainer.resume_hint} --epochs "
+                 f"{max(options.epochs, s.epoch) + 10}")
     return True
 
 
@@ -315,7 +318,8 @@ def _write_run_files(out: Path, network: Network, options: TrainOptions, data: D
                      pretrained: Any = None) -> None:
     from ..spec.load import snapshot
 
-    run = {"name": network.name, "spec": snapshot(network), "options": options.to_dict(), "data": data.record(),
+    run = {"name": network.name, "spec": snapshot(network), "options": options.to_dict(),
+           "data": data.record(),
            "weights": pretrained.record() if pretrained is not None else None,
            "torch": torch.__version__, "command": sys.argv}
     (out / "run.json").write_text(json.dumps(run, indent=2))

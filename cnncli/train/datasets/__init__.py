@@ -21,6 +21,7 @@ from .imagefolder import (
     ImageFolderDataset,
     decode_image,
     load_imagefolder,
+    other_sizes,
     read_image,
     read_npy,
     stream_batches,
@@ -32,8 +33,8 @@ __all__ = [
     "CIFAR", "FITS", "IDX_FILES", "IMAGE_SUFFIXES", "NAMES", "SAMPLE", "SAMPLE_DIR", "SOURCES",
     "SPLITS", "DatasetUnavailable", "ImageFolderDataset", "ImageSet", "Source", "class_count",
     "dataset_dir", "decode_image", "extract_tar", "fetch", "fit_images", "load",
-    "load_imagefolder", "normalize_stats", "read_idx_images", "read_idx_labels", "read_image",
-    "read_npy", "read_pickle", "stream_batches", "synthetic",
+    "load_imagefolder", "normalize_stats", "other_sizes", "read_idx_images", "read_idx_labels",
+    "read_image", "read_npy", "read_pickle", "stream_batches", "synthetic",
 ]
 
 SAMPLE = "mnist-sample"
