@@ -44,8 +44,11 @@ def check_name(name: str | None) -> None:
 
 
 def shown(path: Path | str) -> str:
-    """A path as a person reads it: under the home folder as ~/..."""
-    text, home = str(path), str(Path.home())
+    """A path as a person reads it: relative under the current folder, else ~/... under
+    the home folder."""
+    text, home, here = str(path), str(Path.home()), os.getcwd()
+    if os.path.isabs(text) and text.startswith(here.rstrip("/") + "/"):
+        return os.path.relpath(text, here)
     return "~" + text[len(home):] if home not in ("", "/") and text.startswith(home + "/") \
         else text
 

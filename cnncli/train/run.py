@@ -199,7 +199,7 @@ def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str,
             print(f"curves: {out / 'curves.png'}", flush=True)
         if dist.main:
             word = _spec_word(network)
-            print(f"next: cnncli eval {word}  |  cnncli predict {word} IMAGE", flush=True)
+            print(f"next: cnncli eval {word}\n      cnncli predict {word} IMAGE", flush=True)
         if dist.world > 1:  # leave together: a rank tearing gloo down early can abort
             torch.distributed.barrier()
     finally:
@@ -209,9 +209,11 @@ def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str,
 def _spec_word(network: Network) -> str:
     """How to name this network on a command line: its zoo name, else its spec file."""
     from ..spec.zoo import zoo_dir
+    from .data import shown
 
     source = Path(network.source)
-    return network.name if source.parent.resolve() == zoo_dir().resolve() else str(source)
+    return network.name if source.parent.resolve() == zoo_dir().resolve() \
+        else shown(source.resolve())
 
 
 def fit_batch(options: TrainOptions, per_process: int, recipe: Any, typed: set[str],
