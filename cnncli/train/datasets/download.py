@@ -7,6 +7,7 @@ import http.client
 import os
 import shutil
 import socket
+import sys
 import tarfile
 import tempfile
 import zlib
@@ -82,7 +83,7 @@ def download_files(name: str, source: Source, files: list[str], root: Path, down
     for file in files:
         url = source.url if source.archive else source.url + file
         try:
-            target = fetch(url, root / file, source.md5[file], "md5")
+            target = fetch(url, root / file, source.md5[file], "md5", announce=_announce)
         except (OSError, http.client.HTTPException) as exc:
             reason = _why(exc)
             where = f"unpacked from {source.url}" if source.archive else f"from {source.url}"
@@ -94,6 +95,13 @@ def download_files(name: str, source: Source, files: list[str], root: Path, down
                 extract_tar(target, root)
             finally:
                 target.unlink()
+
+
+def _announce(line: str) -> None:
+    """Say a download once the server answers (offline, the fallback's note says it all),
+    from the first process only under torchrun."""
+    if os.environ.get("RANK", "0") == "0":
+        print(line, file=sys.stderr, flush=True)
 
 
 def _why(exc: BaseException) -> str:
