@@ -34,8 +34,9 @@ class RunFolder:
         if path.exists() and not path.is_dir():
             raise UsageError(f"--out {path}: is a file, not a folder")
         if (path / "last.pt").exists() and not resuming and not force:
-            raise UsageError(f"{path} already holds a run; continue it with --resume "
-                             f"{path / 'last.pt'}, start over with --force, or pick --out")
+            raise UsageError(f"{path} already holds a run; continue it with --resume {path} "
+                             "(and --epochs N to train longer), start over with --force, or "
+                             "pick --out")
         try:
             path.mkdir(parents=True, exist_ok=True)
             probe = path / ".write-test"
@@ -242,7 +243,7 @@ def fit_batch(options: TrainOptions, per_process: int, recipe: Any, typed: set[s
             and "lr" not in typed):
         options.lr = tuned.lr * options.batch_size / tuned.batch_size
         note(f"lr {options.lr:.3g} = the recipe's {tuned.lr:g} x {options.batch_size}/"
-             f"{tuned.batch_size} (linear scaling rule, Goyal et al. 2017; --lr sets it)")
+             f"{tuned.batch_size} (linear scaling rule; --lr sets it)")
 
 
 def _finished(reporter: Reporter, trainer: Trainer, out: Path) -> bool:

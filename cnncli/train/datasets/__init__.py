@@ -22,7 +22,6 @@ from .imagefolder import (
     decode_image,
     load_imagefolder,
     other_sizes,
-    read_image,
     read_npy,
     stream_batches,
 )
@@ -34,7 +33,7 @@ __all__ = [
     "SPLITS", "DatasetUnavailable", "ImageFolderDataset", "ImageSet", "Source", "class_count",
     "dataset_dir", "decode_image", "extract_tar", "fetch", "fit_images", "load",
     "load_imagefolder", "normalize_stats", "other_sizes", "read_idx_images", "read_idx_labels",
-    "read_image", "read_npy", "read_pickle", "stream_batches", "synthetic",
+    "read_npy", "read_pickle", "stream_batches", "synthetic",
 ]
 
 SAMPLE = "mnist-sample"

@@ -1,5 +1,5 @@
 """Folders of class subfolders of images, decoded on demand in DataLoader workers;
-single images and .npy arrays for prediction."""
+.npy arrays for prediction."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ...errors import UsageError
-from .fit import fit_images, image_shape
+from .fit import fit_images
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -139,16 +139,6 @@ class _Caught(torch.utils.data.Dataset):
             return (*self.dataset[index], None)
         except UsageError as exc:
             return None, -1, str(exc)
-
-
-def read_image(path: str, shape: tuple[int, ...], fit: str | None) -> torch.Tensor:
-    """One image for prediction as uint8 (C, H, W): fitted like the training data, or resized
-    when training needed no fitting (a photo rarely has the training images' size)."""
-    c, h, w = image_shape(shape)
-    if not Path(path).is_file():
-        raise UsageError(f"{path}: no such image file")
-    image = read_npy(path, c) if path.endswith(".npy") else decode_image(path, None, c)
-    return fit_images(image[None], (c, h, w), fit or "resize")[0]
 
 
 def read_npy(path: str, channels: int) -> torch.Tensor:
