@@ -287,13 +287,18 @@ def test_a_failed_download_is_one_line_then_the_fallback(monkeypatch, capsys) ->
     assert capsys.readouterr().err == ""
 
 
-def test_unknown_data_gets_a_did_you_mean_and_writes_nothing(here: Path, cli) -> None:
+def test_unknown_data_gets_a_did_you_mean_and_writes_nothing(here: Path, cli,
+                                                            write_spec) -> None:
     code, out, err = cli("train", "lenet5", "--data", "minst")
     assert code == 2 and out == ""
     assert err == ("error: --data 'minst' is not one of mnist, fashion-mnist, kmnist, "
                    "cifar10, cifar100, mnist-sample, synthetic, imagefolder (did you mean "
                    "'mnist'?)\n")
     assert not (here / "runs").exists()
+    write_spec(TINY + "train: {data: minst}\n", "typo.yaml")
+    code, _, err = cli("train", "typo.yaml")
+    assert code == 2 and err.startswith("error: the spec's train: data 'minst' is not one of ")
+    assert err.endswith("(did you mean 'mnist'?)\n") and not (here / "runs").exists()
 
 
 def test_train_help_states_every_default_and_every_dataset() -> None:

@@ -36,10 +36,10 @@ def note(message: str) -> None:
         print(f"note: {message}", file=sys.stderr, flush=True)
 
 
-def check_name(name: str | None) -> None:
+def check_name(name: str | None, where: str = "--data") -> None:
     """A dataset name cnncli knows, or one sentence with the names and the closest one."""
     if name is not None and name not in DATASETS:
-        raise UsageError(f"--data {name!r} is not one of {', '.join(DATASETS)}"
+        raise UsageError(f"{where} {name!r} is not one of {', '.join(DATASETS)}"
                          f"{did_you_mean(name, DATASETS)}")
 
 

@@ -117,7 +117,7 @@ def run_training(spec: str, overrides: dict[str, str], input_shape: str | None,
         options = resolve(None, merged)
     else:
         options = resolve(network.train, flags)
-        check_name(options.data)
+        check_name(options.data, "--data" if flags.get("data") else "the spec's train: data")
         network = follow_classes(network, options, overrides,
                                  lambda values: load(spec, values, input_shape))
     if options.freeze:
