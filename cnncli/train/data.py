@@ -44,13 +44,15 @@ def check_name(name: str | None, where: str = "--data") -> None:
 
 
 def shown(path: Path | str) -> str:
-    """A path as a person reads it: relative under the current folder, else ~/... under
-    the home folder."""
+    """A path as a person reads it: the shorter of relative (under the current folder) and
+    ~/... (under the home folder), else as it is."""
     text, home, here = str(path), str(Path.home()), os.getcwd()
+    forms = [text]
     if os.path.isabs(text) and text.startswith(here.rstrip("/") + "/"):
-        return os.path.relpath(text, here)
-    return "~" + text[len(home):] if home not in ("", "/") and text.startswith(home + "/") \
-        else text
+        forms.append(os.path.relpath(text, here))
+    if home not in ("", "/") and text.startswith(home + "/"):
+        forms.append("~" + text[len(home):])
+    return min(forms, key=len)
 
 
 def output_classes(network: Network) -> int:
