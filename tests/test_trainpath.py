@@ -80,6 +80,9 @@ def test_nothing_to_evaluate_says_where_it_looked_and_what_to_run(here: Path, cl
     assert err == ("error: no run of lenet5 here: looked for a file 'lenet' and for "
                    "runs/lenet5/best.pt or last.pt (or a run of lenet5 in another folder of "
                    "runs/); train it first: cnncli train lenet5\n")
+    code, _, err = cli("eval", "alexnet")  # a canonical zoo name, typed as it is
+    assert code == 2 and err.startswith("error: no run of alexnet here: looked for a file "
+                                        "'alexnet' and for runs/alexnet/best.pt or last.pt")
     code, _, err = cli("predict", "runs/lenet5", "digit.png")
     assert code == 2 and err == ("error: no checkpoint file or run folder runs/lenet5; `cnncli "
                                  "train SPEC` writes runs/<spec name>/best.pt and last.pt\n")

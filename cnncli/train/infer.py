@@ -69,7 +69,7 @@ def find_checkpoint(ref: str) -> str:
                              f"(`cnncli train SPEC` writes {RUNS}/<spec name>/best.pt)")
         note(f"using {chosen} ({_which(chosen)})")
         return str(chosen)
-    name, train_word = _network_name(ref)
+    name, train_word, known = _network_name(ref)
     found = sorted(((c.stat().st_mtime, str(c)) for d in _run_folders(name)
                     if (c := _checkpoint_in(d)) is not None), reverse=True)
     if found:
@@ -79,7 +79,7 @@ def find_checkpoint(ref: str) -> str:
     if path.suffix in (".pt", ".pth") or ("/" in ref and name == ref):
         raise UsageError(f"no checkpoint file or run folder {ref}; `cnncli train SPEC` "
                          f"writes {RUNS}/<spec name>/best.pt and last.pt")
-    if train_word == ref and name == ref:  # neither a file nor a zoo name
+    if not known:  # neither a spec file nor a zoo name
         from ..spec.zoo import suggest
 
         raise UsageError(f"no checkpoint, run folder, spec file or zoo network named {ref!r}"
@@ -98,15 +98,16 @@ def _which(chosen: Path) -> str:
     return "best epoch" if chosen.name == "best.pt" else "last epoch; no best.pt"
 
 
-def _network_name(ref: str) -> tuple[str, str]:
-    """(the network REF names, how to name it to `cnncli train`): a spec file's network,
-    a zoo name's canonical name (an alias such as lenet gives lenet5), or REF itself."""
+def _network_name(ref: str) -> tuple[str, str, bool]:
+    """(the network REF names, how to name it to `cnncli train`, whether it names one): a
+    spec file's network, a zoo name's canonical name (the alias lenet gives lenet5), or REF
+    itself (a run folder's name under ./runs, perhaps)."""
     from ..spec.load import find_quietly, load
 
     if Path(ref).is_file():
-        return load(ref).name, ref
+        return load(ref).name, ref, True
     entry = find_quietly(ref)
-    return (entry.name, entry.name) if entry is not None else (ref, ref)
+    return (entry.name, entry.name, True) if entry is not None else (ref, ref, False)
 
 
 def _run_folders(name: str) -> list[Path]:
