@@ -359,29 +359,27 @@ def test_ctrl_c_is_a_clean_line_and_resume_says_where(tmp_path: Path, write_spec
     assert second == f"to train longer: cnncli train {spec} --resume {out} --epochs 11"
 
 
-@pytest.mark.slow
-def test_progress_and_epoch_rows_fit_an_80_column_terminal(tmp_path: Path,
-                                                           write_spec) -> None:
-    """Under a real pseudo-terminal (rich's live bar is on): no line passes 80 columns."""
+def _in_a_terminal(cwd: Path, args: list[str], interrupt: bool = False) -> tuple[int, str]:
+    """Run `cnncli ARGS` under an 80-column pseudo-terminal, as a person sees it (rich's live
+    bar on); with interrupt, press Ctrl-C once the bar shows. (exit status, raw output)"""
     import fcntl
     import pty
     import select
     import struct
     import termios
 
-    spec = write_spec(TINY)  # in tmp_path, where the run starts: the paths it prints are short
     main, child = pty.openpty()
     fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 80, 0, 0))
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    proc = subprocess.Popen([sys.executable, "-m", "cnncli", "train", spec, "--data",
-                             "synthetic", "--epochs", "2", "--out", "r",
-                             "--device", "cpu", "--batch-size", "16"],
-                            stdin=child, stdout=child, stderr=child, cwd=tmp_path,
-                            env={**env, "TERM": "xterm-256color"})
+    proc = subprocess.Popen([sys.executable, "-m", "cnncli", *args], stdin=child, stdout=child,
+                            stderr=child, cwd=cwd, env={**env, "TERM": "xterm-256color"})
     os.close(child)
-    raw = b""
+    raw, sent = b"", False
     while True:
-        ready, _, _ = select.select([main], [], [], 0.5)
+        if interrupt and not sent and "━".encode() in raw:
+            proc.send_signal(signal.SIGINT)
+            sent = True
+        ready, _, _ = select.select([main], [], [], 0.2)
         if ready:
             try:
                 chunk = os.read(main, 65536)
@@ -394,8 +392,34 @@ def test_progress_and_epoch_rows_fit_an_80_column_terminal(tmp_path: Path,
             break
     proc.wait()
     os.close(main)
-    assert proc.returncode == 0
-    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw.decode("utf-8", "replace"))
+    return proc.returncode, raw.decode("utf-8", "replace")
+
+
+@pytest.mark.slow
+def test_progress_and_epoch_rows_fit_an_80_column_terminal(tmp_path: Path,
+                                                           write_spec) -> None:
+    """No line passes 80 columns: not the bar's frames, not the epoch rows."""
+    write_spec(TINY)  # in tmp_path, where the run starts: the paths it prints are short
+    code, raw = _in_a_terminal(tmp_path, ["train", "spec.yaml", "--data", "synthetic",
+                                          "--epochs", "2", "--out", "r", "--device", "cpu",
+                                          "--batch-size", "16"])
+    assert code == 0, raw
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw)
     shown = [piece for line in text.split("\n") for piece in line.split("\r")]
     assert any("━" in piece for piece in shown)  # the live bar was drawn
     assert max(len(piece) for piece in shown) <= 80, max(shown, key=len)
+
+
+@pytest.mark.slow
+def test_ctrl_c_clears_the_bar_before_its_line(tmp_path: Path, write_spec) -> None:
+    write_spec(TINY)
+    code, raw = _in_a_terminal(tmp_path, ["train", "spec.yaml", "--data", "synthetic",
+                                          "--epochs", "3", "--out", "r", "--device", "cpu",
+                                          "--batch-size", "4"], interrupt=True)
+    if code == 0:
+        pytest.skip("the run finished before the signal arrived")
+    assert code == 130, raw
+    # the bar's line is erased (ESC[2K) and the message starts on its own, then ends the run
+    said = re.search(r"\x1b\[2K(interrupted at epoch 1, step \d+ of 409; resume with: cnncli "
+                     r"train spec\.yaml --resume r)\r\n$", raw)
+    assert said, raw[-400:]
