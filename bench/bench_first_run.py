@@ -60,7 +60,9 @@ def main() -> None:
                 sys.exit(f"{command} failed (exit {code}):\n{err}")
             times[command].append(seconds)
             if "train" in command:
-                accuracies.append(float(re.findall(r"val loss \S+ acc (\S+)", out)[-1]))
+                # the epoch rows: epoch, train loss, train acc, val loss, val acc, ...
+                rows = re.findall(r"^ +\d+/\d+ +\S+ \S+ +\S+ (\S+)", out, re.M)
+                accuracies.append(float(rows[-1]))
     print(f"{args.runs} runs each, offline, empty folder and HOME; median wall time:")
     for command, values in times.items():
         print(f"  {command:<34} {statistics.median(values):7.2f} s")

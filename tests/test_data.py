@@ -578,7 +578,13 @@ def test_imagefolder_decodes_sizes_and_channels(tmp_path: Path) -> None:
     resized = data.ImageFolderDataset(str(tmp_path), (12, 8), 3)
     (images, labels), = data.stream_batches(resized, [[0, 1, 2]], workers=0, pin=False)
     assert images.shape == (3, 3, 12, 8) and labels.tolist() == [0, 1, 1]
-    assert data.read_image(str(tmp_path / "cat" / "a.png"), (1, 8, 8), None).shape == (1, 8, 8)
+    from types import SimpleNamespace
+
+    from cnncli.train.infer import predict_image
+
+    net, record = SimpleNamespace(name="n", input=[1, 8, 8]), {"mean": [0.5], "fit": None}
+    assert predict_image(str(tmp_path / "cat" / "a.png"), net, record, None, False).shape \
+        == (1, 8, 8)  # predicting resizes when training needed no fitting
 
 
 def test_imagefolder_refusals(tmp_path: Path) -> None:

@@ -68,19 +68,47 @@ def test_flops_googlenet(new_user) -> None:  # type: ignore[no-untyped-def]
     assert "—" in run.stdout and not re.search(r"^ \S+\s+relu\s+\S+\s+0 ", run.stdout, re.M)
 
 
+@pytest.mark.slow
 def test_train_lenet(new_user) -> None:  # type: ignore[no-untyped-def]
+    """The README's path: train by alias, then eval and predict by the network's name and by
+    its run folder, a digit written as MNIST has it and one in dark ink on white paper."""
     run = new_user("cnncli train lenet --epochs 2")
     assert run.returncode == 0, run.stderr
-    assert "training on mnist-sample, 10,000 real MNIST digits shipped with cnncli" in \
-        run.stderr
-    assert "cannot be downloaded ([Errno -2] Name or service not known)" in run.stderr
-    assert "Traceback" not in run.stderr
-    assert run.stdout.startswith("training lenet5 on mnist-sample (8,000 images, validation: "
-                                 "test split)")
-    accuracies = [float(a) for a in re.findall(r"val loss \S+ acc (\S+)", run.stdout)]
+    assert run.stderr.splitlines() == [  # one line for the failed download, one for the fallback
+        "note: MNIST cannot be downloaded (offline) to ~/.cache/cnncli/datasets/mnist",
+        "note: training on mnist-sample: 10,000 MNIST digits shipped with cnncli"]
+    out = run.stdout.splitlines()
+    assert out[:3] == [
+        "training lenet5 on mnist-sample (8,000 images, validation: test split) on cpu",
+        "recipe: 2 epochs, batch 256, sgd lr 0.15 momentum 0.9, weight decay 0,",
+        "  schedule onecycle, no warm-up, label smoothing 0.1 (in the train loss only)"]
+    accuracies = [float(a) for a in re.findall(r"^ +\d/2 +\S+ \S+ +\S+ (\S+)", run.stdout, re.M)]
     assert len(accuracies) == 2 and accuracies[-1] >= 0.95
+    assert out[-2:] == ["next: cnncli eval lenet5", "      cnncli predict lenet5 IMAGE"]
+    assert max(len(line) for line in out) <= 79
     runs = new_user.work / "runs" / "lenet5"
     assert {"best.pt", "last.pt", "run.json"} <= {p.name for p in runs.iterdir()}
-    evaluated = new_user("cnncli eval runs/lenet5/best.pt")
-    assert evaluated.returncode == 0, evaluated.stderr
-    assert "mnist-sample test split, 2,000 images" in evaluated.stdout
+    for ref, note in (("lenet5", "note: using runs/lenet5/best.pt (best epoch of lenet5's "
+                                 "newest run)"),
+                      ("runs/lenet5", "note: using runs/lenet5/best.pt (best epoch)"),
+                      ("runs/lenet5/best.pt", None)):
+        evaluated = new_user(f"cnncli eval {ref}")
+        assert evaluated.returncode == 0, evaluated.stderr
+        assert evaluated.stderr.splitlines() == ([note] if note else [])
+        assert evaluated.stdout.startswith("runs/lenet5/best.pt: mnist-sample test split, "
+                                           "2,000 images")
+    from PIL import Image
+
+    from cnncli.train import datasets
+
+    digits = datasets.load("mnist-sample", "test")
+    Image.fromarray(digits.images[0, 0].numpy()).save(new_user.work / "digit.png")
+    Image.fromarray(255 - digits.images[0, 0].numpy()).save(new_user.work / "ink.png")
+    predicted = new_user("cnncli predict lenet5 digit.png ink.png")
+    assert predicted.returncode == 0, predicted.stderr
+    assert predicted.stdout.startswith(f"digit.png: {digits.labels[0].item()} ")
+    assert predicted.stderr.splitlines()[1] == (
+        "note: ink.png is dark on light, the opposite of the training images (MNIST: white on "
+        "black); try --invert")
+    inverted = new_user("cnncli predict lenet5 ink.png --invert")
+    assert inverted.stdout.startswith(f"ink.png: {digits.labels[0].item()} ")

@@ -130,7 +130,6 @@ def _run_folder(tmp_path: Path) -> Path:
     ("cmp.png", ["compare", "lenet5", "alexnet", "--plot", "{}"]),
     ("sweep.png", ["compare", "lenet5", "--sweep", "classes=10,100", "--plot", "{}"]),
     ("curves.png", ["plot", "{run}", "-o", "{}"]),
-    ("runs/lenet5/curves.png", ["plot", "{run}"]),  # the default output too
 ])
 def test_an_existing_file_needs_force(cli, tmp_path: Path, name: str, args: list[str]) -> None:
     run = _run_folder(tmp_path)
@@ -145,6 +144,15 @@ def test_an_existing_file_needs_force(cli, tmp_path: Path, name: str, args: list
         assert code == 0, err
         assert target.read_bytes() != b"keep me"
         assert sorted(p.name for p in target.parent.iterdir() if p.name.startswith(".")) == []
+
+
+def test_plot_redraws_the_runs_own_curves(cli, tmp_path: Path) -> None:
+    """RUN/curves.png is the run's own picture (training draws it): plot redraws it."""
+    run = _run_folder(tmp_path)
+    (run / "curves.png").write_text("an older drawing")
+    code, out, err = cli("plot", str(run))
+    assert (code, err) == (0, "") and out == f"wrote {run / 'curves.png'}\n"
+    assert (run / "curves.png").read_bytes().startswith(b"\x89PNG")
 
 
 # -- formats from file extensions ------------------------------------------------------------

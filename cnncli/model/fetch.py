@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import UsageError
@@ -56,17 +57,22 @@ def check_cached(path: Path, expected: str, algorithm: str = "sha256") -> Path:
 
 
 def fetch(url: str, target: Path, expected: str, algorithm: str = "md5",
-          timeout: float = TIMEOUT_S) -> Path:
+          timeout: float = TIMEOUT_S, announce: Callable[[str], None] | None = None) -> Path:
     """Download url to target; renamed into place only when its hash starts with `expected`.
 
     Network failures raise OSError (urllib's URLError is one) for the caller to explain.
+    The "downloading" line goes to stderr first, or to `announce` once the server answers.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    print(f"cnncli: downloading {url} to {target.parent}", file=sys.stderr)
+    said = f"cnncli: downloading {url} to {target.parent}"
+    if announce is None:
+        print(said, file=sys.stderr)
     fd, part = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     try:
         digest = hashlib.new(algorithm, usedforsecurity=False)
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as reply:
+            if announce is not None:
+                announce(said)
             while chunk := reply.read(CHUNK):
                 digest.update(chunk)
                 out.write(chunk)

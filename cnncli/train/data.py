@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from ..analysis.analyze import analyze_network
-from ..errors import CnncliError, UsageError
+from ..errors import CnncliError, UsageError, did_you_mean
 from ..spec.ir import Network
 from . import datasets
 from .loop import Data, Split
@@ -34,6 +34,25 @@ def note(message: str) -> None:
     """One line on stderr, from the first process only (torchrun starts several)."""
     if os.environ.get("RANK", "0") == "0":
         print(f"note: {message}", file=sys.stderr, flush=True)
+
+
+def check_name(name: str | None, where: str = "--data") -> None:
+    """A dataset name cnncli knows, or one sentence with the names and the closest one."""
+    if name is not None and name not in DATASETS:
+        raise UsageError(f"{where} {name!r} is not one of {', '.join(DATASETS)}"
+                         f"{did_you_mean(name, DATASETS)}")
+
+
+def shown(path: Path | str) -> str:
+    """A path as a person reads it: the shorter of relative (under the current folder) and
+    ~/... (under the home folder), else as it is."""
+    text, home, here = str(path), str(Path.home()), os.getcwd()
+    forms = [text]
+    if os.path.isabs(text) and text.startswith(here.rstrip("/") + "/"):
+        forms.append(os.path.relpath(text, here))
+    if home not in ("", "/") and text.startswith(home + "/"):
+        forms.append("~" + text[len(home):])
+    return min(forms, key=len)
 
 
 def output_classes(network: Network) -> int:
@@ -97,8 +116,7 @@ def load_data(network: Network, options: TrainOptions, device: torch.device,
     if name is None:
         raise UsageError(f"which data? pass --data ({', '.join(DATASETS)}); the spec "
                          f"{network.name} declares none in its train: section")
-    if name not in DATASETS:
-        raise UsageError(f"--data {name!r} is not one of {', '.join(DATASETS)}")
+    check_name(name)
     classes = output_classes(network)
     if name == "imagefolder":
         return _imagefolder(network, options, device, classes, record)
@@ -142,10 +160,8 @@ def _load_named(name: str, data_dir: str | None,
     except datasets.DatasetUnavailable as exc:
         if not fallback:
             raise
-        note(f"the full MNIST is not in {exc.folder} and cannot be downloaded ({exc.reason}); "
-             f"training on {datasets.SAMPLE}, 10,000 real MNIST digits shipped with cnncli "
-             "(8,000 train, 2,000 test); for the full set, put its files there or point "
-             "--data-dir at them")
+        note(f"MNIST cannot be downloaded ({exc.reason}) to {shown(exc.folder)}")
+        note(f"training on {datasets.SAMPLE}: 10,000 MNIST digits shipped with cnncli")
         return datasets.load(datasets.SAMPLE, "train"), datasets.load(datasets.SAMPLE, "test")
 
 
@@ -219,6 +235,7 @@ def _imagefolder(network: Network, options: TrainOptions, device: torch.device, 
             val = Split(None, torch.tensor([lab for _, lab in val_set.samples]), val_set,
                         options.workers)
             val_source = f"{held.name} folder"
+    _say_fitting(train_set, val, root, (h, w))
     if record is not None:
         mean, std = record["mean"], record["std"]
     else:  # statistics from up to 1,000 training images, decoded once
@@ -228,3 +245,22 @@ def _imagefolder(network: Network, options: TrainOptions, device: torch.device, 
         mean, std = datasets.normalize_stats(images.cpu())
     return Data(name="imagefolder", train=train, val=val, classes=list(train_set.classes),
                 mean=list(mean), std=list(std), fit=None, val_source=val_source)
+
+
+def _say_fitting(train_set: Any, val: Split | None, root: Path, size: tuple[int, int]) -> None:
+    """Once each, with a count: the files skipped as not images, and the images resized to
+    the spec's input as they are read (a silent resize hides a wrong --input)."""
+    sets = [train_set] + ([val.dataset] if val is not None and val.dataset is not train_set
+                          and hasattr(val.dataset, "skipped") else [])
+    skipped = [p for s in sets for p in s.skipped]
+    if skipped:
+        files = "1 file" if len(skipped) == 1 else f"{len(skipped):,} files"
+        note(f"skipped {files} in {shown(root)} that {'is' if len(skipped) == 1 else 'are'} "
+             f"not .png, .jpg or .jpeg (e.g. {skipped[0].name})")
+    samples = [pair for s in sets for pair in s.samples]
+    differ, checked = datasets.other_sizes(samples, size)
+    if differ:
+        of = f"{checked:,}" if checked == len(samples) else \
+            f"{checked:,} checked of {len(samples):,}"
+        note(f"{differ:,} of {of} images are resized to {size[0]}x{size[1]}, the spec's input, "
+             "as they are read")

@@ -7,8 +7,10 @@ evaluation normalises with the weights' mean and std.
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -48,6 +50,82 @@ def _pretrained(spec: str, weights: str, overrides: dict[str, str],
     return model.eval(), network
 
 
+RUNS = Path("runs")  # where `cnncli train` puts run folders: runs/<network name>
+
+
+def find_checkpoint(ref: str) -> str:
+    """The checkpoint REF stands for: a checkpoint file; a run folder's best.pt (else its
+    last.pt); or, for a spec file or zoo name, that of the newest run of its network under
+    ./runs. The choice is said in a note; a missing one says where it looked."""
+    from .data import note
+
+    path = Path(ref)
+    if path.is_file() and path.suffix not in (".yaml", ".yml"):
+        return ref
+    if path.is_dir():
+        chosen = _checkpoint_in(path)
+        if chosen is None:
+            raise UsageError(f"{ref} holds no best.pt or last.pt, so it is not a run folder "
+                             f"(`cnncli train SPEC` writes {RUNS}/<spec name>/best.pt)")
+        note(f"using {chosen} ({_which(chosen)})")
+        return str(chosen)
+    name, train_word, known = _network_name(ref)
+    found = sorted(((c.stat().st_mtime, str(c)) for d in _run_folders(name)
+                    if (c := _checkpoint_in(d)) is not None), reverse=True)
+    if found:
+        chosen = Path(found[0][1])
+        note(f"using {chosen} ({_which(chosen)} of {name}'s newest run)")
+        return str(chosen)
+    if path.suffix in (".pt", ".pth") or ("/" in ref and name == ref):
+        raise UsageError(f"no checkpoint file or run folder {ref}; `cnncli train SPEC` "
+                         f"writes {RUNS}/<spec name>/best.pt and last.pt")
+    if not known:  # neither a spec file nor a zoo name
+        from ..spec.zoo import suggest
+
+        raise UsageError(f"no checkpoint, run folder, spec file or zoo network named {ref!r}"
+                         f"{suggest(ref)}, and no {RUNS / ref}/ here")
+    raise UsageError(f"no run of {name} here: looked for a file {ref!r} and for "
+                     f"{RUNS / name}/best.pt or last.pt (or a run of {name} in another "
+                     f"folder of {RUNS}/); train it first: cnncli train {train_word}")
+
+
+def _checkpoint_in(folder: Path) -> Path | None:
+    """A run folder's best checkpoint, else its last, else None."""
+    return next((p for p in (folder / "best.pt", folder / "last.pt") if p.is_file()), None)
+
+
+def _which(chosen: Path) -> str:
+    return "best epoch" if chosen.name == "best.pt" else "last epoch; no best.pt"
+
+
+def _network_name(ref: str) -> tuple[str, str, bool]:
+    """(the network REF names, how to name it to `cnncli train`, whether it names one): a
+    spec file's network, a zoo name's canonical name (the alias lenet gives lenet5), or REF
+    itself (a run folder's name under ./runs, perhaps)."""
+    from ..spec.load import find_quietly, load
+
+    if Path(ref).is_file():
+        return load(ref).name, ref, True
+    entry = find_quietly(ref)
+    return (entry.name, entry.name, True) if entry is not None else (ref, ref, False)
+
+
+def _run_folders(name: str) -> list[Path]:
+    """Folders under ./runs holding a run of the network `name`: runs/<name>, and any other
+    whose run.json names it (--out runs/lenet5-bs8)."""
+    if not RUNS.is_dir():
+        return []
+    return [d for d in RUNS.iterdir() if d.is_dir() and (d.name == name or _run_name(d) == name)]
+
+
+def _run_name(folder: Path) -> str | None:
+    try:
+        run = json.loads((folder / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return run.get("name") if isinstance(run, dict) else None
+
+
 def _trained(path: str) -> tuple[Any, Network, dict[str, Any]]:
     """A checkpoint's model (in eval mode), its network and the checkpoint itself."""
     state = checkpoint.load(path)
@@ -71,6 +149,7 @@ def run_eval(path: str, data_name: str | None, data_dir: str | None, split: str,
     from .data import load_data
 
     if weights is None:
+        path = find_checkpoint(path)
         model, network, state = _trained(path)
         record, saved = state["data"], state["options"]
     else:
@@ -88,8 +167,12 @@ def run_eval(path: str, data_name: str | None, data_dir: str | None, split: str,
     data = load_data(network, options, torch.device("cpu"), record)
     classes = record.get("classes") or data.classes
     target = data.val if split == "test" else data.train
+    if target is None and data.name == "imagefolder":
+        raise UsageError(f"{data_dir} has no held-out images (no val/ or test/ folder, and "
+                         "the run held none out): evaluate on the training images with --split "
+                         "train, or train again with --val-split 0.2 to hold some out")
     if target is None:
-        raise UsageError(f"{data.name} has no {split} split here")
+        raise UsageError(f"{data.name} has no {split} split here; try --split train")
     n = len(classes)
     confusion = torch.zeros(n, n, dtype=torch.long)
     with torch.no_grad():
@@ -108,19 +191,23 @@ def run_eval(path: str, data_name: str | None, data_dir: str | None, split: str,
 # -- predict -----------------------------------------------------------------------------
 
 def run_predict(path: str, files: list[str], top: int, weights: str | None = None,
-                overrides: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    from . import datasets
+                overrides: dict[str, str] | None = None, fit: str | None = None,
+                invert: bool = False) -> list[dict[str, Any]]:
     from .loop import prepare
 
     if weights is None:
+        path = find_checkpoint(path)
         model, network, state = _trained(path)
         record = state["data"]
         names = record["classes"]
 
         def read(file: str) -> torch.Tensor:
-            image = datasets.read_image(file, tuple(network.input), record.get("fit"))
+            image = predict_image(file, network, record, fit, invert)
             return prepare(image[None], record["mean"], record["std"])
     else:
+        if fit is not None or invert:
+            raise UsageError("--fit and --invert apply to a trained checkpoint; with --weights "
+                             "the images are preprocessed as torchvision does for them")
         model, network = _pretrained(path, weights, overrides or {}, None)
         tv = preprocessing(network)
         names = class_names(network, weights, int(analyze_network(network).output[0]))
@@ -136,6 +223,50 @@ def run_predict(path: str, files: list[str], top: int, weights: str | None = Non
             {"class": names[i], "index": i, "probability": round(v, 6)}
             for v, i in zip(values.tolist(), indices.tolist())]})
     return results
+
+
+def predict_image(file: str, network: Network, record: dict[str, Any], fit: str | None,
+                  invert: bool) -> torch.Tensor:
+    """An image file as uint8 (C, H, W) fitted to the network's input: with --fit, else as
+    the training data was fitted (resize when it needed none)."""
+    from . import datasets
+    from .data import note
+    from .datasets.fit import image_shape
+
+    c, h, w = image_shape(tuple(network.input))
+    if not Path(file).is_file():
+        raise UsageError(f"{file}: no such image file")
+    image = datasets.read_npy(file, c) if file.endswith(".npy") \
+        else datasets.decode_image(file, None, c)
+    if invert:
+        image = 255 - image
+    mode = fit or record.get("fit") or "resize"
+    ih, iw = image.shape[-2:]
+    if (mode == "pad" and (ih > h or iw > w)) or (mode == "crop" and (ih < h or iw < w)):
+        how = f"--fit {mode}" if fit else f"--fit {mode} (as in training)"
+        can = "shrink" if mode == "pad" else "enlarge"
+        other = "resize (or crop)" if mode == "pad" else "resize (or pad)"
+        raise UsageError(f"{file}: the image is {iw}x{ih} but {network.name} takes {w}x{h}, "
+                         f"and {how} cannot {can} it; pass --fit {other}")
+    hint = polarity_hint(image, record)
+    if hint:
+        note(f"{file} {hint}")
+    return datasets.fit_images(image[None], (c, h, w), mode)[0]
+
+
+MNIST_FAMILY = ("mnist", "mnist-sample", "fashion-mnist", "kmnist")
+
+
+def polarity_hint(image: torch.Tensor, record: dict[str, Any]) -> str | None:
+    """'is dark on light, ...' when an image's brightness is the opposite of the training
+    data's (MNIST is white digits on black), else None."""
+    trained = sum(record["mean"]) / len(record["mean"])
+    seen = image.float().mean().item() / 255
+    if abs(trained - 0.5) < 0.2 or abs(seen - 0.5) < 0.15 or (trained < 0.5) == (seen < 0.5):
+        return None
+    looks = "dark on light" if trained < 0.5 else "light on dark"
+    mnist = " (MNIST: white on black)" if record.get("name") in MNIST_FAMILY else ""
+    return f"is {looks}, the opposite of the training images{mnist}; try --invert"
 
 
 def torchvision_input(file: str, tv: Torchvision, channels: int) -> torch.Tensor:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from ..errors import CnncliError, UsageError
 from ..model import checkpoint, compat
 from ..spec.freeze import classifier
 from ..spec.ir import Network
+from .progress import StopFlag
 from .recipe import TrainOptions
 
 
@@ -245,32 +245,6 @@ class RunState:
     bad_epochs: int = 0
 
 
-class StopFlag:
-    """First Ctrl-C asks the loop to save and stop; a second one exits at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.previous: Any = None
-
-    def __enter__(self) -> StopFlag:
-        try:
-            self.previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread (e.g. under a test runner's thread)
-            self.previous = None
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            os._exit(130)
-        self.requested = True
-        print("\nstopping: saving a checkpoint after this step (Ctrl-C again to quit at once)",
-              flush=True)
-
-
 class Trainer:
     def __init__(self, network: Network, model: nn.Module, data: Data, options: TrainOptions,
                  out: Path, device: torch.device, dist: Dist, reporter: Any):
@@ -294,10 +268,9 @@ class Trainer:
             runner = compat.compile_module(runner)
         self.runner = runner
         self.state = RunState()
-        self.steps = len(data.train) // dist.world // options.batch_size
-        if self.steps == 0:
-            raise UsageError(f"--batch-size {options.batch_size} is larger than the "
-                             f"{len(data.train) // dist.world} training images per process")
+        # run.py fits the batch to the data first, so there is at least one step
+        self.steps = max(1, len(data.train) // dist.world // options.batch_size)
+        self.resume_hint = f"--resume {out}"  # run.py sets the whole command
 
     def _amp_dtype(self) -> torch.dtype | None:
         if not self.options.amp:
@@ -364,7 +337,7 @@ class Trainer:
 
     def fit(self) -> RunState:
         options, state = self.options, self.state
-        with StopFlag() as stop:
+        with StopFlag(self.reporter) as stop:
             while state.epoch < options.epochs:
                 first_step, started = state.step, time.perf_counter()
                 self.reporter.epoch_start(state.epoch + 1, options.epochs, self.steps)
@@ -389,9 +362,12 @@ class Trainer:
                 if improved:
                     self.save("best.pt")
                 self.write_metrics()
-                self.reporter.epoch_end(record, improved)
+                self.reporter.epoch_end(record, options.epochs, improved)
+                if stop.requested and state.epoch < options.epochs:  # Ctrl-C in validation
+                    raise Interrupted(f"interrupted after epoch {state.epoch} of "
+                                      f"{options.epochs}; resume with: {self.resume_hint}")
                 if options.early_stop and state.bad_epochs >= options.early_stop:
-                    self.reporter.note(f"early stop: no better accuracy for "
+                    self.reporter.say(f"early stop: no better accuracy for "
                                        f"{options.early_stop} epochs")
                     break
         return state
@@ -438,9 +414,10 @@ class Trainer:
             self.reporter.step(step + 1, loss_value, correct / len(y), len(y) * self.dist.world)
             if stop.requested:
                 self.save("last.pt")
+                self.reporter.stop()  # the bar leaves the screen before the message
                 raise Interrupted(
-                    f"interrupted at epoch {state.epoch + 1}, step {step + 1}; saved "
-                    f"{self.out / 'last.pt'}; continue with --resume {self.out / 'last.pt'}")
+                    f"interrupted at epoch {state.epoch + 1}, step {step + 1} of {self.steps}"
+                    f"; resume with: {self.resume_hint}")
 
     def _backward_and_step(self, loss: torch.Tensor) -> None:
         clip = self.options.clip_grad

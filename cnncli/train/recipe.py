@@ -141,6 +141,12 @@ def from_spec(recipe: Any) -> dict[str, Any]:
     return values
 
 
+def given_in(spec_recipe: Any, name: str) -> bool:
+    """Does the spec's `train:` mapping set this option (as batch_size or batch-size)?"""
+    return isinstance(spec_recipe, YMap) and any(
+        str(key).replace("-", "_") == name for key in spec_recipe)
+
+
 def resolve(spec_recipe: Any, flags: dict[str, Any]) -> TrainOptions:
     """Defaults, then the spec's recipe, then the flags the user gave (None = not given)."""
     values = from_spec(spec_recipe)

@@ -17,9 +17,10 @@ from ..analysis.analyze import analyze_network
 from ..errors import UsageError
 from ..model import checkpoint
 from ..spec.ir import Network
-from .data import follow_classes, load_data
+from .data import check_name, follow_classes, load_data, note
 from .loop import Data, Dist, Trainer, init_dist, pick_device
-from .recipe import TrainOptions, resolve
+from .progress import Reporter, plural, recipe_line
+from .recipe import TrainOptions, given_in, resolve
 
 # -- the run folder ----------------------------------------------------------------------
 
@@ -33,8 +34,9 @@ class RunFolder:
         if path.exists() and not path.is_dir():
             raise UsageError(f"--out {path}: is a file, not a folder")
         if (path / "last.pt").exists() and not resuming and not force:
-            raise UsageError(f"{path} already holds a run; continue it with --resume "
-                             f"{path / 'last.pt'}, start over with --force, or pick --out")
+            raise UsageError(f"{path} already holds a run; continue it with --resume {path} "
+                             "(and --epochs N to train longer), start over with --force, or "
+                             "pick --out")
         try:
             path.mkdir(parents=True, exist_ok=True)
             probe = path / ".write-test"
@@ -84,88 +86,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
-# -- reports -----------------------------------------------------------------------------
-
-class Reporter:
-    """Live progress on a terminal (rich), one plain line per epoch otherwise."""
-
-    def __init__(self, enabled: bool):
-        from rich.console import Console
-
-        self.enabled = enabled
-        self.console = Console(highlight=False)
-        self.live = enabled and self.console.is_terminal
-        self.progress: Any = None
-        self.task: Any = None
-        self.images = 0
-        self.started = 0.0
-
-    def note(self, text: str) -> None:
-        if self.enabled:
-            print(text, flush=True)
-
-    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
-        self.images, self.started = 0, time.perf_counter()
-        if not self.live:
-            return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(
-            TextColumn(f"epoch {epoch}/{epochs}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.4f}  "
-                       "{task.fields[speed]:,.0f} img/s"), TimeRemainingColumn(),
-            console=self.console, transient=True)
-        self.progress.start()
-        self.task = self.progress.add_task("train", total=steps, loss=0.0, acc=0.0, speed=0.0)
-
-    def step(self, step: int, loss: float, acc: float, images: int) -> None:
-        self.images += images
-        if self.progress is not None:
-            speed = self.images / max(time.perf_counter() - self.started, 1e-9)
-            self.progress.update(self.task, completed=step, loss=loss, acc=acc, speed=speed)
-
-    def epoch_end(self, record: dict[str, Any], improved: bool) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
-        if not self.enabled:
-            return
-        val = ("" if record["val_acc"] is None else
-               f"  val loss {record['val_loss']:.4f} acc {record['val_acc']:.4f}")
-        mark = "  *best" if improved else ""
-        print(f"epoch {record['epoch']:>3}  loss {record['train_loss']:.4f} acc "
-              f"{record['train_acc']:.4f}{val}  lr {record['lr']:.2e}  "
-              f"{record['images_per_s']:,.0f} img/s  {record['seconds']:.1f}s{mark}",
-              flush=True)
-
-    def final(self, history: list[dict[str, Any]], out: Path) -> None:
-        if not self.enabled or not history:
-            return
-        from ..analysis.report import TextTable
-
-        rows = [[str(r["epoch"]), f"{r['train_loss']:.4f}", f"{r['train_acc']:.4f}",
-                 "—" if r["val_loss"] is None else f"{r['val_loss']:.4f}",
-                 "—" if r["val_acc"] is None else f"{r['val_acc']:.4f}", f"{r['lr']:.2e}",
-                 f"{r['images_per_s']:,.0f}", f"{r['seconds']:.1f}"] for r in history]
-        table = TextTable("Run summary", ("Epoch", "Train loss", "Train acc", "Val loss",
-                                          "Val acc", "LR", "img/s", "s"), rows, 1)
-        print(str(table))
-        print(f"run folder: {out} (last.pt, best.pt, metrics.jsonl, metrics.csv, run.json)",
-              flush=True)
-
-
 # -- train -------------------------------------------------------------------------------
 
 def run_training(spec: str, overrides: dict[str, str], input_shape: str | None,
                  flags: dict[str, Any], resume: str | None, force: bool) -> None:
     from ..spec.load import load, restore
 
+    check_name(flags.get("data"))  # before any file is read or folder made
+    if resume and Path(resume).is_dir():  # a run folder continues from its last.pt
+        resume = str(Path(resume) / "last.pt")
     state = checkpoint.load(resume) if resume else None
     network = load(spec, overrides, input_shape)
     if state is not None:
@@ -188,6 +117,7 @@ def run_training(spec: str, overrides: dict[str, str], input_shape: str | None,
         options = resolve(None, merged)
     else:
         options = resolve(network.train, flags)
+        check_name(options.data, "--data" if flags.get("data") else "the spec's train: data")
         network = follow_classes(network, options, overrides,
                                  lambda values: load(spec, values, input_shape))
     if options.freeze:
@@ -197,8 +127,10 @@ def run_training(spec: str, overrides: dict[str, str], input_shape: str | None,
     # the spec's default MNIST may become the shipped sample; data named by the user may not
     fallback = state is None and flags.get("data") is None and flags.get("data_dir") is None
     dist = init_dist(options.device)
+    recipe = None if state is not None else network.train
     try:
-        _train(network, options, dist, state, resume, force, fallback)
+        typed = {k for k, v in flags.items() if v is not None and v != ()}
+        _train(network, options, dist, state, resume, force, fallback, recipe, typed)
     finally:
         if dist.world > 1 and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
@@ -217,7 +149,8 @@ def _check_unchanged(network: Network, state: dict[str, Any], resume: str) -> No
 
 
 def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str, Any] | None,
-           resume: str | None, force: bool, fallback: bool) -> None:
+           resume: str | None, force: bool, fallback: bool, recipe: Any,
+           typed: set[str]) -> None:
     from ..model.build import build_from_analysis
 
     device = pick_device(options.device, dist)
@@ -237,6 +170,8 @@ def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str,
                          state["data"] if state else _weights_stats(network, options), fallback)
         if options.data != "imagefolder":
             options.data = data.name  # the run and its checkpoints record what it trained on
+        if state is None:
+            fit_batch(options, len(data.train) // dist.world, recipe, typed, dist.world)
         model = build_from_analysis(analyze_network(network))
         pretrained = _load_weights(model, network, options, dist) \
             if options.weights and state is None else None
@@ -244,34 +179,104 @@ def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str,
             _check_free_space(out, model, options)
         reporter = Reporter(enabled=dist.main)
         trainer = Trainer(network, model, data, options, out, device, dist, reporter)
+        trainer.resume_hint = f"cnncli train {_spec_word(network)} --resume {out}"
         if state is not None:
             trainer.resume(state, Path(resume or ""))
+            if _finished(reporter, trainer, out):
+                return
         elif dist.main:
             _write_run_files(out, network, options, data, pretrained)
         if dist.main:
-            reporter.note(f"training {network.name} on {data.name} ({len(data.train):,} "
-                          f"images, validation: {data.val_source}) on {device}"
-                          f"{'' if dist.world == 1 else f' x {dist.world} processes'}; "
-                          f"{options.epochs} epochs, batch {options.batch_size}, "
-                          f"{options.optimizer} lr {options.lr:g}, schedule {options.schedule}")
-        if dist.main and pretrained is not None:
-            reporter.note(f"weights: {pretrained.tensors} tensors from {pretrained.file}"
-                          + (f"; {pretrained.note}" if pretrained.note else ""))
-        if dist.main and options.freeze:
-            frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
-            reporter.note(f"frozen: {frozen:,} parameters ({', '.join(options.freeze)})"
-                          + (f"; backbone lr {options.lr_backbone:g}"
-                             if options.lr_backbone else ""))
-        if dist.main:
+            _header(reporter, network, options, data, device, dist, pretrained, model)
+            if state is not None:
+                s = trainer.state
+                step = f", step {s.step + 1} of {trainer.steps}" if s.step else ""
+                reporter.say(f"resuming {out} at epoch {s.epoch + 1} of {options.epochs}{step}")
             _preload_plotting()
-        history = trainer.fit().history
-        reporter.final(history, out)
+        started = time.perf_counter()
+        final = trainer.fit()
+        reporter.final(final, out, time.perf_counter() - started)
         if dist.main and _plot_if_possible(out):
             print(f"curves: {out / 'curves.png'}", flush=True)
+        if dist.main:
+            word = _spec_word(network)
+            print(f"next: cnncli eval {word}\n      cnncli predict {word} IMAGE", flush=True)
         if dist.world > 1:  # leave together: a rank tearing gloo down early can abort
             torch.distributed.barrier()
     finally:
         folder.release()
+
+
+def _spec_word(network: Network) -> str:
+    """How to name this network on a command line: its zoo name, else its spec file."""
+    from ..spec.zoo import zoo_dir
+    from .data import shown
+
+    source = Path(network.source)
+    return network.name if source.parent.resolve() == zoo_dir().resolve() \
+        else shown(source.resolve())
+
+
+def fit_batch(options: TrainOptions, per_process: int, recipe: Any, typed: set[str],
+              world: int = 1) -> None:
+    """The batch size fitted to the data, and the learning rate to the batch size.
+
+    A recipe's batch larger than the training set shrinks to it (with a note); a typed
+    --batch-size that is too large is an error, as it is the user's explicit choice. When
+    the batch differs from the one the spec's recipe was tuned at and --lr is not given,
+    the learning rate follows it by the linear scaling rule (Goyal et al., 2017).
+    """
+    tuned = resolve(recipe, {})
+    where = "per process" if world > 1 else ""
+    if per_process < 1:
+        raise UsageError(f"no training images for {world} processes; use fewer processes")
+    if options.batch_size > per_process:
+        if "batch_size" in typed:
+            raise UsageError(f"--batch-size {options.batch_size} is larger than the "
+                             f"{per_process:,} training images {where}".rstrip()
+                             + f"; pass --batch-size {per_process} or less")
+        whose = "the recipe's" if given_in(recipe, "batch_size") else "the default"
+        note(f"batch size {per_process}: {whose} {options.batch_size} is more than the "
+             f"{per_process:,} training images {where}".rstrip())
+        options.batch_size = per_process
+    if (options.batch_size != tuned.batch_size and given_in(recipe, "batch_size")
+            and "lr" not in typed):
+        options.lr = tuned.lr * options.batch_size / tuned.batch_size
+        note(f"lr {options.lr:.3g} = the recipe's {tuned.lr:g} x {options.batch_size}/"
+             f"{tuned.batch_size} (linear scaling rule; --lr sets it)")
+
+
+def _finished(reporter: Reporter, trainer: Trainer, out: Path) -> bool:
+    """Has the resumed run nothing left to do? Then say so, and how to train longer."""
+    s, options = trainer.state, trainer.options
+    stopped = bool(options.early_stop and s.bad_epochs >= options.early_stop)
+    if s.epoch < options.epochs and not stopped:
+        return False
+    why = ("stopped early" if s.epoch < options.epochs
+           else f"has finished its {plural(options.epochs, 'epoch')}")
+    which = "val acc" if s.history and s.history[-1]["val_acc"] is not None else "acc"
+    reporter.say(f"{out} {why} (best {which} {s.best_acc:.4f} at epoch {s.best_epoch}): "
+                 "nothing left to do")
+    reporter.say(f"to train longer: {trainer.resume_hint} --epochs "
+                 f"{max(options.epochs, s.epoch) + 10}")
+    return True
+
+
+def _header(reporter: Reporter, network: Network, options: TrainOptions, data: Data,
+            device: torch.device, dist: Dist, pretrained: Any, model: torch.nn.Module) -> None:
+    """What is trained on what, and the recipe values behind the numbers that follow."""
+    procs = "" if dist.world == 1 else f" x {dist.world} processes"
+    reporter.say(f"training {network.name} on {data.name} ({len(data.train):,} images, "
+                 f"validation: {data.val_source}) on {device}{procs}")
+    reporter.say(recipe_line(options))
+    if pretrained is not None:
+        reporter.say(f"weights: {pretrained.tensors} tensors from {pretrained.file}"
+                     + (f"; {pretrained.note}" if pretrained.note else ""))
+    if options.freeze:
+        frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+        reporter.say(f"frozen: {frozen:,} parameters ({', '.join(options.freeze)})"
+                     + (f"; backbone lr {options.lr_backbone:g}" if options.lr_backbone
+                        else ""))
 
 
 def _check_free_space(out: Path, model: torch.nn.Module, options: TrainOptions) -> None:
@@ -316,7 +321,8 @@ def _write_run_files(out: Path, network: Network, options: TrainOptions, data: D
                      pretrained: Any = None) -> None:
     from ..spec.load import snapshot
 
-    run = {"spec": snapshot(network), "options": options.to_dict(), "data": data.record(),
+    run = {"name": network.name, "spec": snapshot(network), "options": options.to_dict(),
+           "data": data.record(),
            "weights": pretrained.record() if pretrained is not None else None,
            "torch": torch.__version__, "command": sys.argv}
     (out / "run.json").write_text(json.dumps(run, indent=2))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
+import socket
+import sys
 import tarfile
 import tempfile
 import zlib
@@ -81,9 +83,9 @@ def download_files(name: str, source: Source, files: list[str], root: Path, down
     for file in files:
         url = source.url if source.archive else source.url + file
         try:
-            target = fetch(url, root / file, source.md5[file], "md5")
+            target = fetch(url, root / file, source.md5[file], "md5", announce=_announce)
         except (OSError, http.client.HTTPException) as exc:
-            reason = getattr(exc, "reason", None) or exc
+            reason = _why(exc)
             where = f"unpacked from {source.url}" if source.archive else f"from {source.url}"
             raise DatasetUnavailable(f"cannot download {name} from {url} ({reason}); put "
                                      f"{needed} ({where}) in {root}, or point --data-dir at "
@@ -93,6 +95,23 @@ def download_files(name: str, source: Source, files: list[str], root: Path, down
                 extract_tar(target, root)
             finally:
                 target.unlink()
+
+
+def _announce(line: str) -> None:
+    """Say a download once the server answers (offline, the fallback's note says it all),
+    from the first process only under torchrun."""
+    if os.environ.get("RANK", "0") == "0":
+        print(line, file=sys.stderr, flush=True)
+
+
+def _why(exc: BaseException) -> str:
+    """Why a download failed, in a few words: offline is the common case."""
+    reason = getattr(exc, "reason", None) or exc
+    if isinstance(reason, socket.gaierror):
+        return "offline"
+    if isinstance(reason, TimeoutError):
+        return "no answer from the server in time"
+    return str(reason)
 
 
 def extract_tar(archive: Path, root: Path) -> None:

@@ -1,5 +1,5 @@
 """Folders of class subfolders of images, decoded on demand in DataLoader workers;
-single images and .npy arrays for prediction."""
+.npy arrays for prediction."""
 
 from __future__ import annotations
 
@@ -10,13 +10,19 @@ from typing import Any
 import torch
 
 from ...errors import UsageError
-from .fit import fit_images, image_shape
+from .fit import fit_images
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def load_imagefolder(root: str) -> tuple[list[tuple[Path, int]], list[str]]:
     """(image file, class index) pairs and the sorted class names of a folder of class folders."""
+    samples, classes, _ = scan_imagefolder(root)
+    return samples, classes
+
+
+def scan_imagefolder(root: str) -> tuple[list[tuple[Path, int]], list[str], list[Path]]:
+    """load_imagefolder's pairs and classes, and the other files it skipped (not images)."""
     top = Path(root).expanduser()
     if not top.is_dir():
         raise UsageError(f"{top}: no such folder of class subfolders")
@@ -25,14 +31,32 @@ def load_imagefolder(root: str) -> tuple[list[tuple[Path, int]], list[str]]:
         raise UsageError(f"{top}: no class subfolders; put each class's images in a subfolder "
                          "named after it")
     samples: list[tuple[Path, int]] = []
+    skipped: list[Path] = []
     for index, name in enumerate(classes):
-        files = sorted(p for p in (top / name).rglob("*")
-                       if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-                       and not p.name.startswith("."))
+        found = sorted(p for p in (top / name).rglob("*")
+                       if p.is_file() and not p.name.startswith("."))
+        files = [p for p in found if p.suffix.lower() in IMAGE_SUFFIXES]
+        skipped.extend(p for p in found if p.suffix.lower() not in IMAGE_SUFFIXES)
         if not files:
             raise UsageError(f"{top / name}: no .png, .jpg or .jpeg images in this class folder")
         samples.extend((p, index) for p in files)
-    return samples, classes
+    return samples, classes, skipped
+
+
+def other_sizes(samples: list[tuple[Path, int]], size: tuple[int, int],
+                limit: int = 2000) -> tuple[int, int]:
+    """(how many images are not H x W `size`, how many were checked): at most `limit`,
+    spread evenly, reading each file's header only."""
+    image_mod = _pillow()
+    picked = samples[::max(1, -(-len(samples) // limit))]
+    differ = 0
+    for path, _ in picked:
+        try:
+            with image_mod.open(path) as image:
+                differ += image.size != (size[1], size[0])
+        except (OSError, ValueError, SyntaxError, image_mod.DecompressionBombError):
+            continue  # said when the image is decoded, with its name
+    return differ, len(picked)
 
 
 def _pillow() -> Any:
@@ -68,7 +92,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         _pillow()  # fail now, not in a loader worker, when Pillow is missing
         if channels not in (1, 3):
             raise UsageError(f"imagefolder images can have 1 or 3 channels, not {channels}")
-        self.samples, self.classes = load_imagefolder(root)
+        self.samples, self.classes, self.skipped = scan_imagefolder(root)
         self.size, self.channels = size, channels
 
     def __len__(self) -> int:
@@ -115,16 +139,6 @@ class _Caught(torch.utils.data.Dataset):
             return (*self.dataset[index], None)
         except UsageError as exc:
             return None, -1, str(exc)
-
-
-def read_image(path: str, shape: tuple[int, ...], fit: str | None) -> torch.Tensor:
-    """One image for prediction as uint8 (C, H, W): fitted like the training data, or resized
-    when training needed no fitting (a photo rarely has the training images' size)."""
-    c, h, w = image_shape(shape)
-    if not Path(path).is_file():
-        raise UsageError(f"{path}: no such image file")
-    image = read_npy(path, c) if path.endswith(".npy") else decode_image(path, None, c)
-    return fit_images(image[None], (c, h, w), fit or "resize")[0]
 
 
 def read_npy(path: str, channels: int) -> torch.Tensor:
