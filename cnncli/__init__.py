@@ -1,4 +1,9 @@
-"""cnncli: exact architecture figures for CNNs written as YAML specs, and their torch models."""
+"""cnncli: exact architecture figures for CNNs written as YAML specs, and their torch models.
+
+The folders follow the data flow: spec (text to IR), layers (the registry), analysis (the
+static walk), model (torch), train, commands (the CLI); api is the library's face
+(`cnncli.analyze`, `load`, `build`), errors the located errors every part raises, __main__
+`python -m cnncli`."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ import its own subpackage and any below it (and api.py only from commands/ and _
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,12 @@ def test_the_check_sees_upward_imports() -> None:
         "line 1: layers/ may not import cnncli.analysis: analysis/ sits above it",
         "line 2: only commands/ may import cnncli.api"]
     assert upward_imports("cnncli.train.run", "from ..analysis import report\n") == []
+
+
+def test_every_package_docstring_names_its_modules() -> None:
+    """A package's docstring is its map: each module in it is named there."""
+    for init in sorted(PACKAGE.rglob("__init__.py")):
+        doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+        modules = [p.stem for p in init.parent.glob("*.py") if p.stem != "__init__"]
+        missing = [m for m in modules if not re.search(rf"\b{m}\b", doc)]
+        assert not missing, f"{init.relative_to(PACKAGE.parent)} does not name {missing}"

@@ -1,8 +1,9 @@
 """The command line: parse options, call the library, render. Kept thin.
 
-One module per family of commands: analysis (summary, flops, list, check), model (verify,
-export) and train (train, eval, predict, plot). Commands that need torch are imported only
-when run (a lazy group), so `summary`, `flops`, `list` and `check` start without torch.
+One module per family of commands: analysis (summary, flops, list, check, spec), visual
+(explain, compare, diagram), model (verify, export), train (train, eval, predict, plot) and
+bench; options holds what they share. Commands that need torch are imported only when run (a
+lazy group), so the static ones start without torch.
 """
 
 from __future__ import annotations

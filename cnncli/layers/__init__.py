@@ -1,4 +1,9 @@
-"""The layer registry: spec names (and aliases) to layer classes."""
+"""The layer registry: spec names (and aliases) to layer classes; imports errors only.
+
+base (arguments, costs, shape arithmetic shared by every type), one module per family of
+types: conv, pool, norm, activation, dense (linear, flatten, dropout, rbf), regularize
+(layer norm, layer scale, drop path, channel shuffle); modules (torch modules torch lacks,
+imported only by the layers' build)."""
 
 from __future__ import annotations
 

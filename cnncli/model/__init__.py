@@ -1,3 +1,7 @@
-"""The torch side of a spec: the nn.Module built from an analysis (build), its layer-by-layer
-check against the analysis (verify), ONNX/TorchScript export (export) and checkpoints that
-carry their spec (checkpoint). Imports errors, layers, spec and analysis."""
+"""The torch side of a spec; imports errors, layers, spec and analysis.
+
+build (the nn.Module built from an analysis), verify (every layer against the analysis),
+memory (autograd's saved tensors, the oracle of the training-memory rule), export (pt2, ONNX,
+TorchScript), checkpoint (files that carry their spec), pretrained (published weights into a
+spec's keys), fetch (hash-checked downloads), compat (the torch APIs that differ across the
+releases cnncli supports)."""

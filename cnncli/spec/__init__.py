@@ -1,3 +1,7 @@
-"""Spec text to IR: YAML with locations (yamlsrc), safe expressions (expr), blocks, repeat and
-composites resolved to layer nodes (resolve, ir), files, variants and overrides (load), and
-the shipped zoo found by name (zoo). Imports errors and layers only; never torch."""
+"""Spec text to IR; imports errors and layers only, never torch.
+
+yamlsrc (YAML with locations) and yamlwords (its errors in plain words), expr (safe
+expressions), blocks, resolve and ir (blocks, repeats and composites resolved to layer nodes),
+load (files, overrides), variants (a family's members), eject (a zoo network as a standalone
+file), freeze (`--freeze`), pretrained (the `torchvision:` section), zoo (the shipped zoo by
+name)."""

@@ -1,3 +1,7 @@
-"""Training the network a spec describes: datasets (one module per family), the recipe of
-options (recipe), the training and evaluation loop (loop), run folders, resume and predict
-(run), and curves (plots). Imports everything below it: model, analysis, spec, errors."""
+"""Training the network a spec describes; imports everything below it: model, analysis, spec,
+errors.
+
+datasets (one module per family), data (choosing and fitting a dataset to a network), recipe
+(the training options), loop (devices, processes, the training and evaluation loop), run (run
+folders, resume), progress (what a run prints), infer (eval and predict), bench (measured
+speed and memory), plots (curves)."""
