@@ -1,6 +1,6 @@
 """Datasets for `cnncli train`, one module per family: the MNIST family (idx), CIFAR (cifar),
-image folders (imagefolder) and synthetic images, loaded as uint8 tensors; fetching their files
-(download) and fitting them to a spec's input (fit).
+image folders (imagefolder) and synthetic images, loaded as uint8 tensors into one in-memory
+form (imageset); fetching their files (download) and fitting them to a spec's input (fit).
 
 Everything a user can get wrong (missing or corrupt files, no network, hostile pickles, images
 that do not fit) raises UsageError with one sentence that names the file or folder.
