@@ -50,7 +50,7 @@ def test_summary_alexnet_yaml(new_user) -> None:  # type: ignore[no-untyped-def]
     note = run.stderr.strip().splitlines()
     assert len(note) == 1 and note[0].startswith("note: no ./alexnet.yaml here; using the "
                                                  "zoo's alexnet (")
-    assert note[0].endswith("alexnet.yaml)")
+    assert note[0].endswith("(cnncli spec alexnet -o alexnet.yaml copies it here)")
     assert re.search(r"^ conv1\s+conv\s+96x55x55\s+34,944\s+105,415,200 ", run.stdout, re.M)
     assert "Params              60,965,224 (60.97 M)" in run.stdout
     assert "MACs                724,406,816 (724.41 M)" in run.stdout
