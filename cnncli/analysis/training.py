@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UsageError
-from ..layers.base import Saved, elements
+from ..layers.base import Layout, Saved, Shape, elements
 from ..spec.ir import Concat, Gate, Residual
 from .analyze import DTYPE_BYTES, Analysis, Row, is_branch, is_shortcut
 
@@ -29,6 +29,13 @@ HALF = 2
 class _Tensor:
     key: int  # 0 is the network's input
     grad: bool  # requires grad
+    last: bool = False  # lies channels-last (see Layout)
+    dense: bool = True  # False: a split's share of a wider tensor
+
+
+def _channels_last(shape: Shape, last: bool) -> bool:
+    """Only a map with several channels and several positions has two distinct orders."""
+    return last and len(shape) == 3 and shape[0] > 1 and shape[1] * shape[2] > 1
 
 
 @dataclass
@@ -70,10 +77,10 @@ class _Walk:
         self.by_row: dict[str, int] = {}
         self.sizes: dict[int, int] = {}  # elements per sample of each storage (views: whole)
 
-    def new(self, grad: bool, shape: tuple[int, ...]) -> _Tensor:
+    def new(self, grad: bool, shape: tuple[int, ...], last: bool = False) -> _Tensor:
         self.last += 1
         self.sizes[self.last] = elements(shape)
-        return _Tensor(self.last, grad)
+        return _Tensor(self.last, grad, _channels_last(shape, last))
 
     def node(self, row: Row, x: _Tensor) -> _Tensor:
         if row.is_layer:
@@ -89,13 +96,18 @@ class _Walk:
         return x
 
     def concat(self, row: Row, x: _Tensor) -> _Tensor:
-        """Branches on x (a split's shares are views of x); cat's backward keeps nothing."""
+        """Branches on x (a split's shares are views of x); cat's backward keeps nothing.
+        The joined tensor lies channels-last when every part does (torch.cat's rule)."""
         outs: list[_Tensor] = []
         out = x
+        branches = len(row.node.branches)  # type: ignore[attr-defined]
+        if row.node.split and branches > 1:  # type: ignore[attr-defined]
+            x = _Tensor(x.key, x.grad, x.last, dense=False)
         for child in row.children:
             if child.op == "concat":
                 self.by_row[child.path] = 0
-                out = self.new(any(t.grad for t in outs), child.output)
+                out = self.new(any(t.grad for t in outs), child.output,
+                               all(t.last for t in outs))
             elif is_branch(row, child):
                 outs.append(self.node(child, x))
             else:
@@ -115,7 +127,7 @@ class _Walk:
             if g.grad:
                 charged += self.charge(Saved("input", elements(child.input)), None, x, g)
             self.by_row[child.path] = charged
-            return self.new(x.grad or g.grad, child.output)
+            return self.new(x.grad or g.grad, child.output, x.last)  # x's order: the first
         raise AssertionError("a gate ends with its multiply")
 
     def residual(self, row: Row, x: _Tensor) -> _Tensor:
@@ -123,7 +135,8 @@ class _Walk:
         for child in row.children:
             if child.op == "add":  # the add's backward keeps nothing
                 self.by_row[child.path] = 0
-                out = self.new(out.grad or side.grad, child.output)
+                # body + shortcut: torch gives the sum the first operand's memory order
+                out = self.new(out.grad or side.grad, child.output, out.last)
             elif is_shortcut(row, child):
                 side = self.node(child, x)
             else:
@@ -134,7 +147,11 @@ class _Walk:
         layer = row.node.layer  # type: ignore[attr-defined]
         trainable = row.trainable > 0
         grad = x.grad or trainable
-        out = _Tensor(x.key, grad) if layer.output_is_input() else self.new(grad, row.output)
+        layout = Layout(x.last, x.dense, self.batch)
+        if layer.output_is_input(row.input, layout):
+            out = _Tensor(x.key, grad, x.last, x.dense)
+        else:
+            out = self.new(grad, row.output, layer.channels_last(row.input, x.last))
         charged = 0
         if grad:  # else autograd records nothing for this layer
             cost = layer.infer(row.input)
@@ -151,8 +168,8 @@ class _Walk:
         key = {"input": x.key, "output": out.key}.get(item.what, -1)
         cast = self.amp and layer is not None and layer.autocast == "half" \
             and item.what == "input" and key == 0
-        if cast:
-            key = -1  # autocast's half copy of the fp32 network input is a new tensor
+        if cast or item.folded and self.batch > 1 and not x.last:
+            key = -1  # autocast's half copy of the fp32 input, or a folding copy: new
         if key == 0 or key in self.seen:
             return 0
         if key > 0:

@@ -1,0 +1,511 @@
+"""Random valid specs for tests: every construct of docs/spec-language.md, seeded.
+
+`random_spec(seed)` gives the YAML text of one spec; the same seed gives the same text. The
+generator follows the shape itself as it writes each entry, so every spec is valid by
+construction: a choice that would not fit the current shape (a kernel over the padded
+input, groups that do not divide, a shortcut no stride can reach) is drawn again, never
+written and filtered out afterwards. Layer output shapes come from each layer class's own
+`infer` (which the corpus test checks against torch through verify).
+
+Covered: every registered layer type with random valid arguments; sequences, residuals
+(shortcut auto / identity / none / a list of layers / an expression, `shortcut_name`,
+`after`), concat (mapping or list branches, single-entry and empty branches, `split`,
+`after`), gates (Cx1x1 and same-shape), repeats (`var`, `prefix`/`start`, `when` on the
+variable, single-entry and list bodies), blocks with required and defaulted parameters
+(defaults as expressions), block bodies of every kind, `inline`, `frozen` (nested
+`frozen: false` too), `when` (kept and dropped entries), expressions over spec params,
+block params and `in_channels` / `in_height` / `in_width` / `in_features`.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import yaml
+
+from cnncli.layers import LAYER_TYPES, REGISTRY, ArgError, ShapeError
+from cnncli.layers.base import Layer
+
+Shape = tuple[int, ...]
+Entry = dict[str, Any]
+
+PARAMS = {"width": 4, "on": True, "off": False, "rate": 0.25}
+MAX_CHANNELS = 24
+ACTIVATIONS = ("relu", "relu6", "leaky_relu", "tanh", "scaled_tanh", "sigmoid", "gelu", "silu",
+               "hardswish", "hardsigmoid", "softmax")
+MAP_ONLY = {"conv", "maxpool", "avgpool", "subsample", "adaptive_avgpool", "global_avgpool",
+            "lrn", "channel_shuffle", "layer_scale"}
+VECTOR_ONLY = {"rbf"}
+
+
+class Retry(Exception):
+    """This choice does not fit the shape: draw again."""
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """Where an entry is written: the block's input and params in scope, names allowed."""
+
+    depth: int = 0
+    block_in: Shape | None = None  # the enclosing block's input shape (in_channels, ...)
+    block_params: tuple[tuple[str, int], ...] = ()  # int params of the block and their values
+    repeat_var: str | None = None
+    names: bool = True  # False inside an inline repeat: its items share one namespace
+
+
+@dataclass
+class Gen:
+    rng: random.Random
+    counter: int = 0
+    blocks: dict[str, Any] = field(default_factory=dict)
+    block_shapes: dict[str, tuple[Shape, Shape]] = field(default_factory=dict)
+    budget: int = 18  # entries left to write
+
+    # -- small helpers -----------------------------------------------------------------------
+
+    def chance(self, p: float) -> bool:
+        return self.rng.random() < p
+
+    def fresh(self, prefix: str = "n") -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def pick(self, options: Any) -> Any:
+        return self.rng.choice(list(options))
+
+    def int_expr(self, value: int, ctx: Ctx, shape: Shape) -> Any:
+        """`value`, or an expression that gives it: over a block's input shape or params,
+        the repeat variable, or the spec's params."""
+        forms: list[str] = [f"width - {PARAMS['width'] - value}"]
+        if ctx.block_in is not None:
+            names = ("in_channels", "in_height", "in_width") if len(ctx.block_in) == 3 \
+                else ("in_features",)
+            for name, size in zip(names, ctx.block_in):
+                forms.append(f"{name} + {value - size}" if value >= size
+                             else f"{name} - {size - value}")
+            forms += [f"{name} * 0 + {value}" if value != v else name
+                      for name, v in ctx.block_params]
+        if ctx.repeat_var:
+            forms.append(f"{value} + 0 * {ctx.repeat_var}")
+        if len(forms) > 1 or self.chance(0.3):
+            if self.chance(0.5):
+                return self.pick(forms)
+        return value
+
+    # -- layers ------------------------------------------------------------------------------
+
+    def layer_args(self, kind: str, shape: Shape, keep: str) -> dict[str, Any]:
+        """Random arguments for `kind` on `shape`; keep: "" (anything), "spatial" (H and W
+        kept) or "shape" (the whole shape kept)."""
+        r = self.rng
+        c = shape[0]
+        if kind == "conv":
+            k = r.choice((1, 1, 2, 3))
+            d = r.choice((1, 1, 2))
+            out = c if keep == "shape" else r.randint(1, 8)
+            args: dict[str, Any] = {"out": out, "kernel": k}
+            if keep:
+                if k % 2 == 1 and self.chance(0.5):
+                    args["padding"] = d * (k - 1) // 2
+                else:
+                    args["padding"] = "same"
+            else:
+                stride = r.choice((1, 1, 2))
+                pad = r.choice((0, 1, "same", "valid")) if stride == 1 else r.randint(0, k)
+                args.update(stride=stride, padding=pad)
+            if d > 1:
+                args["dilation"] = d
+            if not self.chance(0.3):
+                args["bias"] = self.chance(0.5)
+            roll = r.random()
+            if roll < 0.2:
+                common = [g for g in range(2, 9) if c % g == 0 and out % g == 0]
+                if common:
+                    args["groups"] = r.choice(common)
+            elif roll < 0.3:
+                args["connections"] = [sorted(r.sample(range(c), r.randint(1, c)))
+                                       for _ in range(out)]
+            if isinstance(args["kernel"], int) and self.chance(0.2):
+                args["kernel"] = [k, r.choice((1, 3)) if keep != "spatial" or
+                                  args["padding"] == "same" else k]
+            return args
+        if kind in ("maxpool", "avgpool", "subsample"):
+            k = r.choice((1, 2, 3))
+            if keep:
+                if k % 2 == 0 or kind == "subsample" and self.chance(0.5):
+                    raise Retry
+                args = {"kernel": k, "stride": 1, "padding": k // 2}
+            else:
+                args = {"kernel": k, "padding": r.randint(0, k // 2)}
+                if self.chance(0.6):
+                    args["stride"] = r.choice((1, 2))
+            if kind == "maxpool":
+                if self.chance(0.3):
+                    args["dilation"] = 2
+                    if keep:
+                        raise Retry  # dilation widens the window past the padding
+                if self.chance(0.2) and not keep:
+                    args["ceil_mode"] = True
+            if kind == "avgpool":
+                if self.chance(0.2) and not keep:
+                    args["ceil_mode"] = True
+                if self.chance(0.3):
+                    args["count_include_pad"] = self.chance(0.5)
+            return args
+        if kind == "adaptive_avgpool":
+            if keep == "shape":
+                return {"size": [shape[1], shape[2]]}
+            if keep:
+                raise Retry
+            return {"size": r.choice((1, 2, [r.randint(1, 3), r.randint(1, 3)]))}
+        if kind == "global_avgpool":
+            if keep and shape[1:] != (1, 1):
+                raise Retry
+            return {}
+        if kind == "batchnorm":
+            return self.some({"eps": 1e-3, "momentum": r.choice((0.0, 0.5, 1.0)),
+                              "affine": self.chance(0.5)})
+        if kind == "lrn":
+            return self.some({"size": r.randint(1, 6), "alpha": 2e-4, "beta": 0.5, "k": 2.0})
+        if kind == "leaky_relu":
+            return self.some({"negative_slope": r.choice((0.0, 0.2))})
+        if kind == "scaled_tanh":
+            return self.some({"amplitude": 1.5, "slope": 0.5})
+        if kind in ACTIVATIONS:
+            return {}
+        if kind == "dropout":
+            return self.some({"p": r.choice((0.0, 0.3))})
+        if kind == "drop_path":
+            return self.some({"p": r.choice((0.0, 0.2))})
+        if kind == "layer_norm":
+            return self.some({"eps": 1e-6, "affine": self.chance(0.5)})
+        if kind == "layer_scale":
+            return self.some({"init": 0.5})
+        if kind == "channel_shuffle":
+            return {"groups": r.choice([g for g in range(1, c + 1) if c % g == 0])}
+        if kind == "flatten":
+            if keep and len(shape) == 3:
+                raise Retry
+            return {}
+        if kind == "linear":
+            out = c if keep == "shape" else r.randint(1, 8)
+            args = {"out": out, "pointwise": len(shape) == 3}
+            if not args["pointwise"] and self.chance(0.5):
+                del args["pointwise"]
+            if self.chance(0.3):
+                args["bias"] = False
+            return args
+        if kind == "rbf":
+            if keep == "shape":
+                return {"out": c}
+            return {"out": r.randint(1, 8)}
+        raise AssertionError(kind)
+
+    def some(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A random subset of optional arguments (the rest take their defaults)."""
+        return {k: v for k, v in args.items() if self.chance(0.5)}
+
+    def layer(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
+        kinds = [cls.name for cls in LAYER_TYPES
+                 if not (cls.name in MAP_ONLY and len(shape) == 1)
+                 and not (cls.name in VECTOR_ONLY and len(shape) == 3)]
+        kind = self.pick(kinds)
+        if kind == "flatten" and len(shape) == 3 and self.chance(0.7):
+            raise Retry  # keep most of the network on maps
+        args = self.layer_args(kind, shape, keep)
+        out = infer(kind, args, shape)
+        if max(out) > 64 or out[0] > MAX_CHANNELS or keep == "shape" and out != shape \
+                or keep == "spatial" and out[1:] != shape[1:]:
+            raise Retry
+        for key in ("out", "groups", "size"):
+            if isinstance(args.get(key), int) and not isinstance(args[key], bool):
+                args[key] = self.int_expr(args[key], ctx, shape)
+        if kind == "dropout" and "p" in args and ctx.repeat_var and self.chance(0.5):
+            args["p"] = f"{args['p']} + 0 * {ctx.repeat_var}"
+        if kind == "drop_path" and self.chance(0.2):
+            args["p"] = "rate"
+        return {self.alias(kind): args or None}, out
+
+    def alias(self, kind: str) -> str:
+        names = [kind, *REGISTRY[kind].aliases]
+        return kind if self.chance(0.7) else self.pick(names)
+
+    # -- entries -----------------------------------------------------------------------------
+
+    def entry(self, shape: Shape, ctx: Ctx, keep: str = "") -> tuple[Entry, Shape]:
+        """One entry on `shape` (drawn again until it fits), with common keys."""
+        for _ in range(200):
+            try:
+                entry, out = self.draw(shape, ctx, keep)
+            except Retry:
+                continue
+            self.common(entry, ctx)
+            self.budget -= 1
+            return entry, out
+        raise AssertionError(f"no entry fits {shape} with keep={keep!r}")
+
+    def draw(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
+        composite = ctx.depth < 3 and self.budget > 3 and self.chance(0.35)
+        if not composite:
+            return self.layer(shape, ctx, keep)
+        kind = self.pick(("sequence", "residual", "concat", "gate", "repeat", "block"))
+        inner = replace(ctx, depth=ctx.depth + 1)
+        return getattr(self, kind)(shape, inner, keep)
+
+    def common(self, entry: Entry, ctx: Ctx) -> None:
+        """name, frozen and a kept `when`, each now and then."""
+        (kind, args), = entry.items()
+        if args is None:
+            args = {}
+        if ctx.names and self.chance(0.25) and "name" not in args:
+            args["name"] = self.fresh()
+        roll = self.rng.random()
+        if roll < 0.12:
+            args["frozen"] = True
+        elif roll < 0.16:
+            args["frozen"] = "not off"
+        elif roll < 0.2:
+            args["frozen"] = False
+        if self.chance(0.08):
+            args["when"] = "on"
+        entry[kind] = args or None
+
+    def entries(self, shape: Shape, ctx: Ctx, keep: str = "", least: int = 1,
+                most: int = 3) -> tuple[list[Entry], Shape]:
+        """A list of entries; with keep, the list as a whole keeps what it must (each entry
+        does). Now and then a dropped entry (`when` false) is written among them."""
+        out: list[Entry] = []
+        n = self.rng.randint(least, most) if self.budget > 0 else least
+        for _ in range(n):
+            if self.chance(0.08):
+                dropped, _ = self.entry(shape, ctx, keep)
+                (kind, args), = dropped.items()
+                args = dict(args or {})
+                args["when"] = self.pick(("off", "not on", "width > 100", False))
+                out.append({kind: args})
+            entry, shape = self.entry(shape, ctx, keep)
+            out.append(entry)
+        return out, shape
+
+    # -- composites --------------------------------------------------------------------------
+
+    def sequence(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
+        inline = ctx.names and self.chance(0.3)
+        layers, out = self.entries(shape, replace(ctx, names=ctx.names and not inline), keep)
+        args: dict[str, Any] = {"layers": layers}
+        if inline:
+            args["inline"] = True
+        return {"sequence": args}, out
+
+    def residual(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
+        form = self.pick(("auto", "identity", "none", "list", "expr", "default"))
+        body_keep = "shape" if form in ("identity", "expr") else keep
+        body, out = self.entries(shape, ctx, body_keep)
+        args: dict[str, Any] = {"layers": body}
+        if form == "auto" or form == "default":
+            if out != shape and (len(shape) == 1 or strides(shape, out) is None):
+                raise Retry
+            if form == "auto":
+                args["shortcut"] = "auto"
+        elif form == "identity":
+            args["shortcut"] = "identity"
+        elif form == "none":
+            args["shortcut"] = "none"
+        elif form == "expr":
+            if ctx.block_in is not None and len(ctx.block_in) == 3:
+                args["shortcut"] = (f"'identity' if in_channels == {ctx.block_in[0]} "
+                                    "else 'none'")
+            else:
+                args["shortcut"] = "'identity' if on else 'none'"
+        else:
+            args["shortcut"] = self.shortcut(shape, out, ctx)
+        if form in ("auto", "list", "default") and self.chance(0.4):
+            args["shortcut_name"] = self.pick(("downsample", self.fresh("ds")))
+        if self.chance(0.4):
+            args["after"], out = self.entries(out, ctx, keep, most=2)
+        return {"residual": args}, out
+
+    def shortcut(self, shape: Shape, out: Shape, ctx: Ctx) -> list[Entry]:
+        """Layers from `shape` to `out`: a 1x1 conv (or a linear) and more now and then."""
+        if shape == out and self.chance(0.3):
+            return []
+        if len(shape) == 1:
+            first: Entry = {"linear": {"out": out[0]}}
+        else:
+            step = strides(shape, out)
+            if step is None:
+                raise Retry
+            first = {"conv": {"out": out[0], "kernel": 1, "stride": list(step)}}
+        layers = [first]
+        if self.chance(0.5):
+            tail, _ = self.entries(out, ctx, "shape", most=2)
+            layers += tail
+        return layers
+
+    def concat(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
+        n = self.rng.randint(1, 3)
+        split = len(shape) == 3 and shape[0] % n == 0 and self.chance(0.3)
+        part = (shape[0] // n, *shape[1:]) if split else shape
+        branches: list[Any] = []
+        channels = 0
+        for _ in range(n):
+            if self.chance(0.2):
+                branches.append([])
+                channels += part[0]
+                continue
+            if self.chance(0.4):
+                entry, out = self.entry(part, ctx, "spatial")
+                (kind, args), = entry.items()
+                if args:  # a branch is named after itself: `inline` would dissolve it
+                    args.pop("inline", None)
+                branches.append(entry)
+            else:
+                items, out = self.entries(part, ctx, "spatial", most=2)
+                branches.append(items)
+            channels += out[0]
+        joined = (channels, *shape[1:])
+        if keep == "shape" and joined != shape or channels > MAX_CHANNELS:
+            raise Retry
+        args: dict[str, Any] = {}
+        if self.chance(0.5):
+            args["branches"] = {self.fresh("b"): b for b in branches}
+        else:
+            args["branches"] = branches
+        if split:
+            args["split"] = self.pick((True, "on"))
+        if self.chance(0.3):
+            args["after"], joined = self.entries(joined, ctx, keep, most=2)
+        return {"concat": args}, joined
+
+    def gate(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
+        if len(shape) == 3 and self.chance(0.6):
+            c = shape[0]
+            hidden = self.rng.randint(1, 8)
+            layers: list[Entry] = [
+                {self.pick(("global_avgpool", "adaptive_avgpool")): None},
+                {"conv": {"out": self.int_expr(hidden, ctx, shape), "kernel": 1}},
+                {self.pick(("relu", "silu")): None},
+                {"conv": {"out": self.int_expr(c, ctx, shape), "kernel": 1,
+                          "bias": self.chance(0.5)}},
+                {self.pick(("sigmoid", "hardsigmoid")): None},
+            ]
+            if self.chance(0.3):
+                layers[1:3] = []
+        else:
+            layers, _ = self.entries(shape, ctx, "shape")
+            layers.append({self.pick(("sigmoid", "hardsigmoid", "tanh")): None})
+        return {"gate": {"layers": layers}}, shape
+
+    def repeat(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
+        var = self.pick(("i", "j", "k"))
+        count = self.rng.randint(0, 3)
+        inline = ctx.names and self.chance(0.3)
+        inner = replace(ctx, repeat_var=var, names=ctx.names and not inline)
+        args: dict[str, Any] = {"count": count if self.chance(0.6) else f"width - {4 - count}"}
+        if var != "i" or self.chance(0.5):
+            args["var"] = var
+        if self.chance(0.5):
+            entry, _ = self.entry(shape, replace(inner, names=False), "shape")
+            body: Any = entry
+        else:
+            body, _ = self.entries(shape, inner, "shape")
+            if self.chance(0.5):
+                (kind, item), = body[0].items()
+                item = dict(item or {})
+                item["when"] = f"{var} != 1"
+                body[0] = {kind: item}
+        args["body"] = body
+        if self.chance(0.3):
+            args["prefix"] = self.fresh("unit")
+            if self.chance(0.5):
+                args["start"] = 1
+        if inline:
+            args["inline"] = True
+        return {"repeat": args}, shape
+
+    def block(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
+        """A call of an existing block defined for this shape, or of a new one."""
+        known = [name for name, (at, out) in self.block_shapes.items()
+                 if at == shape and (not keep or out == shape
+                                     or keep == "spatial" and out[1:] == shape[1:])]
+        if known and self.chance(0.5):
+            name = self.pick(known)
+            return {name: self.call_args(name)}, self.block_shapes[name][1]
+        name = self.fresh("blk")
+        q = self.rng.randint(1, 8)
+        params = {"q": None, "r": "q + 1", "s": self.rng.randint(1, 4)}
+        inner = Ctx(depth=ctx.depth, block_in=shape,
+                    block_params=(("q", q), ("r", q + 1), ("s", params["s"])))
+        kind = self.pick(("layers", "residual", "concat", "gate", "repeat"))
+        if kind == "layers":
+            body, out = self.entries(shape, inner, keep)
+            inline_ok = True
+        else:
+            entry, out = getattr(self, kind)(shape, inner, keep)
+            body, inline_ok = entry[kind], kind == "repeat"
+        self.blocks[name] = {"params": params, kind: body}
+        if self.chance(0.3):
+            self.blocks[name]["description"] = f"block {name}"
+        self.block_shapes[name] = (shape, out)
+        self._q[name] = q
+        call = self.call_args(name)
+        if inline_ok and ctx.names and self.chance(0.3):
+            call["inline"] = True
+        return {name: call}, out
+
+    def call_args(self, name: str) -> dict[str, Any]:
+        q = self._q[name]
+        args: dict[str, Any] = {"q": q if self.chance(0.5) else f"width * 0 + {q}"}
+        if self.chance(0.3):
+            args["s"] = self.blocks[name]["params"]["s"]
+        return args
+
+    _q: dict[str, int] = field(default_factory=dict)
+
+
+def infer(kind: str, args: dict[str, Any], shape: Shape) -> Shape:
+    """The layer's output shape by its own class (Retry when it cannot take `shape`)."""
+    cls: type[Layer] = REGISTRY[kind]
+    values = {}
+    try:
+        for arg in cls.args:
+            value = args.get(arg.name, arg.default)
+            values[arg.name] = arg.check(value) if value is not None else None
+        layer = cls(**values)
+        layer.validate()
+        return layer.infer(shape).output
+    except (ArgError, ShapeError) as exc:
+        raise Retry from exc
+
+
+def strides(shape: Shape, out: Shape) -> tuple[int, int] | None:
+    """The per-axis stride of a 1x1 conv from `shape` to `out`'s size (auto's rule)."""
+    found = []
+    for size, target in zip(shape[1:], out[1:]):
+        s = next((s for s in range(1, size + 1) if (size - 1) // s + 1 == target), None)
+        if s is None:
+            return None
+        found.append(s)
+    return found[0], found[1]
+
+
+def random_spec(seed: int) -> str:
+    """The YAML text of one random valid spec; the same seed gives the same text."""
+    rng = random.Random(seed)
+    gen = Gen(rng, budget=rng.randint(4, 18))
+    if rng.random() < 0.1:
+        shape: Shape = (rng.randint(1, 16),)
+    else:
+        shape = (rng.randint(1, 8), rng.randint(4, 16), rng.randint(4, 16))
+    layers, out = gen.entries(shape, Ctx(), most=6)
+    while gen.budget > 0:
+        more, out = gen.entries(out, Ctx(), most=3)
+        layers += more
+    spec: dict[str, Any] = {"name": f"random{seed}", "input": list(shape),
+                            "params": dict(PARAMS)}
+    if gen.blocks:
+        spec["blocks"] = gen.blocks
+    spec["layers"] = layers
+    return yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, width=100)

@@ -1,0 +1,73 @@
+"""Random valid specs (tests/specgen.py) pass check, verify against torch, and predict their
+training memory to the byte.
+
+For each seeded spec: `cnncli check` accepts it (in-process, one `ok` line), `verify` on the
+meta device finds no layer where the analysis and torch disagree, and `summary --train`'s
+saved-activation bytes equal what autograd keeps in a training step (the saved-tensors-hooks
+oracle of cnncli.model.memory, as tests/test_training_memory.py uses it) at batch 2, where
+per-sample and per-channel tensors differ. FIRST seeds always run; the rest are slow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import pytest
+import torch
+from specgen import random_spec
+
+import cnncli
+from cnncli.analysis.training import training_memory
+from cnncli.commands import main
+from cnncli.model.memory import saved_activation_bytes
+from cnncli.model.verify import verify_analysis
+
+FIRST = 40
+CORPUS = 300
+BATCH = 2  # per-sample tensors double, per-channel statistics do not
+
+
+def check_cli(path: Path) -> tuple[object, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code: object = "returned without exiting"
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(["check", str(path)])
+        except SystemExit as exc:
+            code = exc.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def run_seed(tmp_path: Path, seed: int) -> None:
+    text = random_spec(seed)
+    path = tmp_path / f"random{seed}.yaml"
+    path.write_text(text, encoding="utf-8")
+    code, out, err = check_cli(path)
+    assert code == 0 and err == "" and out.startswith(f"ok  {path}: random{seed}"), \
+        f"{err}\n{text}"
+    analysis = cnncli.analyze(str(path), batch=BATCH)
+    problem = verify_analysis(analysis, "meta").first_disagreement()
+    assert problem is None, f"{problem}\n{text}"
+    predicted = training_memory(analysis, device="cpu").saved_activation_bytes
+    torch.manual_seed(seed)
+    model = cnncli.build(str(path))
+    real = saved_activation_bytes(model, torch.randn(BATCH, *analysis.input))
+    assert predicted == real, f"predicted {predicted:,} bytes, autograd keeps {real:,}\n{text}"
+
+
+def test_same_seed_same_text() -> None:
+    assert random_spec(7) == random_spec(7)
+    assert random_spec(7) != random_spec(8)
+
+
+@pytest.mark.parametrize("seed", range(FIRST))
+def test_random_spec(tmp_path: Path, seed: int) -> None:
+    run_seed(tmp_path, seed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(FIRST, CORPUS))
+def test_random_spec_corpus(tmp_path: Path, seed: int) -> None:
+    run_seed(tmp_path, seed)
