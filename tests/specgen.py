@@ -78,21 +78,19 @@ class Gen:
     def int_expr(self, value: int, ctx: Ctx, shape: Shape) -> Any:
         """`value`, or an expression that gives it: over a block's input shape or params,
         the repeat variable, or the spec's params."""
-        forms: list[str] = [f"width - {PARAMS['width'] - value}"]
-        if ctx.block_in is not None:
+        if ctx.block_in is not None and self.chance(0.6):
             names = ("in_channels", "in_height", "in_width") if len(ctx.block_in) == 3 \
                 else ("in_features",)
-            for name, size in zip(names, ctx.block_in):
-                forms.append(f"{name} + {value - size}" if value >= size
-                             else f"{name} - {size - value}")
-            forms += [f"{name} * 0 + {value}" if value != v else name
-                      for name, v in ctx.block_params]
+            name, size = self.pick(zip(names, ctx.block_in))
+            if self.chance(0.5) and value <= size and size % value == 0:
+                return f"{name} // {size // value}"
+            return f"{name} + {value - size}" if value >= size else f"{name} - {size - value}"
+        forms: list[str] = [f"width - {PARAMS['width'] - value}"]
+        forms += [f"{name} * 0 + {value}" if value != v else name
+                  for name, v in ctx.block_params]
         if ctx.repeat_var:
             forms.append(f"{value} + 0 * {ctx.repeat_var}")
-        if len(forms) > 1 or self.chance(0.3):
-            if self.chance(0.5):
-                return self.pick(forms)
-        return value
+        return self.pick(forms) if self.chance(0.4) else value
 
     # -- layers ------------------------------------------------------------------------------
 
@@ -436,22 +434,24 @@ class Gen:
         name = self.fresh("blk")
         q = self.rng.randint(1, 8)
         params = {"q": None, "r": "q + 1", "s": self.rng.randint(1, 4)}
-        inner = Ctx(depth=ctx.depth, block_in=shape,
-                    block_params=(("q", q), ("r", q + 1), ("s", params["s"])))
         kind = self.pick(("layers", "residual", "concat", "gate", "repeat"))
+        # An inline call of a repeat makes its items inline: they share one namespace.
+        inline = kind in ("layers", "repeat") and ctx.names and self.chance(0.3)
+        inner = Ctx(depth=ctx.depth, block_in=shape,
+                    block_params=(("q", q), ("r", q + 1), ("s", params["s"])),
+                    names=not (inline and kind == "repeat"))
         if kind == "layers":
             body, out = self.entries(shape, inner, keep)
-            inline_ok = True
         else:
             entry, out = getattr(self, kind)(shape, inner, keep)
-            body, inline_ok = entry[kind], kind == "repeat"
+            body = entry[kind]
         self.blocks[name] = {"params": params, kind: body}
         if self.chance(0.3):
             self.blocks[name]["description"] = f"block {name}"
         self.block_shapes[name] = (shape, out)
         self._q[name] = q
         call = self.call_args(name)
-        if inline_ok and ctx.names and self.chance(0.3):
+        if inline:
             call["inline"] = True
         return {name: call}, out
 
@@ -482,6 +482,8 @@ def infer(kind: str, args: dict[str, Any], shape: Shape) -> Shape:
 
 def strides(shape: Shape, out: Shape) -> tuple[int, int] | None:
     """The per-axis stride of a 1x1 conv from `shape` to `out`'s size (auto's rule)."""
+    if len(out) != 3:
+        return None
     found = []
     for size, target in zip(shape[1:], out[1:]):
         s = next((s for s in range(1, size + 1) if (size - 1) // s + 1 == target), None)

@@ -3,15 +3,18 @@ training memory to the byte.
 
 For each seeded spec: `cnncli check` accepts it (in-process, one `ok` line), `verify` on the
 meta device finds no layer where the analysis and torch disagree, and `summary --train`'s
-saved-activation bytes equal what autograd keeps in a training step (the saved-tensors-hooks
-oracle of cnncli.model.memory, as tests/test_training_memory.py uses it) at batch 2, where
-per-sample and per-channel tensors differ. FIRST seeds always run; the rest are slow.
+saved-activation bytes equal what autograd keeps in a training step on the CPU (the
+saved-tensors-hooks oracle of cnncli.model.memory, as tests/test_training_memory.py uses it).
+The batch is 2 (per-sample and per-channel tensors differ), and 1 for every third seed (where
+torch's reshapes of a batch of one are views), unless a batch norm there would see one value
+per channel, which torch refuses to train. FIRST seeds always run; the rest are slow.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import math
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,7 @@ import torch
 from specgen import random_spec
 
 import cnncli
+from cnncli.analysis.analyze import Analysis
 from cnncli.analysis.training import training_memory
 from cnncli.commands import main
 from cnncli.model.memory import saved_activation_bytes
@@ -26,7 +30,6 @@ from cnncli.model.verify import verify_analysis
 
 FIRST = 40
 CORPUS = 300
-BATCH = 2  # per-sample tensors double, per-channel statistics do not
 
 
 def check_cli(path: Path) -> tuple[object, str, str]:
@@ -40,6 +43,12 @@ def check_cli(path: Path) -> tuple[object, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def batch_for(seed: int, analysis: Analysis) -> int:
+    one_value = any(row.kind == "batchnorm" and math.prod(row.input[1:]) == 1
+                    for row in analysis.root.walk())
+    return 1 if seed % 3 == 0 and not one_value else 2
+
+
 def run_seed(tmp_path: Path, seed: int) -> None:
     text = random_spec(seed)
     path = tmp_path / f"random{seed}.yaml"
@@ -47,14 +56,17 @@ def run_seed(tmp_path: Path, seed: int) -> None:
     code, out, err = check_cli(path)
     assert code == 0 and err == "" and out.startswith(f"ok  {path}: random{seed}"), \
         f"{err}\n{text}"
-    analysis = cnncli.analyze(str(path), batch=BATCH)
+    analysis = cnncli.analyze(str(path))
+    batch = batch_for(seed, analysis)
+    analysis = cnncli.analyze(str(path), batch=batch)
     problem = verify_analysis(analysis, "meta").first_disagreement()
     assert problem is None, f"{problem}\n{text}"
     predicted = training_memory(analysis, device="cpu").saved_activation_bytes
     torch.manual_seed(seed)
     model = cnncli.build(str(path))
-    real = saved_activation_bytes(model, torch.randn(BATCH, *analysis.input))
-    assert predicted == real, f"predicted {predicted:,} bytes, autograd keeps {real:,}\n{text}"
+    real = saved_activation_bytes(model, torch.randn(batch, *analysis.input))
+    assert predicted == real, \
+        f"batch {batch}: predicted {predicted:,} bytes, autograd keeps {real:,}\n{text}"
 
 
 def test_same_seed_same_text() -> None:

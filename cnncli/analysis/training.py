@@ -11,7 +11,7 @@ The network's input is not counted (the caller owns it). See docs/counting.md.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import UsageError
@@ -156,6 +156,8 @@ class _Walk:
         if grad:  # else autograd records nothing for this layer
             cost = layer.infer(row.input)
             for item in layer.saved(row.input, cost, x.grad, trainable):
+                if item.folded and not layout.folds(row.input):
+                    item = replace(item, what="folded copy")  # a new tensor
                 charged += self.charge(item, layer, x, out)
             if self.amp and layer.autocast == "half" and x.grad and trainable:
                 weights = cost.params - (cost.output[0] if getattr(layer, "bias", False) else 0)
@@ -168,8 +170,8 @@ class _Walk:
         key = {"input": x.key, "output": out.key}.get(item.what, -1)
         cast = self.amp and layer is not None and layer.autocast == "half" \
             and item.what == "input" and key == 0
-        if cast or item.folded and self.batch > 1 and not x.last:
-            key = -1  # autocast's half copy of the fp32 input, or a folding copy: new
+        if cast:
+            key = -1  # autocast's half copy of the fp32 network input is a new tensor
         if key == 0 or key in self.seen:
             return 0
         if key > 0:

@@ -148,8 +148,8 @@ class Saved:
     elements: int
     dtype: str = "act"
     per_sample: bool = True
-    #: "input" only: what is kept is the input's channels-last view folded to (N·H·W, C),
-    #: a copy unless the input already lies channels-last or the batch is 1 (then a view)
+    #: "input" only: what is kept is the map's channels-last view folded to (N·H·W, C),
+    #: the input's storage where that fold is a view, else a copy (Layout.folds)
     folded: bool = False
 
 
@@ -166,6 +166,14 @@ class Layout:
     channels_last: bool = False
     dense: bool = True
     batch: int = 1
+
+    def folds(self, shape: Shape) -> bool:
+        """Whether the channels-last view of a map of `shape` (permute(0, 2, 3, 1)) folds
+        to (N·H·W, C) without a copy: only where N, H and W stay evenly strided."""
+        c, h, w = shape
+        if self.channels_last or self.batch == 1 or h * w == 1:
+            return True
+        return self.dense and c == 1  # one channel: NCHW and NHWC are the same order
 
     @property
     def contiguous(self) -> bool:

@@ -104,15 +104,12 @@ class Linear(Layer):
         """The weight's gradient needs the input; the input's needs only the weight.
 
         Pointwise, torch multiplies the channels-last view of the map folded to
-        (N·H·W, C), which is what the weight's gradient keeps: a copy unless the fold is a
-        view (one channel or one position here; batch 1 or a channels-last input, which
-        the analysis knows).
+        (N·H·W, C), which is what the weight's gradient keeps: a copy of the input unless
+        that fold is a view (the analysis knows the input's layout: Layout.folds).
         """
         if not trainable:
             return []
-        if len(shape) == 1 or shape[0] == 1 or elements(shape[1:]) == 1:
-            return [Saved("input", elements(shape))]
-        return [Saved("input", elements(shape), folded=True)]
+        return [Saved("input", elements(shape), folded=len(shape) == 3)]
 
     def channels_last(self, shape: Shape, channels_last: bool) -> bool:
         """Pointwise: the output is the NHWC result permuted back, so channels-last."""
