@@ -36,7 +36,7 @@ MAX_CHANNELS = 24
 ACTIVATIONS = ("relu", "relu6", "leaky_relu", "tanh", "scaled_tanh", "sigmoid", "gelu", "silu",
                "hardswish", "hardsigmoid", "softmax")
 MAP_ONLY = {"conv", "maxpool", "avgpool", "subsample", "adaptive_avgpool", "global_avgpool",
-            "lrn", "channel_shuffle", "layer_scale"}
+            "lrn", "channel_shuffle"}
 VECTOR_ONLY = {"rbf"}
 
 
@@ -100,8 +100,8 @@ class Gen:
         r = self.rng
         c = shape[0]
         if kind == "conv":
-            k = r.choice((1, 1, 2, 3))
-            d = r.choice((1, 1, 2))
+            k = r.choice((1, 1, 2, 3, 4, 5))
+            d = r.choice((1, 1, 2, 3))
             out = c if keep == "shape" else r.randint(1, 8)
             args: dict[str, Any] = {"out": out, "kernel": k}
             if keep:
@@ -110,8 +110,8 @@ class Gen:
                 else:
                     args["padding"] = "same"
             else:
-                stride = r.choice((1, 1, 2))
-                pad = r.choice((0, 1, "same", "valid")) if stride == 1 else r.randint(0, k)
+                stride = r.choice((1, 1, 2, 3))
+                pad = r.choice((0, 1, 3, "same", "valid")) if stride == 1 else r.randint(0, k)
                 args.update(stride=stride, padding=pad)
             if d > 1:
                 args["dilation"] = d
@@ -130,7 +130,7 @@ class Gen:
                                   args["padding"] == "same" else k]
             return args
         if kind in ("maxpool", "avgpool", "subsample"):
-            k = r.choice((1, 2, 3))
+            k = r.choice((1, 2, 3, 4, 5))
             if keep:
                 if k % 2 == 0 or kind == "subsample" and self.chance(0.5):
                     raise Retry
@@ -138,10 +138,10 @@ class Gen:
             else:
                 args = {"kernel": k, "padding": r.randint(0, k // 2)}
                 if self.chance(0.6):
-                    args["stride"] = r.choice((1, 2))
+                    args["stride"] = r.choice((1, 2, 3, 6))
             if kind == "maxpool":
                 if self.chance(0.3):
-                    args["dilation"] = 2
+                    args["dilation"] = r.choice((2, 3))
                     if keep:
                         raise Retry  # dilation widens the window past the padding
                 if self.chance(0.2) and not keep:
@@ -157,7 +157,7 @@ class Gen:
                 return {"size": [shape[1], shape[2]]}
             if keep:
                 raise Retry
-            return {"size": r.choice((1, 2, [r.randint(1, 3), r.randint(1, 3)]))}
+            return {"size": r.choice((1, 2, [r.randint(1, 5), r.randint(1, 20)]))}
         if kind == "global_avgpool":
             if keep and shape[1:] != (1, 1):
                 raise Retry
