@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from cnncli.layers import LAYER_TYPES, REGISTRY, ArgError, ShapeError
+from cnncli.layers import REGISTRY, ArgError, ShapeError
 from cnncli.layers.base import Layer
 
 Shape = tuple[int, ...]
@@ -38,6 +38,7 @@ ACTIVATIONS = ("relu", "relu6", "leaky_relu", "tanh", "scaled_tanh", "sigmoid", 
 MAP_ONLY = {"conv", "maxpool", "avgpool", "subsample", "adaptive_avgpool", "global_avgpool",
             "lrn", "channel_shuffle"}
 VECTOR_ONLY = {"rbf"}
+TYPES = sorted({cls.name for cls in REGISTRY.values()})  # every registered type, by its name
 
 
 class Retry(Exception):
@@ -57,10 +58,13 @@ class Ctx:
 
 @dataclass
 class Gen:
+    """Writes entries while following the shape; every draw comes from `rng`."""
+
     rng: random.Random
-    counter: int = 0
+    counter: int = 0  # for unique names: n1, b2, blk3, ...
     blocks: dict[str, Any] = field(default_factory=dict)
-    block_shapes: dict[str, tuple[Shape, Shape]] = field(default_factory=dict)
+    block_shapes: dict[str, tuple[Shape, Shape]] = field(default_factory=dict)  # in, out
+    block_q: dict[str, int] = field(default_factory=dict)  # each block's required argument
     budget: int = 18  # entries left to write
 
     # -- small helpers -----------------------------------------------------------------------
@@ -199,16 +203,17 @@ class Gen:
             if keep == "shape":
                 return {"out": c}
             return {"out": r.randint(1, 8)}
-        raise AssertionError(kind)
+        raise AssertionError(f"specgen has no argument rule for layer type {kind!r}: add one "
+                             "to Gen.layer_args")
 
     def some(self, args: dict[str, Any]) -> dict[str, Any]:
         """A random subset of optional arguments (the rest take their defaults)."""
         return {k: v for k, v in args.items() if self.chance(0.5)}
 
     def layer(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
-        kinds = [cls.name for cls in LAYER_TYPES
-                 if not (cls.name in MAP_ONLY and len(shape) == 1)
-                 and not (cls.name in VECTOR_ONLY and len(shape) == 3)]
+        kinds = [name for name in TYPES
+                 if not (name in MAP_ONLY and len(shape) == 1)
+                 and not (name in VECTOR_ONLY and len(shape) == 3)]
         kind = self.pick(kinds)
         if kind == "flatten" and len(shape) == 3 and self.chance(0.7):
             raise Retry  # keep most of the network on maps
@@ -290,8 +295,8 @@ class Gen:
     # -- composites --------------------------------------------------------------------------
 
     def sequence(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
-        inline = ctx.names and self.chance(0.3)
-        layers, out = self.entries(shape, replace(ctx, names=ctx.names and not inline), keep)
+        inline = ctx.names and self.chance(0.3)  # its names are unique, so they may land
+        layers, out = self.entries(shape, ctx, keep)  # among its parent's
         args: dict[str, Any] = {"layers": layers}
         if inline:
             args["inline"] = True
@@ -449,20 +454,18 @@ class Gen:
         if self.chance(0.3):
             self.blocks[name]["description"] = f"block {name}"
         self.block_shapes[name] = (shape, out)
-        self._q[name] = q
+        self.block_q[name] = q
         call = self.call_args(name)
         if inline:
             call["inline"] = True
         return {name: call}, out
 
     def call_args(self, name: str) -> dict[str, Any]:
-        q = self._q[name]
+        q = self.block_q[name]
         args: dict[str, Any] = {"q": q if self.chance(0.5) else f"width * 0 + {q}"}
         if self.chance(0.3):
             args["s"] = self.blocks[name]["params"]["s"]
         return args
-
-    _q: dict[str, int] = field(default_factory=dict)
 
 
 def infer(kind: str, args: dict[str, Any], shape: Shape) -> Shape:

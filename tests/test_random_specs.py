@@ -19,12 +19,14 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from specgen import random_spec
 
 import cnncli
 from cnncli.analysis.analyze import Analysis
 from cnncli.analysis.training import training_memory
 from cnncli.commands import main
+from cnncli.layers import REGISTRY
 from cnncli.model.memory import saved_activation_bytes
 from cnncli.model.verify import verify_analysis
 
@@ -83,3 +85,42 @@ def test_random_spec(tmp_path: Path, seed: int) -> None:
 @pytest.mark.parametrize("seed", range(FIRST, CORPUS))
 def test_random_spec_corpus(tmp_path: Path, seed: int) -> None:
     run_seed(tmp_path, seed)
+
+
+def constructs(doc: object, found: set[str]) -> set[str]:
+    """The spec-language constructs a generated document uses (keys, forms, names)."""
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            found.add(REGISTRY[key].name if key in REGISTRY else key)
+            if key == "shortcut":
+                found.add(f"shortcut {value}" if isinstance(value, str) and " " not in value
+                          else "shortcut list" if isinstance(value, list)
+                          else "shortcut expression")
+            if key == "branches":
+                found.add(f"branches {type(value).__name__}")
+                items = value.values() if isinstance(value, dict) else value
+                found.update("empty branch" if b == [] else "list branch"
+                             if isinstance(b, list) else "entry branch" for b in items)
+            if isinstance(value, str):
+                found.update(n for n in ("in_channels", "in_height", "in_width",
+                                         "in_features") if n in value)
+            constructs(value, found)
+    elif isinstance(doc, list):
+        for item in doc:
+            constructs(item, found)
+    return found
+
+
+def test_corpus_covers_the_language() -> None:
+    """The seeds the slow test runs use every layer type and every composite form."""
+    found: set[str] = set()
+    for seed in range(CORPUS):
+        constructs(yaml.safe_load(random_spec(seed)), found)
+    wanted = {cls.name for cls in REGISTRY.values()} | {
+        "sequence", "residual", "concat", "gate", "repeat", "blocks", "params", "inline",
+        "frozen", "when", "name", "shortcut auto", "shortcut identity", "shortcut none",
+        "shortcut list", "shortcut expression", "shortcut_name", "after", "split",
+        "branches dict", "branches list", "empty branch", "list branch", "entry branch",
+        "var", "prefix", "start", "in_channels", "in_height", "in_width", "in_features",
+        "connections", "groups", "dilation", "pointwise", "ceil_mode", "count_include_pad"}
+    assert wanted - found == set()
