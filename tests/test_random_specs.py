@@ -124,3 +124,43 @@ def test_corpus_covers_the_language() -> None:
         "var", "prefix", "start", "in_channels", "in_height", "in_width", "in_features",
         "connections", "groups", "dilation", "pointwise", "ceil_mode", "count_include_pad"}
     assert wanted - found == set()
+
+
+FOUND = {  # smallest cases of what the corpus found, at batch 2: layers, input, saved bytes
+    # a frozen conv after a trainable one keeps its input: 2 · 3·6·6 · 4 bytes (was 0)
+    "frozen_conv": ("[2, 6, 6]", ["conv: {out: 3, kernel: 1}",
+                                  "conv: {out: 2, kernel: 3, frozen: true}"], 864),
+    # a pointwise linear on an NCHW map keeps a channels-last copy beside relu's output
+    "pointwise_copy": ("[3, 4, 4]", ["conv: {out: 4, kernel: 1}", "relu",
+                                     "linear: {out: 2, pointwise: true}"], 1024),
+    # ... but after layer_norm (channels-last) the fold is a view of relu's output
+    "pointwise_view": ("[3, 4, 4]", ["conv: {out: 4, kernel: 1}", "layer_norm", "relu",
+                                     "linear: {out: 2, pointwise: true}"], 1280),
+    # ... and a split's one-channel share is copied (an NCHW map of one channel is not)
+    "pointwise_share": ("[2, 3, 3]", ["conv: {out: 2, kernel: 1}", "relu",
+                                      "concat: {split: true, branches: "
+                                      "[[linear: {out: 2, pointwise: true}], []]}"], 216),
+    # first subsample: only the means (no coefficients: its input needs no gradient)
+    "subsample_first": ("[2, 4, 4]", ["subsample: {kernel: 2}"], 64),
+    # first sparse conv: the gathered maps and the reorder's index, no gather indices
+    "sparse_first": ("[3, 5, 5]", ["conv: {out: 2, kernel: 3, connections: [[0, 1], [2]]}"],
+                     616),
+    # channel_shuffle with one group is a view: relu's output is kept once, not twice
+    "shuffle_view": ("[4, 3, 3]", ["conv: {out: 4, kernel: 1}", "relu",
+                                   "channel_shuffle: {groups: 1}", "conv: {out: 2, kernel: 1}"],
+                     288),
+    # flatten copies a channels-last map: the linear keeps the copy
+    "flatten_copy": ("[3, 4, 4]", ["conv: {out: 4, kernel: 1}", "layer_norm", "relu",
+                                   "flatten", "linear: {out: 2}"], 1792),
+}
+
+
+@pytest.mark.parametrize("name", FOUND)
+def test_found_case(tmp_path: Path, name: str) -> None:
+    shape, layers, expected = FOUND[name]
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"name: {name}\ninput: {shape}\nlayers:\n"
+                    + "".join(f"  - {layer}\n" for layer in layers), encoding="utf-8")
+    analysis = cnncli.analyze(str(path), batch=2)
+    real = saved_activation_bytes(cnncli.build(str(path)), torch.randn(2, *analysis.input))
+    assert training_memory(analysis, device="cpu").saved_activation_bytes == real == expected
