@@ -155,12 +155,44 @@ FOUND = {  # smallest cases of what the corpus found, at batch 2: layers, input,
 }
 
 
-@pytest.mark.parametrize("name", FOUND)
-def test_found_case(tmp_path: Path, name: str) -> None:
-    shape, layers, expected = FOUND[name]
+def small_spec(tmp_path: Path, name: str, shape: str, layers: list[str]) -> Path:
     path = tmp_path / f"{name}.yaml"
     path.write_text(f"name: {name}\ninput: {shape}\nlayers:\n"
                     + "".join(f"  - {layer}\n" for layer in layers), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", FOUND)
+def test_found_case(tmp_path: Path, name: str) -> None:
+    shape, layers, expected = FOUND[name]
+    path = small_spec(tmp_path, name, shape, layers)
     analysis = cnncli.analyze(str(path), batch=2)
     real = saved_activation_bytes(cnncli.build(str(path)), torch.randn(2, *analysis.input))
     assert training_memory(analysis, device="cpu").saved_activation_bytes == real == expected
+
+
+AMP = {  # conv and linear only: CPU autocast (bfloat16) casts them as CUDA's does (float16)
+    # a first conv keeps autocast's half copy of its weight (its backward node keeps both)
+    "first_conv": ("[3, 5, 5]", ["conv: {out: 4, kernel: 1}"], 324),
+    # a frozen conv after a trainable layer: its input and the weight's half copy
+    "frozen_conv": ("[3, 5, 5]", ["conv: {out: 4, kernel: 1}", "relu",
+                                  "conv: {out: 2, kernel: 3, frozen: true}"], 868),
+    # a frozen linear keeps the weight's half copy for its input's gradient
+    "frozen_linear": ("[6]", ["linear: {out: 4}", "relu", "linear: {out: 3, frozen: true}"],
+                      64),
+    "sparse_conv": ("[3, 5, 5]", ["conv: {out: 4, kernel: 1}",
+                                  "conv: {out: 2, kernel: 3, connections: [[0, 1], [2]]}"], 718),
+    "pointwise": ("[3, 4, 4]", ["conv: {out: 4, kernel: 1}", "relu",
+                                "linear: {out: 2, pointwise: true}"], 744),
+}
+
+
+@pytest.mark.parametrize("name", AMP)
+def test_amp_weight_copies(tmp_path: Path, name: str) -> None:
+    shape, layers, expected = AMP[name]
+    path = small_spec(tmp_path, name, shape, layers)
+    analysis = cnncli.analyze(str(path), batch=2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        real = saved_activation_bytes(cnncli.build(str(path)), torch.randn(2, *analysis.input))
+    predicted = training_memory(analysis, amp=True, device="cpu").saved_activation_bytes
+    assert predicted == real == expected

@@ -156,12 +156,11 @@ class _Walk:
         if grad:  # else autograd records nothing for this layer
             cost = layer.infer(row.input)
             for item in layer.saved(row.input, cost, x.grad, trainable):
+                if item.dtype == "half" and not self.amp:
+                    continue  # autocast's copy of a weight: no such tensor without it
                 if item.folded and not layout.folds(row.input):
                     item = replace(item, what="folded copy")  # a new tensor
                 charged += self.charge(item, layer, x, out)
-            if self.amp and layer.autocast == "half" and x.grad and trainable:
-                weights = cost.params - (cost.output[0] if getattr(layer, "bias", False) else 0)
-                charged += weights * HALF  # the half copy of the weight, kept for dX
         self.by_row[row.path] = charged
         return out
 
@@ -184,6 +183,8 @@ class _Walk:
     def dtype_bytes(self, item: Saved, layer: Any) -> int:
         if item.dtype == "int64":
             return 8
+        if item.dtype == "half":
+            return HALF
         if item.dtype == "fp32":
             return 4
         if item.dtype == "mask" and self.device == "cuda":

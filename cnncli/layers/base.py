@@ -141,7 +141,8 @@ class Saved:
     save too: the analysis counts each once), or a tensor of its own ("indices", "mask",
     "stats", "padded", ...). elements: per sample unless `per_sample` is false (per-channel
     statistics do not grow with the batch). dtype: "act" (the activations' type), "mask"
-    (dropout's mask: the activations' type on CPU, one byte on CUDA), "fp32" or "int64".
+    (dropout's mask: the activations' type on CPU, one byte on CUDA), "fp32", "int64", or
+    "half" for a tensor that exists only under autocast (the half copy of a weight).
     """
 
     what: str

@@ -201,15 +201,18 @@ class Conv(Layer):
     def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
         """The input, whenever autograd records the conv: torch's convolution backward is
         one node for input, weight and bias that keeps the input and the weight together,
-        so a frozen conv after a trainable layer keeps its input too.
+        so a frozen conv after a trainable layer keeps its input too (and under autocast
+        the weight's half copy, for a first conv as for a frozen one).
 
         Asymmetric "same" padding: torch pads the input by the odd element first and
         convolves that new tensor, so the padded copy is what is kept.
         """
+        weight = Saved("half weight", cost.params - (self.out if self.bias else 0), "half",
+                       per_sample=False)
         if self.connections is not None:
-            return self._saved_sparse(shape, grad_in)
+            return [*self._saved_sparse(shape, grad_in), weight]
         (ph0, ph1), (pw0, pw1) = self.pads()
         if ph0 == ph1 and pw0 == pw1:
-            return [Saved("input", elements(shape))]
+            return [Saved("input", elements(shape)), weight]
         c, h, w = shape
-        return [Saved("padded", c * (h + ph1 - ph0) * (w + pw1 - pw0))]
+        return [Saved("padded", c * (h + ph1 - ph0) * (w + pw1 - pw0)), weight]

@@ -105,11 +105,14 @@ class Linear(Layer):
 
         Pointwise, torch multiplies the channels-last view of the map folded to
         (N·H·W, C), which is what the weight's gradient keeps: a copy of the input unless
-        that fold is a view (the analysis knows the input's layout: Layout.folds).
+        that fold is a view (the analysis knows the input's layout: Layout.folds). Under
+        autocast the input's gradient keeps the weight's half copy (frozen or not).
         """
-        if not trainable:
-            return []
-        return [Saved("input", elements(shape), folded=len(shape) == 3)]
+        saved = [Saved("input", elements(shape), folded=len(shape) == 3)] if trainable else []
+        if grad_in:
+            weights = cost.params - (self.out if self.bias else 0)
+            saved.append(Saved("half weight", weights, "half", per_sample=False))
+        return saved
 
     def channels_last(self, shape: Shape, channels_last: bool) -> bool:
         """Pointwise: the output is the NHWC result permuted back, so channels-last."""
