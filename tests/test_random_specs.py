@@ -24,7 +24,7 @@ from specgen import random_spec
 
 import cnncli
 from cnncli.analysis.analyze import Analysis
-from cnncli.analysis.training import training_memory
+from cnncli.analysis.training import max_batch, training_memory
 from cnncli.commands import main
 from cnncli.layers import REGISTRY
 from cnncli.model.memory import saved_activation_bytes
@@ -196,3 +196,21 @@ def test_amp_weight_copies(tmp_path: Path, name: str) -> None:
         real = saved_activation_bytes(cnncli.build(str(path)), torch.randn(2, *analysis.input))
     predicted = training_memory(analysis, amp=True, device="cpu").saved_activation_bytes
     assert predicted == real == expected
+
+
+def test_max_batch_past_a_batch_of_one(tmp_path: Path) -> None:
+    """A pointwise linear's fold is a view at batch 1 and a copy above, so batch 1 lies off
+    the line a + b·N: the largest batch still fits and one more does not (a line through
+    batches 1 and 2 said 3 and 16 here)."""
+    path = small_spec(tmp_path, "fold", "[3, 8, 8]", ["conv: {out: 8, kernel: 1}", "relu",
+                                                     "linear: {out: 4, pointwise: true}"])
+
+    def total(batch: int) -> int:
+        return training_memory(cnncli.analyze(str(path), batch=batch),
+                               device="cpu").total_bytes
+
+    assert [total(n) for n in (1, 2, 3)] == [2592, 8736, 12832]
+    for budget, expected in ((2000, 0), (5000, 1), (20_000, 4), (100_000, 24)):
+        n = max_batch(cnncli.analyze(str(path)), budget, device="cpu")
+        assert n == expected
+        assert (n == 0 or total(n) <= budget) and total(n + 1) > budget

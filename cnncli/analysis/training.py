@@ -220,16 +220,20 @@ def max_batch(analysis: Analysis, budget: int, optimizer: str = "sgd", amp: bool
     """The largest batch whose predicted total fits in `budget` bytes (0: not even 1).
 
     Saved activations grow linearly with the batch (the per-channel statistics do not),
-    so the total is a + b·N and the answer follows from batches 1 and 2 directly.
+    so from batch 2 on the total is a + b·N and the answer follows from batches 2 and 3
+    directly. Batch 1 is off that line where torch's reshapes of a single sample are views
+    that copy at any larger batch (Layout.folds), so it is checked on its own.
     """
     def total(batch: int) -> int:
         return training_memory(_at(analysis, batch), optimizer, amp, device).total_bytes
 
-    one, two = total(1), total(2)
-    if one > budget:
+    if total(1) > budget:
         return 0
-    per = two - one
-    return 2**31 - 1 if per <= 0 else 1 + (budget - one) // per
+    two = total(2)
+    if two > budget:
+        return 1
+    per = total(3) - two
+    return 2**31 - 1 if per <= 0 else 2 + (budget - two) // per
 
 
 def _at(analysis: Analysis, batch: int) -> Analysis:
