@@ -38,6 +38,16 @@ ACTIVATIONS = ("relu", "relu6", "leaky_relu", "tanh", "scaled_tanh", "sigmoid", 
 MAP_ONLY = {"conv", "maxpool", "avgpool", "subsample", "adaptive_avgpool", "global_avgpool",
             "lrn", "channel_shuffle"}
 VECTOR_ONLY = {"rbf"}
+OPTIONAL = {  # the optional arguments of the simpler types: each given half the time
+    "batchnorm": {"eps": (1e-3,), "momentum": (0.0, 0.5, 1.0), "affine": (True, False)},
+    "lrn": {"size": (1, 2, 3, 4, 5, 6), "alpha": (2e-4,), "beta": (0.5,), "k": (2.0,)},
+    "leaky_relu": {"negative_slope": (0.0, 0.2)},
+    "scaled_tanh": {"amplitude": (1.5,), "slope": (0.5,)},
+    "dropout": {"p": (0.0, 0.3)},
+    "drop_path": {"p": (0.0, 0.2)},
+    "layer_norm": {"eps": (1e-6,), "affine": (True, False)},
+    "layer_scale": {"init": (0.5,)},
+}
 TYPES = sorted({cls.name for cls in REGISTRY.values()})  # every registered type, by its name
 
 
@@ -101,122 +111,115 @@ class Gen:
     def layer_args(self, kind: str, shape: Shape, keep: str) -> dict[str, Any]:
         """Random arguments for `kind` on `shape`; keep: "" (anything), "spatial" (H and W
         kept) or "shape" (the whole shape kept)."""
-        r = self.rng
-        c = shape[0]
-        if kind == "conv":
-            k = r.choice((1, 1, 2, 3, 4, 5))
-            d = r.choice((1, 1, 2, 3))
-            out = c if keep == "shape" else r.randint(1, 8)
-            args: dict[str, Any] = {"out": out, "kernel": k}
-            if keep:
-                if k % 2 == 1 and self.chance(0.5):
-                    args["padding"] = d * (k - 1) // 2
-                else:
-                    args["padding"] = "same"
-            else:
-                stride = r.choice((1, 1, 2, 3))
-                pad = r.choice((0, 1, 3, "same", "valid")) if stride == 1 else r.randint(0, k)
-                args.update(stride=stride, padding=pad)
-            if d > 1:
-                args["dilation"] = d
-            if not self.chance(0.3):
-                args["bias"] = self.chance(0.5)
-            roll = r.random()
-            if roll < 0.2:
-                common = [g for g in range(2, 9) if c % g == 0 and out % g == 0]
-                if common:
-                    args["groups"] = r.choice(common)
-            elif roll < 0.3:
-                args["connections"] = [sorted(r.sample(range(c), r.randint(1, c)))
-                                       for _ in range(out)]
-            if isinstance(args["kernel"], int) and self.chance(0.2):
-                args["kernel"] = [k, r.choice((1, 3)) if keep != "spatial" or
-                                  args["padding"] == "same" else k]
-            return args
-        if kind in ("maxpool", "avgpool", "subsample"):
-            k = r.choice((1, 2, 3, 4, 5))
-            if keep:
-                if k % 2 == 0 or kind == "subsample" and self.chance(0.5):
-                    raise Retry
-                args = {"kernel": k, "stride": 1, "padding": k // 2}
-            else:
-                args = {"kernel": k, "padding": r.randint(0, k // 2)}
-                if self.chance(0.6):
-                    args["stride"] = r.choice((1, 2, 3, 6))
-            if kind == "maxpool":
-                if self.chance(0.3):
-                    args["dilation"] = r.choice((2, 3))
-                    if keep:
-                        raise Retry  # dilation widens the window past the padding
-                if self.chance(0.2) and not keep:
-                    args["ceil_mode"] = True
-            if kind == "avgpool":
-                if self.chance(0.2) and not keep:
-                    args["ceil_mode"] = True
-                if self.chance(0.3):
-                    args["count_include_pad"] = self.chance(0.5)
-            return args
-        if kind == "adaptive_avgpool":
-            if keep == "shape":
-                return {"size": [shape[1], shape[2]]}
-            if keep:
-                raise Retry
-            return {"size": r.choice((1, 2, [r.randint(1, 5), r.randint(1, 20)]))}
-        if kind == "global_avgpool":
-            if keep and shape[1:] != (1, 1):
-                raise Retry
-            return {}
-        if kind == "batchnorm":
-            return self.some({"eps": 1e-3, "momentum": r.choice((0.0, 0.5, 1.0)),
-                              "affine": self.chance(0.5)})
-        if kind == "lrn":
-            return self.some({"size": r.randint(1, 6), "alpha": 2e-4, "beta": 0.5, "k": 2.0})
-        if kind == "leaky_relu":
-            return self.some({"negative_slope": r.choice((0.0, 0.2))})
-        if kind == "scaled_tanh":
-            return self.some({"amplitude": 1.5, "slope": 0.5})
+        special = getattr(self, f"args_{kind}", None)
+        if special is not None:
+            return special(shape, keep)
+        if kind in OPTIONAL:
+            return {k: self.pick(v) for k, v in OPTIONAL[kind].items() if self.chance(0.5)}
         if kind in ACTIVATIONS:
             return {}
-        if kind == "dropout":
-            return self.some({"p": r.choice((0.0, 0.3))})
-        if kind == "drop_path":
-            return self.some({"p": r.choice((0.0, 0.2))})
-        if kind == "layer_norm":
-            return self.some({"eps": 1e-6, "affine": self.chance(0.5)})
-        if kind == "layer_scale":
-            return self.some({"init": 0.5})
-        if kind == "channel_shuffle":
-            return {"groups": r.choice([g for g in range(1, c + 1) if c % g == 0])}
-        if kind == "flatten":
-            if keep and len(shape) == 3:
-                raise Retry
-            return {}
-        if kind == "linear":
-            out = c if keep == "shape" else r.randint(1, 8)
-            args = {"out": out, "pointwise": len(shape) == 3}
-            if not args["pointwise"] and self.chance(0.5):
-                del args["pointwise"]
-            if self.chance(0.3):
-                args["bias"] = False
-            return args
-        if kind == "rbf":
-            if keep == "shape":
-                return {"out": c}
-            return {"out": r.randint(1, 8)}
         raise AssertionError(f"specgen has no argument rule for layer type {kind!r}: add one "
-                             "to Gen.layer_args")
+                             "to OPTIONAL or an args_ method")
 
-    def some(self, args: dict[str, Any]) -> dict[str, Any]:
-        """A random subset of optional arguments (the rest take their defaults)."""
-        return {k: v for k, v in args.items() if self.chance(0.5)}
+    def args_conv(self, shape: Shape, keep: str) -> dict[str, Any]:
+        r, c = self.rng, shape[0]
+        k, d = r.choice((1, 1, 2, 3, 4, 5)), r.choice((1, 1, 2, 3))
+        out = c if keep == "shape" else r.randint(1, 8)
+        args: dict[str, Any] = {"out": out, "kernel": k}
+        if keep:
+            odd = k % 2 == 1 and self.chance(0.5)
+            args["padding"] = d * (k - 1) // 2 if odd else "same"
+        else:
+            stride = r.choice((1, 1, 2, 3))
+            pad = r.choice((0, 1, 3, "same", "valid")) if stride == 1 else r.randint(0, k)
+            args.update(stride=stride, padding=pad)
+        if d > 1:
+            args["dilation"] = d
+        if not self.chance(0.3):
+            args["bias"] = self.chance(0.5)
+        roll = r.random()
+        common = [g for g in range(2, 9) if c % g == 0 and out % g == 0]
+        if roll < 0.2 and common:
+            args["groups"] = r.choice(common)
+        elif 0.2 <= roll < 0.3:  # LeNet-5's connection table: each output reads some inputs
+            args["connections"] = [sorted(r.sample(range(c), r.randint(1, c)))
+                                   for _ in range(out)]
+        if self.chance(0.2):
+            kept = keep != "spatial" or args["padding"] == "same"
+            args["kernel"] = [k, r.choice((1, 3)) if kept else k]
+        return args
+
+    def args_maxpool(self, shape: Shape, keep: str) -> dict[str, Any]:
+        args = self.window(keep)
+        if self.chance(0.3):
+            if keep:
+                raise Retry  # dilation widens the window past the padding
+            args["dilation"] = self.pick((2, 3))
+        if self.chance(0.2) and not keep:
+            args["ceil_mode"] = True
+        return args
+
+    def args_avgpool(self, shape: Shape, keep: str) -> dict[str, Any]:
+        args = self.window(keep)
+        if self.chance(0.2) and not keep:
+            args["ceil_mode"] = True
+        if self.chance(0.3):
+            args["count_include_pad"] = self.chance(0.5)
+        return args
+
+    def args_subsample(self, shape: Shape, keep: str) -> dict[str, Any]:
+        return self.window(keep)
+
+    def window(self, keep: str) -> dict[str, Any]:
+        """A window, its stride and padding (at most half the kernel): pooling's common
+        arguments; keeping the size takes an odd kernel at stride 1."""
+        k = self.pick((1, 2, 3, 4, 5))
+        if keep:
+            if k % 2 == 0:
+                raise Retry
+            return {"kernel": k, "stride": 1, "padding": k // 2}
+        args = {"kernel": k, "padding": self.rng.randint(0, k // 2)}
+        if self.chance(0.6):
+            args["stride"] = self.pick((1, 2, 3, 6))
+        return args
+
+    def args_adaptive_avgpool(self, shape: Shape, keep: str) -> dict[str, Any]:
+        if keep == "shape":
+            return {"size": [shape[1], shape[2]]}
+        if keep:
+            raise Retry
+        r = self.rng
+        return {"size": r.choice((1, 2, [r.randint(1, 5), r.randint(1, 20)]))}
+
+    def args_global_avgpool(self, shape: Shape, keep: str) -> dict[str, Any]:
+        if keep and shape[1:] != (1, 1):
+            raise Retry
+        return {}
+
+    def args_channel_shuffle(self, shape: Shape, keep: str) -> dict[str, Any]:
+        return {"groups": self.pick(g for g in range(1, shape[0] + 1) if shape[0] % g == 0)}
+
+    def args_flatten(self, shape: Shape, keep: str) -> dict[str, Any]:
+        if len(shape) == 3 and (keep or self.chance(0.7)):
+            raise Retry  # keep most of the network on maps
+        return {}
+
+    def args_linear(self, shape: Shape, keep: str) -> dict[str, Any]:
+        args: dict[str, Any] = {"out": shape[0] if keep == "shape" else self.rng.randint(1, 8)}
+        if len(shape) == 3 or self.chance(0.5):
+            args["pointwise"] = len(shape) == 3
+        if self.chance(0.3):
+            args["bias"] = False
+        return args
+
+    def args_rbf(self, shape: Shape, keep: str) -> dict[str, Any]:
+        return {"out": shape[0] if keep == "shape" else self.rng.randint(1, 8)}
 
     def layer(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
         kinds = [name for name in TYPES
                  if not (name in MAP_ONLY and len(shape) == 1)
                  and not (name in VECTOR_ONLY and len(shape) == 3)]
         kind = self.pick(kinds)
-        if kind == "flatten" and len(shape) == 3 and self.chance(0.7):
-            raise Retry  # keep most of the network on maps
         args = self.layer_args(kind, shape, keep)
         out = infer(kind, args, shape)
         if max(out) > 64 or out[0] > MAX_CHANNELS or keep == "shape" and out != shape \
