@@ -5,7 +5,9 @@ The walk follows tensors, not rows: a layer's input is its predecessor's output 
 residual or concat, the block's input), a view (flatten) is its input's storage, and a
 tensor kept by two layers (a conv's output saved by the batch norm after it, a ReLU's
 output saved by the conv after it) is counted once, at the first layer that keeps it.
-The network's input is not counted (the caller owns it). See docs/counting.md.
+The network's input is not counted (the caller owns it). Each tensor's memory order
+(channels-last after a map's layer_norm or a pointwise linear) is followed too, since it
+decides where torch's reshapes copy. See docs/counting.md.
 """
 
 from __future__ import annotations
@@ -73,14 +75,14 @@ class _Walk:
     def __init__(self, batch: int, element: int, amp: bool, device: str):
         self.batch, self.element, self.amp, self.device = batch, element, amp, device
         self.seen: set[int] = set()
-        self.last = 0
+        self.made = 0  # tensors made so far; each one's key
         self.by_row: dict[str, int] = {}
         self.sizes: dict[int, int] = {}  # elements per sample of each storage (views: whole)
 
     def new(self, grad: bool, shape: tuple[int, ...], last: bool = False) -> _Tensor:
-        self.last += 1
-        self.sizes[self.last] = elements(shape)
-        return _Tensor(self.last, grad, _channels_last(shape, last))
+        self.made += 1
+        self.sizes[self.made] = elements(shape)
+        return _Tensor(self.made, grad, _channels_last(shape, last))
 
     def node(self, row: Row, x: _Tensor) -> _Tensor:
         if row.is_layer:
