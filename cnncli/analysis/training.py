@@ -5,17 +5,19 @@ The walk follows tensors, not rows: a layer's input is its predecessor's output 
 residual or concat, the block's input), a view (flatten) is its input's storage, and a
 tensor kept by two layers (a conv's output saved by the batch norm after it, a ReLU's
 output saved by the conv after it) is counted once, at the first layer that keeps it.
-The network's input is not counted (the caller owns it). See docs/counting.md.
+The network's input is not counted (the caller owns it). Each tensor's memory order
+(channels-last after a map's layer_norm or a pointwise linear) is followed too, since it
+decides where torch's reshapes copy. See docs/counting.md.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import UsageError
-from ..layers.base import Saved, elements
+from ..layers.base import Layout, Saved, Shape, elements
 from ..spec.ir import Concat, Gate, Residual
 from .analyze import DTYPE_BYTES, Analysis, Row, is_branch, is_shortcut
 
@@ -29,6 +31,13 @@ HALF = 2
 class _Tensor:
     key: int  # 0 is the network's input
     grad: bool  # requires grad
+    last: bool = False  # lies channels-last (see Layout)
+    dense: bool = True  # False: a split's share of a wider tensor
+
+
+def _channels_last(shape: Shape, last: bool) -> bool:
+    """Only a map with several channels and several positions has two distinct orders."""
+    return last and len(shape) == 3 and shape[0] > 1 and shape[1] * shape[2] > 1
 
 
 @dataclass
@@ -66,14 +75,14 @@ class _Walk:
     def __init__(self, batch: int, element: int, amp: bool, device: str):
         self.batch, self.element, self.amp, self.device = batch, element, amp, device
         self.seen: set[int] = set()
-        self.last = 0
+        self.made = 0  # tensors made so far; each one's key
         self.by_row: dict[str, int] = {}
         self.sizes: dict[int, int] = {}  # elements per sample of each storage (views: whole)
 
-    def new(self, grad: bool, shape: tuple[int, ...]) -> _Tensor:
-        self.last += 1
-        self.sizes[self.last] = elements(shape)
-        return _Tensor(self.last, grad)
+    def new(self, grad: bool, shape: tuple[int, ...], last: bool = False) -> _Tensor:
+        self.made += 1
+        self.sizes[self.made] = elements(shape)
+        return _Tensor(self.made, grad, _channels_last(shape, last))
 
     def node(self, row: Row, x: _Tensor) -> _Tensor:
         if row.is_layer:
@@ -89,13 +98,18 @@ class _Walk:
         return x
 
     def concat(self, row: Row, x: _Tensor) -> _Tensor:
-        """Branches on x (a split's shares are views of x); cat's backward keeps nothing."""
+        """Branches on x (a split's shares are views of x); cat's backward keeps nothing.
+        The joined tensor lies channels-last when every part does (torch.cat's rule)."""
         outs: list[_Tensor] = []
         out = x
+        branches = len(row.node.branches)  # type: ignore[attr-defined]
+        if row.node.split and branches > 1:  # type: ignore[attr-defined]
+            x = _Tensor(x.key, x.grad, x.last, dense=False)
         for child in row.children:
             if child.op == "concat":
                 self.by_row[child.path] = 0
-                out = self.new(any(t.grad for t in outs), child.output)
+                out = self.new(any(t.grad for t in outs), child.output,
+                               all(t.last for t in outs))
             elif is_branch(row, child):
                 outs.append(self.node(child, x))
             else:
@@ -115,7 +129,7 @@ class _Walk:
             if g.grad:
                 charged += self.charge(Saved("input", elements(child.input)), None, x, g)
             self.by_row[child.path] = charged
-            return self.new(x.grad or g.grad, child.output)
+            return self.new(x.grad or g.grad, child.output, x.last)  # x's order: the first
         raise AssertionError("a gate ends with its multiply")
 
     def residual(self, row: Row, x: _Tensor) -> _Tensor:
@@ -123,7 +137,8 @@ class _Walk:
         for child in row.children:
             if child.op == "add":  # the add's backward keeps nothing
                 self.by_row[child.path] = 0
-                out = self.new(out.grad or side.grad, child.output)
+                # body + shortcut: torch gives the sum the first operand's memory order
+                out = self.new(out.grad or side.grad, child.output, out.last)
             elif is_shortcut(row, child):
                 side = self.node(child, x)
             else:
@@ -134,15 +149,20 @@ class _Walk:
         layer = row.node.layer  # type: ignore[attr-defined]
         trainable = row.trainable > 0
         grad = x.grad or trainable
-        out = _Tensor(x.key, grad) if layer.output_is_input() else self.new(grad, row.output)
+        layout = Layout(x.last, x.dense, self.batch)
+        if layer.output_is_input(row.input, layout):
+            out = _Tensor(x.key, grad, x.last, x.dense)
+        else:
+            out = self.new(grad, row.output, layer.channels_last(row.input, x.last))
         charged = 0
         if grad:  # else autograd records nothing for this layer
             cost = layer.infer(row.input)
             for item in layer.saved(row.input, cost, x.grad, trainable):
+                if item.dtype == "half" and not self.amp:
+                    continue  # autocast's copy of a weight: no such tensor without it
+                if item.folded and not layout.folds(row.input):
+                    item = replace(item, what="folded copy")  # a new tensor
                 charged += self.charge(item, layer, x, out)
-            if self.amp and layer.autocast == "half" and x.grad and trainable:
-                weights = cost.params - (cost.output[0] if getattr(layer, "bias", False) else 0)
-                charged += weights * HALF  # the half copy of the weight, kept for dX
         self.by_row[row.path] = charged
         return out
 
@@ -165,6 +185,8 @@ class _Walk:
     def dtype_bytes(self, item: Saved, layer: Any) -> int:
         if item.dtype == "int64":
             return 8
+        if item.dtype == "half":
+            return HALF
         if item.dtype == "fp32":
             return 4
         if item.dtype == "mask" and self.device == "cuda":
@@ -200,16 +222,20 @@ def max_batch(analysis: Analysis, budget: int, optimizer: str = "sgd", amp: bool
     """The largest batch whose predicted total fits in `budget` bytes (0: not even 1).
 
     Saved activations grow linearly with the batch (the per-channel statistics do not),
-    so the total is a + b·N and the answer follows from batches 1 and 2 directly.
+    so from batch 2 on the total is a + b·N and the answer follows from batches 2 and 3
+    directly. Batch 1 is off that line where torch's reshapes of a single sample are views
+    that copy at any larger batch (Layout.folds), so it is checked on its own.
     """
     def total(batch: int) -> int:
         return training_memory(_at(analysis, batch), optimizer, amp, device).total_bytes
 
-    one, two = total(1), total(2)
-    if one > budget:
+    if total(1) > budget:
         return 0
-    per = two - one
-    return 2**31 - 1 if per <= 0 else 1 + (budget - one) // per
+    two = total(2)
+    if two > budget:
+        return 1
+    per = total(3) - two
+    return 2**31 - 1 if per <= 0 else 2 + (budget - two) // per
 
 
 def _at(analysis: Analysis, batch: int) -> Analysis:

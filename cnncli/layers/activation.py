@@ -111,3 +111,6 @@ class Softmax(Activation):
         from torch import nn
 
         return nn.Softmax(dim=1)  # dim 0 is the batch; 1 is channels or features
+
+    def channels_last(self, shape: Shape, channels_last: bool) -> bool:
+        return False  # torch's softmax writes a contiguous output whatever its input

@@ -141,13 +141,45 @@ class Saved:
     save too: the analysis counts each once), or a tensor of its own ("indices", "mask",
     "stats", "padded", ...). elements: per sample unless `per_sample` is false (per-channel
     statistics do not grow with the batch). dtype: "act" (the activations' type), "mask"
-    (dropout's mask: the activations' type on CPU, one byte on CUDA), "fp32" or "int64".
+    (dropout's mask: the activations' type on CPU, one byte on CUDA), "fp32", "int64", or
+    "half" for a tensor that exists only under autocast (the half copy of a weight).
     """
 
     what: str
     elements: int
     dtype: str = "act"
     per_sample: bool = True
+    #: "input" only: what is kept is the map's channels-last view folded to (N·H·W, C),
+    #: the input's storage where that fold is a view, else a copy (Layout.folds)
+    folded: bool = False
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a layer's input lies in memory, for the rules that depend on it (torch copies
+    where a view would need strides the tensor does not have).
+
+    channels_last: NHWC order (after a map's layer_norm or a pointwise linear; most layers
+    keep their input's order); only ever true for maps with C > 1 and H·W > 1, where the
+    two orders differ. dense: false for a split concat's share (a slice of a wider tensor).
+    """
+
+    channels_last: bool = False
+    dense: bool = True
+    batch: int = 1
+
+    def folds(self, shape: Shape) -> bool:
+        """Whether the channels-last view of a map of `shape` (permute(0, 2, 3, 1)) folds
+        to (N·H·W, C) without a copy: only where N, H and W stay evenly strided."""
+        c, h, w = shape
+        if self.channels_last or self.batch == 1 or h * w == 1:
+            return True
+        return self.dense and c == 1  # one channel: NCHW and NHWC are the same order
+
+    @property
+    def contiguous(self) -> bool:
+        """NCHW-contiguous (a share of a batch of one is: the batch axis has size 1)."""
+        return not self.channels_last and (self.dense or self.batch == 1)
 
 
 @dataclass(frozen=True)
@@ -221,9 +253,15 @@ class Layer:
         """
         raise NotImplementedError
 
-    def output_is_input(self) -> bool:
-        """True when the output is a view of the input (one storage, counted once)."""
+    def output_is_input(self, shape: Shape, layout: Layout) -> bool:
+        """True when the output on input `shape` is a view of the input (one storage,
+        counted once)."""
         return False
+
+    def channels_last(self, shape: Shape, channels_last: bool) -> bool:
+        """Whether the output lies channels-last, given the input does: torch's kernels
+        keep their input's memory order (the few that do not say so)."""
+        return channels_last
 
     def elementwise(self, shape: Shape, cost: Cost, per: int, what: str) -> list[Figure]:
         """Figures of a layer doing `per` ops on each of its output elements."""

@@ -137,18 +137,23 @@ class Conv(Layer):
                                   "one bias add per output element"))
         return figures
 
-    def _saved_sparse(self, shape: Shape) -> list[Saved]:
+    def _saved_sparse(self, shape: Shape, grad_in: bool) -> list[Saved]:
         """The connection table runs as one grouped conv per row length over the gathered
-        input maps: each keeps its gathered input, and each gather its int64 index; a
-        reorder of the outputs back into table order keeps its index too."""
+        input maps: each keeps its gathered input (padded, as a full conv's, for asymmetric
+        "same" padding), and each gather its int64 index when the input needs a gradient (a
+        gather of a tensor without one is not recorded); a reorder of the outputs back into
+        table order keeps its index too."""
         c, h, w = shape
+        (ph0, ph1), (pw0, pw1) = self.pads()
+        h, w = h + ph1 - ph0, w + pw1 - pw0  # the input each part convolves
         table = self.connections or ()
         sizes = sorted({len(row) for row in table})
         saved = []
         for size in sizes:
             read = sum(len(row) for row in table if len(row) == size)
-            saved += [Saved(f"gathered{size}", read * h * w),
-                      Saved(f"index{size}", read, "int64", per_sample=False)]
+            saved.append(Saved(f"gathered{size}", read * h * w))
+            if grad_in:
+                saved.append(Saved(f"index{size}", read, "int64", per_sample=False))
         order = [i for size in sizes for i, row in enumerate(table) if len(row) == size]
         if order != sorted(order):
             saved.append(Saved("order", len(table), "int64", per_sample=False))
@@ -189,18 +194,25 @@ class Conv(Layer):
         return nn.Conv2d(shape[0], self.out, self.kernel, self.stride, self.padding,
                          self.dilation, self.groups, self.bias)
 
+    def channels_last(self, shape: Shape, channels_last: bool) -> bool:
+        """A connection table gathers its inputs (a contiguous copy): NCHW order."""
+        return channels_last and self.connections is None
+
     def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
-        """The weight's gradient needs the input (the input's needs only the weight).
+        """The input, whenever autograd records the conv: torch's convolution backward is
+        one node for input, weight and bias that keeps the input and the weight together,
+        so a frozen conv after a trainable layer keeps its input too (and under autocast
+        the weight's half copy, for a first conv as for a frozen one).
 
         Asymmetric "same" padding: torch pads the input by the odd element first and
         convolves that new tensor, so the padded copy is what is kept.
         """
-        if not trainable:
-            return []
+        weight = Saved("half weight", cost.params - (self.out if self.bias else 0), "half",
+                       per_sample=False)
         if self.connections is not None:
-            return self._saved_sparse(shape)
+            return [*self._saved_sparse(shape, grad_in), weight]
         (ph0, ph1), (pw0, pw1) = self.pads()
         if ph0 == ph1 and pw0 == pw1:
-            return [Saved("input", elements(shape))]
+            return [Saved("input", elements(shape)), weight]
         c, h, w = shape
-        return [Saved("padded", c * (h + ph1 - ph0) * (w + pw1 - pw0))]
+        return [Saved("padded", c * (h + ph1 - ph0) * (w + pw1 - pw0)), weight]

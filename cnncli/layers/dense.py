@@ -5,7 +5,18 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from .base import Arg, Cost, Figure, Layer, Saved, Shape, ShapeError, dot, elements
+from .base import (
+    Arg,
+    Cost,
+    Figure,
+    Layer,
+    Layout,
+    Saved,
+    Shape,
+    ShapeError,
+    dot,
+    elements,
+)
 
 
 class Flatten(Layer):
@@ -31,8 +42,9 @@ class Flatten(Layer):
         """A view keeps nothing."""
         return []
 
-    def output_is_input(self) -> bool:
-        return True
+    def output_is_input(self, shape: Shape, layout: Layout) -> bool:
+        """A view, except of a channels-last map, which the reshape must copy."""
+        return not layout.channels_last
 
 
 class Linear(Layer):
@@ -89,8 +101,22 @@ class Linear(Layer):
         return kind(shape[0], self.out, self.bias)
 
     def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
-        """The weight's gradient needs the input; the input's needs only the weight."""
-        return [Saved("input", elements(shape))] if trainable else []
+        """The weight's gradient needs the input; the input's needs only the weight.
+
+        Pointwise, torch multiplies the channels-last view of the map folded to
+        (N·H·W, C), which is what the weight's gradient keeps: a copy of the input unless
+        that fold is a view (the analysis knows the input's layout: Layout.folds). Under
+        autocast the input's gradient keeps the weight's half copy (frozen or not).
+        """
+        saved = [Saved("input", elements(shape), folded=len(shape) == 3)] if trainable else []
+        if grad_in:
+            weights = cost.params - (self.out if self.bias else 0)
+            saved.append(Saved("half weight", weights, "half", per_sample=False))
+        return saved
+
+    def channels_last(self, shape: Shape, channels_last: bool) -> bool:
+        """Pointwise: the output is the NHWC result permuted back, so channels-last."""
+        return len(shape) == 3
 
 
 class EuclideanRBF(Layer):
@@ -165,5 +191,5 @@ class Dropout(Layer):
         """The scaled keep-mask (p = 0 returns the input itself and keeps nothing)."""
         return [Saved("mask", elements(shape), "mask")] if self.p > 0 else []
 
-    def output_is_input(self) -> bool:
+    def output_is_input(self, shape: Shape, layout: Layout) -> bool:
         return self.p == 0

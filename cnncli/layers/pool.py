@@ -174,10 +174,16 @@ class Subsample(_WindowPool):
                        cost.connections, "each output reads its window, plus its bias")]
 
     def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
-        """Average pooling's input; the window means and the per-map coefficients, which
-        multiply each other (the bias add keeps nothing)."""
-        return [Saved("input", elements(shape)), Saved("means", elements(cost.output)),
-                Saved("coefficients", shape[0], per_sample=False)]
+        """The window means times the per-map coefficients (the bias add keeps nothing):
+        the pooling keeps its input and the multiply the coefficients when the input needs
+        a gradient; the multiply keeps the means when the coefficients are trained."""
+        saved = []
+        if grad_in:
+            saved += [Saved("input", elements(shape)),
+                      Saved("coefficients", shape[0], per_sample=False)]
+        if trainable:
+            saved.append(Saved("means", elements(cost.output)))
+        return saved
 
     def build(self, shape: Shape) -> Any:
         from .modules import Subsample2d

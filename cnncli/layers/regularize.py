@@ -5,7 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Arg, Cost, Figure, Layer, Saved, Shape, ShapeError, dot, elements, need_map
+from .base import (
+    Arg,
+    Cost,
+    Figure,
+    Layer,
+    Layout,
+    Saved,
+    Shape,
+    ShapeError,
+    dot,
+    elements,
+    need_map,
+)
 from .dense import Dropout
 
 
@@ -39,6 +51,10 @@ class LayerNorm(Layer):
 
         kind = LayerNorm2d if len(shape) == 3 else nn.LayerNorm
         return kind(shape[0], eps=self.eps, elementwise_affine=self.affine)
+
+    def channels_last(self, shape: Shape, channels_last: bool) -> bool:
+        """On a map: the NHWC result permuted back, so channels-last."""
+        return len(shape) == 3
 
     def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
         """The input, and the mean and 1/std of each position (float32)."""
@@ -120,3 +136,11 @@ class ChannelShuffle(Layer):
     def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
         """A permutation keeps nothing."""
         return []
+
+    def output_is_input(self, shape: Shape, layout: Layout) -> bool:
+        """One group, or one channel per group: the transpose swaps a size-1 axis, so a
+        contiguous input stays contiguous and torch's contiguous() returns its view."""
+        return self.groups in (1, shape[0]) and layout.contiguous
+
+    def channels_last(self, shape: Shape, channels_last: bool) -> bool:
+        return False  # contiguous() gives NCHW order

@@ -1,0 +1,519 @@
+"""Random valid specs for tests: every construct of docs/spec-language.md, seeded.
+
+`random_spec(seed)` gives the YAML text of one spec; the same seed gives the same text. The
+generator follows the shape itself as it writes each entry, so every spec is valid by
+construction: a choice that would not fit the current shape (a kernel over the padded
+input, groups that do not divide, a shortcut no stride can reach) is drawn again, never
+written and filtered out afterwards. Layer output shapes come from each layer class's own
+`infer` (which the corpus test checks against torch through verify).
+
+Covered: every registered layer type with random valid arguments; sequences, residuals
+(shortcut auto / identity / none / a list of layers / an expression, `shortcut_name`,
+`after`), concat (mapping or list branches, single-entry and empty branches, `split`,
+`after`), gates (Cx1x1 and same-shape), repeats (`var`, `prefix`/`start`, `when` on the
+variable, single-entry and list bodies), blocks with required and defaulted parameters
+(defaults as expressions), block bodies of every kind, `inline`, `frozen` (nested
+`frozen: false` too), `when` (kept and dropped entries), expressions over spec params,
+block params and `in_channels` / `in_height` / `in_width` / `in_features`.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import yaml
+
+from cnncli.layers import REGISTRY, ArgError, ShapeError
+from cnncli.layers.base import Layer
+
+Shape = tuple[int, ...]
+Entry = dict[str, Any]
+
+PARAMS = {"width": 4, "on": True, "off": False, "rate": 0.25}
+MAX_CHANNELS = 24
+ACTIVATIONS = ("relu", "relu6", "leaky_relu", "tanh", "scaled_tanh", "sigmoid", "gelu", "silu",
+               "hardswish", "hardsigmoid", "softmax")
+MAP_ONLY = {"conv", "maxpool", "avgpool", "subsample", "adaptive_avgpool", "global_avgpool",
+            "lrn", "channel_shuffle"}
+VECTOR_ONLY = {"rbf"}
+OPTIONAL = {  # the optional arguments of the simpler types: each given half the time
+    "batchnorm": {"eps": (1e-3,), "momentum": (0.0, 0.5, 1.0), "affine": (True, False)},
+    "lrn": {"size": (1, 2, 3, 4, 5, 6), "alpha": (2e-4,), "beta": (0.5,), "k": (2.0,)},
+    "leaky_relu": {"negative_slope": (0.0, 0.2)},
+    "scaled_tanh": {"amplitude": (1.5,), "slope": (0.5,)},
+    "dropout": {"p": (0.0, 0.3)},
+    "drop_path": {"p": (0.0, 0.2)},
+    "layer_norm": {"eps": (1e-6,), "affine": (True, False)},
+    "layer_scale": {"init": (0.5,)},
+}
+TYPES = sorted({cls.name for cls in REGISTRY.values()})  # every registered type, by its name
+
+
+class Retry(Exception):
+    """This choice does not fit the shape: draw again."""
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """Where an entry is written: the block's input and params in scope, names allowed."""
+
+    depth: int = 0
+    block_in: Shape | None = None  # the enclosing block's input shape (in_channels, ...)
+    block_params: tuple[tuple[str, int], ...] = ()  # int params of the block and their values
+    repeat_var: str | None = None
+    names: bool = True  # False inside an inline repeat: its items share one namespace
+
+
+@dataclass
+class Gen:
+    """Writes entries while following the shape; every draw comes from `rng`."""
+
+    rng: random.Random
+    counter: int = 0  # for unique names: n1, b2, blk3, ...
+    blocks: dict[str, Any] = field(default_factory=dict)
+    block_shapes: dict[str, tuple[Shape, Shape]] = field(default_factory=dict)  # in, out
+    block_q: dict[str, int] = field(default_factory=dict)  # each block's required argument
+    budget: int = 18  # entries left to write
+
+    # -- small helpers -----------------------------------------------------------------------
+
+    def chance(self, p: float) -> bool:
+        return self.rng.random() < p
+
+    def fresh(self, prefix: str = "n") -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def pick(self, options: Any) -> Any:
+        return self.rng.choice(list(options))
+
+    def int_expr(self, value: int, ctx: Ctx, shape: Shape) -> Any:
+        """`value`, or an expression that gives it: over a block's input shape or params,
+        the repeat variable, or the spec's params."""
+        if ctx.block_in is not None and self.chance(0.6):
+            names = ("in_channels", "in_height", "in_width") if len(ctx.block_in) == 3 \
+                else ("in_features",)
+            name, size = self.pick(zip(names, ctx.block_in))
+            if self.chance(0.5) and value <= size and size % value == 0:
+                return f"{name} // {size // value}"
+            return f"{name} + {value - size}" if value >= size else f"{name} - {size - value}"
+        forms: list[str] = [f"width - {PARAMS['width'] - value}"]
+        forms += [f"{name} * 0 + {value}" if value != v else name
+                  for name, v in ctx.block_params]
+        if ctx.repeat_var:
+            forms.append(f"{value} + 0 * {ctx.repeat_var}")
+        return self.pick(forms) if self.chance(0.4) else value
+
+    # -- layers ------------------------------------------------------------------------------
+
+    def layer_args(self, kind: str, shape: Shape, keep: str) -> dict[str, Any]:
+        """Random arguments for `kind` on `shape`; keep: "" (anything), "spatial" (H and W
+        kept) or "shape" (the whole shape kept)."""
+        special = getattr(self, f"args_{kind}", None)
+        if special is not None:
+            return special(shape, keep)
+        if kind in OPTIONAL:
+            return {k: self.pick(v) for k, v in OPTIONAL[kind].items() if self.chance(0.5)}
+        if kind in ACTIVATIONS:
+            return {}
+        raise AssertionError(f"specgen has no argument rule for layer type {kind!r}: add one "
+                             "to OPTIONAL or an args_ method")
+
+    def args_conv(self, shape: Shape, keep: str) -> dict[str, Any]:
+        r, c = self.rng, shape[0]
+        k, d = r.choice((1, 1, 2, 3, 4, 5)), r.choice((1, 1, 2, 3))
+        out = c if keep == "shape" else r.randint(1, 8)
+        args: dict[str, Any] = {"out": out, "kernel": k}
+        if keep:
+            odd = k % 2 == 1 and self.chance(0.5)
+            args["padding"] = d * (k - 1) // 2 if odd else "same"
+        else:
+            stride = r.choice((1, 1, 2, 3))
+            pad = r.choice((0, 1, 3, "same", "valid")) if stride == 1 else r.randint(0, k)
+            args.update(stride=stride, padding=pad)
+        if d > 1:
+            args["dilation"] = d
+        if not self.chance(0.3):
+            args["bias"] = self.chance(0.5)
+        roll = r.random()
+        common = [g for g in range(2, 9) if c % g == 0 and out % g == 0]
+        if roll < 0.2 and common:
+            args["groups"] = r.choice(common)
+        elif 0.2 <= roll < 0.3:  # LeNet-5's connection table: each output reads some inputs
+            args["connections"] = [sorted(r.sample(range(c), r.randint(1, c)))
+                                   for _ in range(out)]
+        if self.chance(0.2):
+            kept = keep != "spatial" or args["padding"] == "same"
+            args["kernel"] = [k, r.choice((1, 3)) if kept else k]
+        return args
+
+    def args_maxpool(self, shape: Shape, keep: str) -> dict[str, Any]:
+        args = self.window(keep)
+        if self.chance(0.3):
+            if keep:
+                raise Retry  # dilation widens the window past the padding
+            args["dilation"] = self.pick((2, 3))
+        if self.chance(0.2) and not keep:
+            args["ceil_mode"] = True
+        return args
+
+    def args_avgpool(self, shape: Shape, keep: str) -> dict[str, Any]:
+        args = self.window(keep)
+        if self.chance(0.2) and not keep:
+            args["ceil_mode"] = True
+        if self.chance(0.3):
+            args["count_include_pad"] = self.chance(0.5)
+        return args
+
+    def args_subsample(self, shape: Shape, keep: str) -> dict[str, Any]:
+        return self.window(keep)
+
+    def window(self, keep: str) -> dict[str, Any]:
+        """A window, its stride and padding (at most half the kernel): pooling's common
+        arguments; keeping the size takes an odd kernel at stride 1."""
+        k = self.pick((1, 2, 3, 4, 5))
+        if keep:
+            if k % 2 == 0:
+                raise Retry
+            return {"kernel": k, "stride": 1, "padding": k // 2}
+        args = {"kernel": k, "padding": self.rng.randint(0, k // 2)}
+        if self.chance(0.6):
+            args["stride"] = self.pick((1, 2, 3, 6))
+        return args
+
+    def args_adaptive_avgpool(self, shape: Shape, keep: str) -> dict[str, Any]:
+        if keep == "shape":
+            return {"size": [shape[1], shape[2]]}
+        if keep:
+            raise Retry
+        r = self.rng
+        return {"size": r.choice((1, 2, [r.randint(1, 5), r.randint(1, 20)]))}
+
+    def args_global_avgpool(self, shape: Shape, keep: str) -> dict[str, Any]:
+        if keep and shape[1:] != (1, 1):
+            raise Retry
+        return {}
+
+    def args_channel_shuffle(self, shape: Shape, keep: str) -> dict[str, Any]:
+        return {"groups": self.pick(g for g in range(1, shape[0] + 1) if shape[0] % g == 0)}
+
+    def args_flatten(self, shape: Shape, keep: str) -> dict[str, Any]:
+        if len(shape) == 3 and (keep or self.chance(0.7)):
+            raise Retry  # keep most of the network on maps
+        return {}
+
+    def args_linear(self, shape: Shape, keep: str) -> dict[str, Any]:
+        args: dict[str, Any] = {"out": shape[0] if keep == "shape" else self.rng.randint(1, 8)}
+        if len(shape) == 3 or self.chance(0.5):
+            args["pointwise"] = len(shape) == 3
+        if self.chance(0.3):
+            args["bias"] = False
+        return args
+
+    def args_rbf(self, shape: Shape, keep: str) -> dict[str, Any]:
+        return {"out": shape[0] if keep == "shape" else self.rng.randint(1, 8)}
+
+    def layer(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
+        kinds = [name for name in TYPES
+                 if not (name in MAP_ONLY and len(shape) == 1)
+                 and not (name in VECTOR_ONLY and len(shape) == 3)]
+        kind = self.pick(kinds)
+        args = self.layer_args(kind, shape, keep)
+        out = infer(kind, args, shape)
+        if max(out) > 64 or out[0] > MAX_CHANNELS or keep == "shape" and out != shape \
+                or keep == "spatial" and out[1:] != shape[1:]:
+            raise Retry
+        for key in ("out", "groups", "size"):
+            if isinstance(args.get(key), int) and not isinstance(args[key], bool):
+                args[key] = self.int_expr(args[key], ctx, shape)
+        if kind == "dropout" and "p" in args and ctx.repeat_var and self.chance(0.5):
+            args["p"] = f"{args['p']} + 0 * {ctx.repeat_var}"
+        if kind == "drop_path" and self.chance(0.2):
+            args["p"] = "rate"
+        return {self.alias(kind): args or None}, out
+
+    def alias(self, kind: str) -> str:
+        names = [kind, *REGISTRY[kind].aliases]
+        return kind if self.chance(0.7) else self.pick(names)
+
+    # -- entries -----------------------------------------------------------------------------
+
+    def entry(self, shape: Shape, ctx: Ctx, keep: str = "") -> tuple[Entry, Shape]:
+        """One entry on `shape` (drawn again until it fits), with common keys."""
+        for _ in range(200):
+            try:
+                entry, out = self.draw(shape, ctx, keep)
+            except Retry:
+                continue
+            self.common(entry, ctx)
+            self.budget -= 1
+            return entry, out
+        raise AssertionError(f"no entry fits {shape} with keep={keep!r}")
+
+    def draw(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
+        composite = ctx.depth < 3 and self.budget > 3 and self.chance(0.35)
+        if not composite:
+            return self.layer(shape, ctx, keep)
+        kind = self.pick(("sequence", "residual", "concat", "gate", "repeat", "block"))
+        inner = replace(ctx, depth=ctx.depth + 1)
+        return getattr(self, kind)(shape, inner, keep)
+
+    def common(self, entry: Entry, ctx: Ctx) -> None:
+        """name, frozen and a kept `when`, each now and then."""
+        (kind, args), = entry.items()
+        if args is None:
+            args = {}
+        if ctx.names and self.chance(0.25) and "name" not in args:
+            args["name"] = self.fresh()
+        roll = self.rng.random()
+        if roll < 0.12:
+            args["frozen"] = True
+        elif roll < 0.16:
+            args["frozen"] = "not off"
+        elif roll < 0.2:
+            args["frozen"] = False
+        if self.chance(0.08):
+            args["when"] = "on"
+        entry[kind] = args or None
+
+    def entries(self, shape: Shape, ctx: Ctx, keep: str = "", least: int = 1,
+                most: int = 3) -> tuple[list[Entry], Shape]:
+        """A list of entries; with keep, the list as a whole keeps what it must (each entry
+        does). Now and then a dropped entry (`when` false) is written among them."""
+        out: list[Entry] = []
+        n = self.rng.randint(least, most) if self.budget > 0 else least
+        for _ in range(n):
+            if self.chance(0.08):
+                dropped, _ = self.entry(shape, ctx, keep)
+                (kind, args), = dropped.items()
+                args = dict(args or {})
+                args["when"] = self.pick(("off", "not on", "width > 100", False))
+                out.append({kind: args})
+            entry, shape = self.entry(shape, ctx, keep)
+            out.append(entry)
+        return out, shape
+
+    # -- composites --------------------------------------------------------------------------
+
+    def sequence(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
+        inline = ctx.names and self.chance(0.3)  # its names are unique, so they may land
+        layers, out = self.entries(shape, ctx, keep)  # among its parent's
+        args: dict[str, Any] = {"layers": layers}
+        if inline:
+            args["inline"] = True
+        return {"sequence": args}, out
+
+    def residual(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
+        form = self.pick(("auto", "identity", "none", "list", "expr", "default"))
+        body_keep = "shape" if form in ("identity", "expr") else keep
+        body, out = self.entries(shape, ctx, body_keep)
+        args: dict[str, Any] = {"layers": body}
+        if form == "auto" or form == "default":
+            if out != shape and (len(shape) == 1 or strides(shape, out) is None):
+                raise Retry
+            if form == "auto":
+                args["shortcut"] = "auto"
+        elif form == "identity":
+            args["shortcut"] = "identity"
+        elif form == "none":
+            args["shortcut"] = "none"
+        elif form == "expr":
+            if ctx.block_in is not None and len(ctx.block_in) == 3:
+                args["shortcut"] = (f"'identity' if in_channels == {ctx.block_in[0]} "
+                                    "else 'none'")
+            else:
+                args["shortcut"] = "'identity' if on else 'none'"
+        else:
+            args["shortcut"] = self.shortcut(shape, out, ctx)
+        if form in ("auto", "list", "default") and self.chance(0.4):
+            args["shortcut_name"] = self.pick(("downsample", self.fresh("ds")))
+        if self.chance(0.4):
+            args["after"], out = self.entries(out, ctx, keep, most=2)
+        return {"residual": args}, out
+
+    def shortcut(self, shape: Shape, out: Shape, ctx: Ctx) -> list[Entry]:
+        """Layers from `shape` to `out`: a 1x1 conv (or a linear) and more now and then."""
+        if shape == out and self.chance(0.3):
+            return []
+        if len(shape) == 1:
+            first: Entry = {"linear": {"out": out[0]}}
+        else:
+            step = strides(shape, out)
+            if step is None:
+                raise Retry
+            first = {"conv": {"out": out[0], "kernel": 1, "stride": list(step)}}
+        layers = [first]
+        if self.chance(0.5):
+            tail, _ = self.entries(out, ctx, "shape", most=2)
+            layers += tail
+        return layers
+
+    def concat(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
+        n = self.rng.randint(1, 3)
+        split = len(shape) == 3 and shape[0] % n == 0 and self.chance(0.3)
+        part = (shape[0] // n, *shape[1:]) if split else shape
+        branches: list[Any] = []
+        channels = 0
+        for _ in range(n):
+            if self.chance(0.2):
+                branches.append([])
+                channels += part[0]
+                continue
+            if self.chance(0.4):
+                entry, out = self.entry(part, ctx, "spatial")
+                (kind, args), = entry.items()
+                if args:  # a branch is named after itself: `inline` would dissolve it
+                    args.pop("inline", None)
+                branches.append(entry)
+            else:
+                items, out = self.entries(part, ctx, "spatial", most=2)
+                branches.append(items)
+            channels += out[0]
+        joined = (channels, *shape[1:])
+        if keep == "shape" and joined != shape or channels > MAX_CHANNELS:
+            raise Retry
+        args: dict[str, Any] = {}
+        if self.chance(0.5):
+            args["branches"] = {self.fresh("b"): b for b in branches}
+        else:
+            args["branches"] = branches
+        if split:
+            args["split"] = self.pick((True, "on"))
+        if self.chance(0.3):
+            args["after"], joined = self.entries(joined, ctx, keep, most=2)
+        return {"concat": args}, joined
+
+    def gate(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
+        if len(shape) == 3 and self.chance(0.6):
+            c = shape[0]
+            hidden = self.rng.randint(1, 8)
+            layers: list[Entry] = [
+                {self.pick(("global_avgpool", "adaptive_avgpool")): None},
+                {"conv": {"out": self.int_expr(hidden, ctx, shape), "kernel": 1}},
+                {self.pick(("relu", "silu")): None},
+                {"conv": {"out": self.int_expr(c, ctx, shape), "kernel": 1,
+                          "bias": self.chance(0.5)}},
+                {self.pick(("sigmoid", "hardsigmoid")): None},
+            ]
+            if self.chance(0.3):
+                layers[1:3] = []
+        else:
+            layers, _ = self.entries(shape, ctx, "shape")
+            layers.append({self.pick(("sigmoid", "hardsigmoid", "tanh")): None})
+        return {"gate": {"layers": layers}}, shape
+
+    def repeat(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
+        var = self.pick(("i", "j", "k"))
+        count = self.rng.randint(0, 3)
+        inline = ctx.names and self.chance(0.3)
+        inner = replace(ctx, repeat_var=var, names=ctx.names and not inline)
+        args: dict[str, Any] = {"count": count if self.chance(0.6) else f"width - {4 - count}"}
+        if var != "i" or self.chance(0.5):
+            args["var"] = var
+        if self.chance(0.5):
+            entry, _ = self.entry(shape, replace(inner, names=False), "shape")
+            body: Any = entry
+        else:
+            body, _ = self.entries(shape, inner, "shape")
+            if self.chance(0.5):
+                (kind, item), = body[0].items()
+                item = dict(item or {})
+                item["when"] = f"{var} != 1"
+                body[0] = {kind: item}
+        args["body"] = body
+        if self.chance(0.3):
+            args["prefix"] = self.fresh("unit")
+            if self.chance(0.5):
+                args["start"] = 1
+        if inline:
+            args["inline"] = True
+        return {"repeat": args}, shape
+
+    def block(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
+        """A call of an existing block defined for this shape, or of a new one."""
+        known = [name for name, (at, out) in self.block_shapes.items()
+                 if at == shape and (not keep or out == shape
+                                     or keep == "spatial" and out[1:] == shape[1:])]
+        if known and self.chance(0.5):
+            name = self.pick(known)
+            return {name: self.call_args(name)}, self.block_shapes[name][1]
+        name = self.fresh("blk")
+        q = self.rng.randint(1, 8)
+        params = {"q": None, "r": "q + 1", "s": self.rng.randint(1, 4)}
+        kind = self.pick(("layers", "residual", "concat", "gate", "repeat"))
+        # An inline call of a repeat makes its items inline: they share one namespace.
+        inline = kind in ("layers", "repeat") and ctx.names and self.chance(0.3)
+        inner = Ctx(depth=ctx.depth, block_in=shape,
+                    block_params=(("q", q), ("r", q + 1), ("s", params["s"])),
+                    names=not (inline and kind == "repeat"))
+        if kind == "layers":
+            body, out = self.entries(shape, inner, keep)
+        else:
+            entry, out = getattr(self, kind)(shape, inner, keep)
+            body = entry[kind]
+        self.blocks[name] = {"params": params, kind: body}
+        if self.chance(0.3):
+            self.blocks[name]["description"] = f"block {name}"
+        self.block_shapes[name] = (shape, out)
+        self.block_q[name] = q
+        call = self.call_args(name)
+        if inline:
+            call["inline"] = True
+        return {name: call}, out
+
+    def call_args(self, name: str) -> dict[str, Any]:
+        q = self.block_q[name]
+        args: dict[str, Any] = {"q": q if self.chance(0.5) else f"width * 0 + {q}"}
+        if self.chance(0.3):
+            args["s"] = self.blocks[name]["params"]["s"]
+        return args
+
+
+def infer(kind: str, args: dict[str, Any], shape: Shape) -> Shape:
+    """The layer's output shape by its own class (Retry when it cannot take `shape`)."""
+    cls: type[Layer] = REGISTRY[kind]
+    values = {}
+    try:
+        for arg in cls.args:
+            value = args.get(arg.name, arg.default)
+            values[arg.name] = arg.check(value) if value is not None else None
+        layer = cls(**values)
+        layer.validate()
+        return layer.infer(shape).output
+    except (ArgError, ShapeError) as exc:
+        raise Retry from exc
+
+
+def strides(shape: Shape, out: Shape) -> tuple[int, int] | None:
+    """The per-axis stride of a 1x1 conv from `shape` to `out`'s size (auto's rule)."""
+    if len(out) != 3:
+        return None
+    found = []
+    for size, target in zip(shape[1:], out[1:]):
+        s = next((s for s in range(1, size + 1) if (size - 1) // s + 1 == target), None)
+        if s is None:
+            return None
+        found.append(s)
+    return found[0], found[1]
+
+
+def random_spec(seed: int) -> str:
+    """The YAML text of one random valid spec; the same seed gives the same text."""
+    rng = random.Random(seed)
+    gen = Gen(rng, budget=rng.randint(4, 18))
+    if rng.random() < 0.1:
+        shape: Shape = (rng.randint(1, 16),)
+    else:
+        shape = (rng.randint(1, 8), rng.randint(4, 16), rng.randint(4, 16))
+    layers, out = gen.entries(shape, Ctx(), most=6)
+    while gen.budget > 0:
+        more, out = gen.entries(out, Ctx(), most=3)
+        layers += more
+    spec: dict[str, Any] = {"name": f"random{seed}", "input": list(shape),
+                            "params": dict(PARAMS)}
+    if gen.blocks:
+        spec["blocks"] = gen.blocks
+    spec["layers"] = layers
+    return yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, width=100)
