@@ -1,11 +1,15 @@
 """Errors users see: one located sentence each, printed by the CLI with exit status 2.
 
-Also the two wording helpers every part of the tool uses in its messages.
+Also the wording helpers every part of the tool uses in its messages, and `tell`, which
+prints a note, warning or error line on stderr.
 """
 
 from __future__ import annotations
 
 import difflib
+import shutil
+import sys
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -75,3 +79,14 @@ def yaml_repr(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(yaml_repr(v) for v in value) + "]"
     return repr(value)
+
+
+def tell(kind: str, message: str) -> None:
+    """`kind: message` on stderr (never stdout: it may be JSON). In a terminal the message
+    wraps at the window's width under its first word, never inside a path or a number."""
+    text = f"{kind}: {message}"
+    width = shutil.get_terminal_size().columns if sys.stderr.isatty() else None
+    if width is not None and len(text) > width:
+        text = "\n".join(textwrap.wrap(text, width, subsequent_indent="  ",
+                                       break_long_words=False, break_on_hyphens=False))
+    print(text, file=sys.stderr, flush=True)

@@ -210,3 +210,19 @@ def test_static_commands_fit_a_real_terminal(columns: int) -> None:
         _check_fits(screen, columns)
         if columns == 80:  # each of these is wider than 80 when complete
             assert "--wide shows every column" in screen.replace("\n   ", " ")
+
+
+@pytest.mark.slow
+def test_notes_and_errors_wrap_in_a_real_terminal(tmp_path: Path) -> None:
+    """stderr lines (note:, error:) wrap at the window under their first word; piped, they
+    stay one line each."""
+    code, screen = run_in_terminal(["summary", "alexnet.yaml"], 80, cwd=tmp_path)
+    assert code == 0
+    _check_fits(screen, 80)
+    lines = screen.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("note: "))
+    assert lines[first + 1].startswith("  ") and "copies it here)" in lines[first + 1]
+    piped = subprocess.run([sys.executable, "-m", "cnncli", "summary", "alexnet.yaml"],
+                           capture_output=True, text=True, cwd=tmp_path)
+    assert piped.stderr == ("note: no ./alexnet.yaml here; using the zoo's alexnet (cnncli "
+                            "spec alexnet -o alexnet.yaml copies it here)\n")

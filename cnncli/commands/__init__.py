@@ -14,7 +14,7 @@ import sys
 import click
 
 from .. import __version__
-from ..errors import CnncliError
+from ..errors import CnncliError, tell
 from .analysis import check, flops, list_zoo, spec_text, summary
 from .visual import compare, diagram, explain
 
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     except CnncliError as exc:
         if debug:
             raise
-        click.echo(f"error: {exc}", err=True)
+        tell("error", str(exc))
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         hint = ""
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             hint = f" (see {exc.ctx.command_path} --help)"
-        click.echo(f"error: {exc.format_message()}{hint}", err=True)
+        tell("error", f"{exc.format_message()}{hint}")
         sys.exit(2)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

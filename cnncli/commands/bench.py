@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ..errors import tell
 from .options import complete_spec, emit, override_options, parse_sets, wide_option
 
 SCHEMA = "cnncli.bench/1"
@@ -48,7 +49,7 @@ def bench(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch:
     result = run_bench(a, device, train, amp, warmup, repeats,
                        progress=lambda line: click.echo(line, err=True))
     for note in result.notes:
-        click.echo(f"note: {note}", err=True)
+        tell("note", note)
     if fmt == "json":
         emit(fmt, json.dumps(bench_record(result), indent=2))
     else:

@@ -9,7 +9,7 @@ from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
-from ..errors import Mark, SpecError, UsageError, did_you_mean, yaml_repr
+from ..errors import Mark, SpecError, UsageError, did_you_mean, tell, yaml_repr
 from .blocks import NAME_RE, Block, parse_block
 from .ir import Network
 from .pretrained import parse_torchvision
@@ -104,7 +104,7 @@ def _shown(ref: str) -> str:
 
 def _note(message: str) -> None:
     """One line on stderr about a choice made for the user (never on stdout: it may be JSON)."""
-    print(f"note: {message}", file=sys.stderr)
+    tell("note", message)
 
 
 def load(ref: str | Network, overrides: Mapping[str, Any] | None = None,

@@ -9,10 +9,9 @@ option into the messages about them.
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
-from ..errors import SpecError, did_you_mean, yaml_repr
+from ..errors import SpecError, did_you_mean, tell, yaml_repr
 from .yamlsrc import YList, YMap, read_yaml_file
 
 
@@ -67,10 +66,10 @@ def warn_overridden(data: YMap, variant: str) -> None:
     top = data.get("params") or {}
     for key, value in own.items():
         if key in top and plain(top[key]) != plain(value):
-            print(f"warning: {top.key_marks[key]}: {key} {yaml_repr(plain(top[key]))} is "
-                  f"overridden by variant {variant}'s {yaml_repr(plain(value))} (at "
-                  f"{own.value_marks[key]}), as `variant: {variant}` selects it; edit that "
-                  "value, or remove the `variant:` line", file=sys.stderr)
+            tell("warning", f"{top.key_marks[key]}: {key} {yaml_repr(plain(top[key]))} is "
+                 f"overridden by variant {variant}'s {yaml_repr(plain(value))} (at "
+                 f"{own.value_marks[key]}), as `variant: {variant}` selects it; edit that "
+                 "value, or remove the `variant:` line")
 
 
 def plain(value: Any) -> Any:

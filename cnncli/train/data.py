@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import torch
 
 from ..analysis.analyze import analyze_network
-from ..errors import CnncliError, UsageError, did_you_mean
+from ..errors import CnncliError, UsageError, did_you_mean, tell
 from ..spec.ir import Network
 from . import datasets
 from .loop import Data, Split
@@ -33,7 +32,7 @@ DATASETS = (*IN_MEMORY, "imagefolder")
 def note(message: str) -> None:
     """One line on stderr, from the first process only (torchrun starts several)."""
     if os.environ.get("RANK", "0") == "0":
-        print(f"note: {message}", file=sys.stderr, flush=True)
+        tell("note", message)
 
 
 def check_name(name: str | None, where: str = "--data") -> None:

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..errors import tell
+
 WIDTH = 79  # the widest line a run prints itself (an 80-column terminal, less the cursor)
 
 # epoch rows: the column header once, then one row per epoch under it
@@ -83,7 +85,7 @@ class Reporter:
         """A choice made for the user, on stderr (stdout stays the report)."""
         if self.enabled:
             self.stop()
-            print(f"note: {text}", file=sys.stderr, flush=True)
+            tell("note", text)
 
     def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
         self.images, self.started = 0, time.perf_counter()
