@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import re
+import select
+import signal
+import struct
+import subprocess
+import sys
+import termios
 import textwrap
 from pathlib import Path
 
@@ -47,3 +56,43 @@ def matches_golden(name: str, text: str) -> bool:
     if os.environ.get("CNNCLI_REGEN_GOLDEN") == "1":
         golden.write_text(text)
     return text == golden.read_text()
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
+def in_terminal(args: list[str], columns: int = 80, cwd: Path | None = None,
+                interrupt: bool = False) -> tuple[int, str]:
+    """Run `cnncli ARGS` on a pseudo-terminal `columns` wide, as a person sees it (rich's live
+    bar on); with `interrupt`, press Ctrl-C once the bar shows. (exit status, raw output)"""
+    main_fd, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    proc = subprocess.Popen([sys.executable, "-m", "cnncli", *args], stdin=child, stdout=child,
+                            stderr=child, cwd=cwd, env={**env, "TERM": "xterm-256color"})
+    os.close(child)
+    raw, sent = b"", False
+    while True:
+        if interrupt and not sent and "━".encode() in raw:
+            proc.send_signal(signal.SIGINT)
+            sent = True
+        ready, _, _ = select.select([main_fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(main_fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            raw += chunk
+        elif proc.poll() is not None:
+            break
+    proc.wait()
+    os.close(main_fd)
+    return proc.returncode, raw.decode("utf-8", "replace")
+
+
+def screen(raw: str) -> str:
+    """What stays on the screen: colours gone, each line as its last carriage return left it."""
+    text = ANSI.sub("", raw).replace("\r\n", "\n")
+    return "\n".join(line.split("\r")[-1] for line in text.split("\n"))

@@ -6,25 +6,20 @@ columns, in-process with the width fixed and, marked slow, under a real pseudo-t
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
 import re
-import select
-import struct
 import subprocess
 import sys
-import termios
 from pathlib import Path
 
 import pytest
+from conftest import in_terminal, screen
 
 from cnncli.analysis.table import KeyValues, TextTable, short_number, shorten_cell
 from cnncli.commands import options
 
 CUT = re.compile(r"[0-9,.]…|…[0-9]")
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 
 COMMANDS = [
     ["summary", "alexnet"],
@@ -169,35 +164,10 @@ def test_wide_shows_every_column_in_a_terminal(cli, monkeypatch) -> None:
 
 # -- a real pseudo-terminal -----------------------------------------------------------------
 
-def run_in_terminal(args: list[str], columns: int, cwd: Path | None = None,
-                    timeout: float = 120) -> tuple[int, str]:
-    """Run `cnncli ARGS` on a pseudo-terminal of the given width; (exit code, screen text)."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    env["TERM"] = "xterm-256color"
-    proc = subprocess.Popen([sys.executable, "-m", "cnncli", *args], stdin=slave, stdout=slave,
-                            stderr=slave, env=env, cwd=cwd)
-    os.close(slave)
-    out = b""
-    try:
-        while True:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            elif proc.poll() is not None:
-                break
-        code = proc.wait(timeout=timeout)
-    finally:
-        os.close(master)
-    text = ANSI.sub("", out.decode("utf-8", "replace")).replace("\r\n", "\n")
-    return code, "\n".join(line.split("\r")[-1] for line in text.split("\n"))
+def run_in_terminal(args: list[str], columns: int, cwd: Path | None = None) -> tuple[int, str]:
+    """`cnncli ARGS` on a pseudo-terminal: (exit code, the screen's text)."""
+    code, raw = in_terminal(args, columns, cwd)
+    return code, screen(raw)
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ import click
 import numpy as np
 import pytest
 import torch
+from conftest import in_terminal, screen
 
 import cnncli
 from cnncli.errors import UsageError
@@ -364,39 +365,7 @@ def test_ctrl_c_is_a_clean_line_and_resume_says_where(tmp_path: Path, write_spec
 
 
 def _in_a_terminal(cwd: Path, args: list[str], interrupt: bool = False) -> tuple[int, str]:
-    """Run `cnncli ARGS` under an 80-column pseudo-terminal, as a person sees it (rich's live
-    bar on); with interrupt, press Ctrl-C once the bar shows. (exit status, raw output)"""
-    import fcntl
-    import pty
-    import select
-    import struct
-    import termios
-
-    main, child = pty.openpty()
-    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 80, 0, 0))
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    proc = subprocess.Popen([sys.executable, "-m", "cnncli", *args], stdin=child, stdout=child,
-                            stderr=child, cwd=cwd, env={**env, "TERM": "xterm-256color"})
-    os.close(child)
-    raw, sent = b"", False
-    while True:
-        if interrupt and not sent and "━".encode() in raw:
-            proc.send_signal(signal.SIGINT)
-            sent = True
-        ready, _, _ = select.select([main], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(main, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            raw += chunk
-        elif proc.poll() is not None:
-            break
-    proc.wait()
-    os.close(main)
-    return proc.returncode, raw.decode("utf-8", "replace")
+    return in_terminal(args, 80, cwd, interrupt)
 
 
 @pytest.mark.slow
@@ -412,6 +381,13 @@ def test_progress_and_epoch_rows_fit_an_80_column_terminal(tmp_path: Path,
     shown = [piece for line in text.split("\n") for piece in line.split("\r")]
     assert any("━" in piece for piece in shown)  # the live bar was drawn
     assert max(len(piece) for piece in shown) <= 80, max(shown, key=len)
+    for columns in (80, 120, 200):  # then eval's tables, in the same terminal sizes
+        code, raw = in_terminal(["eval", "r"], columns, cwd=tmp_path)
+        shown = screen(raw)
+        assert code == 0, shown
+        assert "Confusion matrix" in shown and "accuracy" in shown
+        assert max(map(len, shown.splitlines())) <= columns
+        assert not re.search(r"[0-9,.]…|…[0-9]", shown)
 
 
 @pytest.mark.slow
