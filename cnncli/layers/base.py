@@ -306,15 +306,12 @@ class Layer:
         (pairs as tuples), then `validate()`. Raises OptionError for an unknown or missing
         option, ArgError for a bad value (`.arg` names it) or combination."""
         names = [arg.name for arg in cls.args]
-        for key in options:
-            if key not in names:
-                error: ArgError = OptionError(
-                    f"has no option {key!r}{did_you_mean(key, names)}; its options: "
-                    f"{', '.join(names) or 'none'}", key)
-                error.layer = cls.name
-                raise error
         layer = object.__new__(cls)
         try:
+            for key in options:
+                if key not in names:
+                    raise OptionError(f"has no option {key!r}{did_you_mean(key, names)}; its "
+                                      f"options: {', '.join(names) or 'none'}", key)
             for arg in cls.args:
                 vars(layer)[arg.name] = _value(arg, options)
             layer.validate()
@@ -324,8 +321,7 @@ class Layer:
         return layer
 
     def __init__(self, **options: Any):
-        # One constructor: every layer comes from create, which checks what __init__ would
-        # take on trust.
+        # create is the one constructor: a layer's values are always complete and checked.
         raise TypeError(f"make a {self.name} layer with {type(self).__name__}.create(...), "
                         "which fills in defaults and checks the values")
 
