@@ -474,14 +474,8 @@ class Gen:
 def infer(kind: str, args: dict[str, Any], shape: Shape) -> Shape:
     """The layer's output shape by its own class (Retry when it cannot take `shape`)."""
     cls: type[Layer] = REGISTRY[kind]
-    values = {}
     try:
-        for arg in cls.args:
-            value = args.get(arg.name, arg.default)
-            values[arg.name] = arg.check(value) if value is not None else None
-        layer = cls(**values)
-        layer.validate()
-        return layer.infer(shape).output
+        return cls.create(**args).infer(shape).output
     except (ArgError, ShapeError) as exc:
         raise Retry from exc
 

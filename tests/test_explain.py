@@ -101,8 +101,7 @@ def test_every_kind_of_layer_and_composite(write_spec) -> None:
 
 
 def test_ceil_mode_drops_a_window_that_starts_in_the_padding() -> None:
-    pool = REGISTRY["maxpool"](kernel=(2, 2), stride=(2, 2), padding=(1, 1), dilation=(1, 1),
-                               ceil_mode=True)
+    pool = REGISTRY["maxpool"].create(kernel=2, stride=2, padding=1, ceil_mode=True)
     cost = pool.infer((1, 5, 5))
     out = pool.explain((1, 5, 5), cost)[0]
     assert (out.name, out.formula, out.value) == ("output H = W", "⌈(5 + 2·1 − 2) / 2⌉ + 1 − 1", 3)

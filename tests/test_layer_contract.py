@@ -64,17 +64,6 @@ def layer_case(draw: st.DrawFn, cls: type[Layer]) -> tuple[dict[str, Any], tuple
     return values, shape
 
 
-def make(cls: type[Layer], raw: dict[str, Any]) -> Layer:
-    """Check and default the arguments as the resolver does; ArgError when invalid."""
-    values = {}
-    for arg in cls.args:
-        value = raw.get(arg.name, arg.default)
-        values[arg.name] = None if value is None and arg.default is None else arg.check(value)
-    layer = cls(**values)
-    layer.validate()
-    return layer
-
-
 def is_policy(cls: type[Layer], raw: dict[str, Any], shape: tuple[int, ...]) -> bool:
     """Rejections that are cnncli's choice, not torch's: linear or rbf on an unflattened map
     (torch would silently act on the last axis), outputs sized 0 (torch builds empty
@@ -99,8 +88,6 @@ def torch_run(cls: type[Layer], raw: dict[str, Any], shape: tuple[int, ...]) -> 
         elif arg.kind in ("pair", "padding") and isinstance(value, int):
             value = (value, value)
         setattr(layer, arg.name, value)
-    if cls.name == "global_avgpool":
-        layer.size = (1, 1)  # type: ignore[attr-defined]
     module = layer.build(shape).eval()
     return module, module(torch.zeros(BATCH, *shape))
 
@@ -112,7 +99,7 @@ def torch_run(cls: type[Layer], raw: dict[str, Any], shape: tuple[int, ...]) -> 
 def test_layer_matches_torch(cls: type[Layer], data: st.DataObject) -> None:
     raw, shape = data.draw(layer_case(cls))
     try:
-        layer = make(cls, raw)
+        layer = cls.create(**raw)
         cost = layer.infer(shape)
     except (ArgError, ShapeError):
         layer = None

@@ -15,7 +15,7 @@ from torch import nn
 
 import cnncli
 from cnncli.analysis.training import max_batch, training_memory
-from cnncli.layers import LAYER_TYPES, Layer
+from cnncli.layers import LAYER_TYPES, Layer, Shape, ShapeError
 from cnncli.model.memory import saved_activation_bytes
 from cnncli.spec.zoo import zoo_entries
 
@@ -79,11 +79,23 @@ def test_every_layer_type_defines_its_rule() -> None:
     """A new layer type without a `saved` rule fails here (the base raises)."""
     for cls in LAYER_TYPES:
         assert cls.saved is not Layer.saved, f"{cls.name} has no saved-for-backward rule"
-    tested = {name for name, _, _ in CASES} | {"linear", "rbf"}
-    assert tested == {cls.name for cls in LAYER_TYPES}
+
+
+def probe(cls: type[Layer]) -> tuple[str, dict, Shape]:
+    """A case for every registered type: its defaults, 2 for each required option (out,
+    kernel, groups), on a map where it takes one, else on a vector."""
+    args = {arg.name: 2 for arg in cls.args if arg.required}
+    for shape in ((4, 9, 9), (6,)):
+        try:
+            cls.create(**args).infer(shape)
+        except ShapeError:
+            continue
+        return cls.name, args, shape
+    raise AssertionError(f"{cls.name} takes neither a 4x9x9 map nor a vector of 6")
 
 
 CASES = [  # (type, args, input shape): each layer after a trainable conv, as in a network
+    *map(probe, LAYER_TYPES),
     ("conv", {"out": 5, "kernel": (3, 3)}, (4, 9, 9)),
     ("conv", {"out": 5, "kernel": (2, 2), "padding": "same"}, (4, 9, 9)),
     ("batchnorm", {}, (4, 9, 9)), ("batchnorm", {"affine": False}, (4, 9, 9)),

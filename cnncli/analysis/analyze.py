@@ -282,10 +282,8 @@ def projection(node: Residual, shape: Shape, target: Shape) -> Sequence:
                             f"{fmt(target)}; give the shortcut layers explicitly",
                             node.mark, node.path)
         strides.append(stride)
-    conv_cls, bn_cls = REGISTRY["conv"], REGISTRY["batchnorm"]
-    conv = conv_cls(out=target[0], kernel=(1, 1), stride=tuple(strides), padding=(0, 0),
-                    dilation=(1, 1), groups=1, bias=False, connections=None)
-    bn = bn_cls(eps=1e-5, momentum=0.1, affine=True)
+    conv = REGISTRY["conv"].create(out=target[0], kernel=1, stride=strides, bias=False)
+    bn = REGISTRY["batchnorm"].create()
     space = node.path.rpartition(".")[0] if node.inline else node.path
     name = node.shortcut_name
     path = f"{space}.{name}" if space else name

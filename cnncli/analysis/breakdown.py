@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .analyze import Analysis
+from .analyze import Analysis, Row
 from .report import (
     CONVENTIONS,
     header_record,
     layer_record,
     markdown_table,
+    no_macs,
     rows_csv,
     totals_table,
 )
@@ -21,14 +22,19 @@ def _share(part: int, whole: int) -> float:
     return round(100.0 * part / whole, 2) if whole else 0.0
 
 
-def by_layer(a: Analysis, depth: int | None, top: int | None) -> list[dict[str, Any]]:
+def _layers(a: Analysis, depth: int | None, top: int | None) -> list[tuple[Row, dict[str, Any]]]:
+    """Each row shown with its record (the tables ask the row whether its work is MACs)."""
     total = a.root.macs * a.batch
-    records = [layer_record(r, a.batch) for r in a.root.frontier(depth)]
-    for rec in records:
+    pairs = [(r, layer_record(r, a.batch)) for r in a.root.frontier(depth)]
+    for _, rec in pairs:
         rec["macs_percent"] = _share(rec["macs"], total)
     if top is not None:
-        records = sorted(records, key=lambda r: (-r["macs"], -r["other_ops"]))[:top]
-    return records
+        pairs = sorted(pairs, key=lambda p: (-p[1]["macs"], -p[1]["other_ops"]))[:top]
+    return pairs
+
+
+def by_layer(a: Analysis, depth: int | None, top: int | None) -> list[dict[str, Any]]:
+    return [rec for _, rec in _layers(a, depth, top)]
 
 
 def by_block(a: Analysis) -> list[dict[str, Any]]:
@@ -86,13 +92,10 @@ def _mac_cells(r: dict[str, Any], none: bool) -> list[str]:
     return [f"{r['macs']:,}", f"{r['macs_percent']:.2f}", f"{r['flops']:,}"]
 
 
-def _no_macs(record: dict[str, Any]) -> bool:
-    return not record["work"].startswith(("MACs", "sum of"))
-
-
-def _layer_cells(records: list[dict[str, Any]]) -> list[list[str]]:
-    return [[r["path"], r["type"], "x".join(map(str, r["output"])), *_mac_cells(r, _no_macs(r)),
-             f"{r['other_ops']:,}", f"{r['params']:,}"] for r in records]
+def _layer_cells(pairs: list[tuple[Row, dict[str, Any]]]) -> list[list[str]]:
+    return [[r["path"], r["type"], "x".join(map(str, r["output"])),
+             *_mac_cells(r, no_macs(row)), f"{r['other_ops']:,}", f"{r['params']:,}"]
+            for row, r in pairs]
 
 
 def _type_cells(records: list[dict[str, Any]]) -> list[list[str]]:
@@ -111,9 +114,10 @@ def _titles(a: Analysis, depth: int | None, top: int | None) -> tuple[str, str, 
 def flops_renderables(a: Analysis, depth: int | None, top: int | None) -> list[Any]:
     layer_title, block_title, type_title = _titles(a, depth, top)
     return [
-        TextTable(layer_title, LAYER_COLUMNS, _layer_cells(by_layer(a, depth, top)), 3,
+        TextTable(layer_title, LAYER_COLUMNS, _layer_cells(_layers(a, depth, top)), 3,
                   drop=LAYER_DROP),
-        TextTable(block_title, LAYER_COLUMNS, _layer_cells(by_block(a)), 3, drop=LAYER_DROP),
+        TextTable(block_title, LAYER_COLUMNS, _layer_cells(_layers(a, 1, None)), 3,
+                  drop=LAYER_DROP),
         TextTable(type_title, TYPE_COLUMNS, _type_cells(by_type(a)), 1, drop=TYPE_DROP),
         totals_table(a),
         f"FLOPs: {CONVENTIONS['flops']}; other ops are not in MACs or FLOPs.",
@@ -122,10 +126,11 @@ def flops_renderables(a: Analysis, depth: int | None, top: int | None) -> list[A
 
 def flops_markdown(a: Analysis, depth: int | None, top: int | None) -> str:
     layer_title, block_title, type_title = _titles(a, depth, top)
-    layers = _layer_cells(by_layer(a, depth, top))
+    layers = _layer_cells(_layers(a, depth, top))
     parts = [
         f"### {layer_title}", markdown_table(LAYER_COLUMNS, layers, 3),
-        f"### {block_title}", markdown_table(LAYER_COLUMNS, _layer_cells(by_block(a)), 3),
+        f"### {block_title}", markdown_table(LAYER_COLUMNS, _layer_cells(_layers(a, 1, None)),
+                                             3),
         f"### {type_title}", markdown_table(TYPE_COLUMNS, _type_cells(by_type(a)), 1),
     ]
     return "\n\n".join(parts) + "\n"

@@ -55,7 +55,7 @@ def _followers(leaves: list[Row], i: int) -> Iterator[Row]:
 def _other(row: Row, **changes: object) -> object:
     """The row's layer with some arguments changed (a design the network does not use)."""
     layer = row.node.layer  # type: ignore[attr-defined]
-    return type(layer)(**{**layer.arg_values(), **changes})
+    return type(layer).create(**{**layer.arg_values(), **changes})
 
 
 def reductions(a: Analysis) -> Lesson | None:

@@ -200,8 +200,7 @@ def no_macs(row: Row) -> bool:
     """A layer, add or concat whose work is not multiply-accumulates: its MACs show as —."""
     if row.op is not None:
         return True
-    work = row.node.layer.work if row.is_layer else "MACs"  # type: ignore[attr-defined]
-    return not work.startswith("MACs")
+    return row.is_layer and not row.node.layer.counts_macs  # type: ignore[attr-defined]
 
 
 def totals_lines(a: Analysis) -> list[tuple[str, str]]:

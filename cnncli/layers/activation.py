@@ -9,7 +9,12 @@ from .base import Arg, Cost, Figure, Layer, Saved, Shape, elements
 
 
 class Activation(Layer):
-    """An activation applied to every element; `ops_per_element` is its counted work."""
+    """An activation applied to every element; `ops_per_element` is its counted work.
+
+    Each one says which family it is for `init: auto` (`init_nonlinearity`): the
+    rectifier-like ("relu", "leaky_relu") make it Kaiming; a network whose only ones are
+    saturating ("tanh", "sigmoid") gets Xavier.
+    """
 
     torch_name: ClassVar[str]
     ops_per_element: ClassVar[int] = 1
@@ -36,31 +41,33 @@ class Activation(Layer):
 
 class ReLU(Activation):
     name, torch_name, summary = "relu", "ReLU", "max(0, x)"
-    keeps = "output"
+    keeps, init_nonlinearity = "output", "relu"
 
 
 class ReLU6(Activation):
     name, torch_name, summary = "relu6", "ReLU6", "min(max(0, x), 6)"
+    init_nonlinearity = "relu"
 
 
 class LeakyReLU(Activation):
     name, torch_name, summary = "leaky_relu", "LeakyReLU", "x if x > 0 else slope * x"
-    args = (Arg("negative_slope", "float", 0.01, min=0),)
+    init_nonlinearity = "leaky_relu"
+    negative_slope: Arg[float] = Arg("float", 0.01, min=0)
 
 
 class Tanh(Activation):
     name, torch_name, summary = "tanh", "Tanh", "hyperbolic tangent"
-    keeps = "output"
+    keeps, init_nonlinearity = "output", "tanh"
 
 
 class ScaledTanh(Activation):
     name, aliases = "scaled_tanh", ("lecun_tanh",)
     summary = "amplitude * tanh(slope * x); LeCun's 1.7159 tanh(2x/3) by default"
-    args = (Arg("amplitude", "float", 1.7159, min=0), Arg("slope", "float", 2 / 3, min=0))
+    amplitude: Arg[float] = Arg("float", 1.7159, min=0)
+    slope: Arg[float] = Arg("float", 2 / 3, min=0)
     ops_per_element = 3
     work = "3 per element: scale, tanh, scale"
-    amplitude: float
-    slope: float
+    init_nonlinearity = "tanh"
 
     def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
         """tanh's own output, before the amplitude scales it (the scalings keep nothing)."""
@@ -74,25 +81,27 @@ class ScaledTanh(Activation):
 
 class Sigmoid(Activation):
     name, torch_name, summary = "sigmoid", "Sigmoid", "1 / (1 + exp(-x))"
-    keeps = "output"
+    keeps, init_nonlinearity = "output", "sigmoid"
 
 
 class GELU(Activation):
     name, torch_name, summary = "gelu", "GELU", "Gaussian error linear unit"
+    init_nonlinearity = "relu"
 
 
 class Hardswish(Activation):
     name, torch_name, summary = "hardswish", "Hardswish", "x * relu6(x + 3) / 6 (MobileNetV3)"
-    aliases = ("hard_swish",)
+    aliases, init_nonlinearity = ("hard_swish",), "relu"
 
 
 class Hardsigmoid(Activation):
     name, torch_name, summary = "hardsigmoid", "Hardsigmoid", "relu6(x + 3) / 6 (MobileNetV3)"
-    aliases = ("hard_sigmoid",)
+    aliases, init_nonlinearity = ("hard_sigmoid",), "sigmoid"
 
 
 class SiLU(Activation):
     name, torch_name, aliases, summary = "silu", "SiLU", ("swish",), "x * sigmoid(x)"
+    init_nonlinearity = "relu"
 
 
 class Softmax(Activation):
@@ -101,6 +110,7 @@ class Softmax(Activation):
     work = "3 per element: exp, sum, divide"
     keeps = "output"
     autocast = "fp32"
+    init_nonlinearity = ""  # the classifier's output, not a hidden layer's: it does not steer
 
     def infer(self, shape: Shape) -> Cost:
         # Each output reads every channel (feature) at its position.

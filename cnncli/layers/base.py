@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, overload
 
-from ..errors import yaml_repr
+from ..errors import did_you_mean, yaml_repr
 
 Shape = tuple[int, ...]  # per-sample: (C, H, W) for feature maps, (F,) for flat vectors
 
@@ -19,24 +19,78 @@ class ShapeError(Exception):
 
 
 class ArgError(Exception):
-    """A bad argument value; the resolver adds the location."""
+    """A bad argument value; the resolver adds the location.
 
-
-@dataclass(frozen=True)
-class Arg:
-    """One declared argument of a layer type.
-
-    kind: "int", "float", "bool", "pair" (int or [h, w]), "padding" (pair, "same", "valid")
-    or "table" (a list of lists of indices, e.g. which input maps feed each output map).
+    arg: the option whose value is wrong, or None for a rule tying several together.
+    layer: the type's name, once `Layer.create` has seen the error go by.
     """
 
-    name: str
-    kind: str
-    default: Any = REQUIRED
-    min: float | None = None
-    max: float | None = None
-    max_open: bool = False  # True: the value must stay below max
-    doc: str = ""
+    def __init__(self, detail: str, arg: str | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.arg = arg
+        self.layer = ""
+
+    def said_of(self, kind: str) -> str:
+        """The message about layer type `kind`, spelled as the spec does (conv2d or conv)."""
+        return f"{kind}: {self.detail}"
+
+    def __str__(self) -> str:
+        return self.said_of(self.layer) if self.layer else self.detail
+
+
+class OptionError(ArgError):
+    """An option the type lacks (`arg`: the key) or a required one left out (`arg`: None):
+    the message goes on from the type's name ("conv needs 'out' ...")."""
+
+    def said_of(self, kind: str) -> str:
+        return f"{kind} {self.detail}"
+
+
+T = TypeVar("T")
+
+
+class Arg(Generic[T]):
+    """One declared argument of a layer type, as a class attribute named after it:
+
+        out: Arg[int] = Arg("int", min=1, doc="output channels")
+
+    On a layer, `self.out` is the checked value (an int); on the class, `Conv.out` is this
+    declaration. kind: "int", "float", "bool", "pair" (int or [h, w]), "padding" (pair,
+    "same", "valid") or "table" (a list of lists of indices, e.g. which input maps feed each
+    output map).
+    """
+
+    def __init__(self, kind: str, default: Any = REQUIRED, *, min: float | None = None,
+                 max: float | None = None, max_open: bool = False, doc: str = ""):
+        self.name = ""  # the attribute's name, set when the class is made
+        self.kind = kind
+        self.default = default
+        self.min = min
+        self.max = max
+        self.max_open = max_open  # True: the value must stay below max
+        self.doc = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, layer: None, owner: type | None = None) -> Arg[T]: ...
+
+    @overload
+    def __get__(self, layer: object, owner: type | None = None) -> T: ...
+
+    def __get__(self, layer: object, owner: type | None = None) -> Any:
+        # A layer's values live in its __dict__, which Python reads before this (a non-data
+        # descriptor): this runs for the class, or for a layer not made by `create`.
+        if layer is None:
+            return self
+        raise AttributeError(f"{type(layer).__name__} has no {self.name!r}: make layers with "
+                             f"{type(layer).__name__}.create(...)")
+
+    def __repr__(self) -> str:
+        default = "required" if self.required else repr(self.default)
+        return f"Arg({self.name!r}, {self.kind!r}, default={default})"
 
     @property
     def required(self) -> bool:
@@ -60,9 +114,9 @@ class Arg:
         if self.kind == "table":
             return self._table(value)
         if self.kind in ("pair", "padding"):
-            if isinstance(value, list) and len(value) == 2:
+            if isinstance(value, (list, tuple)) and len(value) == 2:
                 return (self._in_range(self._int(value[0])), self._in_range(self._int(value[1])))
-            if isinstance(value, list):
+            if isinstance(value, (list, tuple)):
                 raise ArgError(f"{self.name} must be one integer or a pair [h, w], "
                                f"got a list of {len(value)}")
             n = self._in_range(self._int(value))
@@ -71,12 +125,12 @@ class Arg:
 
     def _table(self, value: Any) -> tuple[tuple[int, ...], ...]:
         """A non-empty list of non-empty lists of distinct indices >= 0, each sorted."""
-        if not isinstance(value, list) or not value:
+        if not isinstance(value, (list, tuple)) or not value:
             raise ArgError(f"{self.name} must be a list with one list of input indices per "
                            f"output, got {yaml_repr(value)}")
         rows = []
         for i, row in enumerate(value):
-            if not isinstance(row, list) or not row:
+            if not isinstance(row, (list, tuple)) or not row:
                 raise ArgError(f"{self.name}[{i}] must be a non-empty list of input indices, "
                                f"got {yaml_repr(row)}")
             items = [self._in_range(self._int(v)) for v in row]
@@ -205,25 +259,71 @@ def elements_formula(shape: Shape) -> str:
     return dot(*shape)
 
 
+L = TypeVar("L", bound="Layer")
+
+#: spec name (and each alias) to layer class; a class with a `name` enters it when defined
+REGISTRY: dict[str, type[Layer]] = {}
+
+
 class Layer:
-    """Base of every layer type. Subclasses declare `name`, `args`, the two rules and
-    `explain`."""
+    """Base of every layer type. A type is a subclass with a `name`, its arguments as `Arg`
+    class attributes, the two rules (`infer`, `saved`), `explain` and `build`; defining it
+    registers it."""
 
     name: ClassVar[str]
     aliases: ClassVar[tuple[str, ...]] = ()
-    args: ClassVar[tuple[Arg, ...]] = ()
+    #: the declared arguments, in declaration order (a base class's first), made from the
+    #: class's `Arg` attributes when the class is defined
+    args: ClassVar[tuple[Arg[Any], ...]] = ()
     summary: ClassVar[str] = ""
-    #: "MACs" when the layer's work is multiply-accumulates, else what its other_ops count.
+    #: what the layer's work is, for reports ("MACs" or what its other_ops count)
     work: ClassVar[str] = ""
+    #: True when the work is multiply-accumulates: reports show its MACs (else —)
+    counts_macs: ClassVar[bool] = False
+    #: the activation family that steers `init: auto` ("relu", "leaky_relu", "tanh",
+    #: "sigmoid", torch.nn.init's names); "" for layers that do not steer it
+    init_nonlinearity: ClassVar[str] = ""
     #: what the layer's buffers hold, for the summary's Buffers line ("" if it has none)
     buffer_note: ClassVar[str] = ""
     #: under autocast: "half" for ops run in fp16/bf16 (conv, linear), "fp32" for ops autocast
     #: widens (softmax), "" for ops that run in whatever type they get.
     autocast: ClassVar[str] = ""
 
-    def __init__(self, **values: Any):
-        for arg in self.args:
-            setattr(self, arg.name, values[arg.name])
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.args = _declared(cls)
+        if "name" in vars(cls):  # a family's shared base (Activation, _WindowPool) has none
+            for spelling in (cls.name, *cls.aliases):
+                known = REGISTRY.get(spelling)
+                if known is not None and known.__qualname__ != cls.__qualname__:
+                    raise TypeError(f"layer type {spelling!r} is both {known.__qualname__} "
+                                    f"and {cls.__qualname__}")
+                REGISTRY[spelling] = cls  # the same class again: a module reloaded
+
+    @classmethod
+    def create(cls: type[L], **options: Any) -> L:
+        """A layer of this type: defaults filled in, every value checked and made canonical
+        (pairs as tuples), then `validate()`. Raises OptionError for an unknown or missing
+        option, ArgError for a bad value (`.arg` names it) or combination."""
+        names = [arg.name for arg in cls.args]
+        layer = object.__new__(cls)
+        try:
+            for key in options:
+                if key not in names:
+                    raise OptionError(f"has no option {key!r}{did_you_mean(key, names)}; its "
+                                      f"options: {', '.join(names) or 'none'}", key)
+            for arg in cls.args:
+                vars(layer)[arg.name] = _value(arg, options)
+            layer.validate()
+        except ArgError as exc:
+            exc.layer = cls.name
+            raise
+        return layer
+
+    def __init__(self, **options: Any):
+        # create is the one constructor: a layer's values are always complete and checked.
+        raise TypeError(f"make a {self.name} layer with {type(self).__name__}.create(...), "
+                        "which fills in defaults and checks the values")
 
     def validate(self) -> None:
         """Check rules that tie several arguments together; raise ArgError."""
@@ -272,6 +372,33 @@ class Layer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.arg_values().items())
         return f"{self.name}({args})"
+
+
+def _declared(cls: type[Layer]) -> tuple[Arg[Any], ...]:
+    """The Arg attributes of `cls` and its bases, a base's first: a subclass may redeclare
+    one (a new default) or hide it with a plain value (global_avgpool's size = (1, 1))."""
+    names = dict.fromkeys(name for base in reversed(cls.__mro__)
+                          for name, value in vars(base).items() if isinstance(value, Arg))
+    found = (next(vars(base)[name] for base in cls.__mro__ if name in vars(base))
+             for name in names)
+    return tuple(arg for arg in found if isinstance(arg, Arg))
+
+
+def _value(arg: Arg[Any], options: dict[str, Any]) -> Any:
+    """The checked value of `arg` among `options`, or its default."""
+    if arg.name not in options:
+        if arg.required:
+            raise OptionError(f"needs {arg.name!r} ({arg.doc or arg.kind})")
+        value = arg.default
+    else:
+        value = options[arg.name]
+    if value is None and arg.default is None:
+        return None
+    try:
+        return arg.check(value)
+    except ArgError as exc:
+        exc.arg = arg.name
+        raise
 
 
 def elements(shape: Shape) -> int:

@@ -27,26 +27,19 @@ class Conv(Layer):
     aliases = ("conv2d",)
     summary = "2-D convolution (torch.nn.Conv2d); input channels come from the previous layer"
     work = "MACs"
+    counts_macs = True
     autocast = "half"
-    args = (
-        Arg("out", "int", min=1, doc="output channels"),
-        Arg("kernel", "pair", min=1, doc="kernel size, k or [kh, kw]"),
-        Arg("stride", "pair", 1, min=1),
-        Arg("padding", "padding", 0, min=0, doc='p, [ph, pw], "same" (stride 1) or "valid"'),
-        Arg("dilation", "pair", 1, min=1),
-        Arg("groups", "int", 1, min=1, doc="channel groups; 1 is a full convolution"),
-        Arg("bias", "bool", True),
-        Arg("connections", "table", None, min=0,
-            doc="for each output map, the input maps it reads (LeNet-5's Table I)"),
-    )
-    out: int
-    kernel: tuple[int, int]
-    stride: tuple[int, int]
-    padding: tuple[int, int] | str
-    dilation: tuple[int, int]
-    groups: int
-    bias: bool
-    connections: tuple[tuple[int, ...], ...] | None
+    out: Arg[int] = Arg("int", min=1, doc="output channels")
+    kernel: Arg[tuple[int, int]] = Arg("pair", min=1, doc="kernel size, k or [kh, kw]")
+    stride: Arg[tuple[int, int]] = Arg("pair", 1, min=1)
+    padding: Arg[tuple[int, int] | str] = Arg("padding", 0, min=0,
+                                               doc='p, [ph, pw], "same" (stride 1) or "valid"')
+    dilation: Arg[tuple[int, int]] = Arg("pair", 1, min=1)
+    groups: Arg[int] = Arg("int", 1, min=1, doc="channel groups; 1 is a full convolution")
+    bias: Arg[bool] = Arg("bool", True)
+    connections: Arg[tuple[tuple[int, ...], ...] | None] = Arg(
+        "table", None, min=0,
+        doc="for each output map, the input maps it reads (LeNet-5's Table I)")
 
     def validate(self) -> None:
         if self.padding == "same" and self.stride != (1, 1):

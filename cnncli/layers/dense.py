@@ -53,12 +53,11 @@ class Linear(Layer):
     summary = ("fully connected layer on a vector (torch.nn.Linear); with pointwise: true, "
                "on the channels at each position of a map (ConvNeXt's Linear)")
     work = "MACs"
+    counts_macs = True
     autocast = "half"
-    args = (Arg("out", "int", min=1, doc="output features"), Arg("bias", "bool", True),
-            Arg("pointwise", "bool", False, doc="on a map: the channels at each position"))
-    out: int
-    bias: bool
-    pointwise: bool
+    out: Arg[int] = Arg("int", min=1, doc="output features")
+    bias: Arg[bool] = Arg("bool", True)
+    pointwise: Arg[bool] = Arg("bool", False, doc="on a map: the channels at each position")
 
     def infer(self, shape: Shape) -> Cost:
         if len(shape) != 1 and not self.pointwise:
@@ -126,8 +125,8 @@ class EuclideanRBF(Layer):
                "prototypes, one per output (use as logits)")
     work = "MACs (the squares summed); other ops are the subtractions"
     buffer_note = "fixed RBF prototypes"
-    args = (Arg("out", "int", min=1, doc="output units (classes)"),)
-    out: int
+    counts_macs = True
+    out: Arg[int] = Arg("int", min=1, doc="output units (classes)")
 
     def infer(self, shape: Shape) -> Cost:
         if len(shape) != 1:
@@ -172,8 +171,7 @@ class Dropout(Layer):
     name = "dropout"
     summary = "zeroes a fraction p of elements in training; identity at inference"
     work = "none at inference"
-    args = (Arg("p", "float", 0.5, min=0, max=1, max_open=True),)
-    p: float
+    p: Arg[float] = Arg("float", 0.5, min=0, max=1, max_open=True)
 
     def infer(self, shape: Shape) -> Cost:
         return Cost(output=shape)

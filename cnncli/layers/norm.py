@@ -13,14 +13,9 @@ class BatchNorm(Layer):
     summary = "batch normalisation over channels (BatchNorm2d on maps, BatchNorm1d on vectors)"
     work = "2 per element (scale and shift, as folded at inference)"
     buffer_note = "BatchNorm running statistics"
-    args = (
-        Arg("eps", "float", 1e-5, min=0),
-        Arg("momentum", "float", 0.1, min=0, max=1),
-        Arg("affine", "bool", True, doc="learn a scale and shift per channel"),
-    )
-    eps: float
-    momentum: float
-    affine: bool
+    eps: Arg[float] = Arg("float", 1e-5, min=0)
+    momentum: Arg[float] = Arg("float", 0.1, min=0, max=1)
+    affine: Arg[bool] = Arg("bool", True, doc="learn a scale and shift per channel")
 
     def infer(self, shape: Shape) -> Cost:
         c = shape[0]
@@ -55,16 +50,10 @@ class LocalResponseNorm(Layer):
     aliases = ("local_response_norm",)
     summary = "local response normalisation across channels (AlexNet; torch.nn.LocalResponseNorm)"
     work = "2*size+3 per element: size squares, size-1 adds, then scale, add, power, divide"
-    args = (
-        Arg("size", "int", 5, min=1, doc="channels in the window"),
-        Arg("alpha", "float", 1e-4, min=0),
-        Arg("beta", "float", 0.75, min=0),
-        Arg("k", "float", 1.0, min=0),
-    )
-    size: int
-    alpha: float
-    beta: float
-    k: float
+    size: Arg[int] = Arg("int", 5, min=1, doc="channels in the window")
+    alpha: Arg[float] = Arg("float", 1e-4, min=0)
+    beta: Arg[float] = Arg("float", 0.75, min=0)
+    k: Arg[float] = Arg("float", 1.0, min=0)
 
     def infer(self, shape: Shape) -> Cost:
         need_map(self.name, shape)  # torch's LocalResponseNorm wants (N, C, H, W)

@@ -26,10 +26,11 @@ from .base import (
 class _WindowPool(Layer):
     """Shared by max and average pooling: same window arithmetic, same argument rules."""
 
-    kernel: tuple[int, int]
-    stride: tuple[int, int] | None
-    padding: tuple[int, int]
-    ceil_mode: bool
+    kernel: Arg[tuple[int, int]] = Arg("pair", min=1)
+    stride: Arg[tuple[int, int] | None] = Arg("pair", None, min=1,
+                                              doc="defaults to the kernel size")
+    padding: Arg[tuple[int, int]] = Arg("pair", 0, min=0)
+    ceil_mode: bool  # an argument of maxpool and avgpool; subsample's is always false
 
     def strides(self) -> tuple[int, int]:
         return self.stride if self.stride is not None else self.kernel
@@ -73,20 +74,13 @@ class _WindowPool(Layer):
         return {"rf_kernel": (dh * (kh - 1) + 1, dw * (kw - 1) + 1), "rf_stride": self.strides()}
 
 
-_POOL_ARGS = (
-    Arg("kernel", "pair", min=1),
-    Arg("stride", "pair", None, min=1, doc="defaults to the kernel size"),
-    Arg("padding", "pair", 0, min=0),
-)
-
-
 class MaxPool(_WindowPool):
     name = "maxpool"
     aliases = ("max_pool", "maxpool2d")
     summary = "max pooling (torch.nn.MaxPool2d)"
     work = "comparisons: kernel area - 1 per output"
-    args = (*_POOL_ARGS, Arg("dilation", "pair", 1, min=1), Arg("ceil_mode", "bool", False))
-    dilation: tuple[int, int]
+    dilation: Arg[tuple[int, int]] = Arg("pair", 1, min=1)
+    ceil_mode: Arg[bool] = Arg("bool", False)  # type: ignore[assignment]
 
     def dilations(self) -> tuple[int, int]:
         return self.dilation
@@ -118,9 +112,8 @@ class AvgPool(_WindowPool):
     aliases = ("avg_pool", "avgpool2d")
     summary = "average pooling (torch.nn.AvgPool2d)"
     work = "adds and a divide: kernel area per output"
-    args = (*_POOL_ARGS, Arg("ceil_mode", "bool", False),
-            Arg("count_include_pad", "bool", True))
-    count_include_pad: bool
+    ceil_mode: Arg[bool] = Arg("bool", False)  # type: ignore[assignment]
+    count_include_pad: Arg[bool] = Arg("bool", True)
 
     def infer(self, shape: Shape) -> Cost:
         c, oh, ow = self.window(shape)
@@ -150,11 +143,7 @@ class Subsample(_WindowPool):
     summary = ("LeNet-5's trainable subsampling: window sum x a coefficient + a bias, one "
                "of each per map")
     work = "kernel area + 1 per output: area - 1 adds, a multiply, a bias add"
-    args = (*_POOL_ARGS,)
-
-    def __init__(self, **values: Any):
-        super().__init__(**values)
-        self.ceil_mode = False
+    ceil_mode = False
 
     def infer(self, shape: Shape) -> Cost:
         c, oh, ow = self.window(shape)
@@ -208,8 +197,7 @@ class AdaptiveAvgPool(Layer):
     aliases = ("adaptive_avg_pool",)
     summary = "adaptive average pooling to a fixed output size (torch.nn.AdaptiveAvgPool2d)"
     work = "adds and a divide: one per input element of each window"
-    args = (Arg("size", "pair", 1, min=1, doc="output size, s or [h, w]"),)
-    size: tuple[int, int]
+    size: Arg[tuple[int, int]] = Arg("pair", 1, min=1, doc="output size, s or [h, w]")
 
     def infer(self, shape: Shape) -> Cost:
         c, h, w = need_map(self.name, shape)
@@ -251,11 +239,7 @@ class GlobalAvgPool(AdaptiveAvgPool):
     name = "global_avgpool"
     aliases = ("gap",)
     summary = "global average pooling to Cx1x1 (adaptive average pooling to 1x1)"
-    args = ()
-
-    def __init__(self, **values: Any):
-        super().__init__(**values)
-        self.size = (1, 1)
+    size = (1, 1)  # type: ignore[assignment]  # fixed: not an argument here
 
     def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
         return [Figure("other ops", dot(*shape), cost.other_ops,

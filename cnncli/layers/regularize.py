@@ -27,9 +27,8 @@ class LayerNorm(Layer):
     summary = ("layer normalisation over the channels at each position (ConvNeXt's "
                "LayerNorm2d); over the features of a vector (torch.nn.LayerNorm)")
     work = "5 per element: mean, centre, variance, normalise, scale and shift"
-    args = (Arg("eps", "float", 1e-5, min=0), Arg("affine", "bool", True))
-    eps: float
-    affine: bool
+    eps: Arg[float] = Arg("float", 1e-5, min=0)
+    affine: Arg[bool] = Arg("bool", True)
 
     def infer(self, shape: Shape) -> Cost:
         c = shape[0]
@@ -66,8 +65,7 @@ class LayerScale(Layer):
     name = "layer_scale"
     summary = "a learned factor per channel (ConvNeXt, CaiT), starting at `init`"
     work = "1 per element"
-    args = (Arg("init", "float", 1e-6, doc="the factors' first value"),)
-    init: float
+    init: Arg[float] = Arg("float", 1e-6, doc="the factors' first value")
 
     def infer(self, shape: Shape) -> Cost:
         return Cost(output=shape, params=shape[0], other_ops=elements(shape))
@@ -94,7 +92,7 @@ class DropPath(Dropout):
     summary = ("in training, zeroes a whole sample's branch with probability p and scales "
                "the rest by 1/(1 - p); identity at inference")
     work = "none at inference"
-    args = (Arg("p", "float", 0.0, min=0, max=1, max_open=True),)
+    p: Arg[float] = Arg("float", 0.0, min=0, max=1, max_open=True)
 
     def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
         return [Figure("other ops", "0", cost.other_ops,
@@ -115,8 +113,7 @@ class ChannelShuffle(Layer):
     name = "channel_shuffle"
     summary = "interleaves the channels of `groups` groups (ShuffleNet)"
     work = "none (a copy)"
-    args = (Arg("groups", "int", min=1, doc="channel groups to interleave"),)
-    groups: int
+    groups: Arg[int] = Arg("int", min=1, doc="channel groups to interleave")
 
     def infer(self, shape: Shape) -> Cost:
         c, _, _ = need_map(self.name, shape)

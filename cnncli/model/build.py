@@ -17,12 +17,14 @@ from torch import nn
 
 from ..analysis.analyze import Analysis, Row, analyze
 from ..errors import SpecError
+from ..layers import REGISTRY
 from ..spec.ir import Concat, Gate, LayerNode, Network, Residual
 from . import compat
 
 INITS = ("auto", "kaiming", "xavier", "torch")
-_SATURATING = ("tanh", "scaled_tanh", "sigmoid")
-_RECTIFIERS = ("relu", "relu6", "leaky_relu", "gelu", "silu")
+# Families of `init_nonlinearity`, each activation class's own attribute.
+_SATURATING = {"tanh", "sigmoid"}
+_RECTIFIERS = {"relu", "leaky_relu"}
 
 
 Plan = tuple  # ("module", name) | ("seq", steps) | ("cat", branches, split) | ...
@@ -126,12 +128,13 @@ def init_weights(model: nn.Module, kinds: set[str], scheme: str) -> str:
     (He et al., fan_out for convs as torchvision's ResNets). Biases start at 0, BatchNorm
     at weight 1, bias 0. "torch" keeps PyTorch's own defaults.
     """
-    if scheme == "auto":  # `kinds`: the layer types the network uses
-        saturating_only = kinds & set(_SATURATING) and not kinds & set(_RECTIFIERS)
+    families = {REGISTRY[kind].init_nonlinearity for kind in kinds}  # the net's layer types
+    if scheme == "auto":
+        saturating_only = families & _SATURATING and not families & _RECTIFIERS
         scheme = "xavier" if saturating_only else "kaiming"
     if scheme == "torch":
         return scheme
-    gain = nn.init.calculate_gain("tanh") if kinds & {"tanh", "scaled_tanh"} else 1.0
+    gain = nn.init.calculate_gain("tanh") if "tanh" in families else 1.0
     for module in model.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             if scheme == "kaiming":

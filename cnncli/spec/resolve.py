@@ -202,39 +202,30 @@ class Resolver:
               path: str, frozen: bool) -> LayerNode:
         cls = REGISTRY[kind]
         declared = {arg.name: arg for arg in cls.args}
-        values: dict[str, Any] = {}
-        for key in args:
+        options: dict[str, Any] = {}
+        for key in args:  # values as written, evaluated; create checks them (and the keys)
             if key in COMMON_KEYS:
                 continue
-            if key not in declared:
-                options = ", ".join(declared) or "none"
-                raise SpecError(f"{kind} has no option {key!r}{did_you_mean(key, declared)}; "
-                                f"its options: {options}", args.key_marks[key], path)
-        for arg in cls.args:
-            if arg.name not in args:
-                if arg.required:
-                    raise SpecError(f"{kind} needs {arg.name!r} ({arg.doc or arg.kind})",
-                                    mark, path)
-                values[arg.name] = None if arg.default is None else arg.check(arg.default)
+            arg = declared.get(key)
+            if arg is None:
+                options[key] = args[key]  # not an option: create names it
                 continue
-            where = args.mark_of(arg.name)
-            if arg.kind == "bool" and isinstance(args[arg.name], str) \
-                    and args[arg.name] in YAML11_BOOLEANS:
-                raise SpecError(f"{kind}: {arg.name} must be true or false, got "
-                                f"{args[arg.name]!r} (YAML 1.1 read it as a boolean, cnncli "
-                                "does not: write true or false)", where, path)
+            where = args.mark_of(key)
+            if arg.kind == "bool" and isinstance(args[key], str) and args[key] in YAML11_BOOLEANS:
+                raise SpecError(f"{kind}: {key} must be true or false, got {args[key]!r} (YAML "
+                                "1.1 read it as a boolean, cnncli does not: write true or "
+                                "false)", where, path)
             literal = ("same", "valid") if arg.kind == "padding" else ()
-            raw_value = self.value(args[arg.name], scope, where, literal)
-            try:
-                values[arg.name] = None if raw_value is None and arg.default is None \
-                    else arg.check(raw_value)
-            except ArgError as exc:
-                raise SpecError(f"{kind}: {exc}", where, path) from None
-        layer = cls(**values)
+            options[key] = self.value(args[key], scope, where, literal)
         try:
-            layer.validate()
+            layer = cls.create(**options)
         except ArgError as exc:
-            raise SpecError(f"{kind}: {exc}", mark, path) from None
+            where = mark  # a required option left out, or a rule tying several together
+            if exc.arg in declared:
+                where = args.mark_of(exc.arg)
+            elif exc.arg is not None:  # a key that is no option
+                where = args.key_marks[exc.arg]
+            raise SpecError(exc.said_of(kind), where, path) from None
         return LayerNode(name=name, path=path, mark=mark, frozen=frozen, layer=layer)
 
     # -- blocks -----------------------------------------------------------------------
