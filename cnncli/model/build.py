@@ -19,6 +19,7 @@ from ..analysis.analyze import Analysis, Row, analyze
 from ..errors import SpecError
 from ..spec.ir import Concat, Gate, LayerNode, Network, Residual
 from . import compat
+from .pretrained import load_pretrained
 
 INITS = ("auto", "kaiming", "xavier", "torch")
 _SATURATING = ("tanh", "scaled_tanh", "sigmoid")
@@ -169,7 +170,5 @@ def build(spec: str | Network, overrides: Mapping[str, Any] | None = None,
     analysis = analyze(spec, overrides=overrides, input=input)
     model = build_from_analysis(analysis, init, device)
     if weights is not None:
-        from .pretrained import load_pretrained
-
         model.pretrained = load_pretrained(model, analysis.network, weights)
     return model
