@@ -14,6 +14,7 @@ from .blocks import NAME_RE, Block, parse_block
 from .ir import Network
 from .locate import STDIN, locate
 from .pretrained import parse_torchvision
+from .recipe import parse_recipe
 from .resolve import Resolver
 from .variants import only_variant, plain, warn_overridden
 from .yamlsrc import (
@@ -85,6 +86,7 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
         if shape is not None:
             shape_raw, shape_mark = shape
         recipe = _variant_recipe(recipe, (data["variants"][variant] or {}).get("train"))
+    train = parse_recipe(recipe)  # typed now, so summary and check refuse what train would
     tv_box = (data["variants"][variant] or {}) if variant is not None else {}
     tv_box = tv_box if "torchvision" in tv_box else data
     torchvision = parse_torchvision(tv_box["torchvision"], tv_box.mark_of("torchvision"), name) \
@@ -108,7 +110,7 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
                         data.mark_of("init"))
     return Network(name=name, description=str(description or ""), input=tuple(shape_value),
                    root=root, source=file, params=params, init=init, variant=variant,
-                   overrides=applied, files=files, train=recipe, torchvision=torchvision)
+                   overrides=applied, files=files, train=train, torchvision=torchvision)
 
 
 def _read(path: str, files: dict[str, str]) -> Any:

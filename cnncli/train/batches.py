@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..model import compat
+from ..spec.recipe import TrainOptions
 from .datasets import stream_batches
 from .devices import Dist
-from .recipe import TrainOptions
 
 
 @dataclass

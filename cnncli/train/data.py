@@ -21,9 +21,9 @@ from ..analysis.analyze import analyze_network
 from ..errors import CnncliError, UsageError, did_you_mean, tell
 from ..spec.ir import Network
 from ..spec.load import load_file
+from ..spec.recipe import TrainOptions
 from . import datasets
 from .batches import Data, Split
-from .recipe import TrainOptions
 
 IN_MEMORY = ("mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100", datasets.SAMPLE,
              "synthetic")

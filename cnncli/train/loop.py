@@ -25,11 +25,11 @@ from ..files import write_atomically
 from ..model import checkpoint, compat
 from ..spec.freeze import classifier
 from ..spec.ir import Network
+from ..spec.recipe import TrainOptions
 from ..spec.snapshot import snapshot
 from .batches import Data, Split, epoch_order, evaluate_split, prepare
 from .devices import Dist
 from .progress import StopFlag
-from .recipe import TrainOptions
 from .schedule import lr_at, make_optimizer
 
 

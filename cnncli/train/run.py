@@ -15,13 +15,14 @@ import torch
 
 from ..analysis.analyze import analyze_network
 from ..errors import UsageError
-from ..files import TORN
+from ..files import TORN, write_atomically
 from ..model import checkpoint
 from ..model.build import build_from_analysis
 from ..model.pretrained import load_pretrained
 from ..spec.freeze import freeze
 from ..spec.ir import Network
 from ..spec.load import load
+from ..spec.recipe import Recipe, TrainOptions
 from ..spec.snapshot import restore, snapshot
 from ..spec.zoo import zoo_dir
 from .batches import Data
@@ -31,7 +32,7 @@ from .infer import preprocessing
 from .loop import Trainer
 from .plots import plot_run
 from .progress import Reporter, plural, recipe_line
-from .recipe import TrainOptions, given_in, resolve
+from .recipe import resolve
 
 # -- the run folder ----------------------------------------------------------------------
 
@@ -154,7 +155,7 @@ def _check_unchanged(network: Network, state: dict[str, Any], resume: str) -> No
 
 
 def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str, Any] | None,
-           resume: str | None, force: bool, fallback: bool, recipe: Any,
+           resume: str | None, force: bool, fallback: bool, recipe: Recipe | None,
            typed: set[str]) -> None:
     device = pick_device(options.device, dist)
     if options.deterministic:
@@ -210,6 +211,10 @@ def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str,
         folder.release()
 
 
+def _given(recipe: Recipe | None, name: str) -> bool:
+    return recipe is not None and recipe.given(name)
+
+
 def _spec_word(network: Network) -> str:
     """How to name this network on a command line: its zoo name, else its spec file."""
     source = Path(network.source)
@@ -217,7 +222,7 @@ def _spec_word(network: Network) -> str:
         else shown(source.resolve())
 
 
-def fit_batch(options: TrainOptions, per_process: int, recipe: Any, typed: set[str],
+def fit_batch(options: TrainOptions, per_process: int, recipe: Recipe | None, typed: set[str],
               world: int = 1) -> None:
     """The batch size fitted to the data, and the learning rate to the batch size.
 
@@ -235,11 +240,11 @@ def fit_batch(options: TrainOptions, per_process: int, recipe: Any, typed: set[s
             raise UsageError(f"--batch-size {options.batch_size} is larger than the "
                              f"{per_process:,} training images {where}".rstrip()
                              + f"; pass --batch-size {per_process} or less")
-        whose = "the recipe's" if given_in(recipe, "batch_size") else "the default"
+        whose = "the recipe's" if _given(recipe, "batch_size") else "the default"
         note(f"batch size {per_process}: {whose} {options.batch_size} is more than the "
              f"{per_process:,} training images {where}".rstrip())
         options.batch_size = per_process
-    if (options.batch_size != tuned.batch_size and given_in(recipe, "batch_size")
+    if (options.batch_size != tuned.batch_size and _given(recipe, "batch_size")
             and "lr" not in typed):
         options.lr = tuned.lr * options.batch_size / tuned.batch_size
         note(f"lr {options.lr:.3g} = the recipe's {tuned.lr:g} x {options.batch_size}/"
@@ -319,8 +324,8 @@ def _write_run_files(out: Path, network: Network, options: TrainOptions, data: D
            "data": data.record(),
            "weights": pretrained.record() if pretrained is not None else None,
            "torch": torch.__version__, "command": sys.argv}
-    (out / "run.json").write_text(json.dumps(run, indent=2))
-    (out / "spec.yaml").write_text(network.files.get(network.source, ""))
+    write_atomically(out / "run.json", json.dumps(run, indent=2))
+    write_atomically(out / "spec.yaml", network.files.get(network.source, ""))
 
 
 def _preload_plotting() -> None:

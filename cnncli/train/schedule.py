@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import UsageError
-from .recipe import TrainOptions
+from ..spec.recipe import TrainOptions
 
 
 def lr_at(step: int, steps_per_epoch: int, options: TrainOptions) -> float:
