@@ -171,12 +171,14 @@ def heavy(module: str) -> set[str]:
     return {name.split(".")[0] for name in loads(module)} & set(HEAVY)
 
 
-def deferral_problems(module: str) -> list[str]:
-    """Each import of a cnncli module inside a function that defers no heavy library."""
+def deferral_problems(module: str, found: list[tuple[int, str, str | None]] | None = None
+                      ) -> list[str]:
+    """Each import of a cnncli module inside a function that defers no heavy library
+    (`found`: the module's imports, by default read from its file)."""
     if module.startswith("cnncli.commands"):
         return []
     mine, wrong = heavy(module), []
-    for line, target, function in GRAPH[module]:
+    for line, target, function in GRAPH[module] if found is None else found:
         if function is None or not target.startswith("cnncli"):
             continue
         if function == "build" and module.startswith("cnncli.layers."):
@@ -236,3 +238,14 @@ def test_the_checks_see_cycles_and_needless_deferrals() -> None:
     assert cycles({"a": ["b"], "b": []}) == []
     assert "torch" in heavy("cnncli.model.build") and not heavy("cnncli.spec.load")
     assert not heavy("cnncli.analysis.analyze")  # the static commands never load torch
+    source = ("def run():\n    from ..spec.load import load\n"
+              "def build_model():\n    from ..model.build import build_from_analysis\n")
+    assert deferral_problems("cnncli.analysis.report",
+                             imports_of("cnncli.analysis.report", source)) == [
+        "line 2: cnncli.spec.load inside run() defers nothing heavy; import it at the top"]
+    assert deferral_problems("cnncli.train.run", imports_of("cnncli.train.run", source)) == [
+        "line 2: cnncli.spec.load inside run() defers nothing heavy; import it at the top",
+        "line 4: cnncli.model.build inside build_model() defers nothing heavy; import it at "
+        "the top"]
+    assert deferral_problems("cnncli.commands.train", imports_of("cnncli.commands.train",
+                                                                 source)) == []
