@@ -2,8 +2,8 @@
 
 The folders follow the data flow: spec (text to IR), layers (the registry), analysis (the
 static walk), model (torch), train, commands (the CLI); api is the library's face
-(`cnncli.analyze`, `load`, `build`), errors the located errors every part raises, __main__
-`python -m cnncli`."""
+(`cnncli.analyze`, `load`, `build`), errors the located errors every part raises, files
+the one atomic file write, __main__ `python -m cnncli`."""
 
 from __future__ import annotations
 

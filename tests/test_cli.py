@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import matches_golden
 
+import cnncli
+
 
 def test_summary_json_contract(cli) -> None:
     code, out, err = cli("summary", "vgg16", "--format", "json")
@@ -132,6 +134,32 @@ def test_check_command(cli, write_spec) -> None:
     assert code == 2
     assert "ok  lenet5" in out
     assert f"{bad}:4:5: layer 0: conv on input 1x4x4: kernel 5 along H is larger" in err
+
+
+def test_summary_and_check_refuse_a_bad_train_option_alike(cli, write_spec) -> None:
+    """`train:` is read into typed options when the spec loads: every command refuses a bad
+    value with the same located message, before any training starts."""
+    bad = write_spec("name: x\ninput: [1, 8, 8]\nlayers:\n  - flatten\n  - linear: {out: 2}\n"
+                     "train: {epochs: 3, optimizer: sgdd}\n")
+    expected = (f"error: {bad}:6:31: train: optimizer must be one of sgd, adam, adamw, got "
+                "'sgdd' (did you mean 'sgd'?)\n")
+    for command in ("summary", "check", "flops"):
+        code, out, err = cli(command, bad)
+        assert (code, out, err) == (2, "", expected), command
+    code, _, err = cli("check", write_spec("name: y\ninput: [4]\nlayers:\n  - linear: {out: 2}\n"
+                                           "train: {learning_rate: 0.1}\n", "y.yaml"))
+    assert code == 2 and ":5:9: unknown training option 'learning_rate'" in err
+
+
+def test_a_spec_recipe_is_typed_when_loaded(write_spec) -> None:
+    from cnncli.spec.recipe import Recipe
+
+    net = cnncli.load(write_spec("name: x\ninput: [4]\nlayers:\n  - linear: {out: 2}\n"
+                                 "train: {batch-size: 32, lr: 1, augment: flip}\n"))
+    assert net.train == Recipe({"batch_size": 32, "lr": 1.0, "augment": ("flip",)})
+    assert net.train.given("batch_size") and not net.train.given("epochs")
+    assert net.train.options().lr == 1.0 and net.train.options().epochs == 10
+    assert cnncli.load("resnet18").train == Recipe()  # no train: section
 
 
 def test_set_and_input_options(cli) -> None:

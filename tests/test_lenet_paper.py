@@ -94,8 +94,8 @@ def test_lenet5_paper_summary_json_has_connections(cli) -> None:
 def test_variant_recipe_overrides_the_spec_recipe() -> None:
     shared = load("lenet5").train
     paper = load("lenet5_paper").train
-    assert shared["lr"] != paper["lr"]
-    assert paper["fit"] == shared["fit"] == "pad"  # keys the variant leaves alone
+    assert shared.values["lr"] != paper.values["lr"]
+    assert paper.values["fit"] == shared.values["fit"] == "pad"  # keys the variant leaves alone
 
 
 def test_lenet5_paper_learns_the_blocks(digits: Path, tmp_path: Path, cli) -> None:  # noqa: F811

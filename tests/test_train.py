@@ -19,7 +19,7 @@ import pytest
 import torch
 
 import cnncli
-from cnncli.model import checkpoint
+from cnncli.model import checkpoint, rebuild
 
 TINY = """
 name: tiny
@@ -130,7 +130,7 @@ def test_resume_gives_the_same_weights(tmp_path: Path, write_spec) -> None:
     assert_same_weights(a, b)
     assert a["history"][-1]["train_loss"] == b["history"][-1]["train_loss"]
     assert b["spec"] == a["spec"]  # a resumed run's checkpoints carry the same spec
-    checkpoint.model_from(b, tmp_path / "b" / "last.pt")
+    rebuild.model_from(b, tmp_path / "b" / "last.pt")
 
 
 def test_sigint_saves_and_resume_continues_exactly(tmp_path: Path, write_spec) -> None:
@@ -261,7 +261,7 @@ def test_build_from_checkpoint_matches(tmp_path: Path, write_spec) -> None:
     spec = write_spec(TINY)
     assert _train(spec, tmp_path / "r", 1).returncode == 0
     state = checkpoint.load(tmp_path / "r" / "best.pt")
-    model, network = checkpoint.model_from(state, tmp_path / "r" / "best.pt")
+    model, network = rebuild.model_from(state, tmp_path / "r" / "best.pt")
     assert network.name == "tiny"
     assert sum(p.numel() for p in model.parameters()) == cnncli.analyze(spec).totals()["params"]
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..spec.variants import Swept
+from . import figures
 from .analyze import Analysis, Row, analyze
 from .report import human, markdown_table, mib, rf_text, shape_text
 from .table import TextTable
@@ -253,7 +254,6 @@ def plot(items: list[Entry], target: Path, axes: tuple[str, str]) -> Path:
         import matplotlib  # noqa: F401
     except ImportError:
         raise UsageError("plots need matplotlib: pip install 'cnncli[plot]'") from None
-    from . import figures
 
     x, y = axes
     points = [(e.label, e.values[x], e.values[y]) for e in items]

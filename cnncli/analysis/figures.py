@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..files import write_atomically
+
 UNITS = (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3))
 POINT_COLOUR = "#3b6ea5"
 LABEL_SIZE = 9  # points
@@ -95,7 +97,6 @@ def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
 
 def save(figure: Any, target: Path, fmt: str | None = None) -> None:
     """Written under a temporary name, then renamed: never a half-written file."""
-    tmp = target.with_name(f".{target.name}.tmp")
-    figure.savefig(tmp, format=fmt or target.suffix[1:].lower())
-    tmp.replace(target)
+    write_atomically(target, lambda tmp: figure.savefig(
+        tmp, format=fmt or target.suffix[1:].lower()))
 

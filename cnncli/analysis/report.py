@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .analyze import Analysis, Row
-from .table import KeyValues, TextTable
+from .table import KeyValues, TextTable, mib
+from .training import row_saved, training_lines
 
 FORMATS = ("table", "json", "csv", "markdown")
 SCHEMA = "cnncli.summary/1"
@@ -35,10 +36,6 @@ def human(n: float) -> str:
         if abs(n) >= size:
             return f"{n / size:.2f} {unit}"
     return str(int(n))
-
-
-def mib(n: int) -> str:
-    return f"{n / 2**20:.2f} MiB"
 
 
 def shape_text(shape: Iterable[int]) -> str:
@@ -146,8 +143,6 @@ def summary_json(a: Analysis, depth: int | None, training: Any = None) -> str:
     doc = header_record(a)
     doc["layers"] = [layer_record(r, a.batch) for r in a.root.frontier(depth)]
     if training is not None:
-        from .training import row_saved
-
         for record, row in zip(doc["layers"], a.root.frontier(depth)):
             record["saved_bytes"] = row_saved(row, training)
     doc["totals"] = a.totals()
@@ -264,8 +259,6 @@ def summary_renderables(a: Analysis, depth: int | None, training: Any = None,
     columns, cells = list(SUMMARY_COLUMNS), summary_cells(a, depth)
     lines = totals_lines(a)
     if training is not None:
-        from .training import row_saved, training_lines
-
         columns.append("Saved")
         for cell, row in zip(cells, a.root.frontier(depth)):
             cell.append(f"{row_saved(row, training):,}")

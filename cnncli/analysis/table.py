@@ -25,6 +25,11 @@ MIN_WRAP = 24  # narrowest a wrapped column may become before it is left out
 _NUMBER = re.compile(r"^(-?\d{1,3}(?:,\d{3})+|-?\d{4,})(.*)$")  # 1,234 and what follows
 
 
+def mib(n: int) -> str:
+    """Bytes in MiB, two decimals: how every memory figure is shown."""
+    return f"{n / 2**20:.2f} MiB"
+
+
 def short_number(n: float) -> str:
     """Three significant digits in K, M, G, T (powers of 1000): 118013952 -> '118M'."""
     if abs(n) < 1000:

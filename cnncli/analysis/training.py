@@ -20,6 +20,7 @@ from ..errors import UsageError
 from ..layers.base import Layout, Saved, Shape, elements
 from ..spec.ir import Concat, Gate, Residual
 from .analyze import DTYPE_BYTES, Analysis, Row, is_branch, is_shortcut
+from .table import mib
 
 #: copies of the trainable parameters each optimizer keeps (momentum; Adam's two moments)
 OPTIMIZER_COPIES = {"sgd": 0, "sgd-momentum": 1, "adam": 2, "adamw": 2}
@@ -264,8 +265,6 @@ def row_saved(row: Row, t: Training) -> int:
 
 def training_lines(t: Training, fits: tuple[int, int] | None) -> list[tuple[str, str]]:
     """The training-memory lines under the summary's totals."""
-    from .report import mib
-
     kind = f"{t.optimizer}, {'AMP, ' if t.amp else ''}batch {t.batch}, for {t.device}"
     copies = OPTIMIZER_COPIES[t.optimizer]
     lines = [

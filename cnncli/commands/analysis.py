@@ -139,11 +139,9 @@ def check(specs: tuple[str, ...], overrides: tuple[str, ...], input_shape: str |
     """
     from ..analysis.report import human
     from ..spec.variants import members
-    from ..train.recipe import from_spec
 
     for spec in (member for ref in specs for member in members(ref)):
         a = analysis_for(spec, overrides, input_shape, 1, "fp32")
-        from_spec(a.network.train)  # the training recipe is part of the spec too
         t = a.totals()
         click.echo(f"ok  {spec}: {a.network.name}, input {'x'.join(map(str, a.input))}, "
                    f"output {'x'.join(map(str, a.output))}, {t['params']:,} params "

@@ -114,9 +114,9 @@ def export(spec: str, fmt: str | None, output: str, force: bool, overrides: tupl
         if overrides or input_shape or weights:
             raise UsageError("--set, --input and --weights do not apply to a checkpoint: it "
                              "carries its own spec and weights")
-        from ..model import checkpoint
+        from ..model import checkpoint, rebuild
 
-        model, _ = checkpoint.model_from(checkpoint.load(spec), spec)
+        model, _ = rebuild.model_from(checkpoint.load(spec), spec)
     else:
         model = build(spec, overrides=parse_sets(overrides), input=input_shape, weights=weights)
         if weights is not None:

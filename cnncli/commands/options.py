@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ import click
 
 from ..analysis.table import wrap_text
 from ..errors import UsageError
+from ..files import write_atomically
 
 
 def spec_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -163,11 +162,4 @@ def write_new_file(path: Path, text: str, force: bool) -> None:
     """Write text to path through a temporary name (nothing half-written); an existing file
     needs force."""
     check_new_file(path, force)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomically(path, text)

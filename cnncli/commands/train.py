@@ -25,7 +25,7 @@ def _flag(*names: str, **kwargs: Any) -> Any:
 
 def _recipe(name: str) -> str:
     """Where an option's default comes from: the spec's recipe, else cnncli's own value."""
-    from ..train.recipe import TrainOptions
+    from ..spec.recipe import TrainOptions
 
     value = getattr(TrainOptions(), name)
     shown = {True: "on", False: "off", None: "none"}.get(value, value) \

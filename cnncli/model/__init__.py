@@ -1,7 +1,7 @@
 """The torch side of a spec; imports errors, layers, spec and analysis.
 
-build (the nn.Module built from an analysis), verify (every layer against the analysis),
-memory (autograd's saved tensors, the oracle of the training-memory rule), export (pt2, ONNX,
-TorchScript), checkpoint (files that carry their spec), pretrained (published weights into a
-spec's keys), fetch (hash-checked downloads), compat (the torch APIs that differ across the
-releases cnncli supports)."""
+build (the nn.Module built from an analysis), verify (every layer against the analysis), memory
+(autograd's saved tensors, the oracle of the training-memory rule), export (pt2, ONNX,
+TorchScript), checkpoint (files that carry their spec), rebuild (a checkpoint's model from the
+spec it carries), pretrained (published weights into a spec's keys), fetch (hash-checked
+downloads), compat (the torch APIs that differ across the releases cnncli supports)."""

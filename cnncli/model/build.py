@@ -20,6 +20,7 @@ from ..errors import SpecError
 from ..layers import REGISTRY
 from ..spec.ir import Concat, Gate, LayerNode, Network, Residual
 from . import compat
+from .pretrained import load_pretrained
 
 INITS = ("auto", "kaiming", "xavier", "torch")
 # Families of `init_nonlinearity`, each activation class's own attribute.
@@ -172,7 +173,5 @@ def build(spec: str | Network, overrides: Mapping[str, Any] | None = None,
     analysis = analyze(spec, overrides=overrides, input=input)
     model = build_from_analysis(analysis, init, device)
     if weights is not None:
-        from .pretrained import load_pretrained
-
         model.pretrained = load_pretrained(model, analysis.network, weights)
     return model

@@ -9,9 +9,7 @@ no code from the file.
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import torch
 
 from ..errors import UsageError
+from ..files import write_atomically
 from . import compat
 
 FORMAT = "cnncli.checkpoint/1"
@@ -26,17 +25,7 @@ FORMAT = "cnncli.checkpoint/1"
 
 def save(state: dict[str, Any], path: str | Path) -> None:
     """Write atomically: a crash mid-write leaves the previous file intact."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save({"format": FORMAT, **state}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomically(path, lambda tmp: torch.save({"format": FORMAT, **state}, tmp))
 
 
 def load(path: str | Path) -> dict[str, Any]:
@@ -64,18 +53,6 @@ def load(path: str | Path) -> dict[str, Any]:
         if key not in state:
             raise UsageError(f"{path} is missing its {key!r} entry")
     return state
-
-
-def model_from(state: dict[str, Any], path: str | Path, device: str = "cpu") -> Any:
-    """Rebuild the checkpoint's model from its own spec and load its weights."""
-    from ..analysis.analyze import analyze_network
-    from ..spec.load import restore
-    from .build import build_from_analysis
-
-    network = restore(state["spec"])
-    model = build_from_analysis(analyze_network(network), init="torch", device=device)
-    load_weights(model, state["model"], path)
-    return model, network
 
 
 def mismatch(own: dict[str, Any], weights: Any) -> str | None:

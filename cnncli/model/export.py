@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from pathlib import Path
 import torch
 
 from ..errors import UsageError
+from ..files import write_atomically
 from . import compat
 from .build import CnnModel
 
@@ -88,21 +88,6 @@ def check_target(path: str, force: bool) -> Path:
 
 
 @contextmanager
-def _written_atomically(target: Path) -> Iterator[Path]:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it a normal mode
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-@contextmanager
 def _quiet() -> Iterator[list[warnings.WarningMessage]]:
     """torch.onnx, torch.export and torch.jit log and warn a lot about things that are not
     ours: keep the warnings from the user, and yield them for the few that matter."""
@@ -147,20 +132,31 @@ def _pt2(model: CnnModel, target: Path, example: torch.Tensor) -> ExportResult:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageError(f"torch {torch.__version__} could not export the model with a "
                          f"dynamic batch axis: {first}") from None
-    with _written_atomically(target) as tmp:
+    diffs: list[float] = []  # the check runs on the file before it takes the target's name
+
+    def write(tmp: Path) -> None:
         compat.save_program(program, tmp)
         reloaded = compat.load_program(tmp)
-        diff = max(_compare(f"the reloaded program at batch {len(x)}", reloaded(x), model(x))
-                   for x in (example, wider))
+        diffs.append(max(_compare(f"the reloaded program at batch {len(x)}", reloaded(x),
+                                  model(x)) for x in (example, wider)))
+
+    write_atomically(target, write)
+    diff = diffs[0]
     return ExportResult(target, "pt2", f"torch.export.load (reloaded, run at batch "
                         f"{len(example)} and {len(wider)})", diff)
 
 
 def _torchscript(model: CnnModel, target: Path, example: torch.Tensor) -> ExportResult:
-    with _written_atomically(target) as tmp:
+    diffs: list[float] = []
+
+    def write(tmp: Path) -> None:
         compat.trace_and_save(model, example, tmp)
         reloaded = compat.load_script(tmp)
-        diff = _compare("the reloaded TorchScript model", reloaded(example), model(example))
+        diffs.append(_compare("the reloaded TorchScript model", reloaded(example),
+                              model(example)))
+
+    write_atomically(target, write)
+    diff = diffs[0]
     return ExportResult(target, "torchscript", "torch.jit.load (reloaded and run)", diff)
 
 
@@ -171,10 +167,15 @@ def _onnx(model: CnnModel, target: Path, example: torch.Tensor) -> ExportResult:
     except ImportError as exc:
         raise UsageError(f"ONNX export needs the optional packages onnx and onnxscript "
                          f"({exc.name} is missing): pip install 'cnncli[onnx]'") from None
-    with _written_atomically(target) as tmp:
+    diffs: list[float | None] = []
+
+    def write(tmp: Path) -> None:
         compat.onnx_export(model, example, tmp)
         onnx.checker.check_model(str(tmp))
-        diff = _onnxruntime_diff(tmp, model, example)
+        diffs.append(_onnxruntime_diff(tmp, model, example))
+
+    write_atomically(target, write)
+    diff = diffs[0]
     return ExportResult(target, "onnx", "onnx.checker" + (" + onnxruntime" if diff is not None
                                                           else ""), diff)
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import sys
-import tempfile
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import UsageError
+from ..files import write_atomically
 
 TIMEOUT_S = 30.0
 CHUNK = 1 << 20
@@ -67,10 +66,9 @@ def fetch(url: str, target: Path, expected: str, algorithm: str = "md5",
     said = f"cnncli: downloading {url} to {target.parent}"
     if announce is None:
         print(said, file=sys.stderr)
-    fd, part = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
+    def download(part: Path) -> None:
         digest = hashlib.new(algorithm, usedforsecurity=False)
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as reply:
+        with open(part, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as reply:
             if announce is not None:
                 announce(said)
             while chunk := reply.read(CHUNK):
@@ -81,8 +79,6 @@ def fetch(url: str, target: Path, expected: str, algorithm: str = "md5",
             raise UsageError(f"{url}: the download's {_label(algorithm)} checksum is {got}, "
                              f"expected {expected}{'...' if len(expected) < len(got) else ''}; the "
                              "file is damaged or changed, so it was not kept")
-        os.replace(part, target)
-    finally:
-        if os.path.exists(part):
-            os.unlink(part)
+
+    write_atomically(target, download)  # renamed into place only when the hash matched
     return target

@@ -25,7 +25,7 @@ import torch
 
 from ..errors import UsageError
 from ..spec.ir import Network
-from . import checkpoint
+from . import checkpoint, compat
 from .fetch import check_cached, fetch
 
 TORCHVISION = ("torchvision", "imagenet")
@@ -111,7 +111,6 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     except UsageError as exc:
         if "not a cnncli checkpoint" not in str(exc):
             raise
-    from . import compat
 
     state = compat.load_tensors(path)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):

@@ -2,6 +2,7 @@
 
 yamlsrc (YAML with locations) and yamlwords (its errors in plain words), expr (safe
 expressions), blocks, resolve and ir (blocks, repeats and composites resolved to layer nodes),
-load (files, overrides), variants (a family's members), eject (a zoo network as a standalone
-file), freeze (`--freeze`), pretrained (the `torchvision:` section), zoo (the shipped zoo by
-name)."""
+locate (which file a reference means), load (files, overrides, includes), snapshot (a spec
+inside a checkpoint, restored), recipe (the `train:` section as typed options), variants (a
+family's members), eject (a zoo network as a standalone file), freeze (`--freeze`), pretrained
+(the `torchvision:` section), zoo (the shipped zoo by name)."""

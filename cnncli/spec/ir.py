@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import Mark, SpecError
 from ..layers import Cost, Layer, Shape, ShapeError
+from .recipe import Recipe
 
 
 @dataclass
@@ -112,7 +113,7 @@ class Network:
     variant: str | None = None  # the zoo variant applied, if any
     overrides: dict[str, object] = field(default_factory=dict)  # --set values applied
     files: dict[str, str] = field(default_factory=dict)  # every file read: path -> text
-    train: Any = None  # the spec's `train:` defaults (a located mapping), if any
+    train: Recipe = field(default_factory=Recipe)  # the spec's `train:` options, checked
     torchvision: Any = None  # the torchvision network it mirrors (pretrained.Torchvision)
 
 

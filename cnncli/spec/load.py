@@ -1,20 +1,22 @@
-"""Load a spec (a file or a zoo name), apply its variant and overrides, resolve it to IR."""
+"""Load a spec (a file or a zoo name, found by `locate`), apply its variant and overrides, read
+its includes, resolve it to IR."""
 
 from __future__ import annotations
 
 import os
 import sys
 from collections.abc import Mapping
-from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
-from ..errors import Mark, SpecError, UsageError, did_you_mean, tell, yaml_repr
+from ..errors import Mark, SpecError, UsageError, did_you_mean, yaml_repr
 from .blocks import NAME_RE, Block, parse_block
 from .ir import Network
+from .locate import STDIN, locate
 from .pretrained import parse_torchvision
+from .recipe import parse_recipe
 from .resolve import Resolver
-from .variants import only_variant, plain, variant_of, warn_overridden
+from .variants import only_variant, plain, warn_overridden
 from .yamlsrc import (
     MAX_BYTES,
     YList,
@@ -24,87 +26,12 @@ from .yamlsrc import (
     read_text,
     type_word,
 )
-from .zoo import ZooEntry, find, suggest, zoo_file
 
 TOP_KEYS = ("name", "description", "aliases", "input", "params", "blocks", "include", "layers",
             "variants", "variant", "init", "train", "torchvision")
 INITS = ("auto", "kaiming", "xavier", "torch")
 VARIANT_KEYS = ("description", "aliases", "params", "input", "train", "torchvision")
 MAX_INPUT_SIDE = 1 << 20
-
-
-STDIN = "<stdin>"  # the file name of a spec read from standard input (SPEC given as -)
-
-
-def locate(ref: str) -> tuple[str, str | None]:
-    """A spec reference to (file, variant).
-
-    In order: `-` (standard input); `path.yaml:variant`; a path that exists; a zoo file's
-    name or a zoo name as a file name that does not exist here (`alexnet.yaml`), which uses
-    the zoo's spec and says so on stderr; a zoo name or alias.
-    """
-    if ref == "-":
-        return STDIN, None
-    path, sep, variant = ref.rpartition(":")
-    if sep and path.endswith((".yaml", ".yml")):
-        if os.path.isfile(path):
-            return path, variant_of(path, variant)
-        zoo_path = _zoo_stand_in(path)
-        if zoo_path is not None:
-            _note(f"no {_shown(path)} here; using the zoo's {zoo_path.name} "
-                  f"(cnncli spec {variant or 'NAME'} -o FILE copies a network here)")
-            return str(zoo_path), variant_of(str(zoo_path), variant)
-    if os.path.isdir(ref):
-        raise SpecError(f"{ref!r} is a directory; give a spec file (.yaml) or a zoo name")
-    if os.path.exists(ref):
-        return ref, None
-    if ref.endswith((".yaml", ".yml")) or os.sep in ref or "/" in ref:
-        return _missing_file(ref)
-    entry = find(ref)
-    if entry is None:
-        raise SpecError(f"no spec file or zoo network named {ref!r}{suggest(ref)}; "
-                        "`cnncli list` shows the zoo")
-    return str(entry.file), entry.variant
-
-
-def _missing_file(ref: str) -> tuple[str, str | None]:
-    """A spec file that is not here: the zoo's, if a bare name matches one, else an error."""
-    stem = Path(ref).name.rsplit(".", 1)[0]
-    entry = find_quietly(stem)
-    bare = os.path.dirname(ref) in ("", ".")
-    zoo_path = _zoo_stand_in(ref)
-    if bare and entry is not None and zoo_path in (None, entry.file):
-        _note(f"no {_shown(ref)} here; using the zoo's {entry.name} "
-              f"(cnncli spec {entry.name} -o {ref} copies it here)")
-        return str(entry.file), entry.variant
-    if zoo_path is not None:
-        _note(f"no {_shown(ref)} here; using the zoo's {zoo_path.name} "
-              "(cnncli spec NAME -o FILE copies a network here)")
-        return str(zoo_path), None
-    hint = f" (the zoo's {entry.name} is named by its name alone)" if entry else ""
-    raise SpecError(f"spec file {ref!r} does not exist{hint}")
-
-
-def _zoo_stand_in(ref: str) -> Path | None:
-    """The zoo file a bare file name stands for (`resnet.yaml`), when it is not a path."""
-    return zoo_file(Path(ref).name) if os.path.dirname(ref) in ("", ".") else None
-
-
-def find_quietly(name: str) -> ZooEntry | None:
-    """find(), with an ambiguous name counted as none."""
-    try:
-        return find(name)
-    except SpecError:
-        return None
-
-
-def _shown(ref: str) -> str:
-    return ref if os.path.dirname(ref) else f"./{ref}"
-
-
-def _note(message: str) -> None:
-    """One line on stderr about a choice made for the user (never on stdout: it may be JSON)."""
-    tell("note", message)
 
 
 def load(ref: str | Network, overrides: Mapping[str, Any] | None = None,
@@ -159,6 +86,7 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
         if shape is not None:
             shape_raw, shape_mark = shape
         recipe = _variant_recipe(recipe, (data["variants"][variant] or {}).get("train"))
+    train = parse_recipe(recipe)  # typed now, so summary and check refuse what train would
     tv_box = (data["variants"][variant] or {}) if variant is not None else {}
     tv_box = tv_box if "torchvision" in tv_box else data
     torchvision = parse_torchvision(tv_box["torchvision"], tv_box.mark_of("torchvision"), name) \
@@ -182,7 +110,7 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
                         data.mark_of("init"))
     return Network(name=name, description=str(description or ""), input=tuple(shape_value),
                    root=root, source=file, params=params, init=init, variant=variant,
-                   overrides=applied, files=files, train=recipe, torchvision=torchvision)
+                   overrides=applied, files=files, train=train, torchvision=torchvision)
 
 
 def _read(path: str, files: dict[str, str]) -> Any:
@@ -415,53 +343,3 @@ def _merge_blocks(into: dict[str, Block], new: dict[str, Block], mark: Mark | No
         into[name] = block
 
 
-# -- snapshots: a spec travels inside a checkpoint as the text of its files -------------
-
-def snapshot(net: Network) -> dict[str, Any]:
-    """Everything needed to resolve `net` again without its files: plain data only."""
-    main_dir = os.path.dirname(os.path.abspath(net.source))
-    return {
-        "source": net.source,
-        "main": os.path.basename(net.source),
-        "files": {os.path.relpath(os.path.abspath(p), main_dir): text
-                  for p, text in net.files.items()},
-        "variant": net.variant,
-        "overrides": {k: plain(v) for k, v in net.overrides.items()},
-        "input": list(net.input),
-    }
-
-
-def restore(snap: Any) -> Network:
-    """Resolve a snapshot made by `snapshot` (from a checkpoint); refuse malformed ones."""
-    import tempfile
-
-    ok = (isinstance(snap, dict) and isinstance(snap.get("files"), dict)
-          and isinstance(snap.get("main"), str) and snap["main"] in snap["files"]
-          and all(isinstance(k, str) and isinstance(v, str) for k, v in snap["files"].items()))
-    if not ok:
-        raise UsageError("the checkpoint's spec is missing or malformed")
-    depth = max(_updirs(rel) for rel in snap["files"])
-    with tempfile.TemporaryDirectory(prefix="cnncli-spec-") as tmp:
-        base = os.path.join(tmp, *(["d"] * depth))
-        for rel, text in snap["files"].items():
-            path = os.path.normpath(os.path.join(base, rel))
-            if not path.startswith(tmp + os.sep):
-                raise UsageError(f"the checkpoint's spec names a file outside itself: {rel!r}")
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "w", encoding="utf-8") as handle:
-                handle.write(text)
-        net = load_file(os.path.join(base, snap["main"]), snap.get("variant"),
-                        snap.get("overrides") or {}, tuple(snap.get("input") or ()) or None)
-    # Point back at the original names, so that a snapshot of this network (a resumed run's
-    # next checkpoint) reads like the one it came from, not like the temporary folder.
-    net.source = str(snap.get("source", snap["main"]))
-    origin = os.path.dirname(os.path.abspath(net.source))
-    net.files = {os.path.normpath(os.path.join(origin, rel)): text
-                 for rel, text in snap["files"].items()}
-    return net
-
-
-def _updirs(rel: str) -> int:
-    """How many folders above the main file `rel` reaches ('../../x.yaml' -> 2)."""
-    parts = os.path.normpath(rel).split(os.sep)
-    return len(list(takewhile(lambda part: part == "..", parts)))

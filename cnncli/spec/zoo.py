@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 
 from ..errors import SpecError
+from .eject import eject
 from .yamlsrc import YList, YMap, parse_yaml, read_text, read_yaml_file
 
 
@@ -114,8 +115,6 @@ def standalone_text(name: str) -> tuple[ZooEntry, str]:
     """A zoo network's spec as one file a user can keep and edit: the zoo file's own text,
     or, for one variant of a family, the family's text with the variant's values written in
     as its top-level values (no `variants:`), so that every value in it takes effect."""
-    from .eject import eject
-
     entry = find(name)
     if entry is None:
         raise SpecError(f"no zoo network named {name!r}{suggest(name)}; `cnncli list` shows "

@@ -2,6 +2,8 @@
 errors.
 
 datasets (one module per family), data (choosing and fitting a dataset to a network), recipe
-(the training options), loop (devices, processes, the training and evaluation loop), run (run
+(the training options), devices (the device and, under torchrun, the process group), batches
+(splits on the device, sample order, augmentation, the evaluation pass), schedule (learning
+rate per step, the optimiser), loop (the trainer: epochs, checkpoints, metrics), run (run
 folders, resume), progress (what a run prints), infer (eval and predict), bench (measured
 speed and memory), plots (curves)."""

@@ -30,7 +30,7 @@ from ..analysis.training import Training, training_memory
 from ..errors import UsageError
 from ..model import compat
 from ..model.build import build_from_analysis
-from .loop import Dist, pick_device
+from .devices import Dist, pick_device
 
 SCOPE = "cnncli.layer:"  # prefix of the record_function scopes, so they never clash
 PROFILED = 3  # forward passes recorded by the profiler; per-layer times are their mean

@@ -20,9 +20,10 @@ import torch
 from ..analysis.analyze import analyze_network
 from ..errors import CnncliError, UsageError, did_you_mean, tell
 from ..spec.ir import Network
+from ..spec.load import load_file
+from ..spec.recipe import TrainOptions
 from . import datasets
-from .loop import Data, Split
-from .recipe import TrainOptions
+from .batches import Data, Split
 
 IN_MEMORY = ("mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100", datasets.SAMPLE,
              "synthetic")
@@ -181,8 +182,6 @@ def _check_size(network: Network, shape: tuple[int, ...], fit: str | None) -> No
 
 def _takes_size(network: Network, shape: tuple[int, ...]) -> bool:
     """Does the network, resolved again for this input, give the same output and params?"""
-    from ..spec.load import load_file
-
     try:
         other = analyze_network(load_file(network.source, network.variant,
                                           network.overrides, shape))

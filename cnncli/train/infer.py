@@ -17,10 +17,19 @@ import torch
 
 from ..analysis.analyze import analyze_network
 from ..errors import UsageError
-from ..model import checkpoint
+from ..model import checkpoint, rebuild
+from ..model.build import build_from_analysis
+from ..model.pretrained import TORCHVISION, load_pretrained
 from ..spec.ir import Network
+from ..spec.load import load
+from ..spec.locate import find_quietly
 from ..spec.pretrained import Torchvision
-from .loop import evaluate_split
+from ..spec.zoo import suggest
+from . import datasets
+from .batches import evaluate_split, prepare
+from .data import load_data, note
+from .datasets.fit import image_shape
+from .datasets.imagefolder import _pillow
 from .recipe import resolve
 
 
@@ -40,10 +49,6 @@ def preprocessing(network: Network) -> Torchvision:
 
 def _pretrained(spec: str, weights: str, overrides: dict[str, str],
                 input_shape: str | None) -> tuple[Any, Network]:
-    from ..model.build import build_from_analysis
-    from ..model.pretrained import load_pretrained
-    from ..spec.load import load
-
     network = load(spec, overrides, input_shape)
     model = build_from_analysis(analyze_network(network), init="torch")
     load_pretrained(model, network, weights, new_head=False)
@@ -57,8 +62,6 @@ def find_checkpoint(ref: str) -> str:
     """The checkpoint REF stands for: a checkpoint file; a run folder's best.pt (else its
     last.pt); or, for a spec file or zoo name, that of the newest run of its network under
     ./runs. The choice is said in a note; a missing one says where it looked."""
-    from .data import note
-
     path = Path(ref)
     if path.is_file() and path.suffix not in (".yaml", ".yml"):
         return ref
@@ -80,7 +83,6 @@ def find_checkpoint(ref: str) -> str:
         raise UsageError(f"no checkpoint file or run folder {ref}; `cnncli train SPEC` "
                          f"writes {RUNS}/<spec name>/best.pt and last.pt")
     if not known:  # neither a spec file nor a zoo name
-        from ..spec.zoo import suggest
 
         raise UsageError(f"no checkpoint, run folder, spec file or zoo network named {ref!r}"
                          f"{suggest(ref)}, and no {RUNS / ref}/ here")
@@ -102,8 +104,6 @@ def _network_name(ref: str) -> tuple[str, str, bool]:
     """(the network REF names, how to name it to `cnncli train`, whether it names one): a
     spec file's network, a zoo name's canonical name (the alias lenet gives lenet5), or REF
     itself (a run folder's name under ./runs, perhaps)."""
-    from ..spec.load import find_quietly, load
-
     if Path(ref).is_file():
         return load(ref).name, ref, True
     entry = find_quietly(ref)
@@ -129,13 +129,11 @@ def _run_name(folder: Path) -> str | None:
 def _trained(path: str) -> tuple[Any, Network, dict[str, Any]]:
     """A checkpoint's model (in eval mode), its network and the checkpoint itself."""
     state = checkpoint.load(path)
-    model, network = checkpoint.model_from(state, path)
+    model, network = rebuild.model_from(state, path)
     return model.eval(), network, state
 
 
 def class_names(network: Network, weights: str, count: int) -> list[str]:
-    from ..model.pretrained import TORCHVISION
-
     if weights.lower() in TORCHVISION and count == 1000:
         return imagenet_classes()
     return [f"class {i}" for i in range(count)]
@@ -146,8 +144,6 @@ def class_names(network: Network, weights: str, count: int) -> list[str]:
 def run_eval(path: str, data_name: str | None, data_dir: str | None, split: str,
              batch_size: int, weights: str | None = None,
              overrides: dict[str, str] | None = None) -> dict[str, Any]:
-    from .data import load_data
-
     if weights is None:
         path = find_checkpoint(path)
         model, network, state = _trained(path)
@@ -193,8 +189,6 @@ def run_eval(path: str, data_name: str | None, data_dir: str | None, split: str,
 def run_predict(path: str, files: list[str], top: int, weights: str | None = None,
                 overrides: dict[str, str] | None = None, fit: str | None = None,
                 invert: bool = False) -> list[dict[str, Any]]:
-    from .loop import prepare
-
     if weights is None:
         path = find_checkpoint(path)
         model, network, state = _trained(path)
@@ -229,10 +223,6 @@ def predict_image(file: str, network: Network, record: dict[str, Any], fit: str 
                   invert: bool) -> torch.Tensor:
     """An image file as uint8 (C, H, W) fitted to the network's input: with --fit, else as
     the training data was fitted (resize when it needed none)."""
-    from . import datasets
-    from .data import note
-    from .datasets.fit import image_shape
-
     c, h, w = image_shape(tuple(network.input))
     if not Path(file).is_file():
         raise UsageError(f"{file}: no such image file")
@@ -272,8 +262,6 @@ def polarity_hint(image: torch.Tensor, record: dict[str, Any]) -> str | None:
 def torchvision_input(file: str, tv: Torchvision, channels: int) -> torch.Tensor:
     """torchvision's eval transform for its ImageNet weights: resize the shorter side to
     `resize`, centre crop `crop`, scale to [0, 1], normalise with the weights' mean and std."""
-    from .datasets.imagefolder import _pillow
-
     if channels != 3:
         raise UsageError(f"torchvision's preprocessing is for colour images; this network "
                          f"takes {channels} channel(s)")

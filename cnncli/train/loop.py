@@ -1,5 +1,5 @@
-"""The training loop: in-memory uint8 data on the training device, batched augmentation and
-normalisation on tensors, exact resume (even mid-epoch), DDP under torchrun.
+"""The training loop: epochs of steps over the batches, validation, checkpoints, exact
+resume (even mid-epoch), metrics files; DDP under torchrun.
 
 Determinism: the sample order of epoch e is a permutation seeded by (seed, e); augmentation
 draws from a generator seeded by (seed, e, step); the learning rate is a pure function of
@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,11 +21,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CnncliError, UsageError
+from ..files import write_atomically
 from ..model import checkpoint, compat
 from ..spec.freeze import classifier
 from ..spec.ir import Network
+from ..spec.recipe import TrainOptions
+from ..spec.snapshot import snapshot
+from .batches import Data, Split, epoch_order, evaluate_split, prepare
+from .devices import Dist
 from .progress import StopFlag
-from .recipe import TrainOptions
+from .schedule import lr_at, make_optimizer
 
 
 class RunError(CnncliError):
@@ -41,197 +44,6 @@ class Interrupted(CnncliError):
 
     exit_code = 130
 
-
-# -- devices and processes ---------------------------------------------------------------
-
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def reduce(self, values: list[float], device: torch.device) -> list[float]:
-        """Sum plain numbers across ranks (one all_reduce)."""
-        if self.world == 1:
-            return values
-        tensor = torch.tensor(values, dtype=torch.float64, device=device)
-        torch.distributed.all_reduce(tensor)
-        return tensor.tolist()
-
-
-def pick_device(name: str, dist: Dist) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            name = "cuda"
-        elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            name = "mps"
-        else:
-            name = "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise UsageError("--device cuda: no CUDA device is available")
-        return torch.device("cuda", dist.local_rank)
-    if name == "mps" and not (getattr(torch.backends, "mps", None)
-                              and torch.backends.mps.is_available()):
-        raise UsageError("--device mps: the MPS backend is not available")
-    return torch.device(name)
-
-
-def init_dist(device_name: str) -> Dist:
-    """Join the process group when started by torchrun (WORLD_SIZE > 1)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist()
-    dist = Dist(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
-    use_cuda = device_name in ("auto", "cuda") and torch.cuda.is_available()
-    if use_cuda:
-        torch.cuda.set_device(dist.local_rank)
-    torch.distributed.init_process_group("nccl" if use_cuda else "gloo")
-    return dist
-
-
-# -- data on the device ------------------------------------------------------------------
-
-@dataclass
-class Split:
-    """A split: one uint8 tensor (N, C, H, W) on the device, or a dataset streamed by
-    DataLoader workers (image folders), with int64 labels either way."""
-
-    images: torch.Tensor | None
-    labels: torch.Tensor
-    dataset: Any = None  # a torch Dataset of (uint8 image, label) when streamed
-    workers: int = 0
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def batches(self, order: torch.Tensor, batch_size: int, first: int, last: int,
-                device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """uint8 images and labels on `device` for batches first..last-1 of `order`."""
-        if self.dataset is None:
-            assert self.images is not None
-            for step in range(first, last):
-                idx = order[step * batch_size:(step + 1) * batch_size].to(self.images.device)
-                yield self.images[idx], self.labels[idx]
-            return
-        from .datasets import stream_batches
-
-        chunks = [order[s * batch_size:(s + 1) * batch_size].tolist() for s in range(first, last)]
-        pin = device.type == "cuda"
-        for images, labels in stream_batches(self.dataset, chunks, self.workers, pin):
-            yield images.to(device, non_blocking=pin), labels.to(device, non_blocking=pin)
-
-
-@dataclass
-class Data:
-    name: str
-    train: Split
-    val: Split | None
-    classes: list[str]
-    mean: list[float]
-    std: list[float]
-    fit: str | None
-    val_source: str  # "test split", "10% of train" or "none"
-
-    def record(self) -> dict[str, Any]:
-        return {"name": self.name, "classes": self.classes, "mean": self.mean,
-                "std": self.std, "fit": self.fit, "val": self.val_source}
-
-
-def epoch_order(n: int, seed: int, epoch: int, dist: Dist) -> torch.Tensor:
-    """This rank's sample order for an epoch: same on every rank, then sharded."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    order = torch.randperm(n, generator=generator)
-    per_rank = n // dist.world
-    return order[dist.rank * per_rank:(dist.rank + 1) * per_rank]
-
-
-def prepare(images: torch.Tensor, mean: list[float], std: list[float],
-            augment: TrainOptions | None = None, generator: torch.Generator | None = None,
-            channels_last: bool = False) -> torch.Tensor:
-    """uint8 (B, C, H, W) to a float batch normalised per channel; augmented (crop, flip as
-    `augment` asks, drawing from `generator`) when training."""
-    x = images.float().div_(255)
-    if augment is not None and generator is not None:
-        if "crop" in augment.augment:
-            x = random_crop(x, augment.crop_padding, generator)
-        if "flip" in augment.augment:
-            flip = torch.rand(len(x), generator=generator).lt(0.5).to(x.device)
-            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    mean_t = torch.tensor(mean, device=x.device)[None, :, None, None]
-    std_t = torch.tensor(std, device=x.device)[None, :, None, None]
-    x = (x - mean_t) / std_t
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
-
-
-def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
-    """Pad with zeros and cut each image at a random offset (batched: one slice per offset)."""
-    if pad == 0:
-        return x
-    n, _, h, w = x.shape
-    padded = F.pad(x, (pad, pad, pad, pad))
-    offsets = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator)
-    out = torch.empty_like(x)
-    keys = offsets[:, 0] * (2 * pad + 1) + offsets[:, 1]
-    for key in keys.unique().tolist():
-        rows = (keys == key).nonzero().flatten().to(x.device)
-        dy, dx = divmod(key, 2 * pad + 1)
-        out[rows] = padded[rows, :, dy:dy + h, dx:dx + w]
-    return out
-
-
-# -- learning rate -----------------------------------------------------------------------
-
-def lr_at(step: int, steps_per_epoch: int, options: TrainOptions) -> float:
-    """The learning rate at a global step: warm-up, then the schedule. Pure, so resumable."""
-    total = options.epochs * steps_per_epoch
-    warm = int(options.warmup * steps_per_epoch)
-    if step < warm:
-        return options.lr * (step + 1) / warm
-    t, span = step - warm, max(1, total - warm)
-    if options.schedule == "step":
-        return options.lr * options.gamma ** ((step // steps_per_epoch) // options.step_size)
-    if options.schedule == "cosine":
-        return options.lr * 0.5 * (1 + math.cos(math.pi * min(t, span) / span))
-    if options.schedule == "onecycle":
-        # torch's OneCycleLR defaults: from lr/25 up to lr over 30%, then down to lr/25e4.
-        up = max(1, int(0.3 * span))
-        low, final = options.lr / 25, options.lr / 25e4
-        if t < up:
-            return low + (options.lr - low) * 0.5 * (1 - math.cos(math.pi * t / up))
-        frac = min(1.0, (t - up) / max(1, span - up))
-        return final + (options.lr - final) * 0.5 * (1 + math.cos(math.pi * frac))
-    return options.lr
-
-
-def make_optimizer(model: nn.Module, options: TrainOptions,
-                   head: str | None = None) -> torch.optim.Optimizer:
-    """SGD or Adam(W) over the trainable parameters. With --lr-backbone, two groups: the
-    classifier (module `head`) at --lr, the rest at --lr-backbone (`lr_scale` keeps the
-    ratio through the schedule)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise UsageError("the network has no trainable parameters (all frozen?)")
-    groups: list[dict[str, Any]] = [{"params": params, "lr_scale": 1.0}]
-    if options.lr_backbone is not None and head is not None:
-        own = {id(p) for p in model.get_submodule(head).parameters() if p.requires_grad}
-        groups = [{"params": [p for p in params if id(p) in own], "lr_scale": 1.0},
-                  {"params": [p for p in params if id(p) not in own],
-                   "lr_scale": options.lr_backbone / options.lr}]
-        groups = [g for g in groups if g["params"]]
-    if options.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=options.lr, momentum=options.momentum,
-                               nesterov=options.nesterov and options.momentum > 0,
-                               weight_decay=options.weight_decay)
-    kind = torch.optim.Adam if options.optimizer == "adam" else torch.optim.AdamW
-    return kind(groups, lr=options.lr, weight_decay=options.weight_decay)
-
-
-# -- the run -----------------------------------------------------------------------------
 
 @dataclass
 class RunState:
@@ -283,8 +95,6 @@ class Trainer:
     # -- checkpoints ---------------------------------------------------------------------
 
     def checkpoint_state(self) -> dict[str, Any]:
-        from ..spec.load import snapshot
-
         s = self.state
         return {
             "spec": snapshot(self.network),
@@ -453,37 +263,8 @@ class Trainer:
         if not self.dist.main:
             return
         lines = "".join(json.dumps(r) + "\n" for r in self.state.history)
-        _write_text(self.out / "metrics.jsonl", lines)
+        write_atomically(self.out / "metrics.jsonl", lines)
         keys = list(self.state.history[0]) if self.state.history else []
         rows = [",".join(keys)] + [",".join("" if r[k] is None else str(r[k]) for k in keys)
                                    for r in self.state.history]
-        _write_text(self.out / "metrics.csv", "\n".join(rows) + "\n")
-
-
-def evaluate_split(model: nn.Module, split: Split, data: Data, device: torch.device,
-                   batch_size: int, channels_last: bool = False,
-                   amp_dtype: torch.dtype | None = None, dist: Dist | None = None,
-                   confusion: torch.Tensor | None = None) -> tuple[float, float, float]:
-    """Summed loss, correct count and count over a split (this rank's shard under DDP)."""
-    dist = dist or Dist()
-    indices = torch.arange(dist.rank, len(split), dist.world)
-    loss_sum = correct = 0.0
-    steps = -(-len(indices) // batch_size)
-    for images, y in split.batches(indices, batch_size, 0, steps, device):
-        x = prepare(images, data.mean, data.std, channels_last=channels_last)
-        with compat.autocast(device, amp_dtype):
-            logits = model(x).float()
-        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-        predicted = logits.argmax(1)
-        correct += (predicted == y).sum().item()
-        if confusion is not None:
-            confusion.index_put_((y.cpu(), predicted.cpu()), torch.ones(len(y), dtype=torch.long),
-                                 accumulate=True)
-    loss_sum, correct, seen = dist.reduce([loss_sum, correct, float(len(indices))], device)
-    return loss_sum, correct, seen
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+        write_atomically(self.out / "metrics.csv", "\n".join(rows) + "\n")

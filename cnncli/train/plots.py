@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..analysis import figures
 from ..errors import UsageError
 
 
@@ -24,7 +25,6 @@ def plot_run(run_dir: Path, target: Path) -> Path:
         from matplotlib.ticker import MaxNLocator, PercentFormatter
     except ImportError:
         raise UsageError("plots need matplotlib: pip install 'cnncli[plot]'") from None
-    from ..analysis import figures
 
     epochs = [r["epoch"] for r in history]
     figure = Figure(figsize=(10, 4.2), dpi=110, layout="constrained")

@@ -15,12 +15,24 @@ import torch
 
 from ..analysis.analyze import analyze_network
 from ..errors import UsageError
+from ..files import TORN, write_atomically
 from ..model import checkpoint
+from ..model.build import build_from_analysis
+from ..model.pretrained import load_pretrained
+from ..spec.freeze import freeze
 from ..spec.ir import Network
-from .data import check_name, follow_classes, load_data, note
-from .loop import Data, Dist, Trainer, init_dist, pick_device
+from ..spec.load import load
+from ..spec.recipe import Recipe, TrainOptions
+from ..spec.snapshot import restore, snapshot
+from ..spec.zoo import zoo_dir
+from .batches import Data
+from .data import check_name, follow_classes, load_data, note, shown
+from .devices import Dist, init_dist, pick_device
+from .infer import preprocessing
+from .loop import Trainer
+from .plots import plot_run
 from .progress import Reporter, plural, recipe_line
-from .recipe import TrainOptions, given_in, resolve
+from .recipe import resolve
 
 # -- the run folder ----------------------------------------------------------------------
 
@@ -59,7 +71,7 @@ class RunFolder:
                 continue
             with os.fdopen(fd, "w") as handle:
                 handle.write(str(os.getpid()))
-            for torn in self.path.glob(".*.tmp"):  # left by a run that was killed mid-write
+            for torn in self.path.glob(TORN):  # left by a run that was killed mid-write
                 torn.unlink(missing_ok=True)
             return
         raise UsageError(f"cannot take the lock {self.lock}")
@@ -90,8 +102,6 @@ def _alive(pid: int) -> bool:
 
 def run_training(spec: str, overrides: dict[str, str], input_shape: str | None,
                  flags: dict[str, Any], resume: str | None, force: bool) -> None:
-    from ..spec.load import load, restore
-
     check_name(flags.get("data"))  # before any file is read or folder made
     if resume and Path(resume).is_dir():  # a run folder continues from its last.pt
         resume = str(Path(resume) / "last.pt")
@@ -121,8 +131,6 @@ def run_training(spec: str, overrides: dict[str, str], input_shape: str | None,
         network = follow_classes(network, options, overrides,
                                  lambda values: load(spec, values, input_shape))
     if options.freeze:
-        from ..spec.freeze import freeze
-
         freeze(network, options.freeze)
     # the spec's default MNIST may become the shipped sample; data named by the user may not
     fallback = state is None and flags.get("data") is None and flags.get("data_dir") is None
@@ -139,8 +147,6 @@ def run_training(spec: str, overrides: dict[str, str], input_shape: str | None,
 def _check_unchanged(network: Network, state: dict[str, Any], resume: str) -> None:
     """Refuse to resume when SPEC no longer describes the checkpoint's network (edited since
     the run started): built on the meta device, the comparison costs no memory."""
-    from ..model.build import build_from_analysis
-
     own = build_from_analysis(analyze_network(network), device="meta").state_dict()
     problem = checkpoint.mismatch(own, state["model"])
     if problem:
@@ -149,10 +155,8 @@ def _check_unchanged(network: Network, state: dict[str, Any], resume: str) -> No
 
 
 def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str, Any] | None,
-           resume: str | None, force: bool, fallback: bool, recipe: Any,
+           resume: str | None, force: bool, fallback: bool, recipe: Recipe | None,
            typed: set[str]) -> None:
-    from ..model.build import build_from_analysis
-
     device = pick_device(options.device, dist)
     if options.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -207,17 +211,18 @@ def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str,
         folder.release()
 
 
+def _given(recipe: Recipe | None, name: str) -> bool:
+    return recipe is not None and recipe.given(name)
+
+
 def _spec_word(network: Network) -> str:
     """How to name this network on a command line: its zoo name, else its spec file."""
-    from ..spec.zoo import zoo_dir
-    from .data import shown
-
     source = Path(network.source)
     return network.name if source.parent.resolve() == zoo_dir().resolve() \
         else shown(source.resolve())
 
 
-def fit_batch(options: TrainOptions, per_process: int, recipe: Any, typed: set[str],
+def fit_batch(options: TrainOptions, per_process: int, recipe: Recipe | None, typed: set[str],
               world: int = 1) -> None:
     """The batch size fitted to the data, and the learning rate to the batch size.
 
@@ -235,11 +240,11 @@ def fit_batch(options: TrainOptions, per_process: int, recipe: Any, typed: set[s
             raise UsageError(f"--batch-size {options.batch_size} is larger than the "
                              f"{per_process:,} training images {where}".rstrip()
                              + f"; pass --batch-size {per_process} or less")
-        whose = "the recipe's" if given_in(recipe, "batch_size") else "the default"
+        whose = "the recipe's" if _given(recipe, "batch_size") else "the default"
         note(f"batch size {per_process}: {whose} {options.batch_size} is more than the "
              f"{per_process:,} training images {where}".rstrip())
         options.batch_size = per_process
-    if (options.batch_size != tuned.batch_size and given_in(recipe, "batch_size")
+    if (options.batch_size != tuned.batch_size and _given(recipe, "batch_size")
             and "lr" not in typed):
         options.lr = tuned.lr * options.batch_size / tuned.batch_size
         note(f"lr {options.lr:.3g} = the recipe's {tuned.lr:g} x {options.batch_size}/"
@@ -297,8 +302,6 @@ def _weights_stats(network: Network, options: TrainOptions) -> dict[str, Any] | 
     torchvision's), not statistics of the new data."""
     if not options.weights:
         return None
-    from .infer import preprocessing
-
     tv = preprocessing(network)
     return {"mean": list(tv.mean), "std": list(tv.std)}
 
@@ -307,8 +310,6 @@ def _load_weights(model: torch.nn.Module, network: Network, options: TrainOption
                   dist: Dist) -> Any:
     """--weights into the fresh model; under torchrun the first process fetches the file
     while the others wait, then each reads it."""
-    from ..model.pretrained import load_pretrained
-
     if dist.world > 1 and not dist.main:
         torch.distributed.barrier()
     loaded = load_pretrained(model, network, options.weights or "")
@@ -319,14 +320,12 @@ def _load_weights(model: torch.nn.Module, network: Network, options: TrainOption
 
 def _write_run_files(out: Path, network: Network, options: TrainOptions, data: Data,
                      pretrained: Any = None) -> None:
-    from ..spec.load import snapshot
-
     run = {"name": network.name, "spec": snapshot(network), "options": options.to_dict(),
            "data": data.record(),
            "weights": pretrained.record() if pretrained is not None else None,
            "torch": torch.__version__, "command": sys.argv}
-    (out / "run.json").write_text(json.dumps(run, indent=2))
-    (out / "spec.yaml").write_text(network.files.get(network.source, ""))
+    write_atomically(out / "run.json", json.dumps(run, indent=2))
+    write_atomically(out / "spec.yaml", network.files.get(network.source, ""))
 
 
 def _preload_plotting() -> None:
@@ -346,7 +345,5 @@ def _plot_if_possible(out: Path) -> bool:
         import matplotlib  # noqa: F401
     except ImportError:
         return False
-    from .plots import plot_run
-
     plot_run(out, out / "curves.png")
     return True
