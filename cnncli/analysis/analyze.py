@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import SpecError, UsageError
 from ..layers import REGISTRY, Cost, Shape
-from ..layers.base import elements
+from ..layers.window import elements
 from ..spec.ir import (
     Concat,
     Gate,

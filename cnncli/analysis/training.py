@@ -17,7 +17,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import UsageError
-from ..layers.base import Layout, Saved, Shape, elements
+from ..layers.base import Layout, Saved, Shape
+from ..layers.window import elements
 from ..spec.ir import Concat, Gate, Residual
 from .analyze import DTYPE_BYTES, Analysis, Row, is_branch, is_shortcut
 from .table import mib

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, ClassVar
 
-from .base import Arg, Cost, Figure, Layer, Saved, Shape, elements
+from .base import Arg, Cost, Figure, Layer, Saved, Shape
+from .window import elements
 
 
 class Activation(Layer):

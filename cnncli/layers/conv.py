@@ -4,22 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import (
-    Arg,
-    ArgError,
-    Cost,
-    Figure,
-    Layer,
-    Saved,
-    Shape,
-    ShapeError,
-    axis_figures,
-    dot,
-    elements,
-    need_map,
-    window_formula,
-    window_output,
-)
+from .base import Arg, ArgError, Cost, Figure, Layer, Saved, Shape, ShapeError, dot
+from .window import axis_figures, elements, need_map, window_formula, window_output
 
 
 class Conv(Layer):

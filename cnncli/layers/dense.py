@@ -5,18 +5,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from .base import (
-    Arg,
-    Cost,
-    Figure,
-    Layer,
-    Layout,
-    Saved,
-    Shape,
-    ShapeError,
-    dot,
-    elements,
-)
+from .base import Arg, Cost, Figure, Layer, Layout, Saved, Shape, ShapeError, dot
+from .window import elements
 
 
 class Flatten(Layer):

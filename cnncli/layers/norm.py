@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Arg, Cost, Figure, Layer, Saved, Shape, dot, elements, need_map
+from .base import Arg, Cost, Figure, Layer, Saved, Shape, dot
+from .window import elements, need_map
 
 
 class BatchNorm(Layer):

@@ -5,20 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import (
-    Arg,
-    Cost,
-    Figure,
-    Layer,
-    Layout,
-    Saved,
-    Shape,
-    ShapeError,
-    dot,
-    elements,
-    need_map,
-)
+from .base import Arg, Cost, Figure, Layer, Layout, Saved, Shape, ShapeError, dot
 from .dense import Dropout
+from .window import elements, need_map
 
 
 class LayerNorm(Layer):
