@@ -20,6 +20,7 @@ from .ir import (
     Residual,
     Sequence,
     check_gate,
+    children,
     concat_output,
     fmt,
     split_input,
@@ -101,10 +102,27 @@ def _shortcut(r: Walker, args: YMap, ctx: Context, name: str) -> str | Sequence:
     return word
 
 
-def settle_shortcut(node: Residual) -> None:
+def settle_shortcuts(node: Node) -> None:
+    """Settle every `auto` shortcut, once the whole network is resolved: a projection that
+    cannot be made is reported after the spec's other errors, in the order the analysis
+    meets the adds (a residual's body, its shortcut, itself, then its `after`)."""
+    if not isinstance(node, Residual):
+        for child in children(node):
+            settle_shortcuts(child)
+        return
+    for child in node.body:
+        settle_shortcuts(child)
+    if isinstance(node.shortcut, Sequence):
+        settle_shortcuts(node.shortcut)
+    _settle(node)
+    for child in node.after:
+        settle_shortcuts(child)
+
+
+def _settle(node: Residual) -> None:
     """`auto` becomes the identity where the body keeps the shape, else the projection:
-    1x1 conv (no bias) + batchnorm mapping the input to the body's output. Done once the
-    residual has its final path (an inline one's `3-5`), where its errors are located."""
+    1x1 conv (no bias) + batchnorm mapping the input to the body's output, named in the
+    residual's final namespace (an inline one's parent's)."""
     if node.shortcut != "auto":
         return
     shape = node.input

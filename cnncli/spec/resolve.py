@@ -20,9 +20,9 @@ from typing import Any
 from ..errors import Mark, SpecError, did_you_mean
 from ..layers import REGISTRY, ArgError, Shape
 from .blocks import COMMON_KEYS, COMPOSITES, SHAPE_NAMES, Block, entry_name, split_entry
-from .composites import BUILDERS, settle_shortcut
+from .composites import BUILDERS, settle_shortcuts
 from .context import Budget, Context, claim_all, flag, join, shape_names, slots, value
-from .ir import LayerNode, Node, Residual, Sequence
+from .ir import LayerNode, Node, Sequence
 from .yamlsrc import YAML11_BOOLEANS, YList, YMap
 
 MAX_BLOCK_DEPTH = 64
@@ -54,8 +54,10 @@ class Resolver:
         shape = tuple(shape)
         ctx = Context(scope=dict(self.globals), prefix="", frozen=False, shape=shape)
         children, out = self.items(layers, mark, ctx, "layers")
-        return Sequence(name="", path="", mark=mark, frozen=False, children=children,
+        root = Sequence(name="", path="", mark=mark, frozen=False, children=children,
                         input=shape, output=out)
+        settle_shortcuts(root)
+        return root
 
     def value(self, raw: Any, scope: dict[str, Any], mark: Mark, literal: tuple = ()) -> Any:
         """A value of the spec outside any layer (its input shape): see context.value."""
@@ -117,8 +119,6 @@ class Resolver:
             name = f"{ctx.start}-{ctx.start + slots(built, inline=True) - 1}"
             path = join(ctx.prefix, name)
         built.name, built.path, built.inline = name, path, inline
-        if isinstance(built, Residual):
-            settle_shortcut(built)
         return built, out
 
     def unknown(self, kind: str, mark: Mark, path: str) -> SpecError:
