@@ -7,6 +7,7 @@ import dataclasses
 import inspect
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -139,3 +140,26 @@ def test_resolver_keeps_no_state_between_methods() -> None:
     for fn in (resolve.Resolver.items, resolve.Resolver.entry, composites.residual,
                composites.concat, composites.repeat):
         assert "ctx" in inspect.signature(fn).parameters
+
+
+def _spec(tmp_path: Path, layers: str) -> str:
+    path = tmp_path / "net.yaml"
+    path.write_text(f"name: net\ninput: 3x8x8\nlayers:\n{layers}")
+    return str(path)
+
+
+def test_projection_error_is_located_at_the_inline_residual(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "  - conv: {out: 4, kernel: 3, padding: 1}\n"
+                 "  - residual: {inline: true, layers: [conv: {out: 8, kernel: 3}, relu: {}]}\n")
+    with pytest.raises(cnncli.SpecError) as err:
+        load(spec)
+    assert str(err.value).endswith("net.yaml:5:5: layer 1-2: residual add: no strided 1x1 "
+                                   "conv maps 4x8x8 to 8x6x6; give the shortcut layers "
+                                   "explicitly")
+
+
+def test_projection_errors_come_after_the_specs_other_errors(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "  - residual: {layers: [flatten: {}, linear: {out: 5}]}\n"
+                 "  - bogus: {}\n")
+    with pytest.raises(cnncli.SpecError, match="unknown layer type 'bogus'"):
+        load(spec)
