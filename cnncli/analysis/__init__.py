@@ -1,10 +1,10 @@
 """The static walk of the IR and everything that shows it; imports errors, layers and spec,
 never torch.
 
-analyze (shapes, counts, memory and receptive field per layer), training (what training
-keeps: gradients, optimizer state, saved activations), breakdown (by layer, block and type),
-report (the summary as table, JSON, CSV and Markdown), table (the text renderer that fits a
-terminal), zoolist (`cnncli list`), explain and lessons (each figure's arithmetic, design
-notes), compare (networks and sweeps side by side), diagram, diagram_header and diagram_html
-(SVG and the HTML page; diagram.js draws the same layout in the browser), figures (plot axes
-in K/M/G)."""
+analyze (a fold over the resolved IR: counts, memory and receptive field per layer),
+training (what training keeps: gradients, optimizer state, saved activations), breakdown (by
+layer, block and type), report (the summary as table, JSON, CSV and Markdown), table (the
+text renderer that fits a terminal), zoolist (`cnncli list`), explain and lessons (each
+figure's arithmetic, design notes), compare (networks and sweeps side by side), diagram,
+diagram_tree, diagram_header and diagram_html (SVG and the HTML page; diagram.js draws the
+same layout in the browser), figures (plot axes in K/M/G)."""

@@ -1,6 +1,7 @@
-"""The static analyzer: walks the IR once with an input shape, asking each layer for its
-output shape and costs. Imports no torch and allocates no tensors, so any input size and
-batch is instant.
+"""The static analyzer: a fold over the resolved IR, which records every node's shapes and
+every layer's cost (the resolver worked them out, once). It sums them per composite, adds
+the joins' own work and follows the receptive field. Imports no torch and allocates no
+tensors, so any input size and batch is instant.
 
 Work counts (MACs, FLOPs, other ops) and activation elements are for the whole batch;
 parameters and buffers are not per-sample quantities and do not scale.
@@ -13,21 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import SpecError, UsageError
-from ..layers import REGISTRY, Cost, Shape
+from ..layers import Cost, Layer, Shape
 from ..layers.window import elements
-from ..spec.ir import (
-    Concat,
-    Gate,
-    LayerNode,
-    Network,
-    Node,
-    Residual,
-    Sequence,
-    check_gate,
-    concat_output,
-    fmt,
-    split_input,
-)
+from ..spec.ir import Concat, Gate, LayerNode, Network, Node, Residual, Sequence, fmt, parts
 from ..spec.load import load
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp64": 8}
@@ -50,9 +39,22 @@ class RF:
                   (max(self.jump[0], other.jump[0]), max(self.jump[1], other.jump[1])))
 
 
+COUNTS = ("params", "buffers", "buffer_bytes", "macs", "other_ops", "connections")
+
+
+def _counted(key: str) -> property:
+    """A count of a row: its layer's Cost, or for a composite or op the sum of its parts."""
+    return property(lambda row: getattr(row.cost, key) if row.cost is not None
+                    else row.sums.get(key, 0))
+
+
 @dataclass
 class Row:
-    """One node of the analysed tree. Counts are per sample; the Analysis scales by batch."""
+    """One node of the analysed tree. Counts are per sample; the Analysis scales by batch.
+
+    A layer's row keeps its node's `Cost`; a composite's sums its children's counts.
+    `role` says what the row is to its parent: body, shortcut, branch or after (ir.ROLES).
+    """
 
     path: str
     kind: str
@@ -61,16 +63,28 @@ class Row:
     input: Shape
     output: Shape
     rf: RF
-    params: int = 0
+    role: str = ""
+    cost: Cost | None = None
     trainable: int = 0
-    buffers: int = 0
-    buffer_bytes: int = 0
-    macs: int = 0
-    other_ops: int = 0
-    connections: int = 0  # inputs read by each output unit plus its bias, summed (LeCun 1998)
     activations: int = 0  # output elements of this node and everything inside it
     children: list[Row] = field(default_factory=list)
     op: str | None = None  # "add", "concat" or "mul": a composite's own work, as its own row
+    sums: dict[str, int] = field(default_factory=dict)  # a composite's or op's counts
+
+    params = _counted("params")
+    buffers = _counted("buffers")
+    buffer_bytes = _counted("buffer_bytes")
+    macs = _counted("macs")
+    other_ops = _counted("other_ops")
+    # inputs read by each output unit plus its bias, summed (LeCun 1998)
+    connections = _counted("connections")
+
+    @property
+    def layer(self) -> Layer:
+        """The layer of a layer row."""
+        if not isinstance(self.node, LayerNode):
+            raise TypeError(f"{self.path} ({self.kind}) is not a layer")
+        return self.node.layer
 
     @property
     def is_layer(self) -> bool:
@@ -87,9 +101,10 @@ class Row:
 
     def add(self, child: Row) -> None:
         self.children.append(child)
-        for key in ("params", "trainable", "buffers", "buffer_bytes", "macs", "other_ops",
-                    "connections", "activations"):
-            setattr(self, key, getattr(self, key) + getattr(child, key))
+        self.trainable += child.trainable
+        self.activations += child.activations
+        for key in COUNTS:
+            self.sums[key] = self.sums.get(key, 0) + getattr(child, key)
 
     def walk(self) -> Iterator[Row]:
         yield self
@@ -141,88 +156,86 @@ class Analysis:
 
 
 def analyze_network(network: Network, batch: int = 1, dtype: str = "fp32") -> Analysis:
+    """A fold over the resolved network: the shapes and costs its nodes record, summed per
+    composite, with the receptive field followed through."""
     root = Row(path="", kind=network.name, depth=0, node=network.root, input=network.input,
                output=network.input, rf=RF())
-    out, rf = _fold(root, network.root.children, network.input, RF(), 1)
+    out, rf = _fold(root, parts(network.root), network.input, RF(), 1)
     root.output, root.rf = out, rf
     return Analysis(network=network, batch=batch, dtype=dtype, root=root)
 
 
-def _fold(parent: Row, nodes: list[Node], shape: Shape, rf: RF, depth: int) -> tuple[Shape, RF]:
-    for node in nodes:
-        row = _analyze(node, shape, rf, depth)
+def _fold(parent: Row, nodes: list[tuple[str, Node]], shape: Shape, rf: RF,
+          depth: int) -> tuple[Shape, RF]:
+    for role, node in nodes:
+        row = _analyze(node, role, rf, depth)
         parent.add(row)
         shape, rf = row.output, row.rf
     return shape, rf
 
 
-def _analyze(node: Node, shape: Shape, rf: RF, depth: int) -> Row:
+def _analyze(node: Node, role: str, rf: RF, depth: int) -> Row:
     if isinstance(node, LayerNode):
-        return _layer(node, shape, rf, depth)
-    row = Row(path=node.path, kind=node.kind, depth=depth, node=node, input=shape,
-              output=shape, rf=rf)
-    if isinstance(node, Sequence):
-        row.output, row.rf = _fold(row, node.children, shape, rf, depth + 1)
-    elif isinstance(node, Concat):
-        _concat(row, node, shape, rf, depth)
+        return _layer(node, role, rf, depth)
+    row = Row(path=node.path, kind=node.kind, depth=depth, node=node, input=node.input,
+              output=node.output, rf=rf, role=role)
+    if isinstance(node, Concat):
+        _concat(row, node, rf, depth)
     elif isinstance(node, Residual):
-        _residual(row, node, shape, rf, depth)
+        _residual(row, node, rf, depth)
     elif isinstance(node, Gate):
-        _gate(row, node, shape, rf, depth)
+        _gate(row, node, rf, depth)
+    else:
+        row.output, row.rf = _fold(row, parts(node), node.input, rf, depth + 1)
     return row
 
 
-def _layer(node: LayerNode, shape: Shape, rf: RF, depth: int) -> Row:
-    cost: Cost = node.cost(shape)
-    return Row(path=node.path, kind=node.kind, depth=depth, node=node, input=shape,
-               output=cost.output, rf=rf.step(cost.rf_kernel, cost.rf_stride),
-               params=cost.params, trainable=0 if node.frozen else cost.params,
-               buffers=cost.buffers, buffer_bytes=cost.buffer_bytes, macs=cost.macs,
-               other_ops=cost.other_ops, connections=cost.connections,
+def _layer(node: LayerNode, role: str, rf: RF, depth: int) -> Row:
+    cost = node.cost
+    if cost is None:
+        raise ValueError(f"{node.path} was not resolved: its cost is not recorded")
+    return Row(path=node.path, kind=node.kind, depth=depth, node=node, input=node.input,
+               output=cost.output, rf=rf.step(cost.rf_kernel, cost.rf_stride), role=role,
+               cost=cost, trainable=0 if node.frozen else cost.params,
                activations=elements(cost.output))
 
 
-def _concat(row: Row, node: Concat, shape: Shape, rf: RF, depth: int) -> None:
+def _concat(row: Row, node: Concat, rf: RF, depth: int) -> None:
     """Branches see the same input (a split gives each its share of the channels, a view);
     outputs join along channels (dim 1 in torch), then the `after` layers."""
-    outputs: list[tuple[str, Shape]] = []
     widest = rf
-    given = split_input(shape, len(node.branches), node.mark, node.path) if node.split \
-        else shape
     for branch in node.branches:
-        child = _analyze(branch, given, rf, depth + 1)
+        child = _analyze(branch, "branch", rf, depth + 1)
         row.add(child)
-        outputs.append((branch.name, child.output))
         widest = widest.widest(child.rf)
-    output = concat_output(node, outputs)
     # torch.cat writes a new tensor: its own row, so that rows shown at any depth add up.
-    row.add(_op_row("concat", node, depth, output, widest, ops=0, reads=0))
-    row.output, row.rf = _fold(row, node.after, output, widest, depth + 1)
+    row.add(_op_row("concat", node, depth, node.joined, widest, ops=0, reads=0))
+    row.output, row.rf = _fold(row, [("after", n) for n in node.after], node.joined, widest,
+                               depth + 1)
 
 
-def _gate(row: Row, node: Gate, shape: Shape, rf: RF, depth: int) -> None:
+def _gate(row: Row, node: Gate, rf: RF, depth: int) -> None:
     """x * gate(x): the gate's Cx1x1 (or CxHxW) broadcast over x, one multiply per element.
     Each output reads everything the gate read, on x's own grid."""
-    gate_out, gate_rf = _fold(row, node.layers, shape, rf, depth + 1)
-    check_gate(node, shape, gate_out)
+    shape = node.input
+    _, gate_rf = _fold(row, parts(node), shape, rf, depth + 1)
     seen = RF(rf.widest(gate_rf).size, rf.jump)
     row.add(_op_row("mul", node, depth, shape, seen, ops=elements(shape),
                     reads=2 * elements(shape)))
     row.output, row.rf = shape, seen
 
 
-def _residual(row: Row, node: Residual, shape: Shape, rf: RF, depth: int) -> None:
-    body_out, body_rf = _fold(row, node.body, shape, rf, depth + 1)
+def _residual(row: Row, node: Residual, rf: RF, depth: int) -> None:
+    shape = node.input
+    body_out, body_rf = _fold(row, [("body", n) for n in node.body], shape, rf, depth + 1)
     shortcut = node.shortcut
-    if shortcut == "auto" and body_out != shape:
-        shortcut = projection(node, shape, body_out)
     if isinstance(shortcut, Sequence):
-        side = _analyze(shortcut, shape, rf, depth + 1)
+        side = _analyze(shortcut, "shortcut", rf, depth + 1)
         row.add(side)
         side_out, body_rf = side.output, body_rf.widest(side.rf)
     else:
         side_out = shape
-    if side_out != body_out:
+    if side_out != body_out:  # an identity or the spec's shortcut layers that do not fit
         what = "the input" if shortcut == "identity" else "the shortcut's output"
         hint = _identity_hint(node, shape, body_out, rf, body_rf) if shortcut == "identity" \
             else ""
@@ -230,7 +243,8 @@ def _residual(row: Row, node: Residual, shape: Shape, rf: RF, depth: int) -> Non
                         f"{fmt(side_out)}{hint}", node.mark, node.path)
     row.add(_op_row("add", node, depth, body_out, body_rf, ops=elements(body_out),
                     reads=2 * elements(body_out)))
-    row.output, row.rf = _fold(row, node.after, body_out, body_rf, depth + 1)
+    row.output, row.rf = _fold(row, [("after", n) for n in node.after], body_out, body_rf,
+                               depth + 1)
 
 
 def _identity_hint(node: Residual, shape: Shape, body_out: Shape, rf: RF, body_rf: RF) -> str:
@@ -253,46 +267,8 @@ def _op_row(op: str, node: Node, depth: int, output: Shape, rf: RF, ops: int,
     """The add or concat that joins a composite's paths, as a row of its own."""
     path = f"{node.path}.({op})" if node.path else f"({op})"
     return Row(path=path, kind=op, depth=depth + 1, node=node, input=output, output=output,
-               rf=rf, other_ops=ops, connections=reads, activations=elements(output), op=op)
-
-
-def is_shortcut(parent: Row, child: Row) -> bool:
-    """The residual's shortcut path: its projection (automatic) or explicit layers."""
-    node = parent.node
-    return isinstance(node, Residual) and child.op is None and not any(
-        child.node is n for n in (*node.body, *node.after))
-
-
-def is_branch(parent: Row, child: Row) -> bool:
-    """A concat's branch (not its join or the layers after it)."""
-    return isinstance(parent.node, Concat) and any(child.node is b for b in parent.node.branches)
-
-
-def projection(node: Residual, shape: Shape, target: Shape) -> Sequence:
-    """The automatic shortcut: 1x1 conv (no bias) + batchnorm mapping `shape` to `target`."""
-    if len(shape) != 3 or len(target) != 3:
-        raise SpecError(f"residual add: the body gives {fmt(target)} from {fmt(shape)}; "
-                        "an automatic projection needs feature maps, so give the shortcut "
-                        "layers explicitly", node.mark, node.path)
-    strides = []
-    for size, out in zip(shape[1:], target[1:]):
-        stride = next((s for s in range(1, size + 1) if (size - 1) // s + 1 == out), None)
-        if stride is None:
-            raise SpecError(f"residual add: no strided 1x1 conv maps {fmt(shape)} to "
-                            f"{fmt(target)}; give the shortcut layers explicitly",
-                            node.mark, node.path)
-        strides.append(stride)
-    conv = REGISTRY["conv"].create(out=target[0], kernel=1, stride=strides, bias=False)
-    bn = REGISTRY["batchnorm"].create()
-    space = node.path.rpartition(".")[0] if node.inline else node.path
-    name = node.shortcut_name
-    path = f"{space}.{name}" if space else name
-    seq = Sequence(name=name, path=path, mark=node.mark, frozen=node.frozen,
-                   label="projection")
-    seq.children = [LayerNode(name=str(i), path=f"{path}.{i}", mark=node.mark,
-                              frozen=node.frozen, layer=layer)
-                    for i, layer in enumerate((conv, bn))]
-    return seq
+               rf=rf, activations=elements(output), op=op,
+               sums={"other_ops": ops, "connections": reads})
 
 
 def analyze(spec: str | Network, overrides: Mapping[str, Any] | None = None,

@@ -1,7 +1,7 @@
 """`cnncli diagram -o FILE.html`: one self-contained page (nothing fetched) with the drawing,
 details on click, blocks that open and close, and the summary table under it.
 
-The script lays out `diagram.tree()` with the same rules and constants as diagram.Layout;
+The script lays out `diagram_tree.tree()` with the same rules and constants as diagram.Layout;
 `#expand=PATH,PATH` in the address opens those blocks on load (the browser test uses it).
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 from . import diagram as dg
 from . import diagram_header as hd
 from .analyze import Analysis
+from .diagram_tree import tree
 from .report import SUMMARY_COLUMNS, summary_cells, totals_lines
 
 CONSTANTS = {k: getattr(dg, k) for k in ("BW", "BH", "OPW", "OPH", "GAP", "HGAP", "CGAP", "PAD",
@@ -54,7 +55,7 @@ h2{font-size:16px;margin:16px 0 0}
 def page(a: Analysis, depth: int | None) -> str:
     """The whole page as one string: style, drawing script, data and summary inline."""
     script = (SCRIPT.read_text(encoding="utf-8").replace("CONSTANTS", _json(CONSTANTS))
-              .replace("TREE_JSON", _json(dg.tree(a))).replace("DEPTH_JSON", json.dumps(depth)))
+              .replace("TREE_JSON", _json(tree(a))).replace("DEPTH_JSON", json.dumps(depth)))
     e = html.escape
     return "\n".join([
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',

@@ -15,7 +15,7 @@ from ..errors import UsageError, did_you_mean
 from ..layers.base import Figure, dot
 from ..spec.ir import Residual
 from ..spec.zoo import zoo_dir
-from .analyze import RF, Analysis, Row, is_branch, is_shortcut
+from .analyze import RF, Analysis, Row
 from .lessons import Lesson, lessons
 from .report import shape_text, totals_lines
 from .table import TextTable
@@ -37,7 +37,7 @@ class Context:
         prev = rf
         for child in row.children:
             self.parents[child.path] = row
-            if is_branch(row, child) or is_shortcut(row, child):
+            if child.role in ("branch", "shortcut"):
                 self._visit(child, rf)  # branches and shortcuts all start from the input
             else:
                 self._visit(child, prev)
@@ -66,9 +66,9 @@ Step = tuple[tuple[int, int], tuple[int, int]]  # a layer's receptive-field wind
 
 def _own(row: Row, parent: Row | None) -> tuple[list[Figure], Step | None]:
     if row.is_layer:
-        layer = row.node.layer  # type: ignore[attr-defined]
-        cost = layer.infer(row.input)
-        return layer.explain(row.input, cost), (cost.rf_kernel, cost.rf_stride)
+        cost = row.cost
+        assert cost is not None  # a layer row keeps its node's cost
+        return row.layer.explain(row.input, cost), (cost.rf_kernel, cost.rf_stride)
     if row.op == "add":
         return [Figure("other ops", dot(*row.output), row.other_ops,
                        "one add per element: body + shortcut")], None
@@ -82,7 +82,7 @@ def _own(row: Row, parent: Row | None) -> tuple[list[Figure], Step | None]:
 
 
 def _concat_channels(op: Row, parent: Row) -> Figure:
-    branches = [r for r in parent.children if is_branch(parent, r)]
+    branches = [r for r in parent.children if r.role == "branch"]
     return Figure("output channels", " + ".join(str(r.output[0]) for r in branches),
                   op.output[0], "branches joined along channels; H and W must agree")
 
@@ -103,7 +103,7 @@ def _block(row: Row) -> list[Figure]:
 
 
 def _residual_note(row: Row) -> str:
-    side = next((c for c in row.children if is_shortcut(row, c)), None)
+    side = next((c for c in row.children if c.role == "shortcut"), None)
     if side is None:
         return "identity shortcut: the body keeps the shape, so the input is added as it is"
     return (f"the body maps {shape_text(row.input)} to {shape_text(side.output)}, so the "

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from ..layers import Conv, Cost, Layer
+from ..spec.ir import Residual
 from .analyze import Analysis, Row
 from .report import shape_text
 
@@ -35,6 +37,13 @@ def _conv(row: Row) -> bool:
     return row.is_layer and row.kind == "conv"
 
 
+def _conv_of(row: Row) -> Conv:
+    """The conv of a row `_conv` accepted."""
+    layer = row.layer
+    assert isinstance(layer, Conv)
+    return layer
+
+
 def _passive(row: Row) -> bool:
     """A layer that keeps the shape and does no MACs (norm, activation, dropout)."""
     return row.is_layer and row.op is None and not row.macs and row.input == row.output
@@ -52,31 +61,32 @@ def _followers(leaves: list[Row], i: int) -> Iterator[Row]:
         prev = row
 
 
-def _other(row: Row, **changes: object) -> object:
-    """The row's layer with some arguments changed (a design the network does not use)."""
-    layer = row.node.layer  # type: ignore[attr-defined]
-    return type(layer).create(**{**layer.arg_values(), **changes})
+def _other(row: Row, shape: tuple[int, ...], **changes: object) -> Cost:
+    """The cost on `shape` of the row's layer with some arguments changed (a design the
+    network does not use)."""
+    layer: Layer = row.layer
+    return type(layer).create(**{**layer.arg_values(), **changes}).infer(shape)
 
 
 def reductions(a: Analysis) -> Lesson | None:
     """A 1x1 conv that cuts the channels before a larger conv: MACs with and without it."""
     leaves, seen, found = _leaves(a), set(), []
     for i, r in enumerate(leaves):
-        layer = getattr(r.node, "layer", None)
-        if not (_conv(r) and layer.kernel == (1, 1) and layer.stride == (1, 1)
-                and r.output[0] < r.input[0]):
+        if not _conv(r):
+            continue
+        layer = _conv_of(r)
+        if not (layer.kernel == (1, 1) and layer.stride == (1, 1) and r.output[0] < r.input[0]):
             continue
         k = next((f for f in _followers(leaves, i) if _conv(f)), None)
         # A grouped (depthwise) follower is not the conv a reduction serves: MobileNet's
         # and EfficientNet's projection before the next block's depthwise conv.
-        if k is None or k.node.layer.kernel == (1, 1) \
-                or k.node.layer.groups != 1:  # type: ignore[attr-defined]
+        if k is None or _conv_of(k).kernel == (1, 1) or _conv_of(k).groups != 1:
             continue
-        key = (r.input, r.output, k.output, k.node.layer.kernel)  # type: ignore[attr-defined]
+        key = (r.input, r.output, k.output, _conv_of(k).kernel)
         if key in seen:
             continue
         seen.add(key)
-        direct = _other(k).infer(r.input)  # type: ignore[attr-defined]
+        direct = _other(k, r.input)
         if direct.macs > r.macs + k.macs:  # only where the 1x1 pays for itself
             found.append((direct.macs - r.macs - k.macs, r, k, direct.macs))
     if not found:
@@ -84,7 +94,7 @@ def reductions(a: Analysis) -> Lesson | None:
     found.sort(key=lambda f: -f[0])
     lesson = Lesson("A 1x1 reduction before a larger conv")
     for _, r, k, direct in found[:SHOWN]:
-        kh, kw = k.node.layer.kernel  # type: ignore[attr-defined]
+        kh, kw = _conv_of(k).kernel
         lesson.lines += [
             f"{k.path}: {kh}x{kw} conv to {k.output[0]} channels on {shape_text(k.output[1:])}.",
             f"  directly on {r.path}'s input ({shape_text(r.input)}): {direct:,} MACs",
@@ -112,8 +122,8 @@ def stacks(a: Analysis) -> Lesson | None:
     lesson = Lesson("Stacked 3x3 convs against one larger kernel")
     for run in found[:SHOWN]:
         n, k = len(run), 2 * len(run) + 1
-        one = _other(run[0], out=run[-1].output[0], kernel=(k, k),
-                     padding=(n, n)).infer(run[0].input)  # type: ignore[attr-defined]
+        one = _other(run[0], run[0].input, out=run[-1].output[0], kernel=(k, k),
+                     padding=(n, n))
         params, macs = sum(r.params for r in run), sum(r.macs for r in run)
         lesson.lines += [
             f"{run[0].path} … {run[-1].path}: {n} stacked 3x3 convs see {k}x{k} input pixels, "
@@ -143,7 +153,7 @@ def _run3x3(leaves: list[Row], i: int) -> list[Row]:
 def _plain3x3(row: Row) -> bool:
     if not _conv(row):
         return False
-    layer = row.node.layer  # type: ignore[attr-defined]
+    layer = _conv_of(row)
     return (layer.kernel == (3, 3) and layer.stride == (1, 1) and layer.dilation == (1, 1)
             and layer.groups == 1)
 
@@ -152,14 +162,15 @@ def projections(a: Analysis) -> Lesson | None:
     """Why a residual block has a projection where it does."""
     found = []
     for row in a.root.walk():
-        side = next((c for c in row.children if c.kind == "projection"), None)
-        if side is not None and row.op is None:
+        side = next((c for c in row.children if c.role == "shortcut"), None)
+        if side is not None and isinstance(row.node, Residual) and row.node.auto \
+                and row.op is None:
             found.append((row, side))
     if not found:
         return None
     lesson = Lesson("Why a residual block has a projection where it does")
     for row, side in found[:SHOWN + 1]:
-        conv = side.children[0].node.layer  # type: ignore[attr-defined]
+        conv = _conv_of(side.children[0])
         s = conv.stride[0] if conv.stride[0] == conv.stride[1] else shape_text(conv.stride)
         lesson.lines.append(
             f"{row.path}: the body maps {shape_text(row.input)} to {shape_text(side.output)} "

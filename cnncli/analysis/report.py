@@ -83,7 +83,7 @@ def work_note(row: Row) -> str:
         return "1 multiply per element (the gate scales the input)"
     if not row.is_layer:
         return "sum of the layers inside"
-    layer = row.node.layer  # type: ignore[attr-defined]
+    layer = row.layer
     note = layer.work or "none"
     if note == "MACs" and row.other_ops:
         note = "MACs; other ops are its bias adds"
@@ -195,7 +195,7 @@ def no_macs(row: Row) -> bool:
     """A layer, add or concat whose work is not multiply-accumulates: its MACs show as —."""
     if row.op is not None:
         return True
-    return row.is_layer and not row.node.layer.counts_macs  # type: ignore[attr-defined]
+    return row.is_layer and not row.layer.counts_macs
 
 
 def totals_lines(a: Analysis) -> list[tuple[str, str]]:
@@ -221,7 +221,7 @@ def totals_lines(a: Analysis) -> list[tuple[str, str]]:
 
 def buffer_notes(a: Analysis) -> str:
     """What the network's buffers hold, from the layer types that have any."""
-    notes = [row.node.layer.buffer_note for row in a.root.walk()  # type: ignore[attr-defined]
+    notes = [row.layer.buffer_note for row in a.root.walk()
              if row.is_layer and row.buffers]
     return ", ".join(dict.fromkeys(notes)) or "BatchNorm running statistics"
 

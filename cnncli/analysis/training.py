@@ -20,7 +20,7 @@ from ..errors import UsageError
 from ..layers.base import Layout, Saved, Shape
 from ..layers.window import elements
 from ..spec.ir import Concat, Gate, Residual
-from .analyze import DTYPE_BYTES, Analysis, Row, is_branch, is_shortcut
+from .analyze import DTYPE_BYTES, Analysis, Row
 from .table import mib
 
 #: copies of the trainable parameters each optimizer keeps (momentum; Adam's two moments)
@@ -104,15 +104,15 @@ class _Walk:
         The joined tensor lies channels-last when every part does (torch.cat's rule)."""
         outs: list[_Tensor] = []
         out = x
-        branches = len(row.node.branches)  # type: ignore[attr-defined]
-        if row.node.split and branches > 1:  # type: ignore[attr-defined]
+        node = row.node
+        if isinstance(node, Concat) and node.split and len(node.branches) > 1:
             x = _Tensor(x.key, x.grad, x.last, dense=False)
         for child in row.children:
             if child.op == "concat":
                 self.by_row[child.path] = 0
                 out = self.new(any(t.grad for t in outs), child.output,
                                all(t.last for t in outs))
-            elif is_branch(row, child):
+            elif child.role == "branch":
                 outs.append(self.node(child, x))
             else:
                 out = self.node(child, out)  # the layers after the join
@@ -141,14 +141,14 @@ class _Walk:
                 self.by_row[child.path] = 0
                 # body + shortcut: torch gives the sum the first operand's memory order
                 out = self.new(out.grad or side.grad, child.output, out.last)
-            elif is_shortcut(row, child):
+            elif child.role == "shortcut":
                 side = self.node(child, x)
             else:
                 out = self.node(child, out)
         return out
 
     def layer(self, row: Row, x: _Tensor) -> _Tensor:
-        layer = row.node.layer  # type: ignore[attr-defined]
+        layer, cost = row.layer, row.cost
         trainable = row.trainable > 0
         grad = x.grad or trainable
         layout = Layout(x.last, x.dense, self.batch)
@@ -158,7 +158,7 @@ class _Walk:
             out = self.new(grad, row.output, layer.channels_last(row.input, x.last))
         charged = 0
         if grad:  # else autograd records nothing for this layer
-            cost = layer.infer(row.input)
+            assert cost is not None  # a layer row keeps its node's cost
             for item in layer.saved(row.input, cost, x.grad, trainable):
                 if item.dtype == "half" and not self.amp:
                     continue  # autocast's copy of a weight: no such tensor without it

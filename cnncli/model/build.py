@@ -96,15 +96,14 @@ def assemble(row: Row) -> tuple[list[tuple[str, nn.Module]], Plan]:
     node = row.node
     parts = [child for child in row.children if child.op is None]
     if isinstance(node, Concat):
-        count = len(node.branches)
-        join = ("cat", steps(parts[:count]), node.split)
-        return modules, ("seq", (join, *steps(parts[count:])))
+        branches = [r for r in parts if r.role == "branch"]
+        join = ("cat", steps(branches), node.split)
+        return modules, ("seq", (join, *steps([r for r in parts if r.role == "after"])))
     if isinstance(node, Residual):
-        body_ids, after_ids = {id(n) for n in node.body}, {id(n) for n in node.after}
-        body = [r for r in parts if id(r.node) in body_ids]
-        after = [r for r in parts if id(r.node) in after_ids]
-        side = [r for r in parts if id(r.node) not in body_ids | after_ids]  # the shortcut
-        add = ("add", ("seq", steps(body)), step(side[0]) if side else None)
+        body = [r for r in parts if r.role == "body"]
+        after = [r for r in parts if r.role == "after"]
+        side = next((r for r in parts if r.role == "shortcut"), None)
+        add = ("add", ("seq", steps(body)), None if side is None else step(side))
         return modules, ("seq", (add, *steps(after)))
     if isinstance(node, Gate):
         return modules, ("mul", ("seq", steps(parts)))

@@ -10,12 +10,14 @@ from collections.abc import Iterator, Sequence
 from fnmatch import fnmatchcase
 
 from ..errors import UsageError
-from .ir import LayerNode, Network, Node, children
+from .ir import LayerNode, Network, Node, Residual, written
 
 
 def nodes(node: Node) -> Iterator[Node]:
+    """A node and those inside it that the spec wrote (an automatic projection goes with
+    its residual: it is not a layer a pattern names)."""
     yield node
-    for child in children(node):
+    for child in written(node):
         yield from nodes(child)
 
 
@@ -55,6 +57,9 @@ def freeze(network: Network, patterns: Sequence[str]) -> list[str]:
                              "backbone for all but the classifier")
         for node in chosen:
             node.frozen = True
+            if isinstance(node, Residual) and node.auto and not isinstance(node.shortcut, str):
+                for inner in nodes(node.shortcut):
+                    inner.frozen = True
             if isinstance(node, LayerNode):
                 frozen.append(node.path)
     return frozen

@@ -1,5 +1,9 @@
 """The resolved network: a tree of layer nodes and four composites, no YAML left in it.
 
+It is the whole network: a residual's automatic projection is a node like any other. Each
+node records the shape it takes and gives (`input`, `output`), and each layer its `Cost`,
+worked out once by the resolver; the analysis and the model read them.
+
 Every node has a stable dotted `path` (`layer3.2.conv1`) used in every output and as its
 module's state_dict prefix, and the `mark` of the spec text it came from. An `inline`
 composite lends its children its parent's namespace: `fire.expand1x1`, not
@@ -23,23 +27,29 @@ class Node:
     mark: Mark
     frozen: bool  # parameters not trained (requires_grad off when built)
     inline: bool = field(default=False, kw_only=True)  # children named in the parent's space
+    input: Shape = field(default=(), kw_only=True)  # per sample, recorded when resolved
+    output: Shape = field(default=(), kw_only=True)
 
 
 @dataclass
 class LayerNode(Node):
     layer: Layer
+    cost: Cost | None = field(default=None, kw_only=True)  # set by `apply`, once
 
     @property
     def kind(self) -> str:
         return self.layer.name
 
-    def cost(self, shape: Shape) -> Cost:
-        """The layer's `infer`, its shape errors located at this node."""
+    def apply(self, shape: Shape) -> Shape:
+        """Run the layer's `infer` on `shape` (its shape errors located at this node) and
+        record the input, cost and output; the output shape is returned."""
         try:
-            return self.layer.infer(shape)
+            cost = self.layer.infer(shape)
         except ShapeError as exc:
             raise SpecError(f"{self.layer.name} on input {fmt(shape)}: {exc}", self.mark,
                             self.path) from None
+        self.input, self.cost, self.output = shape, cost, cost.output
+        return cost.output
 
 
 @dataclass
@@ -63,6 +73,7 @@ class Concat(Node):
     split: bool = False
     after: list[Node] = field(default_factory=list)
     label: str = "concat"
+    joined: Shape = ()  # the branches' outputs joined, before `after`
 
     @property
     def kind(self) -> str:
@@ -73,8 +84,9 @@ class Concat(Node):
 class Residual(Node):
     """`body(x) + shortcut(x)`, then the `after` layers.
 
-    shortcut: "identity", "auto" (identity when shapes match, else a 1x1 conv + batchnorm
-    projection named `shortcut`), or an explicit Sequence named `shortcut`.
+    shortcut: "identity" or a Sequence named `shortcut_name`: the layers the spec gives, or
+    (`auto`: True) the 1x1 conv + batchnorm projection the resolver made because the body
+    changes the shape. ("auto" only while being resolved; "none" resolves to a Sequence.)
     """
 
     body: list[Node] = field(default_factory=list)
@@ -82,6 +94,7 @@ class Residual(Node):
     after: list[Node] = field(default_factory=list)
     label: str = "residual"
     shortcut_name: str = "shortcut"  # the projection's name (torchvision: downsample)
+    auto: bool = False  # the shortcut is the automatic projection, not written in the spec
 
     @property
     def kind(self) -> str:
@@ -121,18 +134,36 @@ def fmt(shape: Shape) -> str:
     return "x".join(map(str, shape))
 
 
+#: what a child is to its composite: the parts of a residual and a concat; "" in a sequence
+#: or a gate, where the children simply follow one another
+ROLES = ("body", "shortcut", "branch", "after", "")
+
+
+def parts(node: Node) -> list[tuple[str, Node]]:
+    """A composite's children in order, each with its role (a layer has none)."""
+    if isinstance(node, Sequence):
+        return [("", c) for c in node.children]
+    if isinstance(node, Concat):
+        return [*(("branch", c) for c in node.branches), *(("after", c) for c in node.after)]
+    if isinstance(node, Residual):
+        shortcut = [("shortcut", node.shortcut)] if isinstance(node.shortcut, Sequence) else []
+        return [*(("body", c) for c in node.body), *shortcut,
+                *(("after", c) for c in node.after)]
+    if isinstance(node, Gate):
+        return [("", c) for c in node.layers]
+    return []
+
+
 def children(node: Node) -> list[Node]:
     """A composite's child nodes in order (a layer has none)."""
-    if isinstance(node, Sequence):
-        return node.children
-    if isinstance(node, Concat):
-        return [*node.branches, *node.after]
-    if isinstance(node, Residual):
-        shortcut = [node.shortcut] if isinstance(node.shortcut, Sequence) else []
-        return [*node.body, *shortcut, *node.after]
-    if isinstance(node, Gate):
-        return node.layers
-    return []
+    return [child for _, child in parts(node)]
+
+
+def written(node: Node) -> list[Node]:
+    """The children the spec wrote: all but a residual's automatic projection (which takes
+    no name or index among its parent's, and is frozen with its residual)."""
+    skip = node.shortcut if isinstance(node, Residual) and node.auto else None
+    return [child for child in children(node) if child is not skip]
 
 
 def split_input(shape: Shape, shares: int, mark: Mark, path: str) -> Shape:

@@ -1,0 +1,52 @@
+"""The analysed network as the plain tree a diagram lays out (`tree()`): the same data for
+the SVG (diagram.py) and the HTML page's JavaScript (diagram_html.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..spec.ir import Concat, Residual
+from .analyze import Analysis, Row
+from .report import rf_text, shape_text
+
+
+def tree(a: Analysis) -> dict[str, Any]:
+    """The analysed rows as plain data: what the layout (Python and JavaScript) reads."""
+    total = a.root.macs or 1
+    root = _node(a.root, total, None)
+    source = {"path": "(input)", "name": "input", "type": "input", "t": "in", "depth": 1,
+              "output": shape_text(a.input), "params": 0, "macs": 0, "flops": 0,
+              "other_ops": 0, "rf": "1/1", "share": 0.0, "spec": ""}
+    return {**root, "children": [source, *root.get("children", [])]}
+
+
+def _node(row: Row, total: int, parent: Row | None) -> dict[str, Any]:
+    node = row.node
+    kind = "op" if row.op else "layer" if row.is_layer else \
+        "concat" if isinstance(node, Concat) else "res" if isinstance(node, Residual) else "seq"
+    out: dict[str, Any] = {
+        "path": row.path, "name": row.path.rsplit(".", 1)[-1] or row.kind, "type": row.kind,
+        "t": kind, "depth": row.depth, "output": shape_text(row.output),
+        "params": row.params, "macs": row.macs, "flops": row.flops, "other_ops": row.other_ops,
+        "rf": rf_text(row), "share": round(row.macs / total, 4),
+        "spec": "" if row.op or not row.path else _where(node.mark),
+    }
+    if row.children:
+        out["children"] = [_node(c, total, row) for c in row.children]
+    elif kind == "seq" and row.path:
+        out["t"] = "pass"  # an empty branch: the input passed on, drawn as a dashed lane
+    if kind == "res":
+        out["side"] = next((i for i, c in enumerate(row.children) if c.role == "shortcut"),
+                           -1)
+    if kind == "concat" and isinstance(node, Concat) and node.after:
+        # drawn as the concat (its branches and join), then the layers after it in a row
+        joined = len(node.branches) + 1
+        inner = {**out, "children": out["children"][:joined], "path": f"{row.path}.(join)"}
+        return {**out, "t": "seq", "children": [inner, *out["children"][joined:]]}
+    return out
+
+
+def _where(mark: Any) -> str:
+    """file.yaml:line:col, the file's name only: a drawing is shared, its folder is private."""
+    return f"{Path(mark.file).name}:{mark.line}:{mark.col}"
