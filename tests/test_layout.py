@@ -27,8 +27,6 @@ PACKAGE = Path(__file__).resolve().parent.parent / "cnncli"
 LAYERS = ["errors", "files", "layers", "spec", "analysis", "model", "train", "commands"]
 MAX_LINES = 400
 #: modules allowed past MAX_LINES, each with its reason
-LONG = {"spec/resolve.py": "split in the IR work (issue 20, the resolver's explicit context)",
-        "analysis/diagram.py": "split in the IR work (issue 20, the IR carries every node)"}
 #: the libraries worth deferring into a function (what makes a module slow to import)
 HEAVY = ("torch", "matplotlib", "onnx", "onnxruntime", "onnxscript", "PIL", "rich")
 MODULES = sorted(PACKAGE.rglob("*.py"))
@@ -85,8 +83,6 @@ def test_imports_point_down(path: Path) -> None:
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_modules_stay_small(path: Path) -> None:
     lines = len(path.read_text().splitlines())
-    if str(path.relative_to(PACKAGE)) in LONG:
-        return
     assert lines <= MAX_LINES, f"{path.relative_to(PACKAGE)} has {lines} lines; split it"
 
 

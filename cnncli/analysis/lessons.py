@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ..layers import Conv, Cost, Layer
+from ..layers import Cost, Layer
+from ..layers.conv import Conv
 from ..spec.ir import Residual
 from .analyze import Analysis, Row
 from .report import shape_text
