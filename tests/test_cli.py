@@ -249,3 +249,20 @@ def test_wheel_ships_the_zoo(tmp_path: Path) -> None:
     notice = next((tmp_path / "site").glob("cnncli-*.dist-info/licenses/NOTICE")).read_text()
     assert "Yann LeCun, Corinna Cortes and Christopher J. C. Burges" in notice
     assert "CC BY-SA 3.0" in notice
+
+
+def test_set_takes_the_type_the_spec_declares_not_a_variants(cli, write_spec) -> None:
+    """A variant that sets a float parameter to 0 leaves it a number: --set drop=0.5 works."""
+    spec = write_spec("""
+        name: fam
+        input: [3, 8, 8]
+        params: {drop: 0.1}
+        variants:
+          nodrop: {params: {drop: 0}}
+        layers: [flatten, dropout: {p: drop}, linear: {out: 4}]
+        """)
+    code, out, err = cli("summary", f"{spec}:nodrop", "--set", "drop=0.5", "-f", "json")
+    assert code == 0, err
+    assert json.loads(out)["spec_params"]["drop"] == 0.5
+    code, _, err = cli("summary", f"{spec}:nodrop", "--set", "drop=abc")
+    assert (code, err) == (2, "error: --set drop: expected a number like 0.1, got 'abc'\n")

@@ -71,6 +71,7 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
     name = str(data.get("name", Path(file).stem))
     description = data.get("description", "")
     params = _declared_params(data)
+    declared = dict(params)  # --set values take the declared default's type, not a variant's
     _check_variants(data, params)
     _check_aliases(data)
     default = _default_variant(data)  # checked even when FILE:VARIANT picks another
@@ -91,7 +92,7 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
     tv_box = tv_box if "torchvision" in tv_box else data
     torchvision = parse_torchvision(tv_box["torchvision"], tv_box.mark_of("torchvision"), name) \
         if "torchvision" in tv_box else None
-    applied = {key: _override(key, value, params) for key, value in (overrides or {}).items()}
+    applied = {key: _override(key, value, declared) for key, value in (overrides or {}).items()}
     params.update(applied)
     blocks = collect_blocks(data, file, set(), files)
     resolver = Resolver(blocks, params)
@@ -225,8 +226,9 @@ def _variant_recipe(recipe: YMap | None, own: YMap | None) -> YMap | None:
 
 
 def _override(key: str, value: Any, params: dict[str, Any]) -> Any:
-    """A `--set` value, parsed like YAML and checked against the declared default's type;
-    errors name the option the value came from (`--sweep` for a Swept value)."""
+    """A `--set` value, parsed like YAML and checked against the type of the default the
+    spec declares (a variant's `drop: 0` leaves `drop` a number, not an integer); errors name
+    the option the value came from (`--sweep` for a Swept value)."""
     option = getattr(value, "option", "--set")
     if key not in params:
         known = ", ".join(sorted(params)) or "none"
