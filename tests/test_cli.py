@@ -265,4 +265,4 @@ def test_set_takes_the_type_the_spec_declares_not_a_variants(cli, write_spec) ->
     assert code == 0, err
     assert json.loads(out)["spec_params"]["drop"] == 0.5
     code, _, err = cli("summary", f"{spec}:nodrop", "--set", "drop=abc")
-    assert (code, err) == (2, "error: --set drop: expected a number like 0.1, got 'abc'\n")
+    assert (code, err) == (2, "error: --set drop: expected a number like 0, got 'abc'\n")

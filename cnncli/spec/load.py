@@ -92,7 +92,8 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
     tv_box = tv_box if "torchvision" in tv_box else data
     torchvision = parse_torchvision(tv_box["torchvision"], tv_box.mark_of("torchvision"), name) \
         if "torchvision" in tv_box else None
-    applied = {key: _override(key, value, declared) for key, value in (overrides or {}).items()}
+    applied = {key: _override(key, value, params, declared.get(key))
+               for key, value in (overrides or {}).items()}
     params.update(applied)
     blocks = collect_blocks(data, file, set(), files)
     resolver = Resolver(blocks, params)
@@ -225,7 +226,7 @@ def _variant_recipe(recipe: YMap | None, own: YMap | None) -> YMap | None:
     return merged
 
 
-def _override(key: str, value: Any, params: dict[str, Any]) -> Any:
+def _override(key: str, value: Any, params: dict[str, Any], declared: Any = None) -> Any:
     """A `--set` value, parsed like YAML and checked against the type of the default the
     spec declares (a variant's `drop: 0` leaves `drop` a number, not an integer); errors name
     the option the value came from (`--sweep` for a Swept value)."""
@@ -240,15 +241,16 @@ def _override(key: str, value: Any, params: dict[str, Any]) -> Any:
         except SpecError as exc:
             raise UsageError(f"{option} {key}: cannot read {value!r} ({exc.message})") from None
     value = plain(value)
-    default = params[key]
-    expected: type | tuple[type, ...] = type(default)
-    if isinstance(default, float):
+    default = params[key]  # shown as the example: the value in force
+    typed = default if declared is None else declared
+    expected: type | tuple[type, ...] = type(typed)
+    if isinstance(typed, float):
         expected = (int, float)
-    elif isinstance(default, list):
+    elif isinstance(typed, list):
         expected = list
-    ok = isinstance(value, expected) and (isinstance(default, bool) == isinstance(value, bool))
+    ok = isinstance(value, expected) and (isinstance(typed, bool) == isinstance(value, bool))
     if not ok:
-        raise UsageError(f"{option} {key}: expected {_type_word(default)} like "
+        raise UsageError(f"{option} {key}: expected {_type_word(typed)} like "
                          f"{yaml_repr(default)}, got {yaml_repr(value)}")
     return value
 

@@ -29,11 +29,12 @@ MAX_BLOCK_DEPTH = 64
 
 
 def layer_types() -> list[str]:
-    """One name per layer class: the registry's first spelling of each (conv, not conv2d)."""
+    """One name per layer class, the registry's first spelling of each (conv, not conv2d),
+    alphabetically."""
     first: dict[type, str] = {}
     for name, cls in REGISTRY.items():
         first.setdefault(cls, name)
-    return list(first.values())
+    return sorted(first.values())  # alphabetical: the order a reader scans a list in
 
 
 class Resolver:
