@@ -108,9 +108,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = checkpoint.load(path)
         return state["model"]
-    except UsageError as exc:
-        if "not a cnncli checkpoint" not in str(exc):
-            raise
+    except checkpoint.NotACheckpoint:
+        pass  # a plain state_dict file: read below
 
     state = compat.load_tensors(path)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
