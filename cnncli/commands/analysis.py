@@ -138,13 +138,14 @@ def check(specs: tuple[str, ...], overrides: tuple[str, ...], input_shape: str |
     Exits 2 at the first spec with an error, after printing it.
     """
     from ..analysis.report import human
+    from ..layers import shape_text
     from ..spec.variants import members
 
     for spec in (member for ref in specs for member in members(ref)):
         a = analysis_for(spec, overrides, input_shape, 1, "fp32")
         t = a.totals()
-        click.echo(f"ok  {spec}: {a.network.name}, input {'x'.join(map(str, a.input))}, "
-                   f"output {'x'.join(map(str, a.output))}, {t['params']:,} params "
+        click.echo(f"ok  {spec}: {a.network.name}, input {shape_text(a.input)}, "
+                   f"output {shape_text(a.output)}, {t['params']:,} params "
                    f"({human(t['params'])}), {t['macs']:,} MACs ({human(t['macs'])})")
 
 

@@ -67,21 +67,22 @@ def verify(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch
 
 def _verify_table(result):  # type: ignore[no-untyped-def]
     from ..analysis.table import TextTable
+    from ..layers import shape_text
 
     def cell(check, key: str) -> str:  # type: ignore[no-untyped-def]
         value = check.static[key]
-        text = "x".join(map(str, value)) if isinstance(value, tuple) else f"{value:,}"
+        text = shape_text(value) if isinstance(value, tuple) else f"{value:,}"
         if check.static[key] == check.measured.get(key):
             return f"{text} ✓"
         measured = check.measured.get(key)
-        shown = "x".join(map(str, measured)) if isinstance(measured, tuple) else measured
+        shown = shape_text(measured) if isinstance(measured, tuple) else measured
         return f"{text} ✗ torch {shown}"
 
     rows = [[c.path, c.kind, cell(c, "output"), cell(c, "params"), cell(c, "buffers"),
              cell(c, "flops")] for c in result.checks]
     a = result.analysis
     title = (f"{a.network.name}: analysis vs torch ({result.device}, batch {a.batch}, "
-             f"input {'x'.join(map(str, a.input))})")
+             f"input {shape_text(a.input)})")
     return TextTable(title, ("Layer", "Type", "Output", "Params", "Buffers", "FLOPs"), rows, 2,
                      drop=("Buffers", "Type", "Params", "FLOPs"))
 

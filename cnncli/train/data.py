@@ -19,6 +19,7 @@ import torch
 
 from ..analysis.analyze import analyze_network
 from ..errors import CnncliError, UsageError, did_you_mean, tell
+from ..layers import shape_text
 from ..spec.ir import Network
 from ..spec.load import load_file
 from ..spec.recipe import TrainOptions
@@ -58,7 +59,7 @@ def shown(path: Path | str) -> str:
 def output_classes(network: Network) -> int:
     out = analyze_network(network).output
     if len(out) != 1:
-        raise UsageError(f"{network.name} outputs a {'x'.join(map(str, out))} map; training "
+        raise UsageError(f"{network.name} outputs a {shape_text(out)} map; training "
                          "needs a vector of class scores (end the spec with flatten + linear)")
     return out[0]
 
@@ -171,7 +172,7 @@ def _check_size(network: Network, shape: tuple[int, ...], fit: str | None) -> No
     want = tuple(network.input)
     if fit is not None or shape == want or len(want) != 3:
         return
-    have_text, want_text = "x".join(map(str, shape)), "x".join(map(str, want))
+    have_text, want_text = shape_text(shape), shape_text(want)
     message = (f"the images are {have_text} but the spec takes {want_text}; pass --fit pad, "
                "resize or crop to adapt them")
     if _takes_size(network, shape):
