@@ -22,6 +22,7 @@ from .report import totals_lines
 from .table import TextTable
 
 SCHEMA = "cnncli.explain/1"
+FORMATS = ("text", "json")
 
 
 class Context:

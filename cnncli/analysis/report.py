@@ -15,6 +15,8 @@ from .table import KeyValues, TextTable, mib
 from .training import row_saved, training_lines
 
 FORMATS = ("table", "json", "csv", "markdown")
+#: the formats of commands that print one table or its JSON record (bench, eval, predict)
+TABLE_OR_JSON = FORMATS[:2]
 SCHEMA = "cnncli.summary/1"
 
 CONVENTIONS = {

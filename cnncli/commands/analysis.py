@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from ..analysis.training import DEVICES as TRAINING_DEVICES
+from ..analysis.training import OPTIMIZER_COPIES
 from ..errors import UsageError
 from .options import (
     analysis_for,
@@ -27,10 +29,10 @@ from .options import (
                     "default: every layer.")
 @click.option("--train", is_flag=True,
               help="Add training memory: params, gradients, optimizer state, saved activations.")
-@click.option("--optimizer", type=click.Choice(["sgd", "sgd-momentum", "adam", "adamw"]),
+@click.option("--optimizer", type=click.Choice(list(OPTIMIZER_COPIES)),
               default="sgd", show_default=True, help="With --train: whose state to count.")
 @click.option("--amp", is_flag=True, help="With --train: mixed precision (autocast) activations.")
-@click.option("--for-device", "target", type=click.Choice(["cuda", "cpu"]), default="cuda",
+@click.option("--for-device", "target", type=click.Choice(TRAINING_DEVICES), default="cuda",
               show_default=True, help="With --train: dropout keeps a 1-byte mask on CUDA, "
               "an activation-typed one on CPU.")
 @click.option("--max-batch", "budget", metavar="MEM",

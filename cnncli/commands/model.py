@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
+from ..model import EXPORT_FORMATS, VERIFY_DEVICES
 from .options import (
     complete_spec,
     emit,
@@ -23,7 +24,7 @@ from .options import (
 @weights_option
 @click.option("--batch", "-b", type=click.IntRange(1, 10**6), default=2, show_default=True,
               help="Batch of the forward pass.")
-@click.option("--device", type=click.Choice(["meta", "cpu", "cuda"]), default="meta",
+@click.option("--device", type=click.Choice(VERIFY_DEVICES), default="meta",
               show_default=True,
               help="meta allocates nothing (any size verifies in seconds); cpu/cuda run for real.")
 @wide_option
@@ -89,7 +90,7 @@ def _verify_table(result):  # type: ignore[no-untyped-def]
 
 @click.command()
 @click.argument("spec", metavar="SPEC|CHECKPOINT")
-@click.option("--format", "-f", "fmt", type=click.Choice(["pt2", "onnx", "torchscript"]),
+@click.option("--format", "-f", "fmt", type=click.Choice(EXPORT_FORMATS),
               help="pt2: torch.export (recommended for PyTorch); onnx; torchscript (legacy). "
                    "Default: from FILE's extension (.pt2, .onnx, .pt or .torchscript).")
 @click.option("--output", "-o", "output", required=True, metavar="FILE", help="File to write.")

@@ -18,6 +18,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine", "onecycle")
 FITS = ("pad", "resize", "crop")
 AUGMENTS = ("crop", "flip")
+NO_AUGMENT = "none"  # the command line's way to turn the spec's augmentation off
 DEVICES = ("auto", "cpu", "cuda", "mps")
 #: where and how a run happens, not what it learns: command-line only, never in a spec
 MACHINE_OPTIONS = ("out", "data_dir", "device", "workers", "compile")
@@ -40,7 +41,7 @@ def _parse_augment(value: Any) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)):
         raise ValueError("augment is a list of crop, flip")
-    items = [str(i).strip() for i in items if str(i).strip() not in ("", "none")]
+    items = [str(i).strip() for i in items if str(i).strip() not in ("", NO_AUGMENT)]
     for item in items:
         if item not in AUGMENTS:
             raise ValueError(f"augment {item!r} is not one of {', '.join(AUGMENTS)}"

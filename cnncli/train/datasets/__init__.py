@@ -12,9 +12,10 @@ import os
 from pathlib import Path
 
 from ...errors import UsageError
+from .. import SPLITS
 from .cifar import CIFAR, load_cifar, read_pickle
 from .download import SOURCES, DatasetUnavailable, Source, extract_tar, fetch
-from .fit import FITS, fit_images, normalize_stats
+from .fit import fit_images, normalize_stats
 from .idx import IDX_FILES, load_idx_set, read_idx_images, read_idx_labels
 from .imagefolder import (
     IMAGE_SUFFIXES,
@@ -25,11 +26,11 @@ from .imagefolder import (
     read_npy,
     stream_batches,
 )
-from .imageset import SPLITS, ImageSet
+from .imageset import ImageSet
 from .synthetic import synthetic
 
 __all__ = [
-    "CIFAR", "FITS", "IDX_FILES", "IMAGE_SUFFIXES", "NAMES", "SAMPLE", "SAMPLE_DIR", "SOURCES",
+    "CIFAR", "IDX_FILES", "IMAGE_SUFFIXES", "NAMES", "SAMPLE", "SAMPLE_DIR", "SOURCES",
     "SPLITS", "DatasetUnavailable", "ImageFolderDataset", "ImageSet", "Source", "class_count",
     "dataset_dir", "decode_image", "extract_tar", "fetch", "fit_images", "load",
     "load_imagefolder", "normalize_stats", "other_sizes", "read_idx_images", "read_idx_labels",

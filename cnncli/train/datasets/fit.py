@@ -7,9 +7,7 @@ import torch.nn.functional as F
 
 from ...errors import UsageError
 from ...layers import shape_text
-
-FITS = ("pad", "resize", "crop")
-
+from ...spec.recipe import FITS
 
 BATCH_ELEMENTS = 1 << 22  # images per batch in fit_images/normalize_stats: ~4M values at a time
 

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 
 from ...errors import UsageError
 from ...layers import shape_text
-from .imageset import SPLITS, ImageSet
+from .. import SPLITS
+from .imageset import ImageSet
 
 
 def synthetic(n: int = 2048, shape: tuple[int, ...] = (1, 28, 28), classes: int = 10,
