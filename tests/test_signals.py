@@ -19,10 +19,10 @@ def _choice_literals(source: str) -> list[int]:
     lines = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                and node.func.attr == "Choice":
-            if any(isinstance(c, ast.Constant) and isinstance(c.value, str)
-                   for arg in node.args for c in ast.walk(arg)):
-                lines.append(node.lineno)
+                and node.func.attr == "Choice" \
+                and any(isinstance(c, ast.Constant) and isinstance(c.value, str)
+                        for arg in node.args for c in ast.walk(arg)):
+            lines.append(node.lineno)
     return lines
 
 
@@ -97,3 +97,19 @@ def test_checkpoint_problems_are_typed(tmp_path: Path) -> None:
                                 "x.pth")
     with pytest.raises(checkpoint.UsageError, match=r"^x.pth: the model weights are malformed"):
         checkpoint.load_weights(model, [1], "x.pth")
+
+
+def test_datasets_say_what_they_are() -> None:
+    pytest.importorskip("torch")
+    from cnncli.train import data, datasets
+
+    known = ("mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100", "mnist-sample",
+             "synthetic", "imagefolder")
+    assert data.DATASETS == known
+    assert datasets.NAMES == data.DATASETS[:-1]
+    assert [k for k, v in datasets.KINDS.items() if v.family == "mnist"] == [
+        "mnist", "fashion-mnist", "kmnist", "mnist-sample"]
+    assert datasets.KINDS["imagefolder"].folder and datasets.KINDS["synthetic"].generated
+    assert datasets.KINDS["mnist"].stand_in == datasets.SAMPLE
+    assert [k for k, v in datasets.KINDS.items() if v.downloadable] == list(datasets.SOURCES)
+    assert datasets.kind_of(None) is None and datasets.kind_of("imagenet") is None
