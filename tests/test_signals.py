@@ -105,8 +105,8 @@ def test_datasets_say_what_they_are() -> None:
 
     known = ("mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100", "mnist-sample",
              "synthetic", "imagefolder")
-    assert data.DATASETS == known
-    assert datasets.NAMES == data.DATASETS[:-1]
+    assert known == data.DATASETS
+    assert known[:-1] == datasets.NAMES
     assert [k for k, v in datasets.KINDS.items() if v.family == "mnist"] == [
         "mnist", "fashion-mnist", "kmnist", "mnist-sample"]
     assert datasets.KINDS["imagefolder"].folder and datasets.KINDS["synthetic"].generated
