@@ -113,3 +113,20 @@ def test_datasets_say_what_they_are() -> None:
     assert datasets.KINDS["mnist"].stand_in == datasets.SAMPLE
     assert [k for k, v in datasets.KINDS.items() if v.downloadable] == list(datasets.SOURCES)
     assert datasets.kind_of(None) is None and datasets.kind_of("imagenet") is None
+
+
+@pytest.mark.parametrize(("name", "head"), [("resnet18", "fc"),
+                                            ("mobilenet_v3_small", "classifier.3")])
+def test_one_classifier_for_fine_tuning_and_freezing(name: str, head: str) -> None:
+    pytest.importorskip("torch")
+    from cnncli.analysis.analyze import analyze
+    from cnncli.model.build import build_from_analysis
+    from cnncli.model.pretrained import head_keys
+    from cnncli.spec.freeze import classifier, freeze, layers
+
+    network = analyze(name).network
+    assert classifier(network).path == head
+    model = build_from_analysis(analyze(network), device="meta")
+    assert head_keys(model, network) == [f"{head}.weight", f"{head}.bias"]
+    freeze(network, ["backbone"])
+    assert [n.path for n in layers(network.root) if not n.frozen] == [head]
