@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import SpecError, UsageError
-from ..layers import Cost, Layer, Shape
+from ..layers import Cost, Layer, Shape, shape_text
 from ..layers.window import elements
-from ..spec.ir import Concat, Gate, LayerNode, Network, Node, Residual, Sequence, fmt, parts
+from ..spec.ir import Concat, Gate, LayerNode, Network, Node, Residual, Sequence, parts
 from ..spec.load import load
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp64": 8}
@@ -239,8 +239,8 @@ def _residual(row: Row, node: Residual, rf: RF, depth: int) -> None:
         what = "the input" if shortcut == "identity" else "the shortcut's output"
         hint = _identity_hint(node, shape, body_out, rf, body_rf) if shortcut == "identity" \
             else ""
-        raise SpecError(f"residual add: the body gives {fmt(body_out)} but {what} is "
-                        f"{fmt(side_out)}{hint}", node.mark, node.path)
+        raise SpecError(f"residual add: the body gives {shape_text(body_out)} but {what} is "
+                        f"{shape_text(side_out)}{hint}", node.mark, node.path)
     row.add(_op_row("add", node, depth, body_out, body_rf, ops=elements(body_out),
                     reads=2 * elements(body_out)))
     row.output, row.rf = _fold(row, [("after", n) for n in node.after], body_out, body_rf,
@@ -257,8 +257,9 @@ def _identity_hint(node: Residual, shape: Shape, body_out: Shape, rf: RF, body_r
                                                                     strides))
     if sizes_match:
         return " (use shortcut: auto for a 1x1 projection)"
-    return (f" (no 1x1 projection with the body's stride {'x'.join(map(str, strides))} maps "
-            f"{fmt(shape)} to {fmt(body_out)}: pad the body's layers, e.g. padding: same, "
+    return (f" (no 1x1 projection with the body's stride {shape_text(strides)} maps "
+            f"{shape_text(shape)} to {shape_text(body_out)}: pad the body's layers, e.g. "
+            "padding: same, "
             "or give the shortcut layers explicitly)")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..layers import shape_text
 from .analyze import Analysis, Row
 from .report import (
     CONVENTIONS,
@@ -93,7 +94,7 @@ def _mac_cells(r: dict[str, Any], none: bool) -> list[str]:
 
 
 def _layer_cells(pairs: list[tuple[Row, dict[str, Any]]]) -> list[list[str]]:
-    return [[r["path"], r["type"], "x".join(map(str, r["output"])),
+    return [[r["path"], r["type"], shape_text(r["output"]),
              *_mac_cells(r, no_macs(row)), f"{r['other_ops']:,}", f"{r['params']:,}"]
             for row, r in pairs]
 

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..layers import shape_text
 from ..spec.variants import Swept
 from . import figures
 from .analyze import Analysis, Row, analyze
-from .report import human, markdown_table, mib, rf_text, shape_text
+from .report import human, markdown_table, mib, rf_text
 from .table import TextTable
 
 SCHEMA = "cnncli.compare/1"

@@ -11,8 +11,9 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from ..layers import shape_text
 from .analyze import Analysis
-from .report import human, shape_text
+from .report import human
 
 PX = {"name": 7.9, "info": 6.8, "title": 6.8, "head": 10.4, "totals": 7.4}  # px a character
 INPUT_FILL, OP_FILL, FRAME_FILL = "#dbe7f5", "#eef2f7", "#f7f9fc"

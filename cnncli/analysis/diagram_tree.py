@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..layers import shape_text
 from ..spec.ir import Concat, Residual
 from .analyze import Analysis, Row
-from .report import rf_text, shape_text
+from .report import rf_text
 
 
 def tree(a: Analysis) -> dict[str, Any]:

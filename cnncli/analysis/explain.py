@@ -12,15 +12,17 @@ import os
 from typing import Any
 
 from ..errors import UsageError, did_you_mean
+from ..layers import shape_text
 from ..layers.base import Figure, dot
 from ..spec.ir import Residual
 from ..spec.zoo import zoo_dir
 from .analyze import RF, Analysis, Row
 from .lessons import Lesson, lessons
-from .report import shape_text, totals_lines
+from .report import totals_lines
 from .table import TextTable
 
 SCHEMA = "cnncli.explain/1"
+FORMATS = ("text", "json")
 
 
 class Context:

@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ..layers import Cost, Layer
+from ..layers import Cost, Layer, shape_text
 from ..layers.conv import Conv
 from ..spec.ir import Residual
 from .analyze import Analysis, Row
-from .report import shape_text
 
 SHOWN = 3  # examples per lesson; the rest are counted
 

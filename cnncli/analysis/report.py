@@ -6,15 +6,17 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..layers import shape_text
 from .analyze import Analysis, Row
 from .table import KeyValues, TextTable, mib
 from .training import row_saved, training_lines
 
 FORMATS = ("table", "json", "csv", "markdown")
+#: the formats of commands that print one table or its JSON record (bench, eval, predict)
+TABLE_OR_JSON = FORMATS[:2]
 SCHEMA = "cnncli.summary/1"
 
 CONVENTIONS = {
@@ -36,10 +38,6 @@ def human(n: float) -> str:
         if abs(n) >= size:
             return f"{n / size:.2f} {unit}"
     return str(int(n))
-
-
-def shape_text(shape: Iterable[int]) -> str:
-    return "x".join(map(str, shape))
 
 
 def rf_text(row: Row) -> str:

@@ -6,9 +6,10 @@ import json
 import re
 from typing import Any
 
+from ..layers import shape_text
 from ..spec.zoo import zoo_entries
 from .analyze import analyze
-from .report import human, markdown_table, shape_text
+from .report import human, markdown_table
 from .table import TextTable
 
 COLUMNS = ("Name", "Aliases", "Input", "Params", "MACs", "Weights", "Description")

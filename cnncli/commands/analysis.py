@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from ..analysis.training import DEVICES as TRAINING_DEVICES
+from ..analysis.training import OPTIMIZER_COPIES
 from ..errors import UsageError
 from .options import (
     analysis_for,
@@ -27,10 +29,10 @@ from .options import (
                     "default: every layer.")
 @click.option("--train", is_flag=True,
               help="Add training memory: params, gradients, optimizer state, saved activations.")
-@click.option("--optimizer", type=click.Choice(["sgd", "sgd-momentum", "adam", "adamw"]),
+@click.option("--optimizer", type=click.Choice(list(OPTIMIZER_COPIES)),
               default="sgd", show_default=True, help="With --train: whose state to count.")
 @click.option("--amp", is_flag=True, help="With --train: mixed precision (autocast) activations.")
-@click.option("--for-device", "target", type=click.Choice(["cuda", "cpu"]), default="cuda",
+@click.option("--for-device", "target", type=click.Choice(TRAINING_DEVICES), default="cuda",
               show_default=True, help="With --train: dropout keeps a 1-byte mask on CUDA, "
               "an activation-typed one on CPU.")
 @click.option("--max-batch", "budget", metavar="MEM",
@@ -138,13 +140,14 @@ def check(specs: tuple[str, ...], overrides: tuple[str, ...], input_shape: str |
     Exits 2 at the first spec with an error, after printing it.
     """
     from ..analysis.report import human
+    from ..layers import shape_text
     from ..spec.variants import members
 
     for spec in (member for ref in specs for member in members(ref)):
         a = analysis_for(spec, overrides, input_shape, 1, "fp32")
         t = a.totals()
-        click.echo(f"ok  {spec}: {a.network.name}, input {'x'.join(map(str, a.input))}, "
-                   f"output {'x'.join(map(str, a.output))}, {t['params']:,} params "
+        click.echo(f"ok  {spec}: {a.network.name}, input {shape_text(a.input)}, "
+                   f"output {shape_text(a.output)}, {t['params']:,} params "
                    f"({human(t['params'])}), {t['macs']:,} MACs ({human(t['macs'])})")
 
 

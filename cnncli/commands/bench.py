@@ -8,7 +8,9 @@ from typing import Any
 
 import click
 
+from ..analysis.report import TABLE_OR_JSON
 from ..errors import tell
+from ..train import BENCH_DEVICES
 from .options import complete_spec, emit, override_options, parse_sets, wide_option
 
 SCHEMA = "cnncli.bench/1"
@@ -19,7 +21,7 @@ SCHEMA = "cnncli.bench/1"
 @override_options
 @click.option("--batch", "-b", type=click.IntRange(1, 10**6), default=1, show_default=True,
               help="Images per iteration.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+@click.option("--device", type=click.Choice(BENCH_DEVICES), default="auto",
               show_default=True, help="auto: CUDA when available, else the CPU.")
 @click.option("--train", is_flag=True,
               help="Time a training step (forward, cross-entropy, backward, SGD step).")
@@ -30,7 +32,7 @@ SCHEMA = "cnncli.bench/1"
               help="Untimed iterations first.")
 @click.option("--top", type=click.IntRange(1), default=15, show_default=True,
               help="Layers shown in the table, by time (JSON has all).")
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
+@click.option("--format", "-f", "fmt", type=click.Choice(TABLE_OR_JSON), default="table",
               show_default=True, help="Output format.")
 @wide_option
 def bench(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
+from ..model import EXPORT_FORMATS, VERIFY_DEVICES
 from .options import (
     complete_spec,
     emit,
@@ -23,7 +24,7 @@ from .options import (
 @weights_option
 @click.option("--batch", "-b", type=click.IntRange(1, 10**6), default=2, show_default=True,
               help="Batch of the forward pass.")
-@click.option("--device", type=click.Choice(["meta", "cpu", "cuda"]), default="meta",
+@click.option("--device", type=click.Choice(VERIFY_DEVICES), default="meta",
               show_default=True,
               help="meta allocates nothing (any size verifies in seconds); cpu/cuda run for real.")
 @wide_option
@@ -67,28 +68,29 @@ def verify(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch
 
 def _verify_table(result):  # type: ignore[no-untyped-def]
     from ..analysis.table import TextTable
+    from ..layers import shape_text
 
     def cell(check, key: str) -> str:  # type: ignore[no-untyped-def]
         value = check.static[key]
-        text = "x".join(map(str, value)) if isinstance(value, tuple) else f"{value:,}"
+        text = shape_text(value) if isinstance(value, tuple) else f"{value:,}"
         if check.static[key] == check.measured.get(key):
             return f"{text} ✓"
         measured = check.measured.get(key)
-        shown = "x".join(map(str, measured)) if isinstance(measured, tuple) else measured
+        shown = shape_text(measured) if isinstance(measured, tuple) else measured
         return f"{text} ✗ torch {shown}"
 
     rows = [[c.path, c.kind, cell(c, "output"), cell(c, "params"), cell(c, "buffers"),
              cell(c, "flops")] for c in result.checks]
     a = result.analysis
     title = (f"{a.network.name}: analysis vs torch ({result.device}, batch {a.batch}, "
-             f"input {'x'.join(map(str, a.input))})")
+             f"input {shape_text(a.input)})")
     return TextTable(title, ("Layer", "Type", "Output", "Params", "Buffers", "FLOPs"), rows, 2,
                      drop=("Buffers", "Type", "Params", "FLOPs"))
 
 
 @click.command()
 @click.argument("spec", metavar="SPEC|CHECKPOINT")
-@click.option("--format", "-f", "fmt", type=click.Choice(["pt2", "onnx", "torchscript"]),
+@click.option("--format", "-f", "fmt", type=click.Choice(EXPORT_FORMATS),
               help="pt2: torch.export (recommended for PyTorch); onnx; torchscript (legacy). "
                    "Default: from FILE's extension (.pt2, .onnx, .pt or .torchscript).")
 @click.option("--output", "-o", "output", required=True, metavar="FILE", help="File to write.")

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from ..analysis.analyze import DTYPE_BYTES
 from ..analysis.table import wrap_text
 from ..errors import UsageError
 from ..files import write_atomically
@@ -17,7 +18,7 @@ from ..files import write_atomically
 
 def spec_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """SPEC plus the options that change what is analysed: --set, --input, --batch, --dtype."""
-    f = click.option("--dtype", type=click.Choice(["fp32", "fp16", "bf16", "fp64"]),
+    f = click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)),
                      default="fp32", show_default=True,
                      help="Element type for memory figures.")(f)
     f = click.option("--batch", "-b", type=click.IntRange(1, 10**9), default=1,

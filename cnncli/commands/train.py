@@ -9,6 +9,9 @@ from typing import Any
 
 import click
 
+from ..analysis.report import TABLE_OR_JSON
+from ..spec.recipe import AUGMENTS, DEVICES, FITS, NO_AUGMENT, OPTIMIZERS, SCHEDULES
+from ..train import SPLITS
 from .options import (
     check_new_file,
     complete_spec,
@@ -51,19 +54,19 @@ def _datasets() -> str:
        "a default mnist that cannot be downloaded falls back to the shipped sample).")
 @_flag("--data-dir", type=click.Path(), help="Folder with the dataset's files "
        "(default: the cache, $CNNCLI_DATA or ~/.cache/cnncli/datasets).")
-@_flag("--fit", type=click.Choice(["pad", "resize", "crop"]),
+@_flag("--fit", type=click.Choice(FITS),
        help="How to fit images of another size to the spec's input " + _recipe("fit") + ".")
 @_flag("--epochs", type=int, help="Passes over the training set " + _recipe("epochs") + ".")
 @_flag("--batch-size", type=int, help="Images per step " + _recipe("batch_size")
        + "; larger than the training set is an error.")
-@_flag("--optimizer", type=click.Choice(["sgd", "adam", "adamw"]), help=_recipe("optimizer")
+@_flag("--optimizer", type=click.Choice(OPTIMIZERS), help=_recipe("optimizer")
        .strip("()").capitalize() + ".")
 @_flag("--lr", type=float, help="Learning rate, the peak with a schedule " + _recipe("lr")
        [:-1] + ", scaled with --batch-size).")
 @_flag("--momentum", type=float, help="SGD momentum " + _recipe("momentum") + ".")
 @_flag("--nesterov/--no-nesterov", help="Nesterov momentum " + _recipe("nesterov") + ".")
 @_flag("--weight-decay", type=float, help="L2 penalty " + _recipe("weight_decay") + ".")
-@_flag("--schedule", type=click.Choice(["none", "step", "cosine", "onecycle"]),
+@_flag("--schedule", type=click.Choice(SCHEDULES),
        help="Learning-rate schedule " + _recipe("schedule") + ".")
 @_flag("--warmup", type=float, help="Epochs of linear learning-rate warm-up "
        + _recipe("warmup") + ".")
@@ -78,7 +81,7 @@ def _datasets() -> str:
        + _recipe("early_stop") + ".")
 @_flag("--val-split", type=float, help="Hold out this fraction of the training set "
        "(default: the spec's train: val_split, else none: the dataset's test split).")
-@click.option("--augment", multiple=True, type=click.Choice(["crop", "flip", "none"]),
+@click.option("--augment", multiple=True, type=click.Choice([*AUGMENTS, NO_AUGMENT]),
               help="Batched augmentation on tensors (repeatable): crop (pad + random crop), "
                    "flip (horizontal) (default: the spec's train: augment, else none).")
 @_flag("--weights", metavar="torchvision|PATH", help="Start from pretrained weights: "
@@ -93,7 +96,7 @@ def _datasets() -> str:
 @_flag("--seed", type=int, help="Random seed " + _recipe("seed") + ".")
 @_flag("--deterministic/--no-deterministic", help="Deterministic kernels, slower "
        + _recipe("deterministic") + ".")
-@_flag("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]),
+@_flag("--device", type=click.Choice(DEVICES),
        help="Where to train (default: auto: cuda, else mps, else cpu).")
 @_flag("--amp/--no-amp", help="Mixed precision on CUDA, bf16 or fp16 with a scaler "
        + _recipe("amp") + ".")
@@ -129,10 +132,10 @@ def train(spec: str, overrides: tuple[str, ...], input_shape: str | None, resume
               help="With --weights: override a spec parameter.")
 @_flag("--data", help="Dataset (default: the checkpoint's).")
 @_flag("--data-dir", type=click.Path(), help="Folder with the dataset's files.")
-@click.option("--split", type=click.Choice(["test", "train"]), default="test",
+@click.option("--split", type=click.Choice(sorted(SPLITS)), default="test",
               show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
+@click.option("--format", "-f", "fmt", type=click.Choice(TABLE_OR_JSON), default="table",
               show_default=True)
 def evaluate(checkpoint: str, data: str | None, data_dir: str | None, split: str,
              batch_size: int, fmt: str, weights: str | None, overrides: tuple[str, ...]) -> None:
@@ -171,12 +174,12 @@ def evaluate(checkpoint: str, data: str | None, data_dir: str | None, split: str
 @click.option("--set", "overrides", metavar="NAME=VALUE", multiple=True,
               help="With --weights: override a spec parameter.")
 @click.option("--top", type=click.IntRange(1), default=3, show_default=True)
-@_flag("--fit", type=click.Choice(["pad", "resize", "crop"]),
+@_flag("--fit", type=click.Choice(FITS),
        help="How to fit an image of another size to the network's input, as train's --fit "
        "(default: as the training data was fitted, else resize).")
 @click.option("--invert", is_flag=True, help="Invert the images' brightness first (a dark "
               "digit on white paper for a network trained on MNIST's white on black).")
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
+@click.option("--format", "-f", "fmt", type=click.Choice(TABLE_OR_JSON), default="table",
               show_default=True)
 def predict(checkpoint: str, files: tuple[str, ...], top: int, fmt: str, weights: str | None,
             overrides: tuple[str, ...], fit: str | None, invert: bool) -> None:

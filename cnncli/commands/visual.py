@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ..analysis.analyze import DTYPE_BYTES
+from ..analysis.explain import FORMATS as EXPLAIN_FORMATS
 from ..errors import UsageError
 from .options import (
     analysis_for,
@@ -26,7 +28,7 @@ from .options import (
 @click.argument("spec", shell_complete=complete_spec)
 @click.argument("paths", nargs=-1, metavar="[LAYER-PATH]...")
 @override_options
-@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text",
+@click.option("--format", "-f", "fmt", type=click.Choice(EXPLAIN_FORMATS), default="text",
               show_default=True, help="Output format.")
 @depth_option(None, "Without a path: collapse blocks nested deeper than this; default: "
                     "every layer.")
@@ -58,7 +60,7 @@ def explain(spec: str, paths: tuple[str, ...], overrides: tuple[str, ...],
 @override_options
 @click.option("--batch", "-b", type=click.IntRange(1, 10**9), default=1, show_default=True,
               help="Batch size; work and activations scale with it.")
-@click.option("--dtype", type=click.Choice(["fp32", "fp16", "bf16", "fp64"]), default="fp32",
+@click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)), default="fp32",
               show_default=True, help="Element type for memory figures.")
 @format_option
 @depth_option(None, "Also compare rows at this depth, aligned by path where paths match; "

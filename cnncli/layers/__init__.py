@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .base import REGISTRY, Arg, ArgError, Cost, Layer, OptionError, Shape, ShapeError
+from .base import REGISTRY, Arg, ArgError, Cost, Layer, OptionError, Shape, ShapeError, shape_text
 
 for _module in pkgutil.iter_modules(__path__):
     if _module.name != "modules":  # torch code: only a layer's build() imports it
@@ -23,4 +23,4 @@ for _module in pkgutil.iter_modules(__path__):
 LAYER_TYPES: tuple[type[Layer], ...] = tuple(dict.fromkeys(REGISTRY.values()))
 
 __all__ = ["REGISTRY", "LAYER_TYPES", "Arg", "ArgError", "Cost", "Layer", "OptionError",
-           "Shape", "ShapeError"]
+           "Shape", "ShapeError", "shape_text"]

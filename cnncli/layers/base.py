@@ -3,6 +3,7 @@ tensors and explained figures (arguments in args, shape arithmetic in window).""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -10,6 +11,11 @@ from ..errors import did_you_mean
 from .args import Arg, ArgError, OptionError
 
 Shape = tuple[int, ...]  # per-sample: (C, H, W) for feature maps, (F,) for flat vectors
+
+
+def shape_text(shape: Iterable[int]) -> str:
+    """The one way a shape (or any tuple of sizes) is written: 3x224x224."""
+    return "x".join(map(str, shape))
 
 class ShapeError(Exception):
     """The layer cannot take this input; the analyzer adds the layer path and location."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from .base import Arg, Cost, Figure, Layer, Layout, Saved, Shape, ShapeError, dot
+from .base import Arg, Cost, Figure, Layer, Layout, Saved, Shape, ShapeError, dot, shape_text
 from .window import elements
 
 
@@ -51,7 +51,7 @@ class Linear(Layer):
 
     def infer(self, shape: Shape) -> Cost:
         if len(shape) != 1 and not self.pointwise:
-            shown = "x".join(map(str, shape))
+            shown = shape_text(shape)
             raise ShapeError(f"linear needs a flat vector but gets a {shown} feature map; "
                              "add a flatten (or global_avgpool then flatten) before it, or "
                              "say pointwise: true to apply it at each position")
@@ -120,7 +120,7 @@ class EuclideanRBF(Layer):
 
     def infer(self, shape: Shape) -> Cost:
         if len(shape) != 1:
-            shown = "x".join(map(str, shape))
+            shown = shape_text(shape)
             raise ShapeError(f"rbf needs a flat vector but gets a {shown} feature map; "
                              "add a flatten before it")
         weights = self.out * shape[0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pickle
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,22 @@ from ..files import write_atomically
 from . import compat
 
 FORMAT = "cnncli.checkpoint/1"
+
+
+class NotACheckpoint(UsageError):
+    """The file is readable but carries no cnncli marker: callers may read it as plain weights."""
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """Why weights do not fit a model. `foreign` ones ("made for another network/shape") read
+    after "was"; the others (malformed weights) after a colon."""
+
+    reason: str
+    foreign: bool = False
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 def save(state: dict[str, Any], path: str | Path) -> None:
@@ -48,27 +65,27 @@ def load(path: str | Path) -> dict[str, Any]:
                          f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") \
             from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise UsageError(f"{path} is not a cnncli checkpoint (no {FORMAT!r} marker)")
+        raise NotACheckpoint(f"{path} is not a cnncli checkpoint (no {FORMAT!r} marker)")
     for key in ("spec", "model", "data"):
         if key not in state:
             raise UsageError(f"{path} is missing its {key!r} entry")
     return state
 
 
-def mismatch(own: dict[str, Any], weights: Any) -> str | None:
+def mismatch(own: dict[str, Any], weights: Any) -> Mismatch | None:
     """Why `weights` (a state dict) does not fit a model whose state dict is `own`, or None."""
     if not isinstance(weights, dict):
-        return "the model weights are malformed"
+        return Mismatch("the model weights are malformed")
     missing = [k for k in own if k not in weights]
     unexpected = [k for k in weights if k not in own]
     if missing or unexpected:
         detail = f"missing {missing[0]!r}" if missing else f"unexpected {unexpected[0]!r}"
-        return (f"made for another network: {len(missing)} weights missing, "
-                f"{len(unexpected)} unexpected ({detail})")
+        return Mismatch(f"made for another network: {len(missing)} weights missing, "
+                        f"{len(unexpected)} unexpected ({detail})", foreign=True)
     for key, tensor in own.items():
         if tuple(weights[key].shape) != tuple(tensor.shape):
-            return (f"made for another shape: {key} is {tuple(weights[key].shape)} there but "
-                    f"{tuple(tensor.shape)} in this network")
+            return Mismatch(f"made for another shape: {key} is {tuple(weights[key].shape)} "
+                            f"there but {tuple(tensor.shape)} in this network", foreign=True)
     return None
 
 
@@ -76,6 +93,6 @@ def load_weights(model: torch.nn.Module, weights: Any, path: str | Path) -> None
     """Load a state dict, naming what does not fit instead of torch's long report."""
     problem = mismatch(model.state_dict(), weights)
     if problem:
-        raise UsageError(f"{path} was {problem}" if problem.startswith("made") else
+        raise UsageError(f"{path} was {problem}" if problem.foreign else
                          f"{path}: {problem}")
     model.load_state_dict(weights)

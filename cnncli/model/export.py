@@ -23,10 +23,9 @@ import torch
 
 from ..errors import UsageError
 from ..files import write_atomically
-from . import compat
+from . import EXPORT_FORMATS, compat
 from .build import CnnModel
 
-FORMATS = ("pt2", "onnx", "torchscript")
 TORCHSCRIPT_NOTE = (f"note: torch {torch.__version__} deprecates TorchScript; "
                     "--format pt2 (torch.export) is its replacement")
 TOLERANCE = 1e-4  # absolute and relative, as torch.allclose(rtol=1e-4, atol=1e-4)
@@ -105,8 +104,8 @@ def _quiet() -> Iterator[list[warnings.WarningMessage]]:
 
 
 def export(model: CnnModel, path: str, fmt: str, force: bool = False) -> ExportResult:
-    if fmt not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt not in EXPORT_FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
     target = check_target(path, force)
     model = model.eval()
     generator = torch.Generator().manual_seed(0)

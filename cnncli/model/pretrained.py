@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from ..errors import UsageError
+from ..spec.freeze import classifier
 from ..spec.ir import Network
 from . import checkpoint, compat
 from .fetch import check_cached, fetch
@@ -108,9 +109,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = checkpoint.load(path)
         return state["model"]
-    except UsageError as exc:
-        if "not a cnncli checkpoint" not in str(exc):
-            raise
+    except checkpoint.NotACheckpoint:
+        pass  # a plain state_dict file: read below
 
     state = compat.load_tensors(path)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
@@ -121,13 +121,13 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def head_keys(model: torch.nn.Module) -> list[str]:
-    """The classifier's keys: those of the last module holding parameters."""
-    last = [name for name, m in model.named_modules() if any(True for _ in
-                                                              m.parameters(recurse=False))]
-    if not last:
+def head_keys(model: torch.nn.Module, network: Network) -> list[str]:
+    """The classifier's keys in `model` (which layer that is, spec.freeze.classifier says:
+    the one that --freeze backbone leaves trainable and --lr-backbone spares)."""
+    head = classifier(network)
+    if head is None:
         return []
-    prefix = last[-1] + "." if last[-1] else ""
+    prefix = head.path + "."
     return [k for k in model.state_dict() if k.startswith(prefix) and "." not in
             k[len(prefix):]]
 
@@ -153,7 +153,7 @@ def load_pretrained(model: torch.nn.Module, network: Network, source: str,
     shapes = [k for k, t in theirs_of.items() if t in weights and
               tuple(weights[t].shape) != tuple(own[k].shape)]
     other_classes = all(weights[theirs_of[k]].shape[0] != own[k].shape[0] for k in shapes)
-    if new_head and shapes and set(shapes) <= set(head_keys(model)) and other_classes \
+    if new_head and shapes and set(shapes) <= set(head_keys(model, network)) and other_classes \
             and not missing and not unexpected:
         loaded.fresh = shapes
         before = weights[theirs_of[shapes[0]]].shape[0]

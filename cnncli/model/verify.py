@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..analysis.analyze import Analysis, Row, analyze
+from ..layers import shape_text
 from . import compat
 from .build import build_from_analysis
 
@@ -57,7 +58,7 @@ class Verification:
 
 def _show(value: Any) -> str:
     if isinstance(value, tuple):
-        return "x".join(map(str, value))
+        return shape_text(value)
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from ..errors import Mark, SpecError, yaml_repr
-from ..layers import REGISTRY, Shape
+from ..layers import REGISTRY, Shape, shape_text
 from .blocks import NAME_RE
 from .context import Context, claim_all, flag, join, require, slots, value
 from .ir import (
@@ -22,7 +22,6 @@ from .ir import (
     check_gate,
     children,
     concat_output,
-    fmt,
     split_input,
 )
 from .yamlsrc import YList, YMap
@@ -131,15 +130,16 @@ def _settle(node: Residual) -> None:
         node.shortcut = "identity"
         return
     if len(shape) != 3 or len(target) != 3:
-        raise SpecError(f"residual add: the body gives {fmt(target)} from {fmt(shape)}; "
+        raise SpecError(f"residual add: the body gives {shape_text(target)} from "
+                        f"{shape_text(shape)}; "
                         "an automatic projection needs feature maps, so give the shortcut "
                         "layers explicitly", node.mark, node.path)
     strides = []
     for size, out in zip(shape[1:], target[1:]):
         stride = next((s for s in range(1, size + 1) if (size - 1) // s + 1 == out), None)
         if stride is None:
-            raise SpecError(f"residual add: no strided 1x1 conv maps {fmt(shape)} to "
-                            f"{fmt(target)}; give the shortcut layers explicitly",
+            raise SpecError(f"residual add: no strided 1x1 conv maps {shape_text(shape)} to "
+                            f"{shape_text(target)}; give the shortcut layers explicitly",
                             node.mark, node.path)
         strides.append(stride)
     conv = REGISTRY["conv"].create(out=target[0], kernel=1, stride=strides, bias=False)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Mark, SpecError
-from ..layers import Cost, Layer, Shape, ShapeError
+from ..layers import Cost, Layer, Shape, ShapeError, shape_text
 from .recipe import Recipe
 
 
@@ -46,7 +46,7 @@ class LayerNode(Node):
         try:
             cost = self.layer.infer(shape)
         except ShapeError as exc:
-            raise SpecError(f"{self.layer.name} on input {fmt(shape)}: {exc}", self.mark,
+            raise SpecError(f"{self.layer.name} on input {shape_text(shape)}: {exc}", self.mark,
                             self.path) from None
         self.input, self.cost, self.output = shape, cost, cost.output
         return cost.output
@@ -130,10 +130,6 @@ class Network:
     torchvision: Any = None  # the torchvision network it mirrors (pretrained.Torchvision)
 
 
-def fmt(shape: Shape) -> str:
-    return "x".join(map(str, shape))
-
-
 #: what a child is to its composite: the parts of a residual and a concat; "" in a sequence
 #: or a gate, where the children simply follow one another
 ROLES = ("body", "shortcut", "branch", "after", "")
@@ -180,8 +176,8 @@ def concat_output(node: Concat, outputs: list[tuple[str, Shape]]) -> Shape:
     for bname, out in outputs[1:]:
         if len(out) != len(first) or out[1:] != first[1:]:
             raise SpecError(
-                f"concat: branch {bname!r} gives {fmt(out)} but branch {first_name!r} gives "
-                f"{fmt(first)}; branches must agree on everything but channels",
+                f"concat: branch {bname!r} gives {shape_text(out)} but branch {first_name!r} gives "
+                f"{shape_text(first)}; branches must agree on everything but channels",
                 node.mark, node.path)
     return (sum(out[0] for _, out in outputs), *first[1:])
 
@@ -190,6 +186,7 @@ def check_gate(node: Gate, shape: Shape, gate: Shape) -> None:
     """The gate must give one value per channel (Cx1x1) or one per element."""
     per_channel = (shape[0], 1, 1) if len(shape) == 3 else shape
     if gate not in (shape, per_channel):
-        raise SpecError(f"gate: its layers give {fmt(gate)} for an input of {fmt(shape)}; a "
-                        f"gate must give {fmt(per_channel)} (one factor per channel) or "
-                        f"{fmt(shape)}", node.mark, node.path)
+        raise SpecError(f"gate: its layers give {shape_text(gate)} for an input of "
+                        f"{shape_text(shape)}; a "
+                        f"gate must give {shape_text(per_channel)} (one factor per channel) or "
+                        f"{shape_text(shape)}", node.mark, node.path)

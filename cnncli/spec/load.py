@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Mark, SpecError, UsageError, did_you_mean, yaml_repr
+from ..layers import shape_text
 from .blocks import NAME_RE, Block, parse_block
 from .ir import Network
 from .locate import STDIN, locate
@@ -282,7 +283,7 @@ def parse_shape(text: str) -> tuple[int, ...]:
 def _check_axis_order(text: str, given: tuple[int, ...], spec: tuple[int, ...]) -> None:
     """Refuse HxWxC (as PIL and TensorFlow write it) where the spec's input is CxHxW."""
     if len(given) == 3 and len(spec) == 3 and given[2] == spec[0] != given[0]:
-        flipped = "x".join(map(str, (given[2], given[0], given[1])))
+        flipped = shape_text((given[2], given[0], given[1]))
         raise UsageError(f"--input {text}: the last size is the spec's {spec[0]} input "
                          f"channels; did you mean {flipped}? (--input is channels x height x "
                          "width)")

@@ -7,6 +7,7 @@ Free of torch, so a bad option fails the static commands too, located in the spe
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -17,44 +18,85 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine", "onecycle")
 FITS = ("pad", "resize", "crop")
 AUGMENTS = ("crop", "flip")
+NO_AUGMENT = "none"  # the command line's way to turn the spec's augmentation off
 DEVICES = ("auto", "cpu", "cuda", "mps")
 #: where and how a run happens, not what it learns: command-line only, never in a spec
 MACHINE_OPTIONS = ("out", "data_dir", "device", "workers", "compile")
 
 
+@dataclass(frozen=True)
+class Option:
+    """What one training option accepts, declared once next to its field."""
+
+    kind: type  # bool, int, float, str or tuple (a list, read by `parse`)
+    optional: bool = False  # None is allowed
+    low: int = 1  # smallest whole number
+    below_one: bool = False  # a fraction: must stay under 1
+    positive: bool = False  # a number that must not be 0
+    choices: tuple[str, ...] = ()
+    parse: Callable[[Any], tuple[str, ...]] | None = None  # a list option's own reader
+
+
+def _parse_augment(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise ValueError("augment is a list of crop, flip")
+    items = [str(i).strip() for i in items if str(i).strip() not in ("", NO_AUGMENT)]
+    for item in items:
+        if item not in AUGMENTS:
+            raise ValueError(f"augment {item!r} is not one of {', '.join(AUGMENTS)}"
+                             f"{did_you_mean(item, AUGMENTS)}")
+    return tuple(items)
+
+
+def _parse_freeze(value: Any) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(
+            isinstance(i, str) and i.strip() for i in items):
+        raise ValueError("freeze is a list of layer path patterns, or backbone")
+    return tuple(i.strip() for i in items)
+
+
+def _opt(default: Any, kind: type, **checks: Any) -> Any:
+    return field(default=default, metadata={"option": Option(kind, **checks)})
+
+
 @dataclass
 class TrainOptions:
-    data: str | None = None
-    data_dir: str | None = None
-    fit: str | None = None
-    epochs: int = 10
-    batch_size: int = 64
-    optimizer: str = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 0.0
-    schedule: str = "none"
-    warmup: float = 0.0  # epochs of linear warm-up
-    step_size: int = 10  # epochs between decays for schedule "step"
-    gamma: float = 0.1
-    label_smoothing: float = 0.0
-    clip_grad: float | None = None
-    early_stop: int | None = None  # epochs without a better validation accuracy
-    val_split: float | None = None
-    augment: tuple[str, ...] = ()
-    crop_padding: int = 4
-    seed: int = 0
-    deterministic: bool = False
-    device: str = "auto"
-    amp: bool = False
-    channels_last: bool | None = None  # None: on for CUDA
-    compile: bool = False
-    workers: int = 2
-    out: str | None = None
-    weights: str | None = None  # pretrained weights: torchvision, imagenet or a path
-    freeze: tuple[str, ...] = ()  # layer path globs kept fixed, or "backbone"
-    lr_backbone: float | None = None  # learning rate of all but the classifier
+    data: str | None = _opt(None, str, optional=True)
+    data_dir: str | None = _opt(None, str, optional=True)
+    fit: str | None = _opt(None, str, optional=True, choices=FITS)
+    epochs: int = _opt(10, int)
+    batch_size: int = _opt(64, int)
+    optimizer: str = _opt("sgd", str, choices=OPTIMIZERS)
+    lr: float = _opt(0.01, float, positive=True)
+    momentum: float = _opt(0.9, float, below_one=True)
+    nesterov: bool = _opt(False, bool)
+    weight_decay: float = _opt(0.0, float)
+    schedule: str = _opt("none", str, choices=SCHEDULES)
+    warmup: float = _opt(0.0, float)  # epochs of linear warm-up
+    step_size: int = _opt(10, int)  # epochs between decays for schedule "step"
+    gamma: float = _opt(0.1, float, positive=True)
+    label_smoothing: float = _opt(0.0, float, below_one=True)
+    clip_grad: float | None = _opt(None, float, optional=True, positive=True)
+    early_stop: int | None = _opt(None, int, optional=True)  # epochs without a better val acc
+    val_split: float | None = _opt(None, float, optional=True, below_one=True, positive=True)
+    augment: tuple[str, ...] = _opt((), tuple, parse=_parse_augment)
+    crop_padding: int = _opt(4, int, low=0)
+    seed: int = _opt(0, int, low=0)
+    deterministic: bool = _opt(False, bool)
+    device: str = _opt("auto", str, choices=DEVICES)
+    amp: bool = _opt(False, bool)
+    channels_last: bool | None = _opt(None, bool, optional=True)  # None: on for CUDA
+    compile: bool = _opt(False, bool)
+    workers: int = _opt(2, int, low=0)
+    out: str | None = _opt(None, str, optional=True)
+    # pretrained weights: torchvision, imagenet or a path
+    weights: str | None = _opt(None, str, optional=True)
+    # layer path globs kept fixed, or "backbone"
+    freeze: tuple[str, ...] = _opt((), tuple, parse=_parse_freeze)
+    # learning rate of all but the classifier
+    lr_backbone: float | None = _opt(None, float, optional=True, positive=True)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -64,58 +106,52 @@ class TrainOptions:
 
 
 FIELDS = {f.name: f for f in fields(TrainOptions)}
+#: each option's declared type and checks, by field name
+OPTIONS: dict[str, Option] = {name: f.metadata["option"] for name, f in FIELDS.items()}
 
 
 def check_option(name: str, value: Any) -> Any:
     """Validate one option value; raise ValueError with a plain reason."""
-    kind = FIELDS[name].type
-    if value is None and "None" in str(kind):
+    option = OPTIONS[name]
+    if value is None and option.optional:
         return None
-    if name == "augment":
-        items = value.split(",") if isinstance(value, str) else value
-        if not isinstance(items, (list, tuple)):
-            raise ValueError("augment is a list of crop, flip")
-        items = [str(i).strip() for i in items if str(i).strip() not in ("", "none")]
-        for item in items:
-            if item not in AUGMENTS:
-                raise ValueError(f"augment {item!r} is not one of {', '.join(AUGMENTS)}"
-                                 f"{did_you_mean(item, AUGMENTS)}")
-        return tuple(items)
-    if name == "freeze":
-        items = [value] if isinstance(value, str) else value
-        if not isinstance(items, (list, tuple)) or not all(
-                isinstance(i, str) and i.strip() for i in items):
-            raise ValueError("freeze is a list of layer path patterns, or backbone")
-        return tuple(i.strip() for i in items)
-    choices = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "fit": FITS, "device": DEVICES}
-    if name in choices:
-        if value not in choices[name]:
-            raise ValueError(f"{name} must be one of {', '.join(choices[name])}, got {value!r}"
-                             f"{did_you_mean(str(value), choices[name])}")
+    if option.parse:
+        return option.parse(value)
+    if option.choices:
+        if value not in option.choices:
+            raise ValueError(f"{name} must be one of {', '.join(option.choices)}, got {value!r}"
+                             f"{did_you_mean(str(value), option.choices)}")
         return value
-    if "bool" in str(kind):
+    if option.kind is bool:
         if not isinstance(value, bool):
             raise ValueError(f"{name} must be true or false, got {value!r}")
         return value
-    if "int" in str(kind) and "float" not in str(kind):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{name} must be a whole number, got {value!r}")
-        low = 0 if name in ("seed", "workers", "crop_padding") else 1
-        if value < low:
-            raise ValueError(f"{name} must be at least {low}, got {value}")
-        return value
-    if "float" in str(kind):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not math.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-        if name in ("val_split", "label_smoothing", "momentum") and value >= 1:
-            raise ValueError(f"{name} must be below 1, got {value}")
-        if name in ("lr", "val_split", "gamma", "clip_grad", "lr_backbone") and value == 0:
-            raise ValueError(f"{name} must be above 0")
-        return float(value)
+    if option.kind is int:
+        return _check_int(name, value, option)
+    if option.kind is float:
+        return _check_float(name, value, option)
     if not isinstance(value, str):
         raise ValueError(f"{name} must be text, got {value!r}")
     return value
+
+
+def _check_int(name: str, value: Any, option: Option) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if value < option.low:
+        raise ValueError(f"{name} must be at least {option.low}, got {value}")
+    return value
+
+
+def _check_float(name: str, value: Any, option: Option) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+    if option.below_one and value >= 1:
+        raise ValueError(f"{name} must be below 1, got {value}")
+    if option.positive and value == 0:
+        raise ValueError(f"{name} must be above 0")
+    return float(value)
 
 
 @dataclass(frozen=True)

@@ -6,4 +6,12 @@ datasets (one module per family), data (choosing and fitting a dataset to a netw
 (splits on the device, sample order, augmentation, the evaluation pass), schedule (learning
 rate per step, the optimiser), loop (the trainer: epochs, checkpoints, metrics), run (run
 folders, resume), progress (what a run prints), infer (eval and predict), bench (measured
-speed and memory), plots (curves)."""
+speed and memory), plots (curves).
+
+The enumerations the CLI offers live here (or in spec.recipe), free of torch, so that listing
+them loads nothing."""
+
+#: a dataset's splits
+SPLITS = ("train", "test")
+#: where bench measures: auto is CUDA when available, else the CPU
+BENCH_DEVICES = ("auto", "cpu", "cuda")

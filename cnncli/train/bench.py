@@ -28,6 +28,7 @@ from torch import nn
 from ..analysis.analyze import Analysis
 from ..analysis.training import Training, training_memory
 from ..errors import UsageError
+from ..layers import shape_text
 from ..model import compat
 from ..model.build import build_from_analysis
 from .devices import Dist, pick_device
@@ -116,7 +117,7 @@ def _step_fn(model: nn.Module, analysis: Analysis, device: torch.device, train: 
     if len(analysis.output) != 1:
         raise UsageError(f"--train needs a network whose output is (classes,); "
                          f"{analysis.network.name} gives "
-                         f"{'x'.join(map(str, analysis.output))}")
+                         f"{shape_text(analysis.output)}")
     model.train()
     labels = torch.randint(0, analysis.output[0], (analysis.batch,), device=device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)

@@ -19,15 +19,14 @@ import torch
 
 from ..analysis.analyze import analyze_network
 from ..errors import CnncliError, UsageError, did_you_mean, tell
+from ..layers import shape_text
 from ..spec.ir import Network
 from ..spec.load import load_file
 from ..spec.recipe import TrainOptions
 from . import datasets
 from .batches import Data, Split
 
-IN_MEMORY = ("mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100", datasets.SAMPLE,
-             "synthetic")
-DATASETS = (*IN_MEMORY, "imagefolder")
+DATASETS = tuple(datasets.KINDS)
 
 
 def note(message: str) -> None:
@@ -58,7 +57,7 @@ def shown(path: Path | str) -> str:
 def output_classes(network: Network) -> int:
     out = analyze_network(network).output
     if len(out) != 1:
-        raise UsageError(f"{network.name} outputs a {'x'.join(map(str, out))} map; training "
+        raise UsageError(f"{network.name} outputs a {shape_text(out)} map; training "
                          "needs a vector of class scores (end the spec with flatten + linear)")
     return out[0]
 
@@ -85,7 +84,8 @@ def follow_classes(network: Network, options: TrainOptions, overrides: Mapping[s
 
 def data_classes(options: TrainOptions) -> tuple[int | None, str]:
     """(number of classes, how to name the data) without reading any images."""
-    if options.data == "imagefolder" and options.data_dir:
+    kind = datasets.kind_of(options.data)
+    if kind is not None and kind.folder and options.data_dir:
         train_root, _ = imagefolder_roots(Path(options.data_dir))
         if not train_root.is_dir():
             return None, ""
@@ -118,13 +118,14 @@ def load_data(network: Network, options: TrainOptions, device: torch.device,
                          f"{network.name} declares none in its train: section")
     check_name(name)
     classes = output_classes(network)
-    if name == "imagefolder":
+    kind = datasets.KINDS[name]
+    if kind.folder:
         return _imagefolder(network, options, device, classes, record)
-    if name == "synthetic":
+    if kind.generated:
         full = datasets.synthetic(2048, tuple(network.input), classes, options.seed)
         train, test = full.split(0.2, options.seed)
     else:
-        train, test = _load_named(name, options.data_dir, fallback and name == "mnist")
+        train, test = _load_named(name, options.data_dir, fallback)
         name = train.name
     if len(train.classes) != classes:
         raise UsageError(f"{network.name} has {classes} outputs but {name} has "
@@ -154,15 +155,17 @@ def load_data(network: Network, options: TrainOptions, device: torch.device,
 
 def _load_named(name: str, data_dir: str | None,
                 fallback: bool) -> tuple[datasets.ImageSet, datasets.ImageSet]:
-    """Both splits of a named dataset; the MNIST sample when MNIST is missing and may be."""
+    """Both splits of a named dataset; its stand-in (the MNIST sample for MNIST) when it is
+    missing and `fallback` allows."""
+    stand_in = datasets.KINDS[name].stand_in if fallback else None
     try:
         return datasets.load(name, "train", data_dir), datasets.load(name, "test", data_dir)
     except datasets.DatasetUnavailable as exc:
-        if not fallback:
+        if stand_in is None:
             raise
         note(f"MNIST cannot be downloaded ({exc.reason}) to {shown(exc.folder)}")
-        note(f"training on {datasets.SAMPLE}: 10,000 MNIST digits shipped with cnncli")
-        return datasets.load(datasets.SAMPLE, "train"), datasets.load(datasets.SAMPLE, "test")
+        note(f"training on {stand_in}: 10,000 MNIST digits shipped with cnncli")
+        return datasets.load(stand_in, "train"), datasets.load(stand_in, "test")
 
 
 def _check_size(network: Network, shape: tuple[int, ...], fit: str | None) -> None:
@@ -171,7 +174,7 @@ def _check_size(network: Network, shape: tuple[int, ...], fit: str | None) -> No
     want = tuple(network.input)
     if fit is not None or shape == want or len(want) != 3:
         return
-    have_text, want_text = "x".join(map(str, shape)), "x".join(map(str, want))
+    have_text, want_text = shape_text(shape), shape_text(want)
     message = (f"the images are {have_text} but the spec takes {want_text}; pass --fit pad, "
                "resize or crop to adapt them")
     if _takes_size(network, shape):

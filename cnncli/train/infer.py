@@ -163,7 +163,8 @@ def run_eval(path: str, data_name: str | None, data_dir: str | None, split: str,
     data = load_data(network, options, torch.device("cpu"), record)
     classes = record.get("classes") or data.classes
     target = data.val if split == "test" else data.train
-    if target is None and data.name == "imagefolder":
+    kind = datasets.kind_of(data.name)
+    if target is None and kind is not None and kind.folder:
         raise UsageError(f"{data_dir} has no held-out images (no val/ or test/ folder, and "
                          "the run held none out): evaluate on the training images with --split "
                          "train, or train again with --val-split 0.2 to hold some out")
@@ -244,9 +245,6 @@ def predict_image(file: str, network: Network, record: dict[str, Any], fit: str 
     return datasets.fit_images(image[None], (c, h, w), mode)[0]
 
 
-MNIST_FAMILY = ("mnist", "mnist-sample", "fashion-mnist", "kmnist")
-
-
 def polarity_hint(image: torch.Tensor, record: dict[str, Any]) -> str | None:
     """'is dark on light, ...' when an image's brightness is the opposite of the training
     data's (MNIST is white digits on black), else None."""
@@ -255,7 +253,8 @@ def polarity_hint(image: torch.Tensor, record: dict[str, Any]) -> str | None:
     if abs(trained - 0.5) < 0.2 or abs(seen - 0.5) < 0.15 or (trained < 0.5) == (seen < 0.5):
         return None
     looks = "dark on light" if trained < 0.5 else "light on dark"
-    mnist = " (MNIST: white on black)" if record.get("name") in MNIST_FAMILY else ""
+    kind = datasets.kind_of(record.get("name"))
+    mnist = " (MNIST: white on black)" if kind is not None and kind.family == "mnist" else ""
     return f"is {looks}, the opposite of the training images{mnist}; try --invert"
 
 

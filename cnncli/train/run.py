@@ -25,6 +25,7 @@ from ..spec.load import load
 from ..spec.recipe import Recipe, TrainOptions
 from ..spec.snapshot import restore, snapshot
 from ..spec.zoo import zoo_dir
+from . import datasets
 from .batches import Data
 from .data import check_name, follow_classes, load_data, note, shown
 from .devices import Dist, init_dist, pick_device
@@ -172,7 +173,7 @@ def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str,
         torch.manual_seed(options.seed)
         data = load_data(network, options, device,
                          state["data"] if state else _weights_stats(network, options), fallback)
-        if options.data != "imagefolder":
+        if not datasets.KINDS[str(options.data)].folder:  # load_data checked the name
             options.data = data.name  # the run and its checkpoints record what it trained on
         if state is None:
             fit_batch(options, len(data.train) // dist.world, recipe, typed, dist.world)

@@ -9,12 +9,14 @@ that do not fit) raises UsageError with one sentence that names the file or fold
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import UsageError
+from .. import SPLITS
 from .cifar import CIFAR, load_cifar, read_pickle
 from .download import SOURCES, DatasetUnavailable, Source, extract_tar, fetch
-from .fit import FITS, fit_images, normalize_stats
+from .fit import fit_images, normalize_stats
 from .idx import IDX_FILES, load_idx_set, read_idx_images, read_idx_labels
 from .imagefolder import (
     IMAGE_SUFFIXES,
@@ -25,20 +27,60 @@ from .imagefolder import (
     read_npy,
     stream_batches,
 )
-from .imageset import SPLITS, ImageSet
+from .imageset import ImageSet
 from .synthetic import synthetic
 
 __all__ = [
-    "CIFAR", "FITS", "IDX_FILES", "IMAGE_SUFFIXES", "NAMES", "SAMPLE", "SAMPLE_DIR", "SOURCES",
+    "CIFAR", "KINDS", "DatasetKind", "IDX_FILES",
+    "IMAGE_SUFFIXES", "NAMES", "SAMPLE", "SAMPLE_DIR", "SOURCES",
     "SPLITS", "DatasetUnavailable", "ImageFolderDataset", "ImageSet", "Source", "class_count",
-    "dataset_dir", "decode_image", "extract_tar", "fetch", "fit_images", "load",
+    "dataset_dir", "decode_image", "kind_of", "extract_tar", "fetch", "fit_images", "load",
     "load_imagefolder", "normalize_stats", "other_sizes", "read_idx_images", "read_idx_labels",
     "read_npy", "read_pickle", "stream_batches", "synthetic",
 ]
 
 SAMPLE = "mnist-sample"
 SAMPLE_DIR = Path(__file__).resolve().parent / "mnist_sample"  # shipped: 8,000 + 2,000 digits
-NAMES = (*SOURCES, SAMPLE, "synthetic")
+
+
+@dataclass(frozen=True)
+class DatasetKind:
+    """What a dataset name stands for, so that callers ask it instead of comparing names."""
+
+    name: str
+    family: str  # "mnist" (28x28 grey digits and the like), "cifar", "synthetic" or "folder"
+    downloadable: bool = False  # fetched into the cache when missing
+    stand_in: str | None = None  # a shipped dataset used when this one cannot be had
+
+    @property
+    def generated(self) -> bool:
+        """Made up on the spot (random images): nothing to read, any input size."""
+        return self.family == "synthetic"
+
+    @property
+    def folder(self) -> bool:
+        """The user's own image files under --data-dir, streamed rather than held in memory."""
+        return self.family == "folder"
+
+
+#: every dataset --data takes, in the order messages list them
+KINDS: dict[str, DatasetKind] = {k.name: k for k in (
+    DatasetKind("mnist", "mnist", downloadable=True, stand_in=SAMPLE),
+    DatasetKind("fashion-mnist", "mnist", downloadable=True),
+    DatasetKind("kmnist", "mnist", downloadable=True),
+    DatasetKind("cifar10", "cifar", downloadable=True),
+    DatasetKind("cifar100", "cifar", downloadable=True),
+    DatasetKind(SAMPLE, "mnist"),
+    DatasetKind("synthetic", "synthetic"),
+    DatasetKind("imagefolder", "folder"),
+)}
+#: the datasets `load` reads by name (all but an image folder, which needs a path)
+NAMES = tuple(name for name, kind in KINDS.items() if not kind.folder)
+
+
+def kind_of(name: str | None) -> DatasetKind | None:
+    """The kind of a dataset name (as given or recorded in a checkpoint), None if unknown."""
+    return KINDS.get(name) if name else None
 
 
 def load(name: str, split: str, data_dir: str | None = None, download: bool = True,
@@ -48,7 +90,8 @@ def load(name: str, split: str, data_dir: str | None = None, download: bool = Tr
         raise UsageError(f"no dataset named {name!r}; known: {', '.join(NAMES)}")
     if split not in SPLITS:
         raise UsageError(f"dataset split must be train or test, not {split!r}")
-    if name == "synthetic":
+    kind = KINDS[name]
+    if kind.generated:
         return synthetic(2048 if split == "train" else 512, split=split)
     if name == SAMPLE:  # MNIST's own IDX files, 10,000 real digits shipped in the package
         sample = load_idx_set("mnist", split, SAMPLE_DIR, download=False)
@@ -56,7 +99,7 @@ def load(name: str, split: str, data_dir: str | None = None, download: bool = Tr
     root = dataset_dir(name, data_dir, cache_dir)
     if data_dir is not None and not root.is_dir():
         raise UsageError(f"--data-dir {data_dir}: no such folder")
-    if name in CIFAR:
+    if kind.family == "cifar":
         return load_cifar(name, split, root, download)
     return load_idx_set(name, split, root, download)
 

@@ -6,9 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import UsageError
-
-FITS = ("pad", "resize", "crop")
-
+from ...layers import shape_text
+from ...spec.recipe import FITS
 
 BATCH_ELEMENTS = 1 << 22  # images per batch in fit_images/normalize_stats: ~4M values at a time
 
@@ -23,7 +22,7 @@ def fit_images(images: torch.Tensor, shape: tuple[int, ...], mode: str | None) -
     n, c0, h0, w0 = images.shape
     if (c0, h0, w0) == (c, h, w):
         return images
-    have, want = "x".join(map(str, (c0, h0, w0))), "x".join(map(str, (c, h, w)))
+    have, want = shape_text((c0, h0, w0)), shape_text((c, h, w))
     if mode is None:
         raise UsageError(f"the images are {have} but the spec takes {want}; pass --fit pad, "
                          "resize or crop to adapt them")
@@ -73,7 +72,7 @@ def _to_grey(batch: torch.Tensor) -> torch.Tensor:
 
 def image_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
     if len(shape) != 3:
-        raise UsageError(f"the spec takes a flat input of {'x'.join(map(str, shape))} values; "
+        raise UsageError(f"the spec takes a flat input of {shape_text(shape)} values; "
                          "image data needs a CxHxW input")
     c, h, w = (int(s) for s in shape)
     return c, h, w

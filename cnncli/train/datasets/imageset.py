@@ -9,8 +9,6 @@ import torch
 
 from ...errors import UsageError
 
-SPLITS = ("train", "test")
-
 
 @dataclass
 class ImageSet:

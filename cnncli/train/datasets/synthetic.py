@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import UsageError
-from .imageset import SPLITS, ImageSet
+from ...layers import shape_text
+from .. import SPLITS
+from .imageset import ImageSet
 
 
 def synthetic(n: int = 2048, shape: tuple[int, ...] = (1, 28, 28), classes: int = 10,
@@ -17,7 +19,7 @@ def synthetic(n: int = 2048, shape: tuple[int, ...] = (1, 28, 28), classes: int 
     test splits of one seed share their classes.
     """
     if len(shape) != 3 or min(shape) < 1:
-        raise UsageError(f"synthetic images need a CxHxW input, not {'x'.join(map(str, shape))}")
+        raise UsageError(f"synthetic images need a CxHxW input, not {shape_text(shape)}")
     if n < 1 or classes < 1:
         raise UsageError(f"synthetic data needs at least one image and one class, got {n} "
                          f"images of {classes} classes")
