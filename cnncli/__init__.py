@@ -10,6 +10,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+# the package cnncli.train first, so that the function below is what `cnncli.train` names
+# (importing a package binds it on its parent once, when it is first loaded)
+from . import train as _train_package  # noqa: E402, F401
 from .api import (  # noqa: E402
     Analysis,
     TrainOptions,
