@@ -1,7 +1,8 @@
 """Errors users see: one located sentence each, printed by the CLI with exit status 2.
 
-Also the wording helpers every part of the tool uses in its messages, and `tell`, which
-prints a note, warning or error line on stderr.
+Also the wording helpers every part of the tool uses in its messages; `tell`, through which
+library code gives a note or warning (a `warnings` category, so library calls print nothing);
+and `show`, which prints such a line on stderr, as the CLI does with every one it catches.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import difflib
 import shutil
 import sys
 import textwrap
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +84,34 @@ def yaml_repr(value: Any) -> str:
     return repr(value)
 
 
+class CnncliNote(UserWarning):
+    """A choice cnncli made for the user (a fallback, a file it picked): `note: ...`."""
+
+    kind = "note"
+
+
+class CnncliWarning(UserWarning):
+    """Something in a spec that is probably not what its author meant: `warning: ...`."""
+
+    kind = "warning"
+
+
+NOTICES: dict[str, type[CnncliNote | CnncliWarning]] = {"note": CnncliNote,
+                                                        "warning": CnncliWarning}
+
+
 def tell(kind: str, message: str) -> None:
+    """A note or warning, through the `warnings` module: the CLI shows it on stderr
+    (`shown_on_stderr`), a library caller filters or records it as any warning. Any other
+    kind (an error) is shown at once."""
+    category = NOTICES.get(kind)
+    if category is None:
+        show(kind, message)
+        return
+    warnings.warn(category(message), stacklevel=3)
+
+
+def show(kind: str, message: str) -> None:
     """`kind: message` on stderr (never stdout: it may be JSON). In a terminal the message
     wraps at the window's width under its first word, never inside a path or a number."""
     text = f"{kind}: {message}"
@@ -90,3 +120,23 @@ def tell(kind: str, message: str) -> None:
         text = "\n".join(textwrap.wrap(text, width, subsequent_indent="  ",
                                        break_long_words=False, break_on_hyphens=False))
     print(text, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def shown_on_stderr() -> Iterator[None]:
+    """Within: every cnncli note and warning is shown with `show`, each time it is given
+    (the CLI's view of them); other warnings keep Python's handling."""
+    with warnings.catch_warnings():
+        for category in NOTICES.values():
+            warnings.simplefilter("always", category)
+        default = warnings.showwarning
+
+        def display(message: Warning | str, category: type[Warning], filename: str,
+                    lineno: int, file: Any = None, line: str | None = None) -> None:
+            if issubclass(category, (CnncliNote, CnncliWarning)):
+                show(category.kind, str(message))
+            else:
+                default(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = display
+        yield

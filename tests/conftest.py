@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from cnncli.commands import main
+from cnncli.errors import shown_on_stderr
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -32,6 +33,14 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]):
     return lambda *args: run_cli(list(args), capsys)
+
+
+@pytest.fixture
+def notes_on_stderr():
+    """cnncli's notes shown on stderr as the CLI shows them, for tests of the functions
+    behind a command that read its stderr (library calls give them as warnings)."""
+    with shown_on_stderr():
+        yield
 
 
 @pytest.fixture

@@ -133,6 +133,8 @@ def imports_of(module: str, source: str) -> list[tuple[int, str, str | None]]:
 
     def visit(node: ast.AST, function: str | None) -> None:
         for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and ast.unparse(child.test) == "TYPE_CHECKING":
+                continue  # imports for annotations only: nothing is loaded
             if isinstance(child, (ast.Import, ast.ImportFrom)):
                 found.extend((child.lineno, t, function)
                              for t in targets(module, child, is_package))

@@ -44,6 +44,9 @@ MNIST_RECORD = {"name": "mnist-sample", "mean": [0.1], "std": [0.3], "fit": "pad
                 "classes": list("0123456789")}
 LENET = SimpleNamespace(name="lenet5", input=[1, 32, 32])
 
+# these call the functions behind the commands and read the notes the CLI would show
+pytestmark = pytest.mark.usefixtures("notes_on_stderr")
+
 
 @pytest.fixture
 def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

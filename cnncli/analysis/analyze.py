@@ -9,9 +9,9 @@ parameters and buffers are not per-sample quantities and do not scale.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import SpecError, UsageError
 from ..layers import Cost, Layer, Shape, shape_text
@@ -122,10 +122,28 @@ class Row:
 
 @dataclass
 class Analysis:
+    """A spec's analysed tree (`root`) at a batch size and dtype, with its totals."""
+
     network: Network
     batch: int
     dtype: str
     root: Row
+
+    #: the summary's text (`table`); analysis.report, which builds on this module, sets it
+    renderer: ClassVar[Callable[[Analysis, int | None, int | None], str] | None] = None
+
+    def __repr__(self) -> str:
+        batch = f", batch {self.batch}" if self.batch != 1 else ""
+        return (f"<Analysis {self.network.name}: input {fmt(self.input)}, output "
+                f"{fmt(self.output)}, {self.root.params:,} params, "
+                f"{self.root.macs * self.batch:,} MACs{batch}>")
+
+    def table(self, width: int | None = None, depth: int | None = None) -> str:
+        """The summary table, totals and notes, as `cnncli summary` prints them: complete
+        (one line a row) when width is None, else fitted to that many columns; `depth`
+        collapses deeper blocks into one row each."""
+        assert Analysis.renderer is not None, "cnncli.analysis.report sets it on import"
+        return Analysis.renderer(self, width, depth)
 
     @property
     def input(self) -> Shape:

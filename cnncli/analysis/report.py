@@ -11,7 +11,7 @@ from typing import Any
 
 from ..layers import shape_text
 from .analyze import Analysis, Row
-from .table import KeyValues, TextTable, mib
+from .table import KeyValues, TextTable, mib, wrap_text
 from .training import row_saved, training_lines
 
 FORMATS = ("table", "json", "csv", "markdown")
@@ -262,3 +262,19 @@ def summary_renderables(a: Analysis, depth: int | None, training: Any = None,
             cell.append(f"{row_saved(row, training):,}")
         lines += training_lines(training, fits)
     return [TextTable(title, columns, cells, 3, drop=SUMMARY_DROP), KeyValues(lines), NOTE]
+
+
+def summary_text(a: Analysis, width: int | None = None, depth: int | None = None) -> str:
+    """The summary as `cnncli summary` prints it, fitted to width (None: complete)."""
+    parts = []
+    for item in summary_renderables(a, depth):
+        if isinstance(item, str):
+            lines = item.split("\n")
+            parts.append("\n".join(part for line in lines for part in
+                                   wrap_text(line, width, " " * (len(line) - len(line.lstrip())))))
+        else:
+            parts.append(item.render(width))
+    return "\n".join(parts) + "\n"
+
+
+Analysis.renderer = summary_text  # Analysis.table(), without analyze importing this module

@@ -14,7 +14,7 @@ import sys
 import click
 
 from .. import __version__
-from ..errors import CnncliError, tell
+from ..errors import CnncliError, show, shown_on_stderr
 from .analysis import check, flops, list_zoo, spec_text, summary
 from .visual import compare, diagram, explain
 
@@ -65,6 +65,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     SPEC is a spec file or the name of a network in the zoo (`cnncli list`).
     """
     ctx.obj = {"debug": debug}
+    ctx.with_resource(shown_on_stderr())  # the library's notes, shown as lines on stderr
 
 
 for _command in (summary, flops, list_zoo, check, spec_text, explain, compare, diagram):
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     except CnncliError as exc:
         if debug:
             raise
-        tell("error", str(exc))
+        show("error", str(exc))
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         hint = ""
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             hint = f" (see {exc.ctx.command_path} --help)"
-        tell("error", f"{exc.format_message()}{hint}")
+        show("error", f"{exc.format_message()}{hint}")
         sys.exit(2)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -49,6 +49,22 @@ class Composite(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(self.plan, x)
 
+    def __getitem__(self, index: int) -> nn.Module:
+        """The index-th module of a plain sequence (`model.layer1[0]`, as torchvision's);
+        a residual, concat or gate has no order to index, only names."""
+        names = _in_order(self.plan)
+        if names is None:
+            raise TypeError("a residual, concat or gate composite is indexed by name, not "
+                            f"position: {', '.join(self._modules)}")
+        if not isinstance(index, int):
+            raise TypeError(f"indices are integers, not {type(index).__name__}")
+        return self._modules[names[index]]  # type: ignore[return-value]
+
+    def extra_repr(self) -> str:
+        """The wiring, where it is more than a sequence: where a residual adds, a concat
+        joins and a gate multiplies."""
+        return "" if _in_order(self.plan) is not None else f"wiring: {_wiring(self.plan)}"
+
     def run(self, plan: Plan, x: torch.Tensor) -> torch.Tensor:
         kind = plan[0]
         if kind == "module":
@@ -66,6 +82,31 @@ class Composite(nn.Module):
         if kind == "mul":
             return x * self.run(plan[1], x)
         raise AssertionError(f"unknown plan step {kind!r}")
+
+
+def _in_order(plan: Plan) -> list[str] | None:
+    """The module names of a plan that is a plain sequence, else None."""
+    if plan[0] == "module":
+        return [plan[1]]
+    if plan[0] == "seq" and all(step[0] == "module" for step in plan[1]):
+        return [step[1] for step in plan[1]]
+    return None
+
+
+def _wiring(plan: Plan) -> str:
+    """A plan in words: `add(body: conv1 -> bn1, shortcut: identity) -> relu`."""
+    kind = plan[0]
+    if kind == "module":
+        return str(plan[1])
+    if kind == "seq":
+        return " -> ".join(_wiring(step) for step in plan[1]) or "identity"
+    if kind == "cat":
+        how = "split channels: " if plan[2] else ""
+        return f"concat({how}{' | '.join(_wiring(p) for p in plan[1])})"
+    if kind == "add":
+        side = "identity" if plan[2] is None else _wiring(plan[2])
+        return f"add(body: {_wiring(plan[1])}, shortcut: {side})"
+    return f"multiply(x, gate: {_wiring(plan[1])})"
 
 
 class CnnModel(Composite):

@@ -1,4 +1,7 @@
-"""Glue between the commands and the trainer: options, data, run folder, reports."""
+"""Glue between the commands and the trainer: options, data, run folder, reports.
+
+`run_training` is training's one entry point: `cnncli train` and `cnncli.train` call it and
+get a `TrainResult` back."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,28 @@ from .loop import Trainer
 from .plots import plot_run
 from .progress import Reporter, plural, recipe_line
 from .recipe import resolve
+
+
+@dataclass
+class TrainResult:
+    """What a run left: its folder, its best accuracy (validation when it had a validation
+    set, else training) and epoch, and one record per epoch (as metrics.csv's rows)."""
+
+    folder: Path
+    best_acc: float | None  # None when no epoch ran
+    best_epoch: int
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def best(self) -> Path:
+        """The checkpoint of the best epoch."""
+        return self.folder / "best.pt"
+
+    @property
+    def last(self) -> Path:
+        """The checkpoint to resume from."""
+        return self.folder / "last.pt"
+
 
 # -- the run folder ----------------------------------------------------------------------
 
@@ -101,8 +127,12 @@ def _alive(pid: int) -> bool:
 
 # -- train -------------------------------------------------------------------------------
 
-def run_training(spec: str, overrides: dict[str, str], input_shape: str | None,
-                 flags: dict[str, Any], resume: str | None, force: bool) -> None:
+def run_training(spec: str | Network, overrides: dict[str, Any],
+                 input_shape: str | tuple[int, ...] | None,
+                 flags: dict[str, Any], resume: str | None, force: bool,
+                 report: bool = True) -> TrainResult:
+    """Train SPEC with `flags` (TrainOptions' fields, None where not given) over the spec's
+    recipe, or continue the run `resume`; `report`: print the run's progress on stdout."""
     check_name(flags.get("data"))  # before any file is read or folder made
     if resume and Path(resume).is_dir():  # a run folder continues from its last.pt
         resume = str(Path(resume) / "last.pt")
@@ -139,7 +169,8 @@ def run_training(spec: str, overrides: dict[str, str], input_shape: str | None,
     recipe = None if state is not None else network.train
     try:
         typed = {k for k, v in flags.items() if v is not None and v != ()}
-        _train(network, options, dist, state, resume, force, fallback, recipe, typed)
+        return _train(network, options, dist, state, resume, force, fallback, recipe, typed,
+                      report)
     finally:
         if dist.world > 1 and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
@@ -157,7 +188,7 @@ def _check_unchanged(network: Network, state: dict[str, Any], resume: str) -> No
 
 def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str, Any] | None,
            resume: str | None, force: bool, fallback: bool, recipe: Recipe | None,
-           typed: set[str]) -> None:
+           typed: set[str], report: bool = True) -> TrainResult:
     device = pick_device(options.device, dist)
     if options.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -182,16 +213,17 @@ def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str,
             if options.weights and state is None else None
         if dist.main:
             _check_free_space(out, model, options)
-        reporter = Reporter(enabled=dist.main)
+        speak = dist.main and report  # the library trains silently unless asked
+        reporter = Reporter(enabled=speak)
         trainer = Trainer(network, model, data, options, out, device, dist, reporter)
         trainer.resume_hint = f"cnncli train {_spec_word(network)} --resume {out}"
         if state is not None:
             trainer.resume(state, Path(resume or ""))
             if _finished(reporter, trainer, out):
-                return
+                return _result(out, trainer)
         elif dist.main:
             _write_run_files(out, network, options, data, pretrained)
-        if dist.main:
+        if speak:
             _header(reporter, network, options, data, device, dist, pretrained, model)
             if state is not None:
                 s = trainer.state
@@ -201,15 +233,21 @@ def _train(network: Network, options: TrainOptions, dist: Dist, state: dict[str,
         started = time.perf_counter()
         final = trainer.fit()
         reporter.final(final, out, time.perf_counter() - started)
-        if dist.main and _plot_if_possible(out):
+        if dist.main and _plot_if_possible(out) and speak:
             print(f"curves: {out / 'curves.png'}", flush=True)
-        if dist.main:
+        if speak:
             word = _spec_word(network)
             print(f"next: cnncli eval {word}\n      cnncli predict {word} IMAGE", flush=True)
         if dist.world > 1:  # leave together: a rank tearing gloo down early can abort
             torch.distributed.barrier()
+        return _result(out, trainer)
     finally:
         folder.release()
+
+
+def _result(out: Path, trainer: Trainer) -> TrainResult:
+    s = trainer.state
+    return TrainResult(out, s.best_acc, s.best_epoch, [dict(r) for r in s.history])
 
 
 def _given(recipe: Recipe | None, name: str) -> bool:
