@@ -134,8 +134,8 @@ class Analysis:
 
     def __repr__(self) -> str:
         batch = f", batch {self.batch}" if self.batch != 1 else ""
-        return (f"<Analysis {self.network.name}: input {fmt(self.input)}, output "
-                f"{fmt(self.output)}, {self.root.params:,} params, "
+        return (f"<Analysis {self.network.name}: input {shape_text(self.input)}, output "
+                f"{shape_text(self.output)}, {self.root.params:,} params, "
                 f"{self.root.macs * self.batch:,} MACs{batch}>")
 
     def table(self, width: int | None = None, depth: int | None = None) -> str:
