@@ -7,7 +7,7 @@
 Each runs from an empty folder with an empty HOME and no network (tests/offline_site), so
 `train` finds no MNIST, cannot download it, and trains on the shipped 10,000-digit sample.
 Prints the median wall time of each command over --runs (the training once per run), and
-the final test accuracy of each training run against the issue's bar of 98.5 %.
+the final test accuracy of each training run against a bar of 98.5 %.
 
     python bench/bench_first_run.py [--runs 3]
 """

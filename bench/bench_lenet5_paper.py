@@ -1,5 +1,5 @@
 """`cnncli train lenet5_paper` with the spec's recipe, 10 epochs, over several seeds on the
-MNIST sample: the final test accuracy of each seed (issue 14's target: >= 98%).
+MNIST sample: the final test accuracy of each seed (the target: >= 98%).
 
     python bench/bench_lenet5_paper.py [DATA_DIR] [--seeds 0,1,2]
 

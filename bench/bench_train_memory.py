@@ -1,4 +1,4 @@
-"""The full sweep behind tests/test_training_memory.py: every zoo network on CPU (real
+"""The full sweep behind tests/analysis/test_training_memory.py: every zoo network on CPU (real
 tensors, not meta) at batches 1 and 16, predicted saved activations against the
 saved_tensors_hooks oracle, with torchinfo's "forward/backward pass size" rule (2 x the
 outputs of layers with parameters) as the baseline. Prints pred/oracle and baseline/oracle.

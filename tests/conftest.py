@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import fcntl
+import gzip
 import os
 import pty
 import re
 import select
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -15,10 +17,45 @@ import termios
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cnncli.commands import main
 from cnncli.errors import shown_on_stderr
+from cnncli.spec.zoo import zoo_entries
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for servers and process groups)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+#: the tests folder (shared data: corpus, fixtures, golden) and the repository root
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+
+
+def _first_of_each_file() -> frozenset[str]:
+    first: dict[Path, str] = {}
+    for name, entry in zoo_entries().items():  # each file's variants in the file's order
+        first.setdefault(entry.file, name)
+    return frozenset(first.values())
+
+
+#: the networks a fast run (-m "not slow") checks in every-network tests: each zoo file's first
+#: network, its smallest variant; the README's full run checks all of them
+FAST_ZOO = _first_of_each_file()
+
+
+def by_family(cases: list) -> list:
+    """Parameters for an every-network test: a case whose network (its first value) is not in
+    FAST_ZOO carries the slow marker."""
+    def param(case):
+        values = case if isinstance(case, tuple) else (case,)
+        return pytest.param(*values, marks=() if values[0] in FAST_ZOO else pytest.mark.slow)
+    return [param(case) for case in cases]
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -55,7 +92,7 @@ def write_spec(tmp_path: Path):
     return write
 
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = TESTS / "golden"
 
 
 def matches_golden(name: str, text: str) -> bool:
@@ -105,3 +142,28 @@ def screen(raw: str) -> str:
     """What stays on the screen: colours gone, each line as its last carriage return left it."""
     text = ANSI.sub("", raw).replace("\r\n", "\n")
     return "\n".join(line.split("\r")[-1] for line in text.split("\n"))
+
+
+def write_idx(folder: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:
+    """Standard IDX files (gzip), as MNIST ships them."""
+    n, h, w = images.shape
+    with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, h, w) + images.astype(np.uint8).tobytes())
+    with gzip.open(folder / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + labels.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def digits(tmp_path: Path) -> Path:
+    """A learnable 10-class set of 28x28 images: each class lights its own block."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for prefix, n in (("train", 600), ("t10k", 200)):
+        labels = rng.integers(0, 10, n)
+        images = rng.integers(0, 60, (n, 28, 28))
+        for i, label in enumerate(labels):
+            r, c = divmod(int(label), 5)
+            images[i, 4 + 10 * r:12 + 10 * r, 2 + 5 * c:6 + 5 * c] += 180
+        write_idx(folder, prefix, images, labels)
+    return folder

@@ -107,6 +107,7 @@ def test_the_cli_still_prints_the_note_and_is_not_a_warning(cli, tmp_path, monke
                    "alexnet -o alexnet.yaml copies it here)\n")
 
 
+@pytest.mark.slow
 def test_train_returns_the_run_and_prints_nothing(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.warns(CnncliNote, match=r"lr 0.075 = the recipe's 0.15 x 128/256"):

@@ -4,7 +4,8 @@ training memory to the byte.
 For each seeded spec: `cnncli check` accepts it (in-process, one `ok` line), `verify` on the
 meta device finds no layer where the analysis and torch disagree, and `summary --train`'s
 saved-activation bytes equal what autograd keeps in a training step on the CPU (the
-saved-tensors-hooks oracle of cnncli.model.memory, as tests/test_training_memory.py uses it).
+saved-tensors-hooks oracle of cnncli.model.memory, as
+tests/analysis/test_training_memory.py uses it).
 The batch is 2 (per-sample and per-channel tensors differ), and 1 for every third seed (where
 torch's reshapes of a batch of one are views), unless a batch norm there would see one value
 per channel, which torch refuses to train. FIRST seeds always run; the rest are slow.
@@ -111,6 +112,7 @@ def constructs(doc: object, found: set[str]) -> set[str]:
     return found
 
 
+@pytest.mark.slow
 def test_corpus_covers_the_language() -> None:
     """The seeds the slow test runs use every layer type and every composite form."""
     found: set[str] = set()

@@ -10,12 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import matches_golden
+from conftest import ROOT, matches_golden
 
 import cnncli
 
 TINY = "docs/examples/tiny_resnet.yaml"
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -107,6 +106,7 @@ def test_markdown_has_both_tables(cli) -> None:
     assert "| layer3 | 2,099,712 | 411,041,792 | 6,822,400 | 1,335,885,824 | 3.25x |" in out
 
 
+@pytest.mark.slow
 def test_plot_imports_matplotlib_not_torch(tmp_path: Path) -> None:
     probe = ("import sys\nfrom cnncli.commands import main\n"
              "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    assert e.code == 0\n"

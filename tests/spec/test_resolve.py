@@ -1,4 +1,4 @@
-"""Resolution details found in review: naming in residual `after` composites, concat branch
+"""Resolution details: naming in residual `after` composites, concat branch
 names, list parameters through --set, `file.yaml:variant`, strict JSON for odd values."""
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ COMMANDS = [
     ["summary", "densenet121"],
     ["summary", "resnet18", "--train"],
     ["flops", "googlenet"],
-    ["list"],
+    pytest.param(["list"], marks=pytest.mark.slow),  # analyses the whole zoo
     ["compare", "resnet18", "resnet34", "resnet50", "--depth", "1"],
     ["explain", "alexnet"],
     ["explain", "googlenet", "inception3a"],
@@ -141,6 +141,7 @@ def test_every_row_name_is_shown_whole_at_80_columns(cli, monkeypatch) -> None:
     assert code == 0 and all(path in firsts for path in paths)
 
 
+@pytest.mark.slow
 def test_list_keeps_every_name_you_must_type(cli, monkeypatch) -> None:
     code, out, _ = cli("list", "--format", "json")
     names = [n["name"] for n in json.loads(out)["networks"]]

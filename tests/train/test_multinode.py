@@ -5,24 +5,21 @@ processes and the same global batch. Gloo on CPU; on CUDA the same run uses NCCL
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
+from conftest import free_port
 
 from cnncli.model import checkpoint
+
+pytestmark = pytest.mark.slow  # torchrun: four processes and two rendezvous
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 TRAIN = ["-m", "cnncli", "train", "lenet", "--data", "synthetic", "--epochs", "1",
          "--batch-size", "32", "--device", "cpu", "--seed", "3"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def env() -> dict[str, str]:

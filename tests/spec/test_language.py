@@ -207,7 +207,8 @@ def test_no_reduction_lesson_for_a_projection_before_a_depthwise_conv(write_spec
     assert lesson is not None and lesson.title == "A 1x1 reduction before a larger conv"
 
 
-@pytest.mark.parametrize("fmt", ["onnx", "pt2", "torchscript"])
+@pytest.mark.parametrize("fmt", [pytest.param("onnx", marks=pytest.mark.slow),
+                                 pytest.param("pt2", marks=pytest.mark.slow), "torchscript"])
 def test_the_new_constructs_export(net: str, tmp_path, fmt: str) -> None:
     """Gate, split concat, channel shuffle, layer norm over channels, pointwise linear,
     layer scale and drop path all export, and the reloaded file computes what torch does

@@ -1,6 +1,6 @@
-"""Mistakes a newcomer makes in the first minutes, each caught with one clear sentence
-(issue 19, "Mistakes caught"): axes in the wrong order, an edited ejected spec, a family
-file without a variant, bare `cnncli`."""
+"""Mistakes a newcomer makes in the first minutes, each caught with one clear sentence:
+axes in the wrong order, an edited ejected spec, a family file without a variant, bare
+`cnncli`."""
 
 from __future__ import annotations
 

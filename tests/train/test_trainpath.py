@@ -206,6 +206,7 @@ def test_a_small_folder_shrinks_the_batch_unless_it_was_typed(capsys) -> None:
         fit_batch(resolve(None, {"batch_size": 64}), 24, None, {"batch_size"})
 
 
+@pytest.mark.slow
 def test_image_folder_of_24_trains_and_eval_says_how_to_evaluate(here: Path, cli,
                                                                  write_spec) -> None:
     image_module = pytest.importorskip("PIL.Image")

@@ -12,16 +12,16 @@ import pkgutil
 import re
 import sys
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 import cnncli
 import cnncli.layers
 from cnncli.layers import LAYER_TYPES, REGISTRY, Arg, ArgError, Layer, OptionError
 from cnncli.layers.activation import Activation
 
-DOCS = Path(__file__).parent.parent / "docs"
+DOCS = ROOT / "docs"
 
 
 def section(doc: str, heading: str) -> str:

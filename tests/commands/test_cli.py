@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import matches_golden
+from conftest import ROOT, matches_golden
 
 import cnncli
 
@@ -114,6 +114,7 @@ def test_flops_top(cli) -> None:
     assert rows[0]["macs"] >= rows[1]["macs"] >= rows[2]["macs"]
 
 
+@pytest.mark.slow
 def test_list_shows_every_variant(cli) -> None:
     code, out, _ = cli("list", "-f", "json")
     assert code == 0
@@ -216,10 +217,11 @@ def test_golden_tables(cli, name: str, args: list[str]) -> None:
     assert matches_golden(name, out)
 
 
+@pytest.mark.slow
 def test_wheel_ships_the_zoo(tmp_path: Path) -> None:
     """After a normal (not editable) install, zoo names work from any folder."""
     pytest.importorskip("setuptools")
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
          "-w", str(tmp_path / "wheel"), str(root)], capture_output=True, text=True, timeout=300)

@@ -12,10 +12,10 @@ import pytest
 from cnncli.analysis import figures
 
 pytest.importorskip("matplotlib")
+from conftest import ROOT
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 COUNT_TICK = re.compile(r"^\d+(\.\d+)? [KMG]$|^\d+(\.\d+)?$")
 
 
@@ -50,6 +50,7 @@ def inside(inner: Any, outer: Any) -> bool:
             and outer.y0 - 1 <= inner.y0 and inner.y1 <= outer.y1 + 1)
 
 
+@pytest.mark.slow
 def test_compare_plot_has_kmg_axes_a_title_and_labels_inside(cli, saved,
                                                                tmp_path: Path) -> None:
     target = tmp_path / "nets.png"

@@ -9,21 +9,20 @@ import gzip
 import hashlib
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import TESTS
+from synthetic_weights import synthetic_state_dict
 
 import cnncli
 from cnncli.model import checkpoint
 from cnncli.spec.pretrained import Torchvision
 from cnncli.train.infer import imagenet_classes, torchvision_input
 
-FIXTURES = Path(__file__).parent / "fixtures"
-sys.path.insert(0, str(FIXTURES))
-from synthetic_weights import synthetic_state_dict  # noqa: E402
+FIXTURES = TESTS / "fixtures"
 
 image_module = pytest.importorskip("PIL.Image")
 
@@ -58,6 +57,7 @@ def train(cli, photos: Path, out: Path, *extra: str) -> tuple[str, str]:
     return stdout, err
 
 
+@pytest.mark.slow
 def test_fine_tune_replaces_the_classifier_and_freezes_the_backbone(tmp_path, cli,
                                                                       photos) -> None:
     weights = resnet18_weights(tmp_path / "w")
@@ -81,6 +81,7 @@ def test_fine_tune_replaces_the_classifier_and_freezes_the_backbone(tmp_path, cl
     assert run["data"]["std"] == [0.229, 0.224, 0.225]
 
 
+@pytest.mark.slow
 def test_lr_backbone_moves_the_backbone_less(tmp_path, cli, photos) -> None:
     weights = resnet18_weights(tmp_path / "w")
     out = tmp_path / "run"
@@ -94,6 +95,7 @@ def test_lr_backbone_moves_the_backbone_less(tmp_path, cli, photos) -> None:
     assert not torch.equal(trained["fc.bias"], torch.zeros(2))
 
 
+@pytest.mark.slow
 def test_torchvision_weights_from_the_cache_and_imagenet_names(tmp_path, cli,
                                                                monkeypatch) -> None:
     """A weights file already in the cache is used (no network) once its hash is checked,

@@ -14,17 +14,17 @@ from __future__ import annotations
 import gzip
 import json
 from functools import cache
-from pathlib import Path
 
 import pytest
+from conftest import TESTS
 
 import cnncli
 from cnncli.spec.load import load
 from cnncli.spec.zoo import zoo_entries
 
-FIXTURE = Path(__file__).parent / "fixtures" / "torchvision.json.gz"
+FIXTURE = TESTS / "fixtures" / "torchvision.json.gz"
 
-# The networks issue 10 asks for, beside the _tv, VGG and ResNet entries already there.
+# Every zoo network that mirrors a torchvision model: zoo name -> torchvision name.
 REQUIRED = {
     "alexnet_tv": "alexnet", "googlenet_tv": "googlenet", "inception_v3": "inception_v3",
     **{f"vgg{d}{bn}": f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")},
@@ -81,6 +81,7 @@ def test_state_dict_keys_equal_torchvision(name: str) -> None:
     assert all(not spec.built_here(k) for k in theirs["file_only_keys"])
 
 
+@pytest.mark.slow
 def test_list_says_which_networks_have_weights(cli) -> None:
     code, out, _ = cli("list", "-f", "json")
     assert code == 0

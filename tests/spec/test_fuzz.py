@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import ROOT
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
@@ -33,7 +34,6 @@ from cnncli.commands import main
 from cnncli.layers import REGISTRY
 from cnncli.spec.resolve import COMPOSITES
 
-ROOT = Path(__file__).resolve().parent.parent
 SEED_FILES = sorted([*ROOT.glob("specs/*.yaml"), *ROOT.glob("docs/examples/*.yaml")])
 SEEDS = {path.name: yaml.safe_load(path.read_text(encoding="utf-8")) for path in SEED_FILES}
 EXAMPLES = int(os.environ.get("CNNCLI_FUZZ_EXAMPLES", "150"))
@@ -197,6 +197,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("fuzz")
 
 
+@pytest.mark.slow
 @settings(derandomize=True, database=None, max_examples=EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(case=mutants())
@@ -223,6 +224,7 @@ def test_mutated_zoo_spec_fails_cleanly(workdir: Path,
     assert elapsed < TIME_LIMIT_S, f"took {elapsed:.2f} s"
 
 
+@pytest.mark.slow
 def test_seeds_pass_unmutated(workdir: Path) -> None:
     """The round trip through safe_load/safe_dump keeps every seed valid."""
     for seed, doc in SEEDS.items():

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from test_train import digits  # noqa: F401  (the fixture)
 
 import cnncli
 from cnncli.layers.modules import EuclideanRBF, ScaledTanh, SparseConv2d, Subsample2d
@@ -98,6 +97,7 @@ def test_variant_recipe_overrides_the_spec_recipe() -> None:
     assert paper.values["fit"] == shared.values["fit"] == "pad"  # keys the variant leaves alone
 
 
+@pytest.mark.slow
 def test_lenet5_paper_learns_the_blocks(digits: Path, tmp_path: Path, cli) -> None:  # noqa: F811
     out = tmp_path / "run"
     code, _, err = cli("train", "lenet5_paper", "--data-dir", str(digits), "--epochs", "2",
@@ -107,6 +107,7 @@ def test_lenet5_paper_learns_the_blocks(digits: Path, tmp_path: Path, cli) -> No
     assert history[-1]["val_acc"] > 0.9
 
 
+@pytest.mark.slow
 def test_lenet5_paper_exports_to_onnx(tmp_path: Path, cli) -> None:
     """export runs the file in onnxruntime and refuses a difference from torch (ONNX has
     no avg_pool divisor_override, which once made the subsampling 4x off)."""

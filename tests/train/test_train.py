@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import free_port
 
 import cnncli
 from cnncli.model import checkpoint, rebuild
@@ -34,31 +34,6 @@ layers:
   - flatten
   - linear: {out: classes}
 """
-
-
-def write_idx(folder: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:
-    """Standard IDX files (gzip), as MNIST ships them."""
-    n, h, w = images.shape
-    with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, h, w) + images.astype(np.uint8).tobytes())
-    with gzip.open(folder / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">II", 0x801, n) + labels.astype(np.uint8).tobytes())
-
-
-@pytest.fixture
-def digits(tmp_path: Path) -> Path:
-    """A learnable 10-class set of 28x28 images: each class lights its own block."""
-    rng = np.random.default_rng(0)
-    folder = tmp_path / "mnist"
-    folder.mkdir()
-    for prefix, n in (("train", 600), ("t10k", 200)):
-        labels = rng.integers(0, 10, n)
-        images = rng.integers(0, 60, (n, 28, 28))
-        for i, label in enumerate(labels):
-            r, c = divmod(int(label), 5)
-            images[i, 4 + 10 * r:12 + 10 * r, 2 + 5 * c:6 + 5 * c] += 180
-        write_idx(folder, prefix, images, labels)
-    return folder
 
 
 def test_train_lenet_on_idx_then_eval_predict_export(digits: Path, tmp_path: Path, cli) -> None:
@@ -117,6 +92,7 @@ def _train(spec: str, out: Path, epochs: int, *extra: str) -> subprocess.Complet
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_resume_gives_the_same_weights(tmp_path: Path, write_spec) -> None:
     spec = write_spec(TINY)
     straight = _train(spec, tmp_path / "a", 4, "--optimizer", "adam", "--lr", "0.01")
@@ -133,6 +109,7 @@ def test_resume_gives_the_same_weights(tmp_path: Path, write_spec) -> None:
     rebuild.model_from(b, tmp_path / "b" / "last.pt")
 
 
+@pytest.mark.slow
 def test_sigint_saves_and_resume_continues_exactly(tmp_path: Path, write_spec) -> None:
     """Interrupt mid-run (any step), resume, and land on the uninterrupted run's weights."""
     spec = write_spec(TINY)
@@ -162,6 +139,7 @@ def test_sigint_saves_and_resume_continues_exactly(tmp_path: Path, write_spec) -
     assert_same_weights(a, b)
 
 
+@pytest.mark.slow
 def test_refusals(tmp_path: Path, write_spec, cli, digits: Path) -> None:
     spec = write_spec(TINY)
     out = tmp_path / "run"
@@ -245,6 +223,7 @@ def test_hostile_checkpoint_is_refused_and_runs_nothing(tmp_path: Path, cli) -> 
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_epoch_and_step(tmp_path: Path, write_spec) -> None:
     spec = write_spec("""
         name: mlp
@@ -257,6 +236,7 @@ def test_nan_loss_stops_with_epoch_and_step(tmp_path: Path, write_spec) -> None:
     assert "the loss became" in run.stderr and "epoch 1, step" in run.stderr
 
 
+@pytest.mark.slow
 def test_build_from_checkpoint_matches(tmp_path: Path, write_spec) -> None:
     spec = write_spec(TINY)
     assert _train(spec, tmp_path / "r", 1).returncode == 0
@@ -266,13 +246,14 @@ def test_build_from_checkpoint_matches(tmp_path: Path, write_spec) -> None:
     assert sum(p.numel() for p in model.parameters()) == cnncli.analyze(spec).totals()["params"]
 
 
+@pytest.mark.slow
 def test_two_process_gloo_run(tmp_path: Path, write_spec) -> None:
     """torchrun with 2 CPU processes: DDP over gloo, one writer, metrics over both shards."""
     spec = write_spec(TINY)
     out = tmp_path / "ddp"
     torchrun = Path(sys.executable).with_name("torchrun")
-    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", "29517", "-m", "cnncli",
-           "train", spec, "--data", "synthetic", "--epochs", "2", "--out", str(out),
+    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", str(free_port()),
+           "-m", "cnncli", "train", spec, "--data", "synthetic", "--epochs", "2", "--out", str(out),
            "--device", "cpu", "--batch-size", "32"]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=240,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -318,6 +299,7 @@ def test_train_on_cifar_format_files(tmp_path: Path, write_spec, cli) -> None:
     assert state["options"]["augment"] == ["crop", "flip"]
 
 
+@pytest.mark.slow
 def test_train_on_an_image_folder(tmp_path: Path, write_spec, cli) -> None:
     image_module = pytest.importorskip("PIL.Image")
     root = tmp_path / "photos"
@@ -344,6 +326,7 @@ def test_train_on_an_image_folder(tmp_path: Path, write_spec, cli) -> None:
     assert stdout.startswith(f"{root / 'dog' / '0.png'}: ")
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_never_loses_the_run(tmp_path: Path, write_spec) -> None:
     """Kill -9 at random moments (tiny epochs: much of the time goes to writing checkpoints);
     last.pt always loads, --resume takes over the stale lock, and the final weights equal
@@ -389,7 +372,7 @@ def test_no_network_names_the_files_and_folder(tmp_path: Path, cli, monkeypatch)
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     monkeypatch.setenv("CNNCLI_DATA", str(tmp_path / "cache"))
     # --data mnist said outright: no stand-in (the spec's default alone falls back to the
-    # shipped sample, tests/test_first_run.py)
+    # shipped sample, tests/commands/test_first_run.py)
     code, _, err = cli("train", "lenet5", "--data", "mnist", "--epochs", "1", "--out",
                        str(tmp_path / "run"))
     assert code == 2 and "Traceback" not in err
@@ -425,6 +408,7 @@ def test_full_disk_is_refused_before_training(tmp_path: Path, cli, monkeypatch,
     assert not (tmp_path / "run" / ".lock").exists()
 
 
+@pytest.mark.slow
 def test_second_ctrl_c_exits_at_once(tmp_path: Path, write_spec) -> None:
     spec = write_spec(TINY)
     cmd = [sys.executable, "-m", "cnncli", "train", spec, "--data", "synthetic", "--epochs",

@@ -8,19 +8,18 @@ import gzip
 import hashlib
 import http.server
 import json
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import TESTS, by_family
+from synthetic_weights import synthetic_input, synthetic_state_dict
 
 import cnncli
 from cnncli.errors import UsageError
 
-FIXTURES = Path(__file__).parent / "fixtures"
-sys.path.insert(0, str(FIXTURES))
-from synthetic_weights import synthetic_input, synthetic_state_dict  # noqa: E402
+FIXTURES = TESTS / "fixtures"
 
 OUTPUTS = json.loads((FIXTURES / "torchvision_outputs.json").read_text())
 ZOO_OF = {"googlenet": "googlenet_tv"}
@@ -43,7 +42,7 @@ def weights_file(tmp_path: Path, model: str, drop: str | None = None,
     return path
 
 
-@pytest.mark.parametrize("model", sorted(OUTPUTS))
+@pytest.mark.parametrize("model", by_family(sorted(OUTPUTS)))
 def test_outputs_equal_torchvisions_own_model(tmp_path: Path, model: str) -> None:
     """The same weights in both: our model's logits are torchvision's (measured there)."""
     expected = OUTPUTS[model]
@@ -56,6 +55,7 @@ def test_outputs_equal_torchvisions_own_model(tmp_path: Path, model: str) -> Non
     assert y.argmax(1).tolist() == expected["argmax"]
 
 
+@pytest.mark.slow
 def test_strict_load_names_the_keys_that_differ(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as info:
         cnncli.build("resnet18", weights=str(weights_file(tmp_path, "resnet18",
@@ -134,7 +134,8 @@ class Server:
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        # a short poll keeps shutdown() from waiting the default half second
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
 
     def close(self) -> None:
         self.httpd.shutdown()

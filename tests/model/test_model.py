@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import torch
 import yaml
+from conftest import by_family
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from zoo_figures import GOLDEN
@@ -22,7 +23,7 @@ from cnncli.model.verify import verify
 from cnncli.spec.zoo import zoo_entries
 
 
-@pytest.mark.parametrize("name", sorted(zoo_entries()))
+@pytest.mark.parametrize("name", by_family(sorted(zoo_entries())))
 def test_zoo_verifies_on_meta(name: str) -> None:
     result = verify(name, batch=2, device="meta")
     assert result.ok, result.first_disagreement()
@@ -33,9 +34,9 @@ def test_zoo_verifies_on_meta(name: str) -> None:
 
 
 @pytest.mark.parametrize("name,shape", [
-    ("lenet5", "1x32x32"), ("resnet18", "3x64x64"), ("resnet50", "3x64x64"),
-    ("googlenet_tv", "3x64x64"), ("googlenet", "3x64x64"), ("alexnet_tv", "3x64x64"),
-    ("inception_bottleneck", "480x14x14"),
+*by_family([("lenet5", "1x32x32"), ("resnet18", "3x64x64"), ("resnet50", "3x64x64"),
+               ("googlenet_tv", "3x64x64"), ("googlenet", "3x64x64"), ("alexnet_tv", "3x64x64"),
+               ("inception_bottleneck", "480x14x14")]),
 ])
 def test_forward_backward_on_cpu(name: str, shape: str) -> None:
     torch.manual_seed(0)
@@ -126,6 +127,7 @@ def test_verify_meta_handles_huge_inputs(cli) -> None:
     assert code == 0, out
 
 
+@pytest.mark.slow
 def test_export_pt2_reloads_at_any_batch(tmp_path: Path, cli) -> None:
     target = tmp_path / "resnet18.pt2"
     code, out, err = cli("export", "resnet18", "--input", "3x32x32", "-f", "pt2", "-o",
@@ -223,6 +225,7 @@ def _silenced(function: Any) -> Any:
     return call
 
 
+@pytest.mark.slow
 def test_export_onnx_runs_in_onnxruntime(tmp_path: Path, cli) -> None:
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
@@ -354,6 +357,7 @@ def spec_text(draw: st.DrawFn) -> str:
     return yaml.safe_dump(spec, sort_keys=False)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(text=spec_text())

@@ -62,6 +62,7 @@ def test_unknown_name_suggests_the_closest(cli) -> None:
                    "`cnncli list` shows the zoo\n")
 
 
+@pytest.mark.slow
 def test_list_shows_aliases(cli) -> None:
     code, out, _ = cli("list", "--format", "json")
     import json
@@ -185,6 +186,7 @@ def complete(words: str, cwd: Path | None = None) -> list[str]:
     return [line.split(",", 1)[1] for line in run.stdout.splitlines()]
 
 
+@pytest.mark.slow
 def test_completion_of_spec(tmp_path: Path) -> None:
     assert complete("cnncli summary lene") == ["lenet", "lenet-5", "lenet5", "lenet5-1998",
                                                "lenet5-original", "lenet5_paper"]

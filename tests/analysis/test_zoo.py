@@ -1,5 +1,5 @@
 """Golden figures: every zoo network's parameters and conv/linear MACs, from papers and
-torchvision (batch 1, the issue's table)."""
+torchvision (batch 1)."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from cnncli.analysis.analyze import analyze
 from cnncli.analysis.diagram import Layout, open_to, svg, tree
@@ -19,7 +20,6 @@ from cnncli.analysis.zoolist import records
 NS = "{http://www.w3.org/2000/svg}"
 BROWSER = next((b for b in ("chromium", "chromium-browser", "google-chrome")
                 if shutil.which(b)), None)
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def boxes(text: str) -> dict[str, tuple[float, float]]:
@@ -108,6 +108,7 @@ def test_long_networks_wrap_into_a_bounded_picture() -> None:
     assert len({round(x) for x, _ in placed.values()}) > 8  # many columns
 
 
+@pytest.mark.slow
 def test_no_zoo_network_at_full_depth_is_drawn_as_a_strip() -> None:
     """At most 1:2.5 either way and 7000 px a side: the column height adapts to each network
     (ResNet-18, its stages one column each, is the tallest at about 1:2.25)."""
@@ -181,6 +182,7 @@ def dump_dom(page: Path, fragment: str, tmp_path: Path) -> str:
     return result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(BROWSER is None, reason="no headless Chromium here (apt-get install "
                                             "chromium); .ci/run installs it where apt exists")
 def test_html_page_in_a_real_browser(cli, tmp_path: Path) -> None:
@@ -208,6 +210,7 @@ def placed_in(dom: str) -> dict[str, tuple[float, float]]:
         r'<g class="box[^"]*" data-path="([^"]*)"><rect x="([\d.]+)" y="([\d.]+)"', dom)}
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(BROWSER is None, reason="no headless Chromium here (apt-get install "
                                             "chromium); .ci/run installs it where apt exists")
 def test_full_depth_page_fits_a_laptop_window_and_lays_out_as_the_svg(cli,

@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import TESTS
 
-OFFLINE_SITE = Path(__file__).resolve().parent / "offline_site"
+OFFLINE_SITE = TESTS / "offline_site"
 
 
 @pytest.fixture()
