@@ -16,7 +16,18 @@ from typing import Any, ClassVar
 from ..errors import SpecError, UsageError
 from ..layers import Cost, Layer, Shape, shape_text
 from ..layers.window import elements
-from ..spec.ir import Concat, Gate, LayerNode, Network, Node, Residual, Sequence, parts
+from ..spec.ir import (
+    INPUT,
+    Concat,
+    Gate,
+    Join,
+    LayerNode,
+    Network,
+    Node,
+    Residual,
+    Sequence,
+    parts,
+)
 from ..spec.load import load
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp64": 8}
@@ -178,34 +189,60 @@ def analyze_network(network: Network, batch: int = 1, dtype: str = "fp32") -> An
     composite, with the receptive field followed through."""
     root = Row(path="", kind=network.name, depth=0, node=network.root, input=network.input,
                output=network.input, rf=RF())
-    out, rf = _fold(root, parts(network.root), network.input, RF(), 1)
+    seen = {INPUT: RF()}
+    out, rf = _fold(root, parts(network.root), network.input, RF(), 1, seen)
     root.output, root.rf = out, rf
     return Analysis(network=network, batch=batch, dtype=dtype, root=root)
 
 
+#: the receptive field of every output made so far, by path (what `from:` reads)
+Seen = dict[str, RF]
+
+
 def _fold(parent: Row, nodes: list[tuple[str, Node]], shape: Shape, rf: RF,
-          depth: int) -> tuple[Shape, RF]:
+          depth: int, seen: Seen) -> tuple[Shape, RF]:
     for role, node in nodes:
-        row = _analyze(node, role, rf, depth)
+        row = _analyze(node, role, rf, depth, seen)
         parent.add(row)
         shape, rf = row.output, row.rf
     return shape, rf
 
 
-def _analyze(node: Node, role: str, rf: RF, depth: int) -> Row:
+def _analyze(node: Node, role: str, rf: RF, depth: int, seen: Seen) -> Row:
+    if node.sources and not isinstance(node, Join):
+        rf = seen[node.sources[0]]  # it reads a named earlier output, not the one before
     if isinstance(node, LayerNode):
-        return _layer(node, role, rf, depth)
-    row = Row(path=node.path, kind=node.kind, depth=depth, node=node, input=node.input,
-              output=node.output, rf=rf, role=role)
-    if isinstance(node, Concat):
-        _concat(row, node, rf, depth)
-    elif isinstance(node, Residual):
-        _residual(row, node, rf, depth)
-    elif isinstance(node, Gate):
-        _gate(row, node, rf, depth)
+        row = _layer(node, role, rf, depth)
+    elif isinstance(node, Join):
+        row = _join(node, role, depth, seen)
     else:
-        row.output, row.rf = _fold(row, parts(node), node.input, rf, depth + 1)
+        row = Row(path=node.path, kind=node.kind, depth=depth, node=node, input=node.input,
+                  output=node.output, rf=rf, role=role)
+        if isinstance(node, Concat):
+            _concat(row, node, rf, depth, seen)
+        elif isinstance(node, Residual):
+            _residual(row, node, rf, depth, seen)
+        elif isinstance(node, Gate):
+            _gate(row, node, rf, depth, seen)
+        else:
+            row.output, row.rf = _fold(row, parts(node), node.input, rf, depth + 1, seen)
+    seen[node.path] = row.rf
     return row
+
+
+def _join(node: Join, role: str, depth: int, seen: Seen) -> Row:
+    """Named outputs joined: an add or multiply does one op per output element for each
+    input after the first, reading every input element; a concat copies. Its receptive
+    field is the widest of its inputs'."""
+    rf = seen[node.sources[0]]
+    for source in node.sources[1:]:
+        rf = rf.widest(seen[source])
+    out = elements(node.output)
+    ops = 0 if node.op == "concat" else out * (len(node.sources) - 1)
+    reads = 0 if node.op == "concat" else sum(elements(s) for s in node.shapes)
+    return Row(path=node.path, kind=node.op, depth=depth, node=node, input=node.input,
+               output=node.output, rf=rf, role=role, activations=out, op=node.op,
+               sums={"other_ops": ops, "connections": reads})
 
 
 def _layer(node: LayerNode, role: str, rf: RF, depth: int) -> Row:
@@ -218,37 +255,38 @@ def _layer(node: LayerNode, role: str, rf: RF, depth: int) -> Row:
                activations=elements(cost.output))
 
 
-def _concat(row: Row, node: Concat, rf: RF, depth: int) -> None:
+def _concat(row: Row, node: Concat, rf: RF, depth: int, seen: Seen) -> None:
     """Branches see the same input (a split gives each its share of the channels, a view);
     outputs join along channels (dim 1 in torch), then the `after` layers."""
     widest = rf
     for branch in node.branches:
-        child = _analyze(branch, "branch", rf, depth + 1)
+        child = _analyze(branch, "branch", rf, depth + 1, seen)
         row.add(child)
         widest = widest.widest(child.rf)
     # torch.cat writes a new tensor: its own row, so that rows shown at any depth add up.
     row.add(_op_row("concat", node, depth, node.joined, widest, ops=0, reads=0))
     row.output, row.rf = _fold(row, [("after", n) for n in node.after], node.joined, widest,
-                               depth + 1)
+                               depth + 1, seen)
 
 
-def _gate(row: Row, node: Gate, rf: RF, depth: int) -> None:
+def _gate(row: Row, node: Gate, rf: RF, depth: int, seen: Seen) -> None:
     """x * gate(x): the gate's Cx1x1 (or CxHxW) broadcast over x, one multiply per element.
     Each output reads everything the gate read, on x's own grid."""
     shape = node.input
-    _, gate_rf = _fold(row, parts(node), shape, rf, depth + 1)
+    _, gate_rf = _fold(row, parts(node), shape, rf, depth + 1, seen)
     seen = RF(rf.widest(gate_rf).size, rf.jump)
     row.add(_op_row("mul", node, depth, shape, seen, ops=elements(shape),
                     reads=2 * elements(shape)))
     row.output, row.rf = shape, seen
 
 
-def _residual(row: Row, node: Residual, rf: RF, depth: int) -> None:
+def _residual(row: Row, node: Residual, rf: RF, depth: int, seen: Seen) -> None:
     shape = node.input
-    body_out, body_rf = _fold(row, [("body", n) for n in node.body], shape, rf, depth + 1)
+    body_out, body_rf = _fold(row, [("body", n) for n in node.body], shape, rf, depth + 1,
+                              seen)
     shortcut = node.shortcut
     if isinstance(shortcut, Sequence):
-        side = _analyze(shortcut, "shortcut", rf, depth + 1)
+        side = _analyze(shortcut, "shortcut", rf, depth + 1, seen)
         row.add(side)
         side_out, body_rf = side.output, body_rf.widest(side.rf)
     else:
@@ -262,7 +300,7 @@ def _residual(row: Row, node: Residual, rf: RF, depth: int) -> None:
     row.add(_op_row("add", node, depth, body_out, body_rf, ops=elements(body_out),
                     reads=2 * elements(body_out)))
     row.output, row.rf = _fold(row, [("after", n) for n in node.after], body_out, body_rf,
-                               depth + 1)
+                               depth + 1, seen)
 
 
 def _identity_hint(node: Residual, shape: Shape, body_out: Shape, rf: RF, body_rf: RF) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import UsageError
 from ..layers.base import Layout, Saved, Shape
 from ..layers.window import elements
-from ..spec.ir import Concat, Gate, Residual
+from ..spec.ir import INPUT, Concat, Gate, Join, Residual
 from .analyze import DTYPE_BYTES, Analysis, Row
 from .table import mib
 
@@ -80,6 +80,7 @@ class _Walk:
         self.made = 0  # tensors made so far; each one's key
         self.by_row: dict[str, int] = {}
         self.sizes: dict[int, int] = {}  # elements per sample of each storage (views: whole)
+        self.named: dict[str, _Tensor] = {}  # every node's output by path (what from: reads)
 
     def new(self, grad: bool, shape: tuple[int, ...], last: bool = False) -> _Tensor:
         self.made += 1
@@ -87,8 +88,17 @@ class _Walk:
         return _Tensor(self.made, grad, _channels_last(shape, last))
 
     def node(self, row: Row, x: _Tensor) -> _Tensor:
+        node = row.node
+        if node.sources and not isinstance(node, Join):
+            x = self.named[node.sources[0]]
+        self.named[row.path] = out = self.output(row, x)
+        return out
+
+    def output(self, row: Row, x: _Tensor) -> _Tensor:
         if row.is_layer:
             return self.layer(row, x)
+        if isinstance(row.node, Join):
+            return self.join(row, row.node)
         if isinstance(row.node, Residual):
             return self.residual(row, x)
         if isinstance(row.node, Concat):
@@ -98,6 +108,30 @@ class _Walk:
         for child in row.children:
             x = self.node(child, x)
         return x
+
+    def join(self, row: Row, node: Join) -> _Tensor:
+        """Named outputs joined: add and cat keep nothing for backward; each multiply
+        keeps its two operands (each one's gradient needs the other)."""
+        ins = [self.named[path] for path in node.sources]
+        charged = 0
+        if node.op == "multiply":
+            acc = ins[0]
+            for other in ins[1:]:
+                if acc.grad:
+                    charged += self.charge(Saved("output", 0), None, acc, other)
+                if other.grad:
+                    charged += self.charge(Saved("input", 0), None, acc, other)
+                acc = self.new(acc.grad or other.grad, row.output, acc.last)
+            self.by_row[row.path] = charged
+            return acc
+        self.by_row[row.path] = 0
+        grad = any(t.grad for t in ins)
+        if node.op == "concat":  # torch.cat's rule: channels-last when every part is
+            return self.new(grad, row.output, all(t.last for t in ins))
+        acc = ins[0]  # a chain of adds: each sum a new tensor in the first operand's order
+        for _ in ins[1:]:
+            acc = self.new(grad, row.output, acc.last)
+        return acc
 
     def concat(self, row: Row, x: _Tensor) -> _Tensor:
         """Branches on x (a split's shares are views of x); cat's backward keeps nothing.
@@ -209,7 +243,8 @@ def training_memory(analysis: Analysis, optimizer: str = "sgd", amp: bool = Fals
         raise UsageError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
     element = DTYPE_BYTES[analysis.dtype]
     walk = _Walk(analysis.batch, element, amp, device)
-    walk.node(analysis.root, _Tensor(0, False))
+    walk.named[INPUT] = x = _Tensor(0, False)
+    walk.node(analysis.root, x)
     root = analysis.root
     return Training(
         batch=analysis.batch, optimizer=optimizer, amp=amp, device=device,

@@ -18,7 +18,7 @@ from torch import nn
 from ..analysis.analyze import Analysis, Row, analyze
 from ..errors import SpecError
 from ..layers import REGISTRY
-from ..spec.ir import Concat, Gate, LayerNode, Network, Residual
+from ..spec.ir import INPUT, Concat, Gate, Join, LayerNode, Network, Residual
 from . import compat
 from .pretrained import load_pretrained
 
@@ -37,7 +37,10 @@ class Composite(nn.Module):
 
     ("module", name); ("seq", (plan, ...)); ("cat", (plan, ...), split), the branches joined
     along channels, each on its share of the channels when split; ("add", body, shortcut),
-    shortcut None for the identity; ("mul", gate), x times gate(x).
+    shortcut None for the identity; ("mul", gate), x times gate(x). The graph form adds
+    ("from", path, plan), the plan run on an earlier named output instead of x;
+    ("keep", path, plan), whose output later steps read by name; ("join", op, paths).
+    Named outputs travel in `env` (path -> tensor), shared by the whole model's forward.
     """
 
     def __init__(self, modules: list[tuple[str, nn.Module]], plan: Plan):
@@ -46,14 +49,15 @@ class Composite(nn.Module):
             self.add_module(name, module)
         self.plan = plan
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.run(self.plan, x)
+    def forward(self, x: torch.Tensor, env: dict[str, torch.Tensor] | None = None
+                ) -> torch.Tensor:
+        return self.run(self.plan, x, {} if env is None else env)
 
     def __getitem__(self, index: int) -> nn.Module:
         """The index-th module of a plain sequence (`model.layer1[0]`, as torchvision's);
         a residual, concat or gate has no order to index, only names."""
         names = _in_order(self.plan)
-        if names is None:
+        if names is None or not names:
             raise TypeError("a residual, concat or gate composite is indexed by name, not "
                             f"position: {', '.join(self._modules)}")
         if not isinstance(index, int):
@@ -65,31 +69,61 @@ class Composite(nn.Module):
         joins and a gate multiplies."""
         return "" if _in_order(self.plan) is not None else f"wiring: {_wiring(self.plan)}"
 
-    def run(self, plan: Plan, x: torch.Tensor) -> torch.Tensor:
+    def run(self, plan: Plan, x: torch.Tensor, env: dict[str, torch.Tensor]) -> torch.Tensor:
         kind = plan[0]
         if kind == "module":
-            return self._modules[plan[1]](x)  # type: ignore[misc]
+            module = self._modules[plan[1]]
+            return module(x, env) if isinstance(module, Composite) else module(x)  # type: ignore[misc]
         if kind == "seq":
             for step in plan[1]:
-                x = self.run(step, x)
+                x = self.run(step, x, env)
             return x
         if kind == "cat":
             parts = x.chunk(len(plan[1]), dim=1) if plan[2] else [x] * len(plan[1])
-            return torch.cat([self.run(p, part) for p, part in zip(plan[1], parts)], dim=1)
+            return torch.cat([self.run(p, part, env) for p, part in zip(plan[1], parts)],
+                             dim=1)
         if kind == "add":
-            side = x if plan[2] is None else self.run(plan[2], x)
-            return self.run(plan[1], x) + side
+            side = x if plan[2] is None else self.run(plan[2], x, env)
+            return self.run(plan[1], x, env) + side
         if kind == "mul":
-            return x * self.run(plan[1], x)
+            return x * self.run(plan[1], x, env)
+        if kind == "keep":
+            env[plan[1]] = y = self.run(plan[2], x, env)
+            return y
+        if kind == "from":
+            return self.run(plan[2], _named(env, plan[1]), env)
+        if kind == "join":
+            return _join(plan[1], [_named(env, path) for path in plan[2]])
         raise AssertionError(f"unknown plan step {kind!r}")
+
+
+def _named(env: dict[str, torch.Tensor], path: str) -> torch.Tensor:
+    if path not in env:
+        raise RuntimeError(f"this part reads {path!r}, an output made outside it: run the "
+                           "whole model (a part that reads named outputs cannot run alone)")
+    return env[path]
+
+
+def _join(op: str, tensors: list[torch.Tensor]) -> torch.Tensor:
+    if op == "concat":
+        return torch.cat(tensors, dim=1)
+    out = tensors[0]
+    for t in tensors[1:]:
+        out = out + t if op == "add" else out * t
+    return out
 
 
 def _in_order(plan: Plan) -> list[str] | None:
     """The module names of a plan that is a plain sequence, else None."""
+    if plan[0] == "keep":
+        return _in_order(plan[2])
     if plan[0] == "module":
         return [plan[1]]
-    if plan[0] == "seq" and all(step[0] == "module" for step in plan[1]):
-        return [step[1] for step in plan[1]]
+    if plan[0] == "seq":
+        names = [_in_order(step) for step in plan[1]]
+        if all(n is not None and len(n) == 1 and step[0] != "seq"
+               for n, step in zip(names, plan[1])):
+            return [n[0] for n in names]  # type: ignore[index]
     return None
 
 
@@ -106,6 +140,12 @@ def _wiring(plan: Plan) -> str:
     if kind == "add":
         side = "identity" if plan[2] is None else _wiring(plan[2])
         return f"add(body: {_wiring(plan[1])}, shortcut: {side})"
+    if kind == "keep":
+        return _wiring(plan[2])
+    if kind == "from":
+        return f"[{plan[1]}] -> {_wiring(plan[2])}"
+    if kind == "join":
+        return f"{plan[1]}({', '.join(plan[2])})"
     return f"multiply(x, gate: {_wiring(plan[1])})"
 
 
@@ -113,29 +153,53 @@ class CnnModel(Composite):
     """The network a spec describes, with its name and input and output shapes."""
 
     def __init__(self, analysis: Analysis):
-        super().__init__(*assemble(analysis.root))
+        super().__init__(*assemble(analysis.root, kept(analysis)))
         self.spec_name = analysis.network.name
         self.input_shape = tuple(analysis.input)
         self.output_shape = tuple(analysis.output)
+        #: paths of the spec's named outputs (`outputs:`), returned as a tuple
+        self.outputs = tuple(n.path for n in analysis.network.outputs.values())
+
+    def forward(self, x: torch.Tensor, env: dict[str, torch.Tensor] | None = None
+                ) -> Any:
+        env = {INPUT: x}
+        y = self.run(self.plan, x, env)
+        return tuple(env[path] for path in self.outputs) if self.outputs else y
 
 
-def assemble(row: Row) -> tuple[list[tuple[str, nn.Module]], Plan]:
-    """The modules a composite row owns (through inline children too) and its plan."""
+def kept(analysis: Analysis) -> frozenset[str]:
+    """The paths whose outputs a later step reads by name."""
+    paths = {n.path for n in analysis.network.outputs.values()}
+    for row in analysis.root.walk():
+        paths.update(row.node.sources if row.node is not analysis.network.root else ())
+    return frozenset(paths)
+
+
+def assemble(row: Row, keep: frozenset[str] = frozenset()
+             ) -> tuple[list[tuple[str, nn.Module]], Plan]:
+    """The modules a composite row owns (through inline children too) and its plan;
+    `keep`: the paths whose outputs are read by name."""
     modules: list[tuple[str, nn.Module]] = []
 
     def step(child: Row) -> Plan:
-        if child.node.inline:
-            owned, plan = assemble(child)
+        node = child.node
+        if isinstance(node, Join):
+            plan: Plan = ("join", node.op, node.sources)
+        elif node.inline:
+            owned, plan = assemble(child, keep)
             modules.extend(owned)
-            return plan
-        modules.append((child.node.name, module_for(child)))
-        return ("module", child.node.name)
+        else:
+            modules.append((node.name, module_for(child, keep)))
+            plan = ("module", node.name)
+        if node.sources and not isinstance(node, Join):
+            plan = ("from", node.sources[0], plan)
+        return ("keep", node.path, plan) if node.path in keep else plan
 
     def steps(rows: list[Row]) -> tuple[Plan, ...]:
         return tuple(step(r) for r in rows)
 
     node = row.node
-    parts = [child for child in row.children if child.op is None]
+    parts = [child for child in row.children if child.op is None or isinstance(child.node, Join)]
     if isinstance(node, Concat):
         branches = [r for r in parts if r.role == "branch"]
         join = ("cat", steps(branches), node.split)
@@ -151,7 +215,7 @@ def assemble(row: Row) -> tuple[list[tuple[str, nn.Module]], Plan]:
     return modules, ("seq", steps(parts))
 
 
-def module_for(row: Row) -> nn.Module:
+def module_for(row: Row, keep: frozenset[str] = frozenset()) -> nn.Module:
     """The torch module of one analysed row (a layer or a composite)."""
     node = row.node
     if isinstance(node, LayerNode):
@@ -159,7 +223,7 @@ def module_for(row: Row) -> nn.Module:
         if node.frozen:
             module.requires_grad_(False)
         return module
-    return Composite(*assemble(row))
+    return Composite(*assemble(row, keep))
 
 
 def init_weights(model: nn.Module, kinds: set[str], scheme: str) -> str:

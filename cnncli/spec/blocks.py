@@ -12,7 +12,7 @@ from .yamlsrc import YMap
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-COMMON_KEYS = ("name", "when", "frozen", "inline")
+COMMON_KEYS = ("name", "when", "frozen", "inline", "from")
 COMPOSITES = {
     "sequence": ("layers",),
     "residual": ("layers", "shortcut", "shortcut_name", "after"),
@@ -35,6 +35,9 @@ class Block:
     body: Any
     body_mark: Mark
     mark: Mark
+    #: names of its tensor inputs (`inputs: [x, skip]`), the first the output flowing in;
+    #: empty: the one input, read as `input`
+    inputs: tuple[str, ...] = ()
 
 
 def parse_block(name: str, raw: Any, mark: Mark) -> Block:
@@ -45,7 +48,7 @@ def parse_block(name: str, raw: Any, mark: Mark) -> Block:
     if not isinstance(raw, YMap):
         raise SpecError(f"block {name!r} must be a mapping with params and one of "
                         f"{', '.join(BLOCK_BODIES)}", mark)
-    allowed = ("params", "description", *BLOCK_BODIES)
+    allowed = ("params", "description", "inputs", *BLOCK_BODIES)
     for key in raw:
         if key not in allowed:
             raise SpecError(f"unknown key {key!r} in block {name!r}{did_you_mean(key, allowed)}"
@@ -76,7 +79,25 @@ def parse_block(name: str, raw: Any, mark: Mark) -> Block:
     body = raw[kind]
     if kind == "layers":
         kind, body = "sequence", wrap({"layers": body}, raw.mark_of("layers"))
-    return Block(name, params, kind, body, raw.mark_of(bodies[0]), mark)
+    return Block(name, params, kind, body, raw.mark_of(bodies[0]), mark,
+                 _inputs(raw, name, params))
+
+
+def _inputs(raw: YMap, name: str, params: YMap) -> tuple[str, ...]:
+    """A block's `inputs:` names: plain identifiers, none twice, none a parameter's."""
+    if "inputs" not in raw:
+        return ()
+    names = raw["inputs"]
+    where = raw.mark_of("inputs")
+    if not isinstance(names, list) or not names or not all(
+            isinstance(n, str) and NAME_RE.fullmatch(n) for n in names):
+        raise SpecError(f"inputs of block {name!r} must be a list of names, e.g. [x, skip]",
+                        where)
+    for n in names:
+        if names.count(n) > 1 or n in params or n == "input":
+            raise SpecError(f"input name {n!r} of block {name!r} is used twice (inputs, "
+                            "params or the name input)", where)
+    return tuple(names)
 
 
 def wrap(values: dict[str, Any], mark: Mark) -> YMap:

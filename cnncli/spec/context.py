@@ -3,14 +3,15 @@ composites: evaluating values, flags, and how names and indices are claimed in a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Mark, SpecError, yaml_repr
 from ..layers import Shape
 from .blocks import SHAPE_NAMES
 from .expr import ExprError, evaluate
-from .ir import Node, written
+from .ir import INPUT, Node, written
 from .yamlsrc import YAML11_BOOLEANS, YList, YMap
 
 MAX_NODES = 200_000
@@ -29,6 +30,13 @@ class Context:
     inline: bool = False  # the composite being entered is inline
     path: str | None = None  # the entry being resolved, for messages about its values
     calls: tuple[str, ...] = ()  # the blocks being expanded, outermost first
+    #: the outputs an entry may read by name (`from:`): this list's earlier entries, then
+    #: the enclosing lists' (a block body sees only its inputs); name -> node
+    tensors: Mapping[str, Node] = field(default_factory=dict)
+    #: the path of the node whose output is `shape` (INPUT for the network's input)
+    last: str = INPUT
+    #: names given to entries later in this list: name -> where (for "defined later")
+    ahead: Mapping[str, Mark] = field(default_factory=dict)
 
 
 class Budget:

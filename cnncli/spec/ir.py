@@ -1,4 +1,4 @@
-"""The resolved network: a tree of layer nodes and four composites, no YAML left in it.
+"""The resolved network: a tree of layer nodes, four composites and joins, no YAML left in it.
 
 It is the whole network: a residual's automatic projection is a node like any other. Each
 node records the shape it takes and gives (`input`, `output`), and each layer its `Cost`,
@@ -8,6 +8,11 @@ Every node has a stable dotted `path` (`layer3.2.conv1`) used in every output an
 module's state_dict prefix, and the `mark` of the spec text it came from. An `inline`
 composite lends its children its parent's namespace: `fire.expand1x1`, not
 `fire.expand.expand1x1` (torchvision's Inception, Fire and dense layers are written so).
+
+The tree is also a graph: a node whose `sources` are set reads the outputs of those earlier
+nodes (by path; `INPUT` is the network's input) instead of the output of the entry before
+it, and a `Join` adds, multiplies or concatenates several earlier outputs. The tree order
+is an order in which every node's inputs exist before it runs.
 """
 
 from __future__ import annotations
@@ -29,6 +34,15 @@ class Node:
     inline: bool = field(default=False, kw_only=True)  # children named in the parent's space
     input: Shape = field(default=(), kw_only=True)  # per sample, recorded when resolved
     output: Shape = field(default=(), kw_only=True)
+    #: paths of the earlier nodes it reads (graph form), empty where it reads the previous
+    #: entry's output (or its composite's input)
+    sources: tuple[str, ...] = field(default=(), kw_only=True)
+
+
+#: the path that stands for the network's input among `sources`
+INPUT = "(input)"
+#: the joins of several named tensors, and what each does to them
+JOINS = ("add", "multiply", "concat")
 
 
 @dataclass
@@ -115,6 +129,20 @@ class Gate(Node):
 
 
 @dataclass
+class Join(Node):
+    """Several earlier outputs (`sources`, two or more) added, multiplied elementwise (a
+    Cx1x1 factor broadcast over a CxHxW map) or concatenated along channels."""
+
+    op: str = "add"
+    #: the shape of each source, in order
+    shapes: list[Shape] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return self.op
+
+
+@dataclass
 class Network:
     name: str
     description: str
@@ -128,6 +156,9 @@ class Network:
     files: dict[str, str] = field(default_factory=dict)  # every file read: path -> text
     train: Recipe = field(default_factory=Recipe)  # the spec's `train:` options, checked
     torchvision: Any = None  # the torchvision network it mirrors (pretrained.Torchvision)
+    #: the network's named outputs where the spec lists several (`outputs:`): name -> node;
+    #: empty where its output is the last entry's
+    outputs: dict[str, Node] = field(default_factory=dict)
 
 
 #: what a child is to its composite: the parts of a residual and a concat; "" in a sequence

@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import Mark, SpecError, UsageError, did_you_mean, yaml_repr
 from ..layers import shape_text
 from .blocks import NAME_RE, Block, parse_block
+from .graph import network_outputs
 from .ir import Network
 from .locate import STDIN, locate
 from .pretrained import parse_torchvision
@@ -29,7 +30,7 @@ from .yamlsrc import (
 )
 
 TOP_KEYS = ("name", "description", "aliases", "input", "params", "blocks", "include", "layers",
-            "variants", "variant", "init", "train", "torchvision")
+            "outputs", "variants", "variant", "init", "train", "torchvision")
 INITS = ("auto", "kaiming", "xavier", "torch")
 VARIANT_KEYS = ("description", "aliases", "params", "input", "train", "torchvision")
 MAX_INPUT_SIDE = 1 << 20
@@ -107,13 +108,16 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
             _check_axis_order(input_shape, given, shape_value)
         shape_value = given
     root = resolver.network(data["layers"], data.mark_of("layers"), tuple(shape_value))
+    outputs = network_outputs(data["outputs"], data.mark_of("outputs"), root) \
+        if "outputs" in data else {}
     init = data.get("init", "auto")
     if init not in INITS:
         raise SpecError(f"init must be one of {', '.join(INITS)}, got {init!r}",
                         data.mark_of("init"))
     return Network(name=name, description=str(description or ""), input=tuple(shape_value),
                    root=root, source=file, params=params, init=init, variant=variant,
-                   overrides=applied, files=files, train=train, torchvision=torchvision)
+                   overrides=applied, files=files, train=train, torchvision=torchvision,
+                   outputs=outputs)
 
 
 def _read(path: str, files: dict[str, str]) -> Any:

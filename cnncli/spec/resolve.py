@@ -14,15 +14,18 @@ and returns the node and its output shape; the composites are in composites.py.
 from __future__ import annotations
 
 import difflib
+from collections import ChainMap
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from ..errors import Mark, SpecError, did_you_mean
 from ..layers import REGISTRY, ArgError, Shape
+from . import graph
 from .blocks import COMMON_KEYS, COMPOSITES, SHAPE_NAMES, Block, entry_name, split_entry
 from .composites import BUILDERS, settle_shortcuts
 from .context import Budget, Context, claim_all, flag, join, shape_names, slots, value
-from .ir import LayerNode, Node, Sequence
+from .ir import JOINS, LayerNode, Node, Sequence
 from .yamlsrc import YAML11_BOOLEANS, YList, YMap
 
 MAX_BLOCK_DEPTH = 64
@@ -53,7 +56,8 @@ class Resolver:
     def network(self, layers: Any, mark: Mark, shape: Shape) -> Sequence:
         """The root sequence for an input of `shape` (per sample)."""
         shape = tuple(shape)
-        ctx = Context(scope=dict(self.globals), prefix="", frozen=False, shape=shape)
+        ctx = Context(scope=dict(self.globals), prefix="", frozen=False, shape=shape,
+                      tensors={"input": graph.input_node(shape)})
         children, out = self.items(layers, mark, ctx, "layers")
         root = Sequence(name="", path="", mark=mark, frozen=False, children=children,
                         input=shape, output=out)
@@ -75,15 +79,22 @@ class Resolver:
                             mark)
         nodes: list[Node] = []
         seen: dict[str, Mark] = {}
-        index, shape = first_index, ctx.shape
+        index, shape, last = first_index, ctx.shape, ctx.last
+        # this list's names (`from:`) in front of the enclosing lists'
+        tensors: ChainMap[str, Node] = ChainMap({}, dict(ctx.tensors))
+        ahead = _given_names(raw)
         for item, item_mark in zip(raw, raw.item_marks):
-            node, shape = self.entry(item, item_mark, replace(ctx, shape=shape, start=index),
-                                     str(index))
+            here = replace(ctx, shape=shape, start=index, last=last, tensors=tensors,
+                           ahead=ahead)
+            node, shape = self.entry(item, item_mark, here, str(index))
             if node is None:
                 continue
             claim_all(seen, node, ctx.prefix)
             nodes.append(node)
             index += slots(node)
+            last = node.path
+            for named in [node, *graph.parts_named(node)] if node.inline else [node]:
+                tensors.maps[0][named.name] = named
         return nodes, shape
 
     def entry(self, raw: Any, mark: Mark, ctx: Context,
@@ -98,11 +109,34 @@ class Resolver:
         frozen = flag(args, "frozen", ctx.scope, ctx.frozen, path)
         inline = flag(args, "inline", ctx.scope, False, path)
         self.budget.take(mark, path)
+        before = ctx.shape
+        if kind in JOINS and kind not in self.blocks and "branches" not in args:
+            joined = graph.join(kind, args, kind_mark, ctx.tensors, ctx.ahead, name, path,
+                                frozen)
+            return joined, joined.output
+        reads = graph.sources(args, ctx.tensors, ctx.ahead, path) if "from" in args else []
+        if len(reads) > 1 and kind not in self.blocks:
+            raise SpecError(f"from: {kind} reads one output, not {len(reads)}; join several "
+                            "first with concat, add or multiply", args.mark_of("from"), path)
+        if reads:
+            ctx = replace(ctx, shape=reads[0].output, last=reads[0].path)
+        built, out = self.resolved(kind, args, kind_mark, ctx, name, path, frozen, inline,
+                                   reads)
+        if built is None:
+            return None, before
+        if reads:
+            built.sources = (reads[0].path,)
+        return built, out
+
+    def resolved(self, kind: str, args: YMap, kind_mark: Mark, ctx: Context, name: str,
+                 path: str, frozen: bool, inline: bool,
+                 reads: list[Node]) -> tuple[Node | None, Shape]:
+        """A layer, composite or block call, its input `ctx.shape`."""
         if kind in REGISTRY and kind not in self.blocks:
             if "inline" in args:
                 raise SpecError("inline applies to composites and blocks, not to a layer",
                                 args.key_marks["inline"], path)
-            node = self.layer(kind, args, kind_mark, ctx.scope, name, path, frozen)
+            node = self.layer(kind, args, kind_mark, ctx, name, path, frozen)
             return node, node.apply(ctx.shape)
         if kind not in COMPOSITES and kind not in self.blocks:
             raise self.unknown(kind, kind_mark, path)
@@ -113,7 +147,7 @@ class Resolver:
         if kind in COMPOSITES:
             built, out = self.composite(kind, args, kind_mark, inner, name, kind)
         else:
-            built, out = self.call(self.blocks[kind], args, kind_mark, inner, name)
+            built, out = self.call(self.blocks[kind], args, kind_mark, inner, name, reads)
         if inline and slots(built, inline=True) == 0:
             return None, ctx.shape  # an empty inline composite adds no layer: no row, no name
         if inline and "name" not in args:  # the indices its children fill, e.g. 3-5
@@ -129,17 +163,20 @@ class Resolver:
         hint = did_you_mean(kind, one_each.values(), n=3) if close else ""
         blocks = f"; this spec's blocks: {', '.join(self.blocks)}" if self.blocks else ""
         return SpecError(f"unknown layer type {kind!r}{hint}; the "
-                         f"layer types are {', '.join(layer_types())}, and the composites "
-                         f"{', '.join(COMPOSITES)}{blocks} (docs/spec-language.md)", mark,
-                         path)
+                         f"layer types are {', '.join(layer_types())}, the composites "
+                         f"{', '.join(COMPOSITES)}, and the joins add and multiply{blocks} "
+                         "(docs/spec-language.md)", mark, path)
 
-    def layer(self, kind: str, args: YMap, mark: Mark, scope: dict[str, Any], name: str,
+    def layer(self, kind: str, args: YMap, mark: Mark, ctx: Context, name: str,
               path: str, frozen: bool) -> LayerNode:
         cls = REGISTRY[kind]
         declared = {arg.name: arg for arg in cls.args}
         options: dict[str, Any] = {}
+        scope = ctx.scope
+        if "like" in args and "size" in declared:  # the size of another feature map
+            options["size"] = graph.like_size(args, ctx.tensors, ctx.ahead, kind, path)
         for key in args:  # values as written, evaluated; create checks them (and the keys)
-            if key in COMMON_KEYS:
+            if key in COMMON_KEYS or (key == "like" and "size" in declared):
                 continue
             arg = declared.get(key)
             if arg is None:
@@ -165,9 +202,10 @@ class Resolver:
 
     # -- blocks -----------------------------------------------------------------------
 
-    def call(self, block: Block, args: YMap, mark: Mark, ctx: Context,
-             name: str) -> tuple[Node, Shape]:
-        """A block's body resolved with its arguments (errors located at `ctx.prefix`)."""
+    def call(self, block: Block, args: YMap, mark: Mark, ctx: Context, name: str,
+             reads: list[Node]) -> tuple[Node, Shape]:
+        """A block's body resolved with its arguments and tensor inputs (`reads`, from the
+        call's `from:`; none: the output flowing in), errors located at `ctx.prefix`."""
         path, calls = ctx.prefix, ctx.calls
         if block.name in calls:
             chain = " -> ".join([*calls[calls.index(block.name):], block.name])
@@ -194,7 +232,8 @@ class Resolver:
                 raise SpecError(f"block {block.name!r} needs argument {pname!r}", mark, path)
             inner[pname] = value(default, inner, block.params.mark_of(pname), path=ctx.path)
         body = replace(ctx, scope=inner, calls=(*calls, block.name),
-                       inline=ctx.inline and block.body_kind == "repeat")
+                       inline=ctx.inline and block.body_kind == "repeat",
+                       tensors=block_inputs(block, reads, ctx, args, mark), ahead={})
         return self.composite(block.body_kind, block.body, block.body_mark, body, name,
                               block.name)
 
@@ -214,3 +253,30 @@ class Resolver:
                                 f"its options: {', '.join(COMPOSITES[kind])}",
                                 args.key_marks[key], path)
         return BUILDERS[kind](self, args, mark, ctx, name, label)
+
+
+def block_inputs(block: Block, reads: list[Node], ctx: Context, args: YMap,
+                 mark: Mark) -> Mapping[str, Node]:
+    """What a block body can read by name: its inputs (`inputs: [x, skip]`, bound in order
+    to the call's `from:`), the first also as `input`; never the caller's other names."""
+    first = reads[0] if reads else graph.input_node(ctx.shape, ctx.last)
+    given = reads or [first]
+    if len(given) != max(1, len(block.inputs)) and (reads or len(block.inputs) > 1):
+        want = ", ".join(block.inputs) or "one"
+        raise SpecError(f"block {block.name!r} takes {max(1, len(block.inputs))} input(s) "
+                        f"({want}); from: gives {len(given)}",
+                        args.mark_of("from") if "from" in args else mark, ctx.prefix)
+    tensors = {"input": first}
+    tensors.update(zip(block.inputs, given))
+    return tensors
+
+
+def _given_names(raw: YList) -> dict[str, Mark]:
+    """The names entries of a list give themselves (for "defined later" in messages)."""
+    found: dict[str, Mark] = {}
+    for item, mark in zip(raw, raw.item_marks):
+        if isinstance(item, YMap) and len(item) == 1:
+            args = next(iter(item.values()))
+            if isinstance(args, YMap) and isinstance(args.get("name"), (str, int)):
+                found.setdefault(str(args["name"]), mark)
+    return found

@@ -699,8 +699,9 @@ def test_unknown_layer_type_names_the_closest_and_the_list(cli, write_spec) -> N
     assert {"conv", "maxpool", "batchnorm", "relu", "linear"} <= set(types)
     assert "conv2d" not in types and "bn" not in types  # one name per type
     assert (f"error: {spec}:5:5: layer 1: unknown layer type 'mish' (did you mean "
-            f"'swish'?); the layer types are {', '.join(types)}, and the composites sequence, "
-            "residual, concat, gate, repeat (docs/spec-language.md)\n") == err
+            f"'swish'?); the layer types are {', '.join(types)}, the composites sequence, "
+            "residual, concat, gate, repeat, and the joins add and multiply "
+            "(docs/spec-language.md)\n") == err
 
 
 @pytest.mark.parametrize(("body", "hint"), [
