@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..layers import shape_text
+from ..spec.ir import INPUT
 from .analyze import Analysis, Row
 from .table import KeyValues, TextTable, mib, wrap_text
 from .training import row_saved, training_lines
@@ -88,10 +89,41 @@ def work_note(row: Row) -> str:
     return note
 
 
-def layer_record(row: Row, batch: int) -> dict[str, Any]:
+def reads(root: Row, depth: int | None) -> dict[str, list[str]]:
+    """For each row shown at `depth` whose input is not the row above it (graph form), the
+    paths it reads: its own `from:`, or that of the composite it is the first row of;
+    `input` is the network's input."""
+    found: dict[str, list[str]] = {}
+
+    def visit(row: Row, inherited: tuple[str, ...]) -> None:
+        own = row.node.sources if row.node.path == row.path else ()  # not an (add) row
+        sources = own or inherited
+        if not row.children or (depth is not None and row.depth >= depth):
+            if sources:
+                found[row.path] = ["input" if p == INPUT else p for p in sources]
+            return
+        for i, child in enumerate(row.children):
+            visit(child, sources if i == 0 else ())
+
+    for child in root.children:
+        visit(child, ())
+    return found
+
+
+def layer_label(row: Row, shown: dict[str, list[str]]) -> str:
+    """The Layer cell: the path, and where its input comes from when it is not the row above
+    (`outc2 ← up1`, `up1.cat ← inc, up1.reduce`)."""
+    sources = shown.get(row.path)
+    return f"{row.path} ← {', '.join(sources)}" if sources else row.path
+
+
+def layer_record(row: Row, batch: int, shown: dict[str, list[str]] | None = None
+                 ) -> dict[str, Any]:
     s = Scaled(row, batch)
+    extra = {"reads": shown[row.path]} if shown and row.path in shown else {}
     return {
         "path": row.path,
+        **extra,
         "type": row.kind,
         "depth": row.depth,
         "input": list(row.input),
@@ -119,6 +151,8 @@ def header_record(a: Analysis) -> dict[str, Any]:
         "source": net.source,
         "input": list(a.input),
         "output": list(a.output),
+        **({"outputs": {name: list(node.output) for name, node in net.outputs.items()}}
+           if net.outputs else {}),
         "batch": a.batch,
         "dtype": a.dtype,
         "spec_params": {k: _plain(v) for k, v in net.params.items()},
@@ -139,7 +173,8 @@ def summary_json(a: Analysis, depth: int | None, training: Any = None) -> str:
     """The summary document; with `training` (summary --train) per-layer `saved_bytes`
     and a `training` object."""
     doc = header_record(a)
-    doc["layers"] = [layer_record(r, a.batch) for r in a.root.frontier(depth)]
+    shown = reads(a.root, depth)
+    doc["layers"] = [layer_record(r, a.batch, shown) for r in a.root.frontier(depth)]
     if training is not None:
         for record, row in zip(doc["layers"], a.root.frontier(depth)):
             record["saved_bytes"] = row_saved(row, training)
@@ -178,11 +213,12 @@ SUMMARY_DROP = ("FLOPs", "Other ops", "Activations", "RF/stride", "Type", "Saved
 
 def summary_cells(a: Analysis, depth: int | None) -> list[list[str]]:
     cells = []
+    shown = reads(a.root, depth)
     for row in a.root.frontier(depth):
         s = Scaled(row, a.batch)
         none = no_macs(row)
         cells.append([
-            row.path, row.kind, shape_text(row.output), f"{row.params:,}",
+            layer_label(row, shown), row.kind, shape_text(row.output), f"{row.params:,}",
             "—" if none else f"{s.macs:,}", "—" if none else f"{s.flops:,}",
             f"{s.other_ops:,}", f"{s.activations:,}", rf_text(row),
         ])
@@ -196,12 +232,20 @@ def no_macs(row: Row) -> bool:
     return row.is_layer and not row.layer.counts_macs
 
 
+def _outputs(a: Analysis) -> str:
+    """The output shape, or each named output's (`p3 256x80x80, p4 ...`)."""
+    named = a.network.outputs
+    if not named:
+        return shape_text(a.output)
+    return ", ".join(f"{name} {shape_text(node.output)}" for name, node in named.items())
+
+
 def totals_lines(a: Analysis) -> list[tuple[str, str]]:
     t = a.totals()
     per = "" if a.batch == 1 else f" (batch {a.batch})"
     return [
         ("Input", f"{shape_text(a.input)} x batch {a.batch}, {a.dtype}"),
-        ("Output", shape_text(a.output)),
+        ("Output", _outputs(a)),
         ("Params", f"{t['params']:,} ({human(t['params'])})"),
         ("Trainable params", f"{t['trainable_params']:,}"),
         ("Buffers", f"{t['buffers']:,}"  # what they hold, where there are any

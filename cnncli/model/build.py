@@ -159,6 +159,8 @@ class CnnModel(Composite):
         self.output_shape = tuple(analysis.output)
         #: paths of the spec's named outputs (`outputs:`), returned as a tuple
         self.outputs = tuple(n.path for n in analysis.network.outputs.values())
+        #: the graph outputs' names in an exported file
+        self.output_names = tuple(analysis.network.outputs) or ("output",)
 
     def forward(self, x: torch.Tensor, env: dict[str, torch.Tensor] | None = None
                 ) -> Any:

@@ -125,16 +125,19 @@ def torchscript_deprecated(caught: list[warnings.WarningMessage]) -> bool:
                for w in caught)
 
 
-def onnx_export(model: nn.Module, example: torch.Tensor, path: Path) -> None:
-    """ONNX with a dynamic batch axis: the dynamo exporter (torch 2.5+), else the tracer."""
-    names = {"input_names": ["input"], "output_names": ["output"], "verbose": False}
+def onnx_export(model: nn.Module, example: torch.Tensor, path: Path,
+                outputs: tuple[str, ...] = ("output",)) -> None:
+    """ONNX with a dynamic batch axis: the dynamo exporter (torch 2.5+), else the tracer;
+    one graph output per name of `outputs`."""
+    names = {"input_names": ["input"], "output_names": list(outputs), "verbose": False}
     if {"dynamo", "dynamic_shapes", "external_data"} <= set(
             inspect.signature(torch.onnx.export).parameters):
         torch.onnx.export(model, (example,), str(path), dynamic_shapes=_dynamic_batch(),
                           dynamo=True, external_data=False, **names)
     else:  # no constant folding: it would fuse BN into conv and rename the weights
         torch.onnx.export(model, (example,), str(path), do_constant_folding=False,
-                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}, **names)
+                          dynamic_axes={name: {0: "batch"} for name in ("input", *outputs)},
+                          **names)
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -31,8 +32,11 @@ TORCHSCRIPT_NOTE = (f"note: torch {torch.__version__} deprecates TorchScript; "
 TOLERANCE = 1e-4  # absolute and relative, as torch.allclose(rtol=1e-4, atol=1e-4)
 
 
-def _compare(what: str, got: torch.Tensor, expected: torch.Tensor) -> float:
-    """The largest absolute difference; raise if beyond the tolerance."""
+def _compare(what: str, got: Any, expected: Any) -> float:
+    """The largest absolute difference (over every output of a network with several);
+    raise if beyond the tolerance."""
+    if isinstance(expected, (tuple, list)):
+        return max(_compare(what, g, e) for g, e in zip(got, expected, strict=True))
     if not torch.allclose(got, expected, rtol=TOLERANCE, atol=TOLERANCE):
         diff = (got - expected).abs().max().item()
         raise UsageError(f"{what} differs from torch by up to {diff:.2e} "
@@ -169,7 +173,7 @@ def _onnx(model: CnnModel, target: Path, example: torch.Tensor) -> ExportResult:
     diffs: list[float | None] = []
 
     def write(tmp: Path) -> None:
-        compat.onnx_export(model, example, tmp)
+        compat.onnx_export(model, example, tmp, model.output_names)
         onnx.checker.check_model(str(tmp))
         diffs.append(_onnxruntime_diff(tmp, model, example))
 
@@ -185,5 +189,8 @@ def _onnxruntime_diff(path: Path, model: CnnModel, example: torch.Tensor) -> flo
     except ImportError:
         return None
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (output,) = session.run(None, {session.get_inputs()[0].name: example.numpy()})
-    return _compare("onnxruntime's output", torch.from_numpy(output), model(example))
+    outputs = session.run(None, {session.get_inputs()[0].name: example.numpy()})
+    expected = model(example)
+    got = [torch.from_numpy(o) for o in outputs]
+    return _compare("onnxruntime's output", got if isinstance(expected, tuple) else got[0],
+                    expected)

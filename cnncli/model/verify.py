@@ -89,13 +89,27 @@ def verify_analysis(analysis: Analysis, device: str = "meta") -> Verification:
               for row in leaves]
     checks.append(Check(
         path="(model)", kind=analysis.network.name,
-        static={"output": tuple(analysis.output), "params": analysis.root.params,
+        static={"output": _static_outputs(analysis), "params": analysis.root.params,
                 "trainable": analysis.root.trainable, "buffers": analysis.root.buffers,
                 "flops": analysis.root.flops * analysis.batch},
-        measured={"output": tuple(y.shape[1:]), "params": _count(model.parameters()),
+        measured={"output": _outputs(y), "params": _count(model.parameters()),
                   "trainable": _count(p for p in model.parameters() if p.requires_grad),
                   "buffers": _count(model.buffers()), "flops": counter.get_total_flops()}))
     return Verification(analysis=analysis, device=str(device), checks=checks)
+
+
+def _static_outputs(analysis: Analysis) -> Any:
+    """The output shape, or a tuple of the named outputs' shapes (`outputs:`)."""
+    named = analysis.network.outputs
+    if named:
+        return tuple(tuple(node.output) for node in named.values())
+    return tuple(analysis.output)
+
+
+def _outputs(y: Any) -> Any:
+    if isinstance(y, tuple):
+        return tuple(tuple(t.shape[1:]) for t in y)
+    return tuple(y.shape[1:])
 
 
 def _hook(module: nn.Module, path: str, shapes: dict[str, tuple[int, ...]]) -> Any:

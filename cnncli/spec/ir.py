@@ -35,7 +35,8 @@ class Node:
     input: Shape = field(default=(), kw_only=True)  # per sample, recorded when resolved
     output: Shape = field(default=(), kw_only=True)
     #: paths of the earlier nodes it reads (graph form), empty where it reads the previous
-    #: entry's output (or its composite's input)
+    #: entry's output (or its composite's input); the first is its input (a block call's
+    #: others are its further inputs, read inside it; a join reads them all)
     sources: tuple[str, ...] = field(default=(), kw_only=True)
 
 

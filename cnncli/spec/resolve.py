@@ -124,8 +124,8 @@ class Resolver:
                                    reads)
         if built is None:
             return None, before
-        if reads:
-            built.sources = (reads[0].path,)
+        if reads:  # the first is its input; a block's others are read inside it
+            built.sources = tuple(r.path for r in reads)
         return built, out
 
     def resolved(self, kind: str, args: YMap, kind_mark: Mark, ctx: Context, name: str,

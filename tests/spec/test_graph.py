@@ -1,0 +1,174 @@
+"""The graph form: entries that read named earlier outputs (`from:`), joins, blocks with
+several inputs, `like:` and `outputs:`. Figures by hand, torch as the oracle for shapes,
+counts and saved tensors, and every mistake a located sentence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import cnncli
+from cnncli.analysis.training import training_memory
+from cnncli.model.memory import saved_activation_bytes
+from cnncli.model.verify import verify
+
+#: a small U: two encoder levels, an up block with a skip input, two heads joined three ways
+UNET_ISH = """\
+name: small_u
+input: [3, 32, 32]
+blocks:
+  double:
+    params: {out: ~}
+    layers:
+      - conv: {out: out, kernel: 3, padding: 1, bias: false}
+      - bn
+      - relu
+  up:
+    params: {out: ~}
+    inputs: [x, skip]
+    layers:
+      - adaptive_avgpool: {like: skip}
+      - conv: {out: out, kernel: 1, name: reduce}
+      - concat: {from: [skip, reduce], name: cat}
+      - double: {out: out, name: conv}
+layers:
+  - double: {out: 8, name: inc}
+  - maxpool: {kernel: 2, name: pool}
+  - double: {out: 16, name: down}
+  - up: {out: 8, from: [down, inc], name: up}
+  - conv: {out: 2, kernel: 1, name: head}
+  - conv: {out: 2, kernel: 1, name: head2, from: up}
+  - add: {from: [head, head2], name: sum}
+  - conv: {out: 2, kernel: 1, name: g, from: head}
+  - sigmoid: {name: gate}
+  - multiply: {from: [sum, gate], name: scaled}
+  - concat: {from: [scaled, input], name: out}
+outputs: [out, head]
+"""
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> str:
+    path = tmp_path / "small_u.yaml"
+    path.write_text(UNET_ISH)
+    return str(path)
+
+
+def test_figures_by_hand(spec: str) -> None:
+    a = cnncli.analyze(spec)
+    rows = {r.path: r for r in a.root.walk()}
+    assert rows["up.0"].output == (16, 32, 32)  # sized like the skip it joins
+    assert rows["up.cat"].output == (16, 32, 32)  # skip's 8 + reduce's 8 channels
+    assert rows["up.conv.0"].params == 16 * 8 * 9
+    assert rows["head2"].input == (8, 32, 32)  # reads up, not head
+    assert rows["g"].input == (2, 32, 32)
+    assert rows["out"].output == (5, 32, 32)  # 2 + the 3 input channels
+    params = (3 * 8 * 9 + 16) + (8 * 16 * 9 + 32) + (16 * 8 + 8) + (16 * 8 * 9 + 16) \
+        + 18 + 18 + (2 * 2 + 2)  # head, head2 and g (which reads head's 2 maps)
+    assert a.totals()["params"] == params
+    # the joins' own work: one add and one multiply per element, a concat copies
+    assert (rows["sum"].other_ops, rows["scaled"].other_ops, rows["out"].other_ops) == \
+        (2048, 2048, 0)
+    assert rows["sum"].rf.size == rows["head"].rf.size  # the widest of its inputs
+    assert [n.output for n in a.network.outputs.values()] == [(5, 32, 32), (2, 32, 32)]
+
+
+def test_torch_agrees_and_returns_every_output(spec: str) -> None:
+    result = verify(spec, batch=2, device="cpu")
+    assert result.ok, result.first_disagreement()
+    model = cnncli.build(spec)
+    out, head = model(torch.randn(4, 3, 32, 32))
+    assert out.shape == (4, 5, 32, 32) and head.shape == (4, 2, 32, 32)
+    assert "add(sum: head, head2)" not in repr(model)
+    assert "add(head, head2)" in repr(model) and "[down] -> up" in repr(model)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_saved_tensors_equal_autograd(spec: str, batch: int) -> None:
+    a = cnncli.analyze(spec, batch=batch)
+    model = cnncli.build(spec).train()
+    measured = saved_activation_bytes(model, torch.randn(batch, 3, 32, 32))
+    assert training_memory(a, device="cpu").saved_activation_bytes == measured
+
+
+def test_summary_shows_what_a_row_reads(spec: str, cli) -> None:
+    code, out, _ = cli("summary", spec, "--wide")
+    assert code == 0
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith(" ")}
+    assert "up.0 ← down, inc " in lines["up.0"]
+    assert "up.cat ← inc, up.reduce " in lines["up.cat"]
+    assert "head2 ← up " in lines["head2"]
+    assert "out ← scaled, input " in lines["out"]
+    assert "pool " in lines["pool"] and "←" not in lines["pool"]
+    assert " Output              out 5x32x32, head 2x32x32\n" in out
+    code, out, _ = cli("summary", spec, "--format", "json")
+    doc = json.loads(out)
+    assert doc["outputs"] == {"out": [5, 32, 32], "head": [2, 32, 32]}
+    reads = {r["path"]: r["reads"] for r in doc["layers"] if "reads" in r}
+    assert reads == {"up.0": ["down", "inc"], "up.cat": ["inc", "up.reduce"],
+                     "head2": ["up"], "sum": ["head", "head2"], "g": ["head"],
+                     "scaled": ["sum", "gate"], "out": ["scaled", "input"]}
+
+
+def bad(tmp_path: Path, cli, body: str) -> str:
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\ninput: [3, 8, 8]\nlayers:\n" + body)
+    code, out, err = cli("check", str(path))
+    assert code == 2 and out == "" and "Traceback" not in err, err
+    return err.replace(str(path), "bad.yaml")
+
+
+@pytest.mark.parametrize("body,message", [
+    ("  - conv: {out: 4, kernel: 1, from: later}\n  - relu: {name: later}\n",
+     "bad.yaml:4:37: layer 0: from: 'later' is defined later (line 5); an entry reads "
+     "outputs made before it (no cycles)"),
+    ("  - conv: {out: 4, kernel: 1, name: me, from: me}\n",
+     "bad.yaml:4:47: layer me: from: 'me' is this entry itself; an entry reads outputs made "
+     "before it (no cycles)"),
+    ("  - conv: {out: 4, kernel: 1, name: a}\n  - relu: {from: b}\n",
+     "bad.yaml:5:18: layer 1: from: no earlier output is named 'b' here; the names this entry "
+     "can read: a, input"),
+    ("  - conv: {out: 4, kernel: 1, name: a}\n  - maxpool: {kernel: 2, name: b}\n"
+     "  - concat: {from: [a, b]}\n",
+     "bad.yaml:6:5: layer 2: concat: input 'a' is 4x8x8 but input 'b' is 4x4x4; inputs of "
+     "concat must agree on everything but channels"),
+    ("  - conv: {out: 4, kernel: 1, name: a}\n  - add: {from: [a, input]}\n",
+     "bad.yaml:5:5: layer 1: add: input 'a' is 4x8x8 but input 'input' is 3x8x8; inputs of "
+     "add must have one shape"),
+    ("  - conv: {out: 4, kernel: 1, name: a}\n  - add: {from: [a]}\n",
+     "bad.yaml:5:17: layer 1: add joins two or more outputs; from: names 1"),
+    ("  - conv: {out: 4, kernel: 1, name: a}\n  - relu: {from: [a, input]}\n",
+     "bad.yaml:5:18: layer 1: from: relu reads one output, not 2; join several first with "
+     "concat, add or multiply"),
+    ("  - conv: {out: 4, kernel: 1, name: a}\n  - relu: {from: a.x}\n",
+     "bad.yaml:5:18: layer 1: from: a has no part 'x' (its parts: none)"),
+    ("  - flatten: {name: flat}\n  - adaptive_avgpool: {like: flat}\n",
+     "bad.yaml:5:30: layer 1: like: 'flat' is 192, not a feature map (CxHxW)"),
+])
+def test_mistakes_are_located(tmp_path: Path, cli, body: str, message: str) -> None:
+    assert bad(tmp_path, cli, body) == f"error: {message}\n"
+
+
+def test_block_inputs_must_match_the_call(tmp_path: Path, cli) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\ninput: [3, 8, 8]\nblocks:\n  two:\n    inputs: [x, skip]\n"
+                    "    layers:\n      - add: {from: [x, skip]}\nlayers:\n"
+                    "  - conv: {out: 3, kernel: 1, name: a}\n  - two: {from: [a]}\n")
+    code, _, err = cli("check", str(path))
+    assert code == 2
+    assert err == (f"error: {path}:10:17: layer 1: block 'two' takes 2 input(s) (x, skip); "
+                   "from: gives 1\n")
+
+
+def test_a_block_body_sees_its_inputs_not_the_callers_names(tmp_path: Path, cli) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\ninput: [3, 8, 8]\nblocks:\n  peek:\n    layers:\n"
+                    "      - relu: {from: a}\nlayers:\n"
+                    "  - conv: {out: 3, kernel: 1, name: a}\n  - peek\n")
+    code, _, err = cli("check", str(path))
+    assert code == 2
+    assert err == (f"error: {path}:6:22: layer 1.0: from: no earlier output is named 'a' "
+                   "here; the names this entry can read: input\n")
