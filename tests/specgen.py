@@ -36,7 +36,7 @@ MAX_CHANNELS = 24
 ACTIVATIONS = ("relu", "relu6", "leaky_relu", "tanh", "scaled_tanh", "sigmoid", "gelu", "silu",
                "hardswish", "hardsigmoid", "softmax")
 MAP_ONLY = {"conv", "maxpool", "avgpool", "subsample", "adaptive_avgpool", "global_avgpool",
-            "lrn", "channel_shuffle"}
+            "lrn", "channel_shuffle", "conv_transpose", "upsample", "pad", "crop"}
 VECTOR_ONLY = {"rbf"}
 OPTIONAL = {  # the optional arguments of the simpler types: each given half the time
     "batchnorm": {"eps": (1e-3,), "momentum": (0.0, 0.5, 1.0), "affine": (True, False)},
@@ -148,6 +148,59 @@ class Gen:
             kept = keep != "spatial" or args["padding"] == "same"
             args["kernel"] = [k, r.choice((1, 3)) if kept else k]
         return args
+
+    def args_conv_transpose(self, shape: Shape, keep: str) -> dict[str, Any]:
+        r, c = self.rng, shape[0]
+        k, d = r.choice((1, 2, 3, 4)), r.choice((1, 1, 2))
+        out = c if keep == "shape" else r.randint(1, 8)
+        args: dict[str, Any] = {"out": out, "kernel": k}
+        if keep:  # stride 1 and padding d·(k − 1) / 2 keep the size
+            if d * (k - 1) % 2:
+                raise Retry
+            args["padding"] = d * (k - 1) // 2
+        else:
+            stride = r.choice((1, 2, 2, 3))
+            args.update(stride=stride, padding=r.randint(0, k // 2))
+            if self.chance(0.3):
+                args["output_padding"] = r.randint(0, max(stride, d) - 1)
+        if d > 1:
+            args["dilation"] = d
+        if self.chance(0.3):
+            args["bias"] = False
+        common = [g for g in range(2, 9) if c % g == 0 and out % g == 0]
+        if common and self.chance(0.2):
+            args["groups"] = r.choice(common)
+        return args
+
+    def args_upsample(self, shape: Shape, keep: str) -> dict[str, Any]:
+        r = self.rng
+        mode = r.choice(("nearest", "nearest-exact", "bilinear", "bicubic"))
+        args: dict[str, Any] = {"mode": mode} if self.chance(0.7) else {}
+        if keep:
+            args["size"] = [shape[1], shape[2]]
+        else:
+            args.update(r.choice(({"scale": 2}, {"scale": 1.5}, {"scale": [2, 1]}, {},
+                                  {"size": [r.randint(1, 20), r.randint(1, 20)]})))
+        if mode in ("bilinear", "bicubic") and "mode" in args and self.chance(0.5):
+            args["align_corners"] = self.chance(0.5)
+        return args
+
+    def args_pad(self, shape: Shape, keep: str) -> dict[str, Any]:
+        if keep:
+            raise Retry
+        r = self.rng
+        args: dict[str, Any] = {"padding": r.choice((1, [r.randint(0, 2), r.randint(0, 2)],
+                                                     [r.randint(0, 2) for _ in range(4)]))}
+        if self.chance(0.6):
+            args["mode"] = r.choice(("zeros", "constant", "reflect", "replicate", "circular"))
+        if args.get("mode", "zeros") in ("zeros", "constant") and self.chance(0.3):
+            args["value"] = 0.5
+        return args
+
+    def args_crop(self, shape: Shape, keep: str) -> dict[str, Any]:
+        if keep:
+            return {"size": [shape[1], shape[2]]}
+        return {"size": [self.rng.randint(1, shape[1]), self.rng.randint(1, shape[2])]}
 
     def args_maxpool(self, shape: Shape, keep: str) -> dict[str, Any]:
         args = self.window(keep)

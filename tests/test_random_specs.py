@@ -124,7 +124,8 @@ def test_corpus_covers_the_language() -> None:
         "shortcut list", "shortcut expression", "shortcut_name", "after", "split",
         "branches dict", "branches list", "empty branch", "list branch", "entry branch",
         "var", "prefix", "start", "in_channels", "in_height", "in_width", "in_features",
-        "connections", "groups", "dilation", "pointwise", "ceil_mode", "count_include_pad"}
+        "connections", "groups", "dilation", "pointwise", "ceil_mode", "count_include_pad",
+        "output_padding", "align_corners", "scale", "mode", "value"}
     assert wanted - found == set()
 
 

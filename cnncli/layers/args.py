@@ -51,12 +51,15 @@ class Arg(Generic[T]):
 
     On a layer, `self.out` is the checked value (an int); on the class, `Conv.out` is this
     declaration. kind: "int", "float", "bool", "pair" (int or [h, w]), "padding" (pair,
-    "same", "valid") or "table" (a list of lists of indices, e.g. which input maps feed each
-    output map).
+    "same", "valid"), "table" (a list of lists of indices, e.g. which input maps feed each
+    output map), "scale" (a number or [h, w] numbers, as floats), "sides" (p, [ph, pw] or
+    [left, right, top, bottom], torch.nn.functional.pad's order, kept as that 4-tuple) or
+    "choice" (one of the words `choices` maps to its canonical spelling).
     """
 
     def __init__(self, kind: str, default: Any = REQUIRED, *, min: float | None = None,
-                 max: float | None = None, max_open: bool = False, doc: str = ""):
+                 max: float | None = None, max_open: bool = False, doc: str = "",
+                 choices: dict[str, str] | None = None):
         self.name = ""  # the attribute's name, set when the class is made
         self.kind = kind
         self.default = default
@@ -64,6 +67,7 @@ class Arg(Generic[T]):
         self.max = max
         self.max_open = max_open  # True: the value must stay below max
         self.doc = doc
+        self.choices = choices or {}  # "choice": each spelling -> its canonical word
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
@@ -90,6 +94,13 @@ class Arg(Generic[T]):
     def required(self) -> bool:
         return self.default is REQUIRED
 
+    @property
+    def words(self) -> tuple[str, ...]:
+        """Words a spec writes as they are, not as expressions ("same", "bilinear")."""
+        if self.kind == "padding":
+            return ("same", "valid")
+        return tuple(self.choices)
+
     def check(self, value: Any) -> Any:
         """Return the value in canonical form (pairs as tuples) or raise ArgError."""
         if self.kind == "bool":
@@ -107,6 +118,21 @@ class Arg(Generic[T]):
             return value
         if self.kind == "table":
             return self._table(value)
+        if self.kind == "choice":
+            return self._choice(value)
+        if self.kind == "scale":
+            items = value if isinstance(value, (list, tuple)) else [value, value]
+            return tuple(self._number(v) for v in self._sized(items, (2,), "[h, w]"))
+        if self.kind == "sides":
+            items = value if isinstance(value, (list, tuple)) else [value]
+            sides = [self._in_range(self._int(v))
+                     for v in self._sized(items, (1, 2, 4), "[ph, pw] or [left, right, top, "
+                                                           "bottom]")]
+            if len(sides) == 1:
+                return (sides[0],) * 4
+            if len(sides) == 2:  # [ph, pw]: W's pad is given second but padded first
+                return (sides[1], sides[1], sides[0], sides[0])
+            return tuple(sides)
         if self.kind in ("pair", "padding"):
             if isinstance(value, (list, tuple)) and len(value) == 2:
                 return (self._in_range(self._int(value[0])), self._in_range(self._int(value[1])))
@@ -116,6 +142,24 @@ class Arg(Generic[T]):
             n = self._in_range(self._int(value))
             return (n, n)
         raise AssertionError(f"unknown argument kind {self.kind}")
+
+    def _choice(self, value: Any) -> str:
+        if isinstance(value, str) and value in self.choices:
+            return self.choices[value]
+        words = ", ".join(dict.fromkeys(self.choices))
+        raise ArgError(f"{self.name} must be one of {words}, got {yaml_repr(value)}")
+
+    def _sized(self, items: Any, lengths: tuple[int, ...], form: str) -> list[Any]:
+        if len(items) not in lengths:
+            raise ArgError(f"{self.name} must be one number or {form}, got a list of "
+                           f"{len(items)}")
+        return list(items)
+
+    def _number(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ArgError(f"{self.name} must be a number or a pair [h, w] of numbers, got "
+                           f"{yaml_repr(value)}")
+        return self._in_range(float(value))
 
     def _table(self, value: Any) -> tuple[tuple[int, ...], ...]:
         """A non-empty list of non-empty lists of distinct indices >= 0, each sorted."""

@@ -172,3 +172,25 @@ class PointwiseLinear(nn.Linear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x.permute(0, 2, 3, 1), self.weight, self.bias).permute(0, 3, 1, 2)
+
+
+class CenterCrop2d(nn.Module):
+    """The centre [h, w] of a map, an odd difference's extra row or column cut from the
+    bottom or right. The slice is a view; contiguous() copies it (as torch.cat would), so
+    the layers after see an ordinary map."""
+
+    def __init__(self, size: Sequence[int]):
+        super().__init__()
+        self.size = (int(size[0]), int(size[1]))
+        if min(self.size) < 1:
+            raise ValueError(f"crop size must be at least 1, got {self.size}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = self.size
+        if h > x.shape[-2] or w > x.shape[-1]:
+            raise ValueError(f"cannot crop {tuple(x.shape[-2:])} to {self.size}")
+        top, left = (x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2
+        return x[..., top:top + h, left:left + w].contiguous()
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}"

@@ -243,8 +243,10 @@ def init_weights(model: nn.Module, kinds: set[str], scheme: str) -> str:
         return scheme
     gain = nn.init.calculate_gain("tanh") if "tanh" in families else 1.0
     for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             if scheme == "kaiming":
+                # A transposed conv's weight is (in, out / groups, kh, kw): torch's fan_in
+                # of it is what fan_out is for a conv (the outputs each input feeds).
                 mode = "fan_out" if isinstance(module, nn.Conv2d) else "fan_in"
                 nn.init.kaiming_normal_(module.weight, mode=mode, nonlinearity="relu")
             else:

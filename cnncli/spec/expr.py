@@ -47,10 +47,48 @@ def make_divisible(value: Any, divisor: Any = 8, min_value: Any = None) -> int:
     return rounded + divisor if rounded < 0.9 * value else rounded
 
 
+def _positive(x: Any) -> float:
+    if not _is_number(x):
+        raise TypeError(f"needs a number, got {x!r}")
+    if x <= 0:
+        raise ValueError(f"the logarithm is defined above 0 only, got {x}")
+    return x
+
+
+def log(x: Any, base: Any = None) -> float:
+    """The natural logarithm, or to `base` (RegNet's widths: log(w / w0) / log(wm))."""
+    if base is None:
+        return math.log(_positive(x))
+    base = _positive(base)
+    if base == 1:
+        raise ValueError("a logarithm's base cannot be 1")
+    return math.log(_positive(x), base)
+
+
+def log2(x: Any) -> float:
+    return math.log2(_positive(x))
+
+
+def log10(x: Any) -> float:
+    return math.log10(_positive(x))
+
+
+MAX_EXP = 700  # e**700 is about 1e304, near the largest float
+
+
+def exp(x: Any) -> float:
+    if not _is_number(x):
+        raise TypeError(f"needs a number, got {x!r}")
+    if x > MAX_EXP:
+        raise ValueError(f"exp({x}) is too large (limit exp({MAX_EXP}))")
+    return math.exp(x)
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "min": min, "max": max, "abs": abs, "len": len, "int": int, "float": float,
     "round": _round_int, "floor": math.floor, "ceil": math.ceil, "sqrt": math.sqrt,
-    "sum": sum, "make_divisible": make_divisible,
+    "sum": sum, "make_divisible": make_divisible, "log": log, "log2": log2, "log10": log10,
+    "exp": exp,
 }
 
 

@@ -187,8 +187,7 @@ class Resolver:
                 raise SpecError(f"{kind}: {key} must be true or false, got {args[key]!r} (YAML "
                                 "1.1 read it as a boolean, cnncli does not: write true or "
                                 "false)", where, path)
-            literal = ("same", "valid") if arg.kind == "padding" else ()
-            options[key] = value(args[key], scope, where, literal, path)
+            options[key] = value(args[key], scope, where, arg.words, path)
         try:
             layer = cls.create(**options)
         except ArgError as exc:

@@ -115,6 +115,16 @@ CASES = [  # (type, args, input shape): each layer after a trainable conv, as in
     ("subsample", {"kernel": (2, 2)}, (4, 8, 8)),
     ("conv", {"out": 3, "kernel": (3, 3), "connections": [[0, 1], [2], [1, 3]]}, (4, 9, 9)),
     ("conv", {"out": 3, "kernel": (3, 3), "connections": [[0, 1], [2, 3], [1]]}, (4, 9, 9)),
+    ("conv_transpose", {"out": 6, "kernel": (2, 2), "stride": (2, 2)}, (4, 9, 9)),
+    ("conv_transpose", {"out": 4, "kernel": (3, 3), "stride": (2, 2), "padding": (1, 1),
+                        "output_padding": (1, 1), "groups": 2, "bias": False}, (4, 9, 9)),
+    *[("upsample", {"scale": 2, "mode": mode}, (4, 9, 9))
+      for mode in ("nearest", "nearest-exact", "bilinear", "bicubic")],
+    ("upsample", {"size": (5, 13), "mode": "bilinear", "align_corners": True}, (4, 9, 9)),
+    *[("pad", {"padding": (0, 1, 0, 1), "mode": mode}, (4, 9, 9))
+      for mode in ("zeros", "reflect", "replicate", "circular")],
+    ("pad", {"padding": 2, "value": 1.5}, (4, 9, 9)),
+    ("crop", {"size": (5, 6)}, (4, 9, 9)), ("crop", {"size": (9, 9)}, (4, 9, 9)),
 ]
 
 

@@ -33,6 +33,16 @@ def arg_values(arg: Arg) -> st.SearchStrategy[Any]:
     ints = st.integers(min_value=low - 1, max_value=low + 5)
     if arg.kind == "int":
         return ints
+    if arg.kind == "choice":
+        return st.sampled_from([*arg.choices, "no_such_mode"])
+    if arg.kind == "scale":
+        number = st.one_of(ints, st.sampled_from([0.5, 1.5, 0.3, 2.25]))
+        scale = st.one_of(number, st.lists(number, min_size=2, max_size=2))
+        return st.one_of(st.none(), scale)
+    if arg.kind == "sides":
+        sides = st.sampled_from([1, 2, 4]).flatmap(lambda n: st.lists(ints, min_size=n,
+                                                                      max_size=n))
+        return st.one_of(ints, sides)
     pair = st.one_of(ints, st.lists(ints, min_size=2, max_size=2))
     if arg.kind == "padding":
         return st.one_of(pair, st.sampled_from(["same", "valid"]))
@@ -66,16 +76,42 @@ def layer_case(draw: st.DrawFn, cls: type[Layer]) -> tuple[dict[str, Any], tuple
 
 def is_policy(cls: type[Layer], raw: dict[str, Any], shape: tuple[int, ...]) -> bool:
     """Rejections that are cnncli's choice, not torch's: linear or rbf on an unflattened map
-    (torch would silently act on the last axis), outputs sized 0 (torch builds empty
-    tensors), dropout that drops everything, a conv given both groups and connections."""
+    (torch would silently act on the last axis), pad or crop on a vector, outputs sized 0
+    (torch builds empty tensors), dropout that drops everything, a conv given both groups
+    and connections, a mode word cnncli does not know, negative pads, a pad value outside
+    the zeros mode."""
     if cls.name in ("linear", "rbf") and len(shape) != 1:
         return True
+    if cls.name in ("pad", "crop") and len(shape) != 3:
+        return True  # torch would pad or crop a batch of vectors as a 2-D map
     if raw.get("connections") is not None and raw.get("groups", 1) != 1:
         return True
     if cls.name == "dropout" and raw.get("p") == 1.0:
         return True
+    for arg in cls.args:  # cnncli's words ("constant" for zeros) and its pads of >= 0
+        value = raw.get(arg.name)
+        if arg.kind == "choice" and value is not None and value not in arg.choices:
+            return True
+        if arg.kind == "sides" and min(value if isinstance(value, list) else [value or 0],
+                                       default=0) < 0:
+            return True  # torch crops with a negative pad
+    if cls.name == "pad" and raw.get("value", 0) != 0 and raw.get("mode") != "zeros":
+        return True  # torch's reflect, replicate and circular pads take no value
+    if cls.name == "conv_transpose" and len(shape) == 3 and 0 in transposed_sizes(raw, shape):
+        return True  # torch builds an empty map
     sizes = [raw.get(name) for name in ("out", "size")]
     return any(v == 0 or (isinstance(v, list) and 0 in v) for v in sizes)
+
+
+def transposed_sizes(raw: dict[str, Any], shape: tuple[int, ...]) -> list[int]:
+    """A transposed conv's output H and W from raw values (torch's formula)."""
+    def axis(name: str, default: int, i: int) -> int:
+        value = raw.get(name, default)
+        return value[i] if isinstance(value, list) else value
+
+    return [(shape[i + 1] - 1) * axis("stride", 1, i) - 2 * axis("padding", 0, i)
+            + axis("dilation", 1, i) * (axis("kernel", 1, i) - 1)
+            + axis("output_padding", 0, i) + 1 for i in (0, 1)]
 
 
 def torch_run(cls: type[Layer], raw: dict[str, Any], shape: tuple[int, ...]) -> Any:
@@ -83,9 +119,15 @@ def torch_run(cls: type[Layer], raw: dict[str, Any], shape: tuple[int, ...]) -> 
     layer = cls.__new__(cls)
     for arg in cls.args:
         value = raw.get(arg.name, arg.default)
-        if isinstance(value, list):
+        if arg.kind == "choice":
+            value = arg.choices.get(value, value)
+        elif arg.kind == "sides" and value is not None:
+            value = tuple(value) if isinstance(value, list) else (value,) * 4
+            if len(value) == 2:
+                value = (value[1], value[1], value[0], value[0])
+        elif isinstance(value, list):
             value = tuple(value)
-        elif arg.kind in ("pair", "padding") and isinstance(value, int):
+        elif arg.kind in ("pair", "padding", "scale") and isinstance(value, (int, float)):
             value = (value, value)
         setattr(layer, arg.name, value)
     module = layer.build(shape).eval()

@@ -122,7 +122,7 @@ def test_every_layer_module_is_imported_without_a_list() -> None:
     assert names <= {m.rpartition(".")[2] for m in sys.modules if m.startswith("cnncli.layers.")}
     assert {cls.__module__.rpartition(".")[2] for cls in LAYER_TYPES} == names - {"base", "args",
                                                                                "window"}
-    assert len(LAYER_TYPES) == len(set(REGISTRY.values())) == 27
+    assert len(LAYER_TYPES) == len(set(REGISTRY.values())) == 31
 
 
 # -- the signals the layer classes carry ---------------------------------------------------
@@ -169,6 +169,8 @@ def _documented_default(arg: Arg, text: str) -> bool:
         return text in ("none", "the kernel")  # pool strides: "defaults to the kernel size"
     if isinstance(arg.default, bool):
         return text == str(arg.default).lower()
+    if isinstance(arg.default, str):  # a choice: the word, then its alternatives
+        return text == arg.default
     return math.isclose(float(Fraction(text)), arg.default)
 
 

@@ -44,6 +44,10 @@ def refused(text: str, names: dict | None = None) -> str:
     ("min(1, 2)", 1), ("max(depths)", 6), ("abs(-3)", 3), ("len(depths)", 4), ("len('abc')", 3),
     ("int(3.7)", 3), ("int(-3.7)", -3), ("float(2)", 2.0), ("round(3.5)", 4), ("round(2.4)", 2),
     ("floor(2.7)", 2), ("floor(-0.5)", -1), ("ceil(2.1)", 3), ("sqrt(16)", 4.0),
+    ("log2(8)", 3.0), ("log10(1000)", 3.0), ("log(1)", 0.0), ("log(8, 2)", 3.0),
+    ("exp(0)", 1.0), ("round(log(exp(3)))", 3), ("exp(-1000)", 0.0),
+    # RegNet's quantised widths (Radosavovic et al. 2020): w0 = 24, wm = 2.49, width 60
+    ("round(log(60 / 24) / log(2.49))", 1),
     ("sum(depths)", 16), ("max(width // 2, 8)", 32),
 ])
 def test_allowed(text: str, value: object) -> None:
@@ -66,8 +70,9 @@ def test_parameter_named_like_a_constant_wins() -> None:
 
 
 def test_functions_are_the_documented_set() -> None:
-    assert sorted(FUNCTIONS) == ["abs", "ceil", "float", "floor", "int", "len",
-                                 "make_divisible", "max", "min", "round", "sqrt", "sum"]
+    assert sorted(FUNCTIONS) == ["abs", "ceil", "exp", "float", "floor", "int", "len", "log",
+                                 "log10", "log2", "make_divisible", "max", "min", "round",
+                                 "sqrt", "sum"]
 
 
 @pytest.mark.parametrize("text,value", [
@@ -122,8 +127,20 @@ def test_slices_of_a_list() -> None:
     ("widht", "unknown name 'widht' (did you mean 'width'?)"),
     ("print", "unknown name 'print'"),
     # functions
-    ("open('x')", "function 'open' is not available; available: abs, ceil, float, floor, "
-                  "int, len, make_divisible, max, min, round, sqrt, sum"),
+    ("open('x')", "function 'open' is not available; available: abs, ceil, exp, float, "
+                  "floor, int, len, log, log10, log2, make_divisible, max, min, round, sqrt, "
+                  "sum"),
+    ("log(0)", "log(): the logarithm is defined above 0 only, got 0"),
+    ("log(-2)", "log(): the logarithm is defined above 0 only, got -2"),
+    ("log2(0)", "log2(): the logarithm is defined above 0 only, got 0"),
+    ("log10(-1.5)", "log10(): the logarithm is defined above 0 only, got -1.5"),
+    ("log(8, 1)", "log(): a logarithm's base cannot be 1"),
+    ("log(8, 0)", "log(): the logarithm is defined above 0 only, got 0"),
+    ("log('a')", "log(): needs a number, got 'a'"),
+    ("log(depths)", "log(): needs a number"),
+    ("exp(1000)", "exp(): exp(1000) is too large (limit exp(700))"),
+    ("exp(800.5)", "exp(): exp(800.5) is too large"),
+    ("exp('a')", "exp(): needs a number, got 'a'"),
     ("eval('1')", "function 'eval' is not available"),
     ("__import__('os')", "function '__import__' is not available"),
     ("getattr(width, 'real')", "function 'getattr' is not available"),
