@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import UsageError, did_you_mean
 from ..layers import shape_text
 from ..layers.base import Figure, dot
-from ..spec.ir import Residual
+from ..spec.ir import INPUT, Join, Residual
 from ..spec.zoo import zoo_dir
 from .analyze import RF, Analysis, Row
 from .lessons import Lesson, lessons
@@ -32,9 +32,13 @@ class Context:
     def __init__(self, a: Analysis):
         self.starts: dict[str, RF] = {}
         self.parents: dict[str, Row] = {}
+        self.made = {r.path: r.rf for r in a.root.walk() if r.path}  # what from: reads
+        self.made[INPUT] = RF()
         self._visit(a.root, RF())
 
     def _visit(self, row: Row, rf: RF) -> None:
+        if row.node.sources and row.node.path == row.path:
+            rf = self.made[row.node.sources[0]]  # it reads a named output
         self.starts[row.path] = rf
         prev = rf
         for child in row.children:
@@ -71,6 +75,8 @@ def _own(row: Row, parent: Row | None) -> tuple[list[Figure], Step | None]:
         cost = row.cost
         assert cost is not None  # a layer row keeps its node's cost
         return row.layer.explain(row.input, cost), (cost.rf_kernel, cost.rf_stride)
+    if isinstance(row.node, Join):
+        return [_join(row, row.node)], None
     if row.op == "add":
         return [Figure("other ops", dot(*row.output), row.other_ops,
                        "one add per element: body + shortcut")], None
@@ -81,6 +87,18 @@ def _own(row: Row, parent: Row | None) -> tuple[list[Figure], Step | None]:
     if row.op == "concat" and parent is not None:
         return [_concat_channels(row, parent)], None
     return _block(row), None
+
+
+def _join(row: Row, node: Join) -> Figure:
+    """A join of named outputs: a concat's channels, an add's or multiply's ops."""
+    names = ", ".join("input" if p == INPUT else p for p in node.sources)
+    if node.op == "concat":
+        return Figure("output channels", " + ".join(str(s[0]) for s in node.shapes),
+                      row.output[0], f"{names} joined along channels; H and W must agree")
+    inputs = len(node.sources)
+    what = "add" if node.op == "add" else "multiply"
+    return Figure("other ops", dot(inputs - 1, *row.output), row.other_ops,
+                  f"one {what} per element for each input after the first ({names})")
 
 
 def _concat_channels(op: Row, parent: Row) -> Figure:

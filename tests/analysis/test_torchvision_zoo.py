@@ -3,7 +3,8 @@
 tests/fixtures/torchvision.json.gz holds what torchvision 0.29.1 (with torch 2.14.1) builds
 for each network: params, buffers, conv+linear MACs at batch 1 (FlopCounterMode's total / 2)
 and every state_dict key with its shape (make_torchvision_fixture.py wrote it, in a separate
-virtual environment). Every zoo entry with a `torchvision:` section must equal its network
+virtual environment); tests/fixtures/graphs.json.gz the same for its segmentation models
+(make_graph_fixture.py). Every zoo entry with a `torchvision:` section must equal its network
 exactly, its keys mapped through the section's `keys` renames (only where a spec cannot name
 a module as torchvision does). (test_model.py verifies every zoo network against its torch
 model; test_training_memory.py its training memory.)
@@ -23,6 +24,7 @@ from cnncli.spec.load import load
 from cnncli.spec.zoo import zoo_entries
 
 FIXTURE = TESTS / "fixtures" / "torchvision.json.gz"
+GRAPHS = TESTS / "fixtures" / "graphs.json.gz"
 
 # Every zoo network that mirrors a torchvision model: zoo name -> torchvision name.
 REQUIRED = {
@@ -35,12 +37,21 @@ REQUIRED = {
     "squeezenet1_1": "squeezenet1_1", "densenet121": "densenet121",
     "efficientnet_b0": "efficientnet_b0", "shufflenet_v2_x1_0": "shufflenet_v2_x1_0",
     "convnext_tiny": "convnext_tiny",
+    "fcn_resnet50": "fcn_resnet50", "deeplabv3_resnet50": "deeplabv3_resnet50",
 }
 
 
 @cache
 def torchvision() -> dict:
-    return json.loads(gzip.decompress(FIXTURE.read_bytes()))["networks"]
+    networks = json.loads(gzip.decompress(FIXTURE.read_bytes()))["networks"]
+    graphs = json.loads(gzip.decompress(GRAPHS.read_bytes()))["networks"]
+    for name, net in graphs.items():  # its buffers leave out num_batches_tracked
+        if "state_dict" in net and name not in networks:
+            networks[name] = {"params": net["params"], "macs": net["macs"],
+                              "buffers": net["buffers"] + net["int_buffers"],
+                              "input": net["input"], "keys": dict(net["state_dict"]),
+                              "file_only_keys": []}  # no aux head in the file either
+    return networks
 
 
 def mirrors() -> dict[str, str]:
