@@ -4,7 +4,8 @@ tensor (`like:`) and a network's named `outputs:`.
 
 A name is an earlier entry's name in the same list or an enclosing one (a block body sees
 only its own inputs), or `input`; a dotted name reaches into a composite or block call
-(`stage2.conv`), as paths do. The resolver records what a node reads as `sources` (paths).
+(`stage2.conv`), as paths do, and `NAME.*` stands for every part of a composite in order
+(the outputs of a repeat's items, as YOLOv8's C2f joins them). The resolver records what a node reads as `sources` (paths).
 """
 
 from __future__ import annotations
@@ -46,7 +47,14 @@ def sources(args: YMap, tensors: Any, ahead: Any, path: str) -> list[Node]:
     if not names:
         raise SpecError("from: names no output", where, path)
     marks = args["from"].item_marks if isinstance(args["from"], YList) else [where] * len(names)
-    return [lookup(name, tensors, ahead, mark, path) for name, mark in zip(names, marks)]
+    found: list[Node] = []
+    for name, mark in zip(names, marks):
+        if name.endswith(".*"):  # every part of a composite, in order (a repeat's items)
+            whole = lookup(name[:-2], tensors, ahead, mark, path)
+            found.extend(_named(whole))
+        else:
+            found.append(lookup(name, tensors, ahead, mark, path))
+    return found
 
 
 def lookup(name: str, tensors: Any, ahead: Any, mark: Mark, path: str) -> Node:

@@ -172,3 +172,15 @@ def test_a_block_body_sees_its_inputs_not_the_callers_names(tmp_path: Path, cli)
     assert code == 2
     assert err == (f"error: {path}:6:22: layer 1.0: from: no earlier output is named 'a' "
                    "here; the names this entry can read: input\n")
+
+
+def test_a_star_reads_every_item_of_a_repeat(tmp_path: Path) -> None:
+    path = tmp_path / "star.yaml"
+    path.write_text("name: star\ninput: [4, 8, 8]\nlayers:\n"
+                    "  - conv: {out: 4, kernel: 1, name: a}\n"
+                    "  - repeat: {name: m, count: 3, body: [conv: {out: 4, kernel: 3, padding: 1}]}\n"
+                    "  - concat: {from: [a, m.*], name: cat}\n")
+    a = cnncli.analyze(str(path))
+    cat = next(r for r in a.root.walk() if r.path == "cat")
+    assert cat.node.sources == ("a", "m.0", "m.1", "m.2") and cat.output == (16, 8, 8)
+    assert verify(str(path), batch=2).ok
