@@ -5,7 +5,8 @@ tensor (`like:`) and a network's named `outputs:`.
 A name is an earlier entry's name in the same list or an enclosing one (a block body sees
 only its own inputs), or `input`; a dotted name reaches into a composite or block call
 (`stage2.conv`), as paths do, and `NAME.*` stands for every part of a composite in order
-(the outputs of a repeat's items, as YOLOv8's C2f joins them). The resolver records what a node reads as `sources` (paths).
+(the outputs of a repeat's items, as YOLOv8's C2f joins them). The resolver records what
+a node reads as `sources` (paths).
 """
 
 from __future__ import annotations

@@ -178,7 +178,8 @@ def test_a_star_reads_every_item_of_a_repeat(tmp_path: Path) -> None:
     path = tmp_path / "star.yaml"
     path.write_text("name: star\ninput: [4, 8, 8]\nlayers:\n"
                     "  - conv: {out: 4, kernel: 1, name: a}\n"
-                    "  - repeat: {name: m, count: 3, body: [conv: {out: 4, kernel: 3, padding: 1}]}\n"
+                    "  - repeat: {name: m, count: 3,\n"
+                    "              body: [conv: {out: 4, kernel: 3, padding: 1}]}\n"
                     "  - concat: {from: [a, m.*], name: cat}\n")
     a = cnncli.analyze(str(path))
     cat = next(r for r in a.root.walk() if r.path == "cat")
