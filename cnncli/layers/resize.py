@@ -6,8 +6,19 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from .base import Arg, ArgError, Cost, Figure, Layer, Layout, Saved, Shape, ShapeError, dot
-from .base import shape_text
+from .base import (
+    Arg,
+    ArgError,
+    Cost,
+    Figure,
+    Layer,
+    Layout,
+    Saved,
+    Shape,
+    ShapeError,
+    dot,
+    shape_text,
+)
 from .window import elements, need_map
 
 #: interpolation modes: other ops per output element (the weighted sum of the neighbours
