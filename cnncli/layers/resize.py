@@ -73,7 +73,8 @@ class Upsample(Layer):
         n = c * oh * ow
         side = {1: 1, 4: 2, 16: 4}[reads]  # the neighbours read along each axis
         return Cost(output=(c, oh, ow), other_ops=ops * n,
-                    connections=reads * n if ops else 0, rf_kernel=(side, side))
+                    connections=reads * n if ops else 0, rf_kernel=(side, side),
+                    rf_upsample=(_factor(h, oh), _factor(w, ow)))
 
     def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
         c, h, w = shape
@@ -214,6 +215,11 @@ class Crop(Layer):
 def replace_args(layer: Layer, **values: Any) -> Any:
     """A layer of the same type with some arguments changed, checked again by create."""
     return type(layer).create(**{**layer.arg_values(), **values})
+
+
+def _factor(size: int, out: int) -> int:
+    """The whole factor an axis is upsampled by (1 where it is not a whole multiple)."""
+    return out // size if out % size == 0 else 1
 
 
 def _number(x: float) -> str:

@@ -93,6 +93,7 @@ class ConvTranspose(Layer):
             connections=self.out * (c // self.groups) * inside[0] * inside[1] + oh * ow * bias,
             rf_kernel=(reach(self.kernel[0], self.stride[0], self.dilation[0]),
                        reach(self.kernel[1], self.stride[1], self.dilation[1])),
+            rf_upsample=self.stride,  # outputs lie 1/stride of an input step apart
         )
 
     def _axes(self) -> list[tuple[int, int, int, int, int]]:

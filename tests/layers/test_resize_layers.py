@@ -228,3 +228,24 @@ def test_the_unet_like_spec_exports(write_spec, tmp_path, fmt: str) -> None:
     torch.manual_seed(0)
     result = export(cnncli.build(write_spec(UNET)).eval(), str(tmp_path / f"net.{fmt}"), fmt)
     assert result.max_abs_diff is not None and result.max_abs_diff < 1e-4
+
+
+def test_upsampling_divides_the_jump_where_it_can(write_spec) -> None:
+    """Down by 4, then up by 2 twice: the jump comes back to 1; a scale of 1.5 cannot
+    divide a whole jump, which stays (the sizes after it are upper bounds)."""
+    spec = write_spec("""
+        name: t
+        input: [1, 32, 32]
+        layers:
+          - conv: {out: 2, kernel: 3, stride: 2, padding: 1}
+          - maxpool: {kernel: 2}
+          - conv_transpose: {out: 2, kernel: 4, stride: 2, padding: 1}
+          - upsample: {scale: 2, mode: bilinear}
+          - upsample: {scale: 1.5}
+          - conv: {out: 1, kernel: 3, padding: 1}
+        """)
+    rfs = [(r.rf.size, r.rf.jump) for r in cnncli.analyze(spec).root.walk() if r.is_layer]
+    assert rfs == [((3, 3), (2, 2)), ((5, 5), (4, 4)),
+                   ((9, 9), (2, 2)),    # 2 input positions per output: 5 + (2 − 1) · 4
+                   ((11, 11), (1, 1)),  # bilinear reads 2 along each axis
+                   ((11, 11), (1, 1)), ((13, 13), (1, 1))]
