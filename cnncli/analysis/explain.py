@@ -121,12 +121,14 @@ def _rf_figures(start: RF, end: RF, kernel: tuple[int, int], stride: tuple[int, 
     jumps = [f"{j} · {s}" + (f" / {u}" if u > 1 and j * s % u == 0 else "")
              for j, s, u in zip(start.jump, stride, up)]
     note = "input pixels one output sees: size + (window − 1) · jump"
+    step = "cumulative stride: jump · stride" + (" / upsampling" if "/" in "".join(jumps)
+                                                 else "")
     if sizes[0] == sizes[1] and jumps[0] == jumps[1]:
         return [Figure("receptive field", sizes[0], end.size[0], note),
-                Figure("RF stride", jumps[0], end.jump[0], "cumulative stride: jump · stride")]
+                Figure("RF stride", jumps[0], end.jump[0], step)]
     return [Figure("receptive field H", sizes[0], end.size[0], note),
             Figure("receptive field W", sizes[1], end.size[1]),
-            Figure("RF stride H", jumps[0], end.jump[0], "cumulative stride: jump · stride"),
+            Figure("RF stride H", jumps[0], end.jump[0], step),
             Figure("RF stride W", jumps[1], end.jump[1])]
 
 

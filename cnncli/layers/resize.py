@@ -19,7 +19,7 @@ from .base import (
     dot,
     shape_text,
 )
-from .window import elements, need_map
+from .window import axis_figures, elements, need_map
 
 #: interpolation modes: other ops per output element (the weighted sum of the neighbours
 #: it reads: n multiplies and n − 1 adds) and the inputs it reads
@@ -80,13 +80,11 @@ class Upsample(Layer):
         c, h, w = shape
         _, oh, ow = cost.output
         if self.size is not None:
-            figures = [Figure("output H", str(oh), oh, "the size given"),
-                       Figure("output W", str(ow), ow)]
+            figures = axis_figures((str(oh), str(ow)), (oh, ow), "the size given")
         else:
             assert self.scale is not None
             formulas = tuple(_scaled(size, s) for size, s in zip((h, w), self.scale))
-            figures = [Figure("output H", formulas[0], oh, "⌊size · scale⌋"),
-                       Figure("output W", formulas[1], ow)]
+            figures = axis_figures(formulas, (oh, ow), "⌊size · scale⌋")  # type: ignore[arg-type]
         ops, reads = INTERPOLATION[self.mode]
         what = ("a copy of the nearest input, no arithmetic" if not ops else
                 f"a weighted sum of {reads} neighbours: {reads} multiplies, {reads - 1} adds")
