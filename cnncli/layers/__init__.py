@@ -2,9 +2,9 @@
 
 base (the Layer class, its constructor and registry, costs), args (declared arguments and
 their checks), window (the shape arithmetic conv and pooling share), one module per family
-of types: conv, transpose (transposed conv), pool, norm, activation, dense (linear,
-flatten, dropout, rbf), regularize (layer norm, layer scale, drop path, channel shuffle),
-resize (upsample, pad, crop); modules (torch modules
+of types: conv, pool, norm, activation, dense (linear, flatten, dropout, rbf),
+regularize (layer norm, layer scale, drop path, channel shuffle), transpose (transposed
+conv), resize (upsample, pad, crop); modules (torch modules
 torch lacks, imported only by the layers' build). A layer type registers itself when its
 class is defined, so every module here but `modules` is imported below, whatever its name.
 """
