@@ -40,14 +40,22 @@ class RF:
     size: tuple[int, int] = (1, 1)
     jump: tuple[int, int] = (1, 1)
 
-    def step(self, kernel: tuple[int, int], stride: tuple[int, int]) -> RF:
+    def step(self, kernel: tuple[int, int], stride: tuple[int, int],
+             up: tuple[int, int] = (1, 1)) -> RF:
+        """After a layer; an upsampling one (`up` > 1) makes the jump jump / up where that
+        is whole, else leaves it (a jump is whole: later sizes are then upper bounds)."""
+        jumps = [j * s for j, s in zip(self.jump, stride)]
         return RF((self.size[0] + (kernel[0] - 1) * self.jump[0],
                    self.size[1] + (kernel[1] - 1) * self.jump[1]),
-                  (self.jump[0] * stride[0], self.jump[1] * stride[1]))
+                  (_finer(jumps[0], up[0]), _finer(jumps[1], up[1])))
 
     def widest(self, other: RF) -> RF:
         return RF((max(self.size[0], other.size[0]), max(self.size[1], other.size[1])),
                   (max(self.jump[0], other.jump[0]), max(self.jump[1], other.jump[1])))
+
+
+def _finer(jump: int, up: int) -> int:
+    return jump // up if jump % up == 0 else jump
 
 
 COUNTS = ("params", "buffers", "buffer_bytes", "macs", "other_ops", "connections")
@@ -250,7 +258,8 @@ def _layer(node: LayerNode, role: str, rf: RF, depth: int) -> Row:
     if cost is None:
         raise ValueError(f"{node.path} was not resolved: its cost is not recorded")
     return Row(path=node.path, kind=node.kind, depth=depth, node=node, input=node.input,
-               output=cost.output, rf=rf.step(cost.rf_kernel, cost.rf_stride), role=role,
+               output=cost.output, role=role,
+               rf=rf.step(cost.rf_kernel, cost.rf_stride, cost.rf_upsample),
                cost=cost, trainable=0 if node.frozen else cost.params,
                activations=elements(cost.output))
 
@@ -307,7 +316,8 @@ def _identity_hint(node: Residual, shape: Shape, body_out: Shape, rf: RF, body_r
     """Suggest shortcut: auto only where a 1x1 projection with the body's own stride (as in
     ResNet) maps the input to the body's output; a body that shrinks the map through its
     kernels' borders (3x8x8 -> 3x1x1 at stride 1) needs padding or explicit shortcut layers."""
-    strides = [body // start for body, start in zip(body_rf.jump, rf.jump)]
+    # (at least 1: a body that upsamples has a finer jump than its input)
+    strides = [max(body // start, 1) for body, start in zip(body_rf.jump, rf.jump)]
     sizes_match = len(shape) == 3 and len(body_out) == 3 and all(
         (size - 1) // stride + 1 == out for size, out, stride in zip(shape[1:], body_out[1:],
                                                                     strides))

@@ -67,14 +67,16 @@ def figures(row: Row, start: RF, parent: Row | None) -> list[Figure]:
     return out
 
 
-Step = tuple[tuple[int, int], tuple[int, int]]  # a layer's receptive-field window and stride
+#: a layer's receptive-field window, stride and upsampling factor
+Step = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
 
 
 def _own(row: Row, parent: Row | None) -> tuple[list[Figure], Step | None]:
     if row.is_layer:
         cost = row.cost
         assert cost is not None  # a layer row keeps its node's cost
-        return row.layer.explain(row.input, cost), (cost.rf_kernel, cost.rf_stride)
+        return row.layer.explain(row.input, cost), (cost.rf_kernel, cost.rf_stride,
+                                                    cost.rf_upsample)
     if isinstance(row.node, Join):
         return [_join(row, row.node)], None
     if row.op == "add":
@@ -131,17 +133,20 @@ def _residual_note(row: Row) -> str:
             f"{side.params:,} params and {side.macs:,} MACs")
 
 
-def _rf_figures(start: RF, end: RF, kernel: tuple[int, int],
-                stride: tuple[int, int]) -> list[Figure]:
+def _rf_figures(start: RF, end: RF, kernel: tuple[int, int], stride: tuple[int, int],
+                up: tuple[int, int]) -> list[Figure]:
     sizes = [f"{s} + ({k} − 1) · {j}" for s, k, j in zip(start.size, kernel, start.jump)]
-    jumps = [f"{j} · {s}" for j, s in zip(start.jump, stride)]
+    jumps = [f"{j} · {s}" + (f" / {u}" if u > 1 and j * s % u == 0 else "")
+             for j, s, u in zip(start.jump, stride, up)]
     note = "input pixels one output sees: size + (window − 1) · jump"
+    step = "cumulative stride: jump · stride" + (" / upsampling" if "/" in "".join(jumps)
+                                                 else "")
     if sizes[0] == sizes[1] and jumps[0] == jumps[1]:
         return [Figure("receptive field", sizes[0], end.size[0], note),
-                Figure("RF stride", jumps[0], end.jump[0], "cumulative stride: jump · stride")]
+                Figure("RF stride", jumps[0], end.jump[0], step)]
     return [Figure("receptive field H", sizes[0], end.size[0], note),
             Figure("receptive field W", sizes[1], end.size[1]),
-            Figure("RF stride H", jumps[0], end.jump[0], "cumulative stride: jump · stride"),
+            Figure("RF stride H", jumps[0], end.jump[0], step),
             Figure("RF stride W", jumps[1], end.jump[1])]
 
 

@@ -30,6 +30,8 @@ class Cost:
     connections: for each output unit, the inputs it reads plus one for its bias, summed
     (LeCun et al. 1998's "connections"; elementwise layers have none).
     rf_kernel/rf_stride: the layer's window and step along (H, W) for receptive fields.
+    rf_upsample: how many times finer the output's grid is than the input's (a transposed
+    conv's stride, an upsample's whole factor): the jump is divided by it where it divides.
     """
 
     output: Shape
@@ -41,6 +43,7 @@ class Cost:
     connections: int = 0
     rf_kernel: tuple[int, int] = (1, 1)
     rf_stride: tuple[int, int] = (1, 1)
+    rf_upsample: tuple[int, int] = (1, 1)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from .base import (
     dot,
     shape_text,
 )
-from .window import elements, need_map
+from .window import axis_figures, elements, need_map
 
 #: interpolation modes: other ops per output element (the weighted sum of the neighbours
 #: it reads: n multiplies and n − 1 adds) and the inputs it reads
@@ -73,19 +73,18 @@ class Upsample(Layer):
         n = c * oh * ow
         side = {1: 1, 4: 2, 16: 4}[reads]  # the neighbours read along each axis
         return Cost(output=(c, oh, ow), other_ops=ops * n,
-                    connections=reads * n if ops else 0, rf_kernel=(side, side))
+                    connections=reads * n if ops else 0, rf_kernel=(side, side),
+                    rf_upsample=(_factor(h, oh), _factor(w, ow)))
 
     def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
         c, h, w = shape
         _, oh, ow = cost.output
         if self.size is not None:
-            figures = [Figure("output H", str(oh), oh, "the size given"),
-                       Figure("output W", str(ow), ow)]
+            figures = axis_figures((str(oh), str(ow)), (oh, ow), "the size given")
         else:
             assert self.scale is not None
             formulas = tuple(_scaled(size, s) for size, s in zip((h, w), self.scale))
-            figures = [Figure("output H", formulas[0], oh, "⌊size · scale⌋"),
-                       Figure("output W", formulas[1], ow)]
+            figures = axis_figures(formulas, (oh, ow), "⌊size · scale⌋")  # type: ignore[arg-type]
         ops, reads = INTERPOLATION[self.mode]
         what = ("a copy of the nearest input, no arithmetic" if not ops else
                 f"a weighted sum of {reads} neighbours: {reads} multiplies, {reads - 1} adds")
@@ -214,6 +213,11 @@ class Crop(Layer):
 def replace_args(layer: Layer, **values: Any) -> Any:
     """A layer of the same type with some arguments changed, checked again by create."""
     return type(layer).create(**{**layer.arg_values(), **values})
+
+
+def _factor(size: int, out: int) -> int:
+    """The whole factor an axis is upsampled by (1 where it is not a whole multiple)."""
+    return out // size if out % size == 0 else 1
 
 
 def _number(x: float) -> str:

@@ -15,8 +15,8 @@ def transposed_output(size: int, kernel: int, stride: int, pad: int, dilation: i
     + output_padding + 1."""
     out = (size - 1) * stride - 2 * pad + dilation * (kernel - 1) + extra + 1
     if out < 1:
-        raise ShapeError(f"output {axis} would be {out}, below 1: padding {pad} crops more "
-                         f"than the {size} inputs spread to")
+        raise ShapeError(f"output {axis} would be {out}, below 1: padding {pad} crops 2·{pad} "
+                         f"from the {out + 2 * pad} the {size} inputs spread over")
     return out
 
 
@@ -93,6 +93,7 @@ class ConvTranspose(Layer):
             connections=self.out * (c // self.groups) * inside[0] * inside[1] + oh * ow * bias,
             rf_kernel=(reach(self.kernel[0], self.stride[0], self.dilation[0]),
                        reach(self.kernel[1], self.stride[1], self.dilation[1])),
+            rf_upsample=self.stride,  # outputs lie 1/stride of an input step apart
         )
 
     def _axes(self) -> list[tuple[int, int, int, int, int]]:

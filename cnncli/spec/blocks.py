@@ -11,6 +11,11 @@ from ..layers import REGISTRY
 from .yamlsrc import YMap
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: what names a module (an entry, a branch, a shortcut, a repeat's prefix): an identifier
+#: that may also hold '-' (torchvision's RegNet has `block1-0`); never '.', which splits
+#: paths, nor a leading digit or '-', so it never clashes with index names (`3`, `3-5`)
+LAYER_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+LAYER_NAME_RULE = "letters, digits, _ and -, starting with a letter or _"
 
 COMMON_KEYS = ("name", "when", "frozen", "inline", "from")
 COMPOSITES = {
@@ -137,7 +142,7 @@ def entry_name(args: YMap, default: str) -> str:
     name = args["name"]
     if isinstance(name, int) and not isinstance(name, bool) and 0 <= name < 10**6:
         return str(name)  # as torchvision numbers a Sequential's modules
-    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise SpecError(f"name must be a plain identifier (letters, digits, _) or a whole "
-                        f"number, got {name!r}", args.mark_of("name"))
+    if not isinstance(name, str) or not LAYER_NAME_RE.fullmatch(name):
+        raise SpecError(f"name must be a plain name ({LAYER_NAME_RULE}) or a whole number, "
+                        f"got {name!r}", args.mark_of("name"))
     return name

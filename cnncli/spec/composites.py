@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from ..errors import Mark, SpecError, yaml_repr
 from ..layers import REGISTRY, Shape, shape_text
-from .blocks import NAME_RE
+from .blocks import LAYER_NAME_RE, LAYER_NAME_RULE, NAME_RE
 from .context import Context, claim_all, flag, join, require, slots, value
 from .ir import (
     Concat,
@@ -55,8 +55,9 @@ def residual(r: Walker, args: YMap, mark: Mark, ctx: Context, name: str, label: 
     require(args, "layers", "residual", mark, path)
     body, body_out = r.items(args["layers"], args.mark_of("layers"), ctx, "layers", ctx.start)
     shortcut_name = args.get("shortcut_name", "shortcut")
-    if not isinstance(shortcut_name, str) or not NAME_RE.fullmatch(shortcut_name):
-        raise SpecError(f"shortcut_name must be a plain identifier, got {shortcut_name!r}",
+    if not isinstance(shortcut_name, str) or not LAYER_NAME_RE.fullmatch(shortcut_name):
+        raise SpecError(f"shortcut_name must be a plain name ({LAYER_NAME_RULE}), got "
+                        f"{shortcut_name!r}",
                         args.mark_of("shortcut_name"), path)
     shortcut = _shortcut(r, args, ctx, shortcut_name)
     after: list[Node] = []
@@ -216,8 +217,8 @@ def _branches(args: YMap, path: str) -> tuple[list[tuple[str | None, Any, Mark]]
     raw, where = args["branches"], args.mark_of("branches")
     if isinstance(raw, YMap):
         for key in raw:
-            if not NAME_RE.fullmatch(key):
-                raise SpecError(f"branch name {key!r} must be a plain identifier",
+            if not LAYER_NAME_RE.fullmatch(key):
+                raise SpecError(f"branch name {key!r} must be a plain name ({LAYER_NAME_RULE})",
                                 raw.key_marks[key], path)
         return [(key, raw[key], raw.mark_of(key)) for key in raw], where
     if isinstance(raw, YList):
@@ -284,8 +285,9 @@ def _count(args: YMap, ctx: Context) -> int:
 def _item_names(args: YMap, ctx: Context) -> tuple[str, int]:
     """`prefix` and `start` of a repeat's item names: denselayer1, denselayer2, ..."""
     prefix = args.get("prefix", "")
-    if prefix and (not isinstance(prefix, str) or not NAME_RE.fullmatch(prefix)):
-        raise SpecError(f"repeat prefix must be a plain identifier, got {prefix!r}",
+    if prefix and (not isinstance(prefix, str) or not LAYER_NAME_RE.fullmatch(prefix)):
+        raise SpecError(f"repeat prefix must be a plain name ({LAYER_NAME_RULE}), got "
+                        f"{prefix!r}",
                         args.mark_of("prefix"), ctx.prefix)
     start = value(args.get("start", 0), ctx.scope, args.mark_of("start"), path=ctx.path) \
         if "start" in args else 0

@@ -86,6 +86,11 @@ layers:
       branches:
         a: [{conv: {out: 4, kernel: 1}}]
         b: [{maxpool: {kernel: 3, stride: 1, padding: 1}}, {conv: {out: 4, kernel: 1}}]
+  - conv_transpose: {name: up, out: 6, kernel: 3, stride: 2, padding: 1, output_padding: 1}
+  - upsample: {name: bilinear, scale: 1.5, mode: bilinear, align_corners: true}
+  - upsample: {name: nearest, size: [9, 10]}
+  - pad: {name: pad, padding: [0, 1, 2, 3], mode: reflect}
+  - crop: {name: crop, size: [7, 8]}
   - adaptive_avgpool: {name: adaptive, size: 2}
   - global_avgpool: {name: gap}
   - flatten: {name: flat}

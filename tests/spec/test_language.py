@@ -152,8 +152,12 @@ def test_static_figures_and_memory_equal_torch(net: str) -> None:
     ("  - conv: {out: 5, kernel: 1}\n  - concat: {split: true, branches: [[], []]}\n",
      "concat split: 5 input channels do not split into 2 equal shares"),
     ("  - relu: {inline: true}\n", "inline applies to composites and blocks, not to a layer"),
-    ("  - relu: {name: -1}\n", "name must be a plain identifier (letters, digits, _) or a "
-                               "whole number, got -1"),
+    ("  - relu: {name: -1}\n", "name must be a plain name (letters, digits, _ and -, "
+                               "starting with a letter or _) or a whole number, got -1"),
+    ("  - relu: {name: a.b}\n", "name must be a plain name (letters, digits, _ and -, "
+                                "starting with a letter or _) or a whole number, got 'a.b'"),
+    ("  - relu: {name: 'a b'}\n", "or a whole number, got 'a b'"),
+    ("  - relu: {name: -a}\n", "or a whole number, got '-a'"),
     ("  - residual: {layers: [relu], shortcut: sometimes}\n",
      "shortcut must be auto, identity, none, a list of layers, or an expression giving one "
      "of those words, got 'sometimes'"),
