@@ -172,3 +172,30 @@ def test_a_block_body_sees_its_inputs_not_the_callers_names(tmp_path: Path, cli)
     assert code == 2
     assert err == (f"error: {path}:6:22: layer 1.0: from: no earlier output is named 'a' "
                    "here; the names this entry can read: input\n")
+
+
+#: a join inside a residual's body or a concat's `after`, reading a tensor that needs a
+#: gradient where the composite's input does not (found by tests/specgen.py's corpus)
+JOIN_INSIDE = {
+    # the walk took the body's add join for the residual's own add, so the subsample
+    # after it looked like a first layer and kept only its means
+    "residual": ("  - residual:\n      from: input\n      shortcut: auto\n      layers:\n"
+                 "        - add: {from: [a, input]}\n        - subsample: {kernel: 2}\n",
+                 (216, 408)),
+    # ... and an after's concat join for the concat's own, which kept nothing
+    "concat": ("  - concat:\n      from: input\n      branches: [[]]\n      after:\n"
+               "        - concat: {from: [a, input]}\n        - subsample: {kernel: 2}\n",
+               (336, 656)),
+}
+
+
+@pytest.mark.parametrize("name", JOIN_INSIDE)
+def test_join_inside_a_composite_saves_what_autograd_does(tmp_path: Path, name: str) -> None:
+    body, expected = JOIN_INSIDE[name]
+    path = tmp_path / f"{name}.yaml"
+    path.write_text("name: j\ninput: [2, 4, 4]\nlayers:\n  - conv: {out: 2, kernel: 1, "
+                    "name: a}\n" + body)
+    for batch, bytes_ in zip((1, 2), expected):
+        a = cnncli.analyze(str(path), batch=batch)
+        measured = saved_activation_bytes(cnncli.build(str(path)), torch.randn(batch, 2, 4, 4))
+        assert training_memory(a, device="cpu").saved_activation_bytes == measured == bytes_
