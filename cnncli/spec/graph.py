@@ -57,6 +57,10 @@ def lookup(name: str, tensors: Any, ahead: Any, mark: Mark, path: str) -> Node:
         if path.rpartition(".")[2] == head:
             raise SpecError(f"from: {name!r} is this entry itself; an entry reads outputs "
                             "made before it (no cycles)", mark, path)
+        if head in ahead and _before(ahead[head], mark):  # earlier, but made nothing
+            raise SpecError(f"from: {name!r} is left out (when: false, or an inline "
+                            "composite with no layers), so there is no output to read",
+                            mark, path)
         if head in ahead:
             raise SpecError(f"from: {name!r} is defined later (line {ahead[head].line}); an "
                             "entry reads outputs made before it (no cycles)", mark, path)
@@ -71,6 +75,10 @@ def lookup(name: str, tensors: Any, ahead: Any, mark: Mark, path: str) -> Node:
                             f"parts: {kids})", mark, path)
         node = inner
     return node
+
+
+def _before(a: Mark, b: Mark) -> bool:
+    return a.file == b.file and (a.line, a.col) < (b.line, b.col)
 
 
 def parts_named(node: Node) -> list[Node]:

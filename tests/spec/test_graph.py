@@ -199,3 +199,13 @@ def test_join_inside_a_composite_saves_what_autograd_does(tmp_path: Path, name: 
         a = cnncli.analyze(str(path), batch=batch)
         measured = saved_activation_bytes(cnncli.build(str(path)), torch.randn(batch, 2, 4, 4))
         assert training_memory(a, device="cpu").saved_activation_bytes == measured == bytes_
+
+
+@pytest.mark.parametrize("left_out", ["relu: {name: a, when: false}",
+                                      "repeat: {name: a, count: 0, inline: true, body: [relu]}"])
+def test_a_left_out_name_is_not_defined_later(tmp_path: Path, cli, left_out: str) -> None:
+    """An earlier entry that `when` drops, or an inline repeat of no items, made nothing:
+    reading it is an error that says so (it said "defined later (line 4)")."""
+    message = bad(tmp_path, cli, f"  - {left_out}\n  - relu: {{from: a}}\n")
+    assert message == ("error: bad.yaml:5:18: layer 0: from: 'a' is left out (when: false, or "
+                       "an inline composite with no layers), so there is no output to read\n")
