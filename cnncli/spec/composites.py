@@ -234,12 +234,13 @@ def repeat(r: Walker, args: YMap, mark: Mark, ctx: Context, name: str, label: st
         raise SpecError(f"repeat var must be a plain identifier, got {var!r}",
                         args.mark_of("var"), path)
     body, body_mark = args["body"], args.mark_of("body")
-    inline, index, shape = ctx.inline, ctx.start, ctx.shape
+    inline, index, shape, last = ctx.inline, ctx.start, ctx.shape, ctx.last
     prefix, start = _item_names(args, ctx)
     kids: list[Node] = []
     seen: dict[str, Mark] = {}
     for i in range(count):
-        here = replace(ctx, scope={**ctx.scope, var: i}, shape=shape, start=index)
+        # each item reads the one before it: a block's `input` is that item's output
+        here = replace(ctx, scope={**ctx.scope, var: i}, shape=shape, start=index, last=last)
         node: Node | None
         # kept items are counted: a `when` that drops one leaves no gap in the names
         given = f"{prefix}{start + len(kids)}" if prefix or start else str(index)
@@ -263,7 +264,7 @@ def repeat(r: Walker, args: YMap, mark: Mark, ctx: Context, name: str, label: st
             claim_all(seen, node, path)
             kids.append(node)
             index += slots(node)
-            shape = out
+            shape, last = out, node.path
     return Sequence(name=name, path=path, mark=mark, frozen=ctx.frozen, children=kids,
                     label=label, input=ctx.shape, output=shape), shape
 

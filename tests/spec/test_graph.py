@@ -209,3 +209,24 @@ def test_a_left_out_name_is_not_defined_later(tmp_path: Path, cli, left_out: str
     message = bad(tmp_path, cli, f"  - {left_out}\n  - relu: {{from: a}}\n")
     assert message == ("error: bad.yaml:5:18: layer 0: from: 'a' is left out (when: false, or "
                        "an inline composite with no layers), so there is no output to read\n")
+
+
+def test_a_repeated_block_reads_the_item_before_it_as_input(tmp_path: Path) -> None:
+    """Each item of a repeat reads the one before it: a block body's `input` in item 1 is
+    item 0's output (it was the repeat's input, for every item: a wrong sum, right shapes)."""
+    path = tmp_path / "rep.yaml"
+    path.write_text("name: rep\ninput: [2, 4, 4]\nblocks:\n  twice:\n    layers:\n"
+                    "      - conv: {out: 2, kernel: 1, name: c}\n"
+                    "      - add: {from: [c, input]}\nlayers:\n"
+                    "  - conv: {out: 2, kernel: 1, name: stem}\n"
+                    "  - repeat: {count: 2, body: {twice: {}}}\n")
+    model = cnncli.build(str(path))
+    x = torch.randn(3, 2, 4, 4)
+    items = model._modules["1"]
+    y = model.stem(x)
+    for item in ("0", "1"):
+        y = items._modules[item].c(y) + y
+    assert torch.equal(model(x), y)
+    a = cnncli.analyze(str(path))
+    assert [r.node.sources for r in a.root.walk() if r.kind == "add"] == \
+        [("1.0.c", "stem"), ("1.1.c", "1.0")]
