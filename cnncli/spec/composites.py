@@ -13,6 +13,7 @@ from ..layers import REGISTRY, Shape, shape_text
 from .blocks import NAME_RE
 from .context import Context, claim_all, flag, join, require, slots, value
 from .ir import (
+    UNNAMED,
     Concat,
     Gate,
     LayerNode,
@@ -62,9 +63,12 @@ def residual(r: Walker, args: YMap, mark: Mark, ctx: Context, name: str, label: 
     after: list[Node] = []
     out = body_out
     if "after" in args:
-        # one namespace with the body: unnamed layers' indices continue after the body's
-        after, out = r.items(args["after"], args.mark_of("after"), replace(ctx, shape=body_out),
-                             "after", ctx.start + sum(slots(n) for n in body))
+        # one namespace with the body: unnamed layers' indices continue after the body's;
+        # it starts from the sum, which no node gives (without a shortcut: the body's end)
+        last = UNNAMED if shortcut != "none" else body[-1].path if body else ctx.last
+        after, out = r.items(args["after"], args.mark_of("after"),
+                             replace(ctx, shape=body_out, last=last), "after",
+                             ctx.start + sum(slots(n) for n in body))
     seen: dict[str, Mark] = {}
     for node in [*body, *after]:
         claim_all(seen, node, path)
@@ -182,7 +186,7 @@ def concat(r: Walker, args: YMap, mark: Mark, ctx: Context, name: str, label: st
     share = split_input(ctx.shape, len(named), mark, path) if node.split else ctx.shape
     for given_name, item, bmark in named:
         bname = given_name if given_name is not None else str(index)
-        here = replace(ctx, shape=share, start=index)
+        here = replace(ctx, shape=share, start=index, last=UNNAMED if node.split else ctx.last)
         if isinstance(item, YList):
             bpath = join(path, bname)
             kids, out = r.items(item, bmark, replace(here, prefix=bpath), "a branch")
@@ -205,7 +209,8 @@ def concat(r: Walker, args: YMap, mark: Mark, ctx: Context, name: str, label: st
     node.joined = node.output = concat_output(node, shapes)
     if "after" in args:
         node.after, node.output = r.items(args["after"], args.mark_of("after"),
-                                          replace(ctx, shape=node.joined), "after", index)
+                                          replace(ctx, shape=node.joined, last=UNNAMED),
+                                          "after", index)
         for child in node.after:
             claim_all(seen, child, path)
     return node, node.output

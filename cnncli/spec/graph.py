@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import Mark, SpecError
 from ..layers import Shape, shape_text
-from .ir import INPUT, Join, Node, written
+from .ir import INPUT, UNNAMED, Join, Node, written
 from .yamlsrc import YList, YMap
 
 
@@ -74,6 +74,11 @@ def lookup(name: str, tensors: Any, ahead: Any, mark: Mark, path: str) -> Node:
             raise SpecError(f"from: {node.path or 'the network'} has no part {part!r} (its "
                             f"parts: {kids})", mark, path)
         node = inner
+    if node.path == UNNAMED:
+        raise SpecError(f"from: {name!r}: this block is called on a tensor no entry gives (the "
+                        "sum or concatenation an after: list starts from, or a split branch's "
+                        "share), so its input has no name to read; call it after a named "
+                        "entry, or with from:", mark, path)
     return node
 
 

@@ -230,3 +230,32 @@ def test_a_repeated_block_reads_the_item_before_it_as_input(tmp_path: Path) -> N
     a = cnncli.analyze(str(path))
     assert [r.node.sources for r in a.root.walk() if r.kind == "add"] == \
         [("1.0.c", "stem"), ("1.1.c", "1.0")]
+
+
+PEEK = ("name: s\ninput: [2, 4, 4]\nblocks:\n  peek:\n    layers:\n"
+        "      - add: {from: [input, input]}\nlayers:\n  - conv: {out: 2, kernel: 1, name: a}\n")
+
+
+@pytest.mark.parametrize("call", ["concat: {branches: [[relu]], after: [peek]}",
+                                  "residual: {layers: [relu], after: [peek]}",
+                                  "concat: {split: true, branches: [[peek], [peek]]}"])
+def test_a_block_input_no_entry_gives_is_an_error(tmp_path: Path, cli, call: str) -> None:
+    """A block called first in an after: list or in a split branch runs on a sum, a
+    concatenation or a share that no entry gives: its `input` read `a` (right shapes,
+    wrong values); now the read is a located error."""
+    path = tmp_path / "s.yaml"
+    path.write_text(PEEK + f"  - {call}\n")
+    code, out, err = cli("check", str(path))
+    assert code == 2 and out == ""
+    assert f"{path}:6:22: layer 1." in err
+    assert "from: 'input': this block is called on a tensor no entry gives" in err
+
+
+def test_a_block_after_a_residual_without_shortcut_reads_the_body(tmp_path: Path) -> None:
+    """Without a shortcut the after: list starts from the body's last output (it read the
+    residual's input)."""
+    path = tmp_path / "s.yaml"
+    path.write_text(PEEK + "  - residual: {layers: [relu], shortcut: none, after: [peek]}\n")
+    model = cnncli.build(str(path))
+    x = torch.randn(2, 2, 4, 4)
+    assert torch.equal(model(x), 2 * torch.relu(model.a(x)))
