@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
+from specgraph import MAX_CHANNELS, GraphDraws, Named, Retry, network_outputs
 
 from cnncli.layers import REGISTRY, ArgError, ShapeError
 from cnncli.layers.base import Layer
@@ -32,7 +33,6 @@ Shape = tuple[int, ...]
 Entry = dict[str, Any]
 
 PARAMS = {"width": 4, "on": True, "off": False, "rate": 0.25}
-MAX_CHANNELS = 24
 ACTIVATIONS = ("relu", "relu6", "leaky_relu", "tanh", "scaled_tanh", "sigmoid", "gelu", "silu",
                "hardswish", "hardsigmoid", "softmax")
 MAP_ONLY = {"conv", "maxpool", "avgpool", "subsample", "adaptive_avgpool", "global_avgpool",
@@ -51,10 +51,6 @@ OPTIONAL = {  # the optional arguments of the simpler types: each given half the
 TYPES = sorted({cls.name for cls in REGISTRY.values()})  # every registered type, by its name
 
 
-class Retry(Exception):
-    """This choice does not fit the shape: draw again."""
-
-
 @dataclass(frozen=True)
 class Ctx:
     """Where an entry is written: the block's input and params in scope, names allowed."""
@@ -64,10 +60,16 @@ class Ctx:
     block_params: tuple[tuple[str, int], ...] = ()  # int params of the block and their values
     repeat_var: str | None = None
     names: bool = True  # False inside an inline repeat: its items share one namespace
+    scope: Named = ()  # the named outputs it may read (`from:`), with their shapes
+    graph: float = 0.2  # how often an entry reads named outputs
+    #: whether an entry gives the output flowing in: not first in an after: list (a sum, a
+    #: concatenation) or in a split branch (a share), where a block cannot read its input
+    #: by name (the resolver refuses: no path to read it by)
+    flow: bool = True
 
 
 @dataclass
-class Gen:
+class Gen(GraphDraws):
     """Writes entries while following the shape; every draw comes from `rng`."""
 
     rng: random.Random
@@ -76,6 +78,14 @@ class Gen:
     block_shapes: dict[str, tuple[Shape, Shape]] = field(default_factory=dict)  # in, out
     block_q: dict[str, int] = field(default_factory=dict)  # each block's required argument
     budget: int = 18  # entries left to write
+    parts: dict[str, Named] = field(default_factory=dict)  # see GraphDraws
+    block_parts: dict[str, Named] = field(default_factory=dict)
+    made_parts: Named = ()  # the named parts of the composite just drawn
+    made_nothing: bool = False  # it is a repeat of no items (inline: no output, no name)
+    block_empty: set[str] = field(default_factory=set)  # blocks that are such repeats
+    sees_input: set[str] = field(default_factory=set)  # blocks whose body may read `input`
+    list_named: Named = ()  # the names the list just written gives its parent's path
+    here: Ctx = field(default_factory=Ctx)  # where the layer being drawn is
 
     # -- small helpers -----------------------------------------------------------------------
 
@@ -242,7 +252,8 @@ class Gen:
         if keep:
             raise Retry
         r = self.rng
-        return {"size": r.choice((1, 2, [r.randint(1, 5), r.randint(1, 20)]))}
+        size = self.sized_like(self.here.scope) if self.chance(0.5) else None
+        return {"size": size or r.choice((1, 2, [r.randint(1, 5), r.randint(1, 20)]))}
 
     def args_global_avgpool(self, shape: Shape, keep: str) -> dict[str, Any]:
         if keep and shape[1:] != (1, 1):
@@ -273,11 +284,13 @@ class Gen:
                  if not (name in MAP_ONLY and len(shape) == 1)
                  and not (name in VECTOR_ONLY and len(shape) == 3)]
         kind = self.pick(kinds)
+        self.here = ctx
         args = self.layer_args(kind, shape, keep)
         out = infer(kind, args, shape)
         if max(out) > 64 or out[0] > MAX_CHANNELS or keep == "shape" and out != shape \
                 or keep == "spatial" and out[1:] != shape[1:]:
             raise Retry
+        self.like(args, out, ctx.scope, lambda size: infer(kind, {**args, "size": size}, shape))
         for key in ("out", "groups", "size"):
             if isinstance(args.get(key), int) and not isinstance(args[key], bool):
                 args[key] = self.int_expr(args[key], ctx, shape)
@@ -296,16 +309,28 @@ class Gen:
     def entry(self, shape: Shape, ctx: Ctx, keep: str = "") -> tuple[Entry, Shape]:
         """One entry on `shape` (drawn again until it fits), with common keys."""
         for _ in range(200):
+            self.made_parts, self.made_nothing = (), False
             try:
                 entry, out = self.draw(shape, ctx, keep)
             except Retry:
                 continue
+            parts = self.made_parts
             self.common(entry, ctx)
+            (_, args), = entry.items()
+            if args and "name" in args:
+                self.parts[args["name"]] = parts
             self.budget -= 1
             return entry, out
         raise AssertionError(f"no entry fits {shape} with keep={keep!r}")
 
     def draw(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
+        if ctx.scope and self.chance(ctx.graph):
+            return self.graph_entry(shape, ctx.scope, keep,
+                                    lambda at: self.plain(at, replace(ctx, flow=True), keep))
+        return self.plain(shape, ctx, keep)
+
+    def plain(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
+        """A layer or a composite reading the output flowing in."""
         composite = ctx.depth < 3 and self.budget > 3 and self.chance(0.35)
         if not composite:
             return self.layer(shape, ctx, keep)
@@ -318,7 +343,7 @@ class Gen:
         (kind, args), = entry.items()
         if args is None:
             args = {}
-        if ctx.names and self.chance(0.25) and "name" not in args:
+        if ctx.names and self.chance(0.35) and "name" not in args:
             args["name"] = self.fresh()
         roll = self.rng.random()
         if roll < 0.12:
@@ -332,20 +357,40 @@ class Gen:
         entry[kind] = args or None
 
     def entries(self, shape: Shape, ctx: Ctx, keep: str = "", least: int = 1,
-                most: int = 3) -> tuple[list[Entry], Shape]:
+                most: int = 3, named: tuple[list, list] | None = None
+                ) -> tuple[list[Entry], Shape]:
         """A list of entries; with keep, the list as a whole keeps what it must (each entry
-        does). Now and then a dropped entry (`when` false) is written among them."""
+        does). Now and then a dropped entry (`when` false) is written among them.
+        `named`: the list's names so far, (those its entries read, those a dotted name
+        reaches), when the list is written in several calls; `list_named` gives the latter."""
         out: list[Entry] = []
+        local, exposed = named or ([], [])
         n = self.rng.randint(least, most) if self.budget > 0 else least
+        flow = ctx.flow
         for _ in range(n):
+            here = replace(ctx, scope=ctx.scope + tuple(local), flow=flow)
             if self.chance(0.08):
-                dropped, _ = self.entry(shape, ctx, keep)
+                dropped, _ = self.entry(shape, here, keep)
                 (kind, args), = dropped.items()
                 args = dict(args or {})
                 args["when"] = self.pick(("off", "not on", "width > 100", False))
                 out.append({kind: args})
-            entry, shape = self.entry(shape, ctx, keep)
+            entry, shape = self.entry(shape, here, keep)
             out.append(entry)
+            (kind, args), = entry.items()
+            args = args or {}
+            inline = args.get("inline") is True
+            nothing = self.made_nothing and (kind == "repeat" or kind in self.block_empty)
+            if not (inline and nothing):  # it gives the output the next entry reads
+                flow = True
+            if "name" in args and not (inline and nothing):
+                local.append((args["name"], shape))
+            if inline:  # its children are named among this list's
+                local += self.made_parts
+                exposed += self.made_parts
+            elif "name" in args:
+                exposed.append((args["name"], shape))
+        self.list_named = tuple(exposed)
         return out, shape
 
     # -- composites --------------------------------------------------------------------------
@@ -356,12 +401,14 @@ class Gen:
         args: dict[str, Any] = {"layers": layers}
         if inline:
             args["inline"] = True
+        self.made_parts = self.list_named
         return {"sequence": args}, out
 
     def residual(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
         form = self.pick(("auto", "identity", "none", "list", "expr", "default"))
         body_keep = "shape" if form in ("identity", "expr") else keep
         body, out = self.entries(shape, ctx, body_keep)
+        parts = self.list_named
         args: dict[str, Any] = {"layers": body}
         if form == "auto" or form == "default":
             if out != shape and (len(shape) == 1 or strides(shape, out) is None):
@@ -383,7 +430,10 @@ class Gen:
         if form in ("auto", "list", "default") and self.chance(0.4):
             args["shortcut_name"] = self.pick(("downsample", self.fresh("ds")))
         if self.chance(0.4):
-            args["after"], out = self.entries(out, ctx, keep, most=2)
+            args["after"], out = self.entries(out, replace(ctx, flow=form == "none"), keep,
+                                              most=2)
+            parts += self.list_named
+        self.made_parts = parts
         return {"residual": args}, out
 
     def shortcut(self, shape: Shape, out: Shape, ctx: Ctx) -> list[Entry]:
@@ -408,34 +458,48 @@ class Gen:
         split = len(shape) == 3 and shape[0] % n == 0 and self.chance(0.3)
         part = (shape[0] // n, *shape[1:]) if split else shape
         branches: list[Any] = []
+        made: list[tuple[Shape, Named, str | None]] = []  # each branch's output and parts
         channels = 0
         for _ in range(n):
             if self.chance(0.2):
                 branches.append([])
+                made.append((part, (), None))
                 channels += part[0]
                 continue
             if self.chance(0.4):
-                entry, out = self.entry(part, ctx, "spatial")
+                entry, out = self.entry(part, replace(ctx, flow=ctx.flow and not split),
+                                        "spatial")
                 (kind, args), = entry.items()
                 if args:  # a branch is named after itself: `inline` would dissolve it
                     args.pop("inline", None)
                 branches.append(entry)
+                made.append((out, self.made_parts, (args or {}).get("name")))
             else:
-                items, out = self.entries(part, ctx, "spatial", most=2)
+                items, out = self.entries(part, replace(ctx, flow=ctx.flow and not split),
+                                          "spatial", most=2)
                 branches.append(items)
+                made.append((out, self.list_named, None))
             channels += out[0]
         joined = (channels, *shape[1:])
         if keep == "shape" and joined != shape or channels > MAX_CHANNELS:
             raise Retry
         args: dict[str, Any] = {}
+        parts: Named = ()
         if self.chance(0.5):
-            args["branches"] = {self.fresh("b"): b for b in branches}
+            keys = [self.fresh("b") for _ in branches]
+            args["branches"] = dict(zip(keys, branches))
+            for key, (out, inner, own) in zip(keys, made):  # a branch entry's own name wins
+                self.parts[own or key] = inner
+                parts += ((own or key, out),)
         else:
             args["branches"] = branches
         if split:
             args["split"] = self.pick((True, "on"))
         if self.chance(0.3):
-            args["after"], joined = self.entries(joined, ctx, keep, most=2)
+            args["after"], joined = self.entries(joined, replace(ctx, flow=False), keep,
+                                                 most=2)
+            parts += self.list_named
+        self.made_parts = parts
         return {"concat": args}, joined
 
     def gate(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
@@ -452,9 +516,11 @@ class Gen:
             ]
             if self.chance(0.3):
                 layers[1:3] = []
+            self.made_parts = ()
         else:
             layers, _ = self.entries(shape, ctx, "shape")
             layers.append({self.pick(("sigmoid", "hardsigmoid", "tanh")): None})
+            self.made_parts = self.list_named
         return {"gate": {"layers": layers}}, shape
 
     def repeat(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
@@ -470,8 +536,9 @@ class Gen:
             body: Any = entry
         else:
             body, _ = self.entries(shape, inner, "shape")
-            if self.chance(0.5):
-                (kind, item), = body[0].items()
+            (kind, item), = body[0].items()
+            if self.chance(0.5) and not {"name", "inline"} & set(item or {}):  # when drops
+                # its name, which later items may read
                 item = dict(item or {})
                 item["when"] = f"{var} != 1"
                 body[0] = {kind: item}
@@ -482,38 +549,62 @@ class Gen:
                 args["start"] = 1
         if inline:
             args["inline"] = True
+        self.made_parts = ()  # its items are reached by index (rep.0.x): not drawn here
+        self.made_nothing = count == 0
         return {"repeat": args}, shape
 
     def block(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
         """A call of an existing block defined for this shape, or of a new one."""
         known = [name for name, (at, out) in self.block_shapes.items()
-                 if at == shape and (not keep or out == shape
+                 if at == shape and (ctx.flow or name not in self.sees_input)
+                 and (not keep or out == shape
                                      or keep == "spatial" and out[1:] == shape[1:])]
         if known and self.chance(0.5):
             name = self.pick(known)
+            self.made_parts = self.block_parts[name]
+            self.made_nothing = name in self.block_empty
             return {name: self.call_args(name)}, self.block_shapes[name][1]
         name = self.fresh("blk")
         q = self.rng.randint(1, 8)
         params = {"q": None, "r": "q + 1", "s": self.rng.randint(1, 4)}
         kind = self.pick(("layers", "residual", "concat", "gate", "repeat"))
+        # several tensor inputs (`inputs: [x, skip]`, called with `from:`), read in a list
+        reads = self.several_inputs(shape, ctx.scope, keep) if self.chance(0.3) else None
+        if reads:
+            kind, shape = "layers", reads[0][1]
+        inputs = [self.fresh("src") for _ in reads or ()]
+        flow = ctx.flow or bool(reads)  # else its input has no name: the body cannot read it
+        if flow:
+            self.sees_input.add(name)
         # An inline call of a repeat makes its items inline: they share one namespace.
         inline = kind in ("layers", "repeat") and ctx.names and self.chance(0.3)
         inner = Ctx(depth=ctx.depth, block_in=shape,
                     block_params=(("q", q), ("r", q + 1), ("s", params["s"])),
-                    names=not (inline and kind == "repeat"))
+                    names=not (inline and kind == "repeat"),
+                    scope=((("input", shape),) if flow else ())
+                    + tuple((x, s) for x, (_, s) in zip(inputs, reads or ())),
+                    graph=0.5 if reads else ctx.graph, flow=flow)
         if kind == "layers":
             body, out = self.entries(shape, inner, keep)
+            self.made_parts = self.list_named
         else:
             entry, out = getattr(self, kind)(shape, inner, keep)
             body = entry[kind]
-        self.blocks[name] = {"params": params, kind: body}
+        self.blocks[name] = {"params": params, **({"inputs": inputs} if reads else {}),
+                             kind: body}
         if self.chance(0.3):
             self.blocks[name]["description"] = f"block {name}"
-        self.block_shapes[name] = (shape, out)
+        if not reads:  # called again only where it reads the output flowing in
+            self.block_shapes[name] = (shape, out)
         self.block_q[name] = q
+        self.block_parts[name] = self.made_parts
+        if kind == "repeat" and self.made_nothing:
+            self.block_empty.add(name)
         call = self.call_args(name)
         if inline:
             call["inline"] = True
+        if reads:
+            call["from"] = [n for n, _ in reads]
         return {name: call}, out
 
     def call_args(self, name: str) -> dict[str, Any]:
@@ -554,13 +645,18 @@ def random_spec(seed: int) -> str:
         shape: Shape = (rng.randint(1, 16),)
     else:
         shape = (rng.randint(1, 8), rng.randint(4, 16), rng.randint(4, 16))
-    layers, out = gen.entries(shape, Ctx(), most=6)
+    top = Ctx(scope=(("input", shape),))
+    named: tuple[list, list] = ([], [])  # the top level's names: one list, written in parts
+    layers, out = gen.entries(shape, top, most=6, named=named)
     while gen.budget > 0:
-        more, out = gen.entries(out, Ctx(), most=3)
+        more, out = gen.entries(out, top, most=3, named=named)
         layers += more
     spec: dict[str, Any] = {"name": f"random{seed}", "input": list(shape),
                             "params": dict(PARAMS)}
     if gen.blocks:
         spec["blocks"] = gen.blocks
     spec["layers"] = layers
+    outputs = network_outputs(rng, named[1], gen)
+    if outputs:
+        spec["outputs"] = outputs
     return yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, width=100)

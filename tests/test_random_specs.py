@@ -112,12 +112,71 @@ def constructs(doc: object, found: set[str]) -> set[str]:
     return found
 
 
+JOINS = ("add", "multiply", "concat")
+
+
+def graph_constructs(doc: dict) -> set[str]:
+    """The graph form a generated document uses: joins, where each `from:` name is defined
+    (this list, an enclosing one, a block's inputs, the input; dotted), `like`, block
+    inputs, `outputs` (with two names)."""
+    found: set[str] = set()
+    for block in (doc.get("blocks") or {}).values():
+        inputs = block.get("inputs", [])
+        if inputs:
+            found.add("block inputs")
+        for key in ("layers", "residual", "concat", "gate", "repeat"):
+            if key in block:
+                _walk(block[key], {"input", *inputs}, set(inputs), found)
+    _walk(doc["layers"], {"input"}, set(), found)
+    outputs = doc.get("outputs", [])
+    found.update({"outputs"} if outputs else set(), {"outputs 2"} if len(outputs) > 1 else set())
+    return found
+
+
+def _walk(raw: object, outer: set[str], inputs: set[str], found: set[str]) -> None:
+    """Entries (a list, one entry, or a composite's mapping) with the names they see."""
+    if isinstance(raw, dict) and len(raw) != 1:  # a composite's or block body's mapping
+        for value in raw.values():
+            _walk(value, outer, inputs, found)
+        return
+    local: set[str] = set()
+    for entry in raw if isinstance(raw, list) else [raw]:
+        if not isinstance(entry, dict):
+            continue
+        (kind, args), = entry.items()
+        args = args if isinstance(args, dict) else {}
+        names = args.get("from", [])
+        for name in names if isinstance(names, list) else [names]:
+            head = name.split(".")[0]
+            found.add("from input" if head == "input" else "from block input"
+                      if head in inputs else "from this list" if head in local
+                      else "from an enclosing list")
+            if "." in name:
+                found.add("from dotted")
+        if kind in JOINS and "from" in args and "branches" not in args:
+            found.add(f"join {kind}" + (" of 3" if len(names) > 2 else ""))
+        if "like" in args:
+            found.add("like")
+        for key, value in args.items():
+            if key in ("layers", "after", "shortcut", "body") and isinstance(value, (list,
+                                                                                      dict)):
+                _walk(value, outer | local, inputs, found)
+            if key == "branches":
+                for branch in value.values() if isinstance(value, dict) else value:
+                    _walk(branch, outer | local, inputs, found)
+        if "name" in args:
+            local.add(args["name"])
+
+
 @pytest.mark.slow
 def test_corpus_covers_the_language() -> None:
-    """The seeds the slow test runs use every layer type and every composite form."""
+    """The seeds the slow test runs use every layer type, every composite form and every
+    construct of the graph form."""
     found: set[str] = set()
     for seed in range(CORPUS):
-        constructs(yaml.safe_load(random_spec(seed)), found)
+        doc = yaml.safe_load(random_spec(seed))
+        constructs(doc, found)
+        found |= graph_constructs(doc)
     wanted = {cls.name for cls in REGISTRY.values()} | {
         "sequence", "residual", "concat", "gate", "repeat", "blocks", "params", "inline",
         "frozen", "when", "name", "shortcut auto", "shortcut identity", "shortcut none",
@@ -125,7 +184,11 @@ def test_corpus_covers_the_language() -> None:
         "branches dict", "branches list", "empty branch", "list branch", "entry branch",
         "var", "prefix", "start", "in_channels", "in_height", "in_width", "in_features",
         "connections", "groups", "dilation", "pointwise", "ceil_mode", "count_include_pad",
-        "output_padding", "align_corners", "scale", "mode", "value"}
+        "output_padding", "align_corners", "scale", "mode", "value",
+        "join add", "join multiply", "join concat", "join add of 3", "join multiply of 3",
+        "join concat of 3", "from input", "from block input", "from this list",
+        "from an enclosing list", "from dotted", "like", "block inputs", "outputs",
+        "outputs 2"}
     assert wanted - found == set()
 
 

@@ -142,7 +142,7 @@ class _Walk:
         if isinstance(node, Concat) and node.split and len(node.branches) > 1:
             x = _Tensor(x.key, x.grad, x.last, dense=False)
         for child in row.children:
-            if child.op == "concat":
+            if child.op == "concat" and child.node is node:  # its own, not a join in it
                 self.by_row[child.path] = 0
                 out = self.new(any(t.grad for t in outs), child.output,
                                all(t.last for t in outs))
@@ -171,8 +171,8 @@ class _Walk:
     def residual(self, row: Row, x: _Tensor) -> _Tensor:
         out, side = x, x
         for child in row.children:
-            if child.op == "add":  # the add's backward keeps nothing
-                self.by_row[child.path] = 0
+            if child.op == "add" and child.node is row.node:  # its own, not a join in it
+                self.by_row[child.path] = 0  # the add's backward keeps nothing
                 # body + shortcut: torch gives the sum the first operand's memory order
                 out = self.new(out.grad or side.grad, child.output, out.last)
             elif child.role == "shortcut":

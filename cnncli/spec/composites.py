@@ -13,6 +13,7 @@ from ..layers import REGISTRY, Shape, shape_text
 from .blocks import LAYER_NAME_RE, LAYER_NAME_RULE, NAME_RE
 from .context import Context, claim_all, flag, join, require, slots, value
 from .ir import (
+    UNNAMED,
     Concat,
     Gate,
     LayerNode,
@@ -63,9 +64,12 @@ def residual(r: Walker, args: YMap, mark: Mark, ctx: Context, name: str, label: 
     after: list[Node] = []
     out = body_out
     if "after" in args:
-        # one namespace with the body: unnamed layers' indices continue after the body's
-        after, out = r.items(args["after"], args.mark_of("after"), replace(ctx, shape=body_out),
-                             "after", ctx.start + sum(slots(n) for n in body))
+        # one namespace with the body: unnamed layers' indices continue after the body's;
+        # it starts from the sum, which no node gives (without a shortcut: the body's end)
+        last = UNNAMED if shortcut != "none" else body[-1].path if body else ctx.last
+        after, out = r.items(args["after"], args.mark_of("after"),
+                             replace(ctx, shape=body_out, last=last), "after",
+                             ctx.start + sum(slots(n) for n in body))
     seen: dict[str, Mark] = {}
     for node in [*body, *after]:
         claim_all(seen, node, path)
@@ -183,7 +187,7 @@ def concat(r: Walker, args: YMap, mark: Mark, ctx: Context, name: str, label: st
     share = split_input(ctx.shape, len(named), mark, path) if node.split else ctx.shape
     for given_name, item, bmark in named:
         bname = given_name if given_name is not None else str(index)
-        here = replace(ctx, shape=share, start=index)
+        here = replace(ctx, shape=share, start=index, last=UNNAMED if node.split else ctx.last)
         if isinstance(item, YList):
             bpath = join(path, bname)
             kids, out = r.items(item, bmark, replace(here, prefix=bpath), "a branch")
@@ -206,7 +210,8 @@ def concat(r: Walker, args: YMap, mark: Mark, ctx: Context, name: str, label: st
     node.joined = node.output = concat_output(node, shapes)
     if "after" in args:
         node.after, node.output = r.items(args["after"], args.mark_of("after"),
-                                          replace(ctx, shape=node.joined), "after", index)
+                                          replace(ctx, shape=node.joined, last=UNNAMED),
+                                          "after", index)
         for child in node.after:
             claim_all(seen, child, path)
     return node, node.output
@@ -235,12 +240,13 @@ def repeat(r: Walker, args: YMap, mark: Mark, ctx: Context, name: str, label: st
         raise SpecError(f"repeat var must be a plain identifier, got {var!r}",
                         args.mark_of("var"), path)
     body, body_mark = args["body"], args.mark_of("body")
-    inline, index, shape = ctx.inline, ctx.start, ctx.shape
+    inline, index, shape, last = ctx.inline, ctx.start, ctx.shape, ctx.last
     prefix, start = _item_names(args, ctx)
     kids: list[Node] = []
     seen: dict[str, Mark] = {}
     for i in range(count):
-        here = replace(ctx, scope={**ctx.scope, var: i}, shape=shape, start=index)
+        # each item reads the one before it: a block's `input` is that item's output
+        here = replace(ctx, scope={**ctx.scope, var: i}, shape=shape, start=index, last=last)
         node: Node | None
         # kept items are counted: a `when` that drops one leaves no gap in the names
         given = f"{prefix}{start + len(kids)}" if prefix or start else str(index)
@@ -264,7 +270,7 @@ def repeat(r: Walker, args: YMap, mark: Mark, ctx: Context, name: str, label: st
             claim_all(seen, node, path)
             kids.append(node)
             index += slots(node)
-            shape = out
+            shape, last = out, node.path
     return Sequence(name=name, path=path, mark=mark, frozen=ctx.frozen, children=kids,
                     label=label, input=ctx.shape, output=shape), shape
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import Mark, SpecError
 from ..layers import Shape, shape_text
-from .ir import INPUT, Join, Node, written
+from .ir import INPUT, UNNAMED, Join, Node, written
 from .yamlsrc import YList, YMap
 
 
@@ -66,6 +66,10 @@ def lookup(name: str, tensors: Any, ahead: Any, mark: Mark, path: str) -> Node:
         if path.rpartition(".")[2] == head:
             raise SpecError(f"from: {name!r} is this entry itself; an entry reads outputs "
                             "made before it (no cycles)", mark, path)
+        if head in ahead and _before(ahead[head], mark):  # earlier, but made nothing
+            raise SpecError(f"from: {name!r} is left out (when: false, or an inline "
+                            "composite with no layers), so there is no output to read",
+                            mark, path)
         if head in ahead:
             raise SpecError(f"from: {name!r} is defined later (line {ahead[head].line}); an "
                             "entry reads outputs made before it (no cycles)", mark, path)
@@ -79,7 +83,16 @@ def lookup(name: str, tensors: Any, ahead: Any, mark: Mark, path: str) -> Node:
             raise SpecError(f"from: {node.path or 'the network'} has no part {part!r} (its "
                             f"parts: {kids})", mark, path)
         node = inner
+    if node.path == UNNAMED:
+        raise SpecError(f"from: {name!r}: this block is called on a tensor no entry gives (the "
+                        "sum or concatenation an after: list starts from, or a split branch's "
+                        "share), so its input has no name to read; call it after a named "
+                        "entry, or with from:", mark, path)
     return node
+
+
+def _before(a: Mark, b: Mark) -> bool:
+    return a.file == b.file and (a.line, a.col) < (b.line, b.col)
 
 
 def parts_named(node: Node) -> list[Node]:

@@ -42,6 +42,9 @@ class Node:
 
 #: the path that stands for the network's input among `sources`
 INPUT = "(input)"
+#: the path of a tensor no node gives: the sum or concatenation an `after` list starts
+#: from, a split concat's share (a block called there cannot read its input by name)
+UNNAMED = "(unnamed)"
 #: the joins of several named tensors, and what each does to them
 JOINS = ("add", "multiply", "concat")
 

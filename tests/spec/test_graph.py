@@ -185,3 +185,90 @@ def test_a_star_reads_every_item_of_a_repeat(tmp_path: Path) -> None:
     cat = next(r for r in a.root.walk() if r.path == "cat")
     assert cat.node.sources == ("a", "m.0", "m.1", "m.2") and cat.output == (16, 8, 8)
     assert verify(str(path), batch=2).ok
+
+
+#: a join inside a residual's body or a concat's `after`, reading a tensor that needs a
+#: gradient where the composite's input does not (found by tests/specgen.py's corpus)
+JOIN_INSIDE = {
+    # the walk took the body's add join for the residual's own add, so the subsample
+    # after it looked like a first layer and kept only its means
+    "residual": ("  - residual:\n      from: input\n      shortcut: auto\n      layers:\n"
+                 "        - add: {from: [a, input]}\n        - subsample: {kernel: 2}\n",
+                 (216, 408)),
+    # ... and an after's concat join for the concat's own, which kept nothing
+    "concat": ("  - concat:\n      from: input\n      branches: [[]]\n      after:\n"
+               "        - concat: {from: [a, input]}\n        - subsample: {kernel: 2}\n",
+               (336, 656)),
+}
+
+
+@pytest.mark.parametrize("name", JOIN_INSIDE)
+def test_join_inside_a_composite_saves_what_autograd_does(tmp_path: Path, name: str) -> None:
+    body, expected = JOIN_INSIDE[name]
+    path = tmp_path / f"{name}.yaml"
+    path.write_text("name: j\ninput: [2, 4, 4]\nlayers:\n  - conv: {out: 2, kernel: 1, "
+                    "name: a}\n" + body)
+    for batch, bytes_ in zip((1, 2), expected):
+        a = cnncli.analyze(str(path), batch=batch)
+        measured = saved_activation_bytes(cnncli.build(str(path)), torch.randn(batch, 2, 4, 4))
+        assert training_memory(a, device="cpu").saved_activation_bytes == measured == bytes_
+
+
+@pytest.mark.parametrize("left_out", ["relu: {name: a, when: false}",
+                                      "repeat: {name: a, count: 0, inline: true, body: [relu]}"])
+def test_a_left_out_name_is_not_defined_later(tmp_path: Path, cli, left_out: str) -> None:
+    """An earlier entry that `when` drops, or an inline repeat of no items, made nothing:
+    reading it is an error that says so (it said "defined later (line 4)")."""
+    message = bad(tmp_path, cli, f"  - {left_out}\n  - relu: {{from: a}}\n")
+    assert message == ("error: bad.yaml:5:18: layer 0: from: 'a' is left out (when: false, or "
+                       "an inline composite with no layers), so there is no output to read\n")
+
+
+def test_a_repeated_block_reads_the_item_before_it_as_input(tmp_path: Path) -> None:
+    """Each item of a repeat reads the one before it: a block body's `input` in item 1 is
+    item 0's output (it was the repeat's input, for every item: a wrong sum, right shapes)."""
+    path = tmp_path / "rep.yaml"
+    path.write_text("name: rep\ninput: [2, 4, 4]\nblocks:\n  twice:\n    layers:\n"
+                    "      - conv: {out: 2, kernel: 1, name: c}\n"
+                    "      - add: {from: [c, input]}\nlayers:\n"
+                    "  - conv: {out: 2, kernel: 1, name: stem}\n"
+                    "  - repeat: {count: 2, body: {twice: {}}}\n")
+    model = cnncli.build(str(path))
+    x = torch.randn(3, 2, 4, 4)
+    items = model._modules["1"]
+    y = model.stem(x)
+    for item in ("0", "1"):
+        y = items._modules[item].c(y) + y
+    assert torch.equal(model(x), y)
+    a = cnncli.analyze(str(path))
+    assert [r.node.sources for r in a.root.walk() if r.kind == "add"] == \
+        [("1.0.c", "stem"), ("1.1.c", "1.0")]
+
+
+PEEK = ("name: s\ninput: [2, 4, 4]\nblocks:\n  peek:\n    layers:\n"
+        "      - add: {from: [input, input]}\nlayers:\n  - conv: {out: 2, kernel: 1, name: a}\n")
+
+
+@pytest.mark.parametrize("call", ["concat: {branches: [[relu]], after: [peek]}",
+                                  "residual: {layers: [relu], after: [peek]}",
+                                  "concat: {split: true, branches: [[peek], [peek]]}"])
+def test_a_block_input_no_entry_gives_is_an_error(tmp_path: Path, cli, call: str) -> None:
+    """A block called first in an after: list or in a split branch runs on a sum, a
+    concatenation or a share that no entry gives: its `input` read `a` (right shapes,
+    wrong values); now the read is a located error."""
+    path = tmp_path / "s.yaml"
+    path.write_text(PEEK + f"  - {call}\n")
+    code, out, err = cli("check", str(path))
+    assert code == 2 and out == ""
+    assert f"{path}:6:22: layer 1." in err
+    assert "from: 'input': this block is called on a tensor no entry gives" in err
+
+
+def test_a_block_after_a_residual_without_shortcut_reads_the_body(tmp_path: Path) -> None:
+    """Without a shortcut the after: list starts from the body's last output (it read the
+    residual's input)."""
+    path = tmp_path / "s.yaml"
+    path.write_text(PEEK + "  - residual: {layers: [relu], shortcut: none, after: [peek]}\n")
+    model = cnncli.build(str(path))
+    x = torch.randn(2, 2, 4, 4)
+    assert torch.equal(model(x), 2 * torch.relu(model.a(x)))
