@@ -38,6 +38,8 @@ REQUIRED = {
     "efficientnet_b0": "efficientnet_b0", "shufflenet_v2_x1_0": "shufflenet_v2_x1_0",
     "convnext_tiny": "convnext_tiny",
     "fcn_resnet50": "fcn_resnet50", "deeplabv3_resnet50": "deeplabv3_resnet50",
+    "deeplabv3_mobilenet_v3_large": "deeplabv3_mobilenet_v3_large",
+    "lraspp_mobilenet_v3_large": "lraspp_mobilenet_v3_large",
 }
 
 
