@@ -98,7 +98,8 @@ function placeSeq(items, x, y) {
     const sp = cx + spine(col); let cy = y;
     col.forEach((it, i) => {
       const [into, out] = offsets(it), ih = size(it)[1];
-      if (prev && i === 0) edge(`M${prev[0]},${prev[1]} V${prev[1] + C.GAP / 2} H${cx - C.CGAP / 2} V${y - 4} H${sp} V${cy}`, "arrow");
+      if (it.reads && it.reads.length) {}  // it reads named outputs: their edges (route)
+      else if (prev && i === 0) edge(`M${prev[0]},${prev[1]} V${prev[1] + C.GAP / 2} H${cx - C.CGAP / 2} V${y - 4} H${sp} V${cy}`, "arrow");
       else if (prev && prev[0] === sp) line(sp, prev[1], sp, cy);
       else if (prev) edge(`M${prev[0]},${prev[1]} V${cy - C.GAP / 2} H${sp} V${cy}`);
       place(it, sp - into, cy); prev = [sp - into + out, cy + ih]; cy += ih + C.GAP;
@@ -145,6 +146,83 @@ function placeRes(body, side, add, after, x, y) {
     placeSeq(after, mid - aw / 2, ay + C.OPH + C.GAP);
   }
 }
+// graph networks: diagram_graph.py's reads, U layout and routing, rule for rule
+function* walkAll(n) { yield n; for (const c of n.children || []) yield* walkAll(c); }
+const readsOf = root => [...walkAll(root)].flatMap(n => (n.reads || []).map(s => [s, n.path]));
+function owner(path, paths) {
+  let best = null;
+  for (const q of paths) if ((path === q || path.startsWith(q + ".")) && (best === null || q.length > best.length)) best = q;
+  return best;
+}
+function uTurn(items) {
+  const paths = items.map(i => i.path);
+  for (let i = 0; i < items.length; i++)
+    for (const [src] of readsOf(items[i])) {
+      const o = owner(src, paths), j = o === null ? -1 : paths.indexOf(o);
+      if (1 <= j && j < i - 1) return i;
+    }
+  return null;
+}
+function uCrossing(items, turn) {
+  const enc = items.slice(0, turn).map(i => i.path);
+  return items.slice(turn).reduce((a, it) => a + readsOf(it).filter(([s]) => owner(s, enc) !== null).length, 0);
+}
+const uGap = (items, turn) => C.CGAP + C.LANE_STEP * uCrossing(items, turn);
+function uSize(items, turn) {
+  const [ew, eh] = colSize(items.slice(0, turn)), [dw, dh] = colSize(items.slice(turn));
+  return [ew + uGap(items, turn) + dw, Math.max(eh, dh)];
+}
+function placeU(items, turn, x, y) {
+  const enc = items.slice(0, turn), dec = items.slice(turn), [ew, eh] = colSize(enc), dh = colSize(dec)[1];
+  const bottom = y + Math.max(eh, dh);
+  placeSeq(enc, x, bottom - eh);
+  const [, ex, ey] = ends(enc, x, bottom - eh), sp = x + ew + uGap(items, turn) + spine(dec);
+  let cy = bottom, prev = [ex, ey];
+  for (const it of dec) {
+    const [into, out] = offsets(it), ih = size(it)[1];
+    if (!(it.reads && it.reads.length)) edge(`M${prev[0]},${prev[1]} V${cy + C.GAP / 2} H${sp - into + out} V${cy}`, "arrow");
+    place(it, sp - into, cy - ih);
+    prev = [sp, cy - ih]; cy = cy - ih - C.GAP;
+  }
+}
+function route(root) {
+  const rects = new Map();
+  for (const [n, x, y, w, h] of D.frames) rects.set(n.path, [x, y, w, h, false]);
+  for (const [n, x, y, w, h] of D.boxes) rects.set(n.path, [x, y, w, h, true]);
+  const shapes = new Map([...walkAll(root)].map(n => [n.path, n.output]));
+  const lanes = [], done = new Set(), paths = [...rects.keys()];
+  for (const [src, reader] of readsOf(root)) {
+    const a = owner(src, paths), b = owner(reader, paths);
+    if (a === null || b === null || a === b || done.has(a + "\n" + b)) continue;
+    done.add(a + "\n" + b);
+    D.reads.push([a, b, ...readEdge(rects, a, b, lanes, shapes.get(src) || "")]);
+  }
+  D.right = Math.max(0, ...lanes.map(l => l[0])) + C.LANE_STEP + 20;
+  (root.outputs || []).forEach(([name, path], i) => {
+    const p = owner(path, paths);
+    if (p !== null) D.marks.push([p, i + 1, name, rects.get(p).slice(0, 4)]);
+  });
+}
+function readEdge(rects, a, b, lanes, shape) {
+  const [sx, sy, sw, sh, sbox] = rects.get(a), [rx, ry, rw, rh, rbox] = rects.get(b), cx = sx + sw / 2;
+  if (Math.abs(cx - (rx + rw / 2)) < 1 && clear(rects, a, b, cx)) {
+    const [y0, y1] = sy + sh <= ry ? [sy + sh, ry] : [sy, ry + rh];
+    return [`M${cx},${y0} V${y1}`, Math.abs(y1 - y0) >= 14 ? [cx + 5, (y0 + y1) / 2 + 4, false] : null, shape];
+  }
+  const ya = sy + (sbox ? sh / 2 : sh - 12), yb = ry + (rbox ? rh / 2 : 12);
+  const lo = Math.min(ya, yb), hi = Math.max(ya, yb);
+  const [left, right, end] = rx >= sx + sw ? [sx, sx + sw, rx] : [Math.min(sx, rx), Math.max(sx + sw, rx + rw), rx + rw];
+  let lane = Math.max(sx + sw, ...[...rects.values()].filter(([x, y, w, h]) => x < right && x + w > left && y < hi && y + h > lo)
+    .map(([x, , w]) => x + w)) + 10;
+  while (lanes.some(([x, y0, y1]) => Math.abs(lane - x) < C.LANE_STEP - 1 && y0 < hi + 4 && y1 > lo - 4)) lane += C.LANE_STEP;
+  lanes.push([lane, lo, hi]);
+  return [`M${sx + sw},${ya} H${lane} V${yb} H${end}`, hi - lo >= shape.length * 6.2 + 12 ? [lane - 3, (lo + hi) / 2, true] : null, shape];
+}
+function clear(rects, a, b, x) {
+  const [, ay, , ah] = rects.get(a), [, by, , bh] = rects.get(b);
+  const lo = Math.min(ay + ah, by + bh), hi = Math.max(ay, by);
+  return ![...rects].some(([p, [rx, ry, rw, rh, box]]) => p !== a && p !== b && box && rx < x && x < rx + rw && ry < hi && ry + rh > lo);
+}
 function line(x1, y1, x2, y2) { if (y2 > y1) edge(`M${x1},${y1} V${y2}`); }
 function edge(d, style) { D.edges.push([d, style || ""]); }
 function el(tag, attrs, text) {
@@ -180,8 +258,11 @@ function frameLabel(n, chars) {
 }
 const EDGE = {"": {}, dashed: {"stroke-dasharray": "5 3"}, arrow: {"marker-end": "url(#arrow)"}};
 function draw() {
-  D = {boxes: [], frames: [], edges: []};
+  D = {boxes: [], frames: [], edges: [], reads: [], marks: []};
   let [w, h] = measure(Infinity);
+  const turn = uTurn(TREE.children), u = turn === null ? null : uSize(TREE.children, turn);
+  if (u && u[0] >= C.U_ASPECT * u[1]) { [w, h] = u; placeU(TREE.children, turn, C.MARGIN, C.MARGIN); }
+  else {
   const column = Math.max(C.HMIN, Math.floor(Math.sqrt(h * (w + C.CGAP) / C.ASPECT)));
   const tallest = Math.max(...TREE.children.map(c => size(c)[1]));
   [w, h] = measure(column);
@@ -192,7 +273,9 @@ function draw() {
   for (let i = 0; i < 3 && w > C.ASPECT * 1.2 * h; i++)  // as diagram.Layout.run
     [w, h] = measure(Math.floor(hmax * Math.sqrt(w / (C.ASPECT * h))));
   placeSeq(TREE.children, C.MARGIN, C.MARGIN);
-  const svg = document.getElementById("drawing"), W = w + 2 * C.MARGIN, H = h + 2 * C.MARGIN;
+  }
+  route(TREE);
+  const svg = document.getElementById("drawing"), W = Math.max(w + 2 * C.MARGIN, D.right), H = h + 2 * C.MARGIN;
   svg.replaceChildren();
   svg.innerHTML = C.DEFS;
   svg.setAttribute("width", W * zoom); svg.setAttribute("height", H * zoom);
@@ -220,6 +303,20 @@ function draw() {
       if (n.macs) g.append(el("rect", {x: x + 1, y: y + bh - 4, width: Math.max(2, (bw - 2) * n.share), height: 3, fill: "#c0392b"}));
     }
     g.addEventListener("click", () => { show(n); if (closed) { open.add(n.path); draw(); } });
+    svg.append(g);
+  }
+  for (const [a, b, d, label, shape] of D.reads) {
+    svg.append(el("path", {class: "read", "data-from": a, "data-to": b, d, fill: "none", stroke: "#2f6db5", "stroke-width": 1.4, "marker-end": "url(#read)"}));
+    if (label) {
+      const [x, y, along] = label;
+      svg.append(el("text", Object.assign({class: "edge", x, y}, along ? {transform: `rotate(-90 ${x} ${y})`, "text-anchor": "middle"} : {}), shape));
+    }
+  }
+  for (const [p, i, name, [x, y, w, h]] of D.marks) {
+    const g = el("g", {class: "output-mark", "data-path": p});
+    g.append(el("title", {}, `network output ${i}: ${name}`));
+    g.append(el("rect", {x: x - 2, y: y - 2, width: w + 4, height: h + 4, rx: 6, fill: "none", stroke: "#1d2530", "stroke-width": 2}));
+    g.append(el("text", {class: "tag", x: x + w - 6, y: y + 13, "text-anchor": "end"}, `output ${i}`));
     svg.append(g);
   }
 }

@@ -1,0 +1,194 @@
+"""Graph networks in the diagram: the reads of named outputs drawn as edges, a U layout for
+encoder-decoder networks, and the network's named outputs marked.
+
+Edges. Every read of a named output (`from:`; a join's every input) is one edge from the box
+that made the tensor to the box that reads it: the drawn box or open frame of that path, or
+of the closed block it lies in (a read inside one closed block is not drawn; two reads
+between the same two boxes are one edge). Such an entry gets no line from the entry above
+it: it does not read that. An edge is straight when the reader sits right above or below
+its source with nothing between; otherwise it leaves the source's right side, runs down (or
+up) a lane right of everything it passes (each edge its own lane, LANE_STEP apart, the first
+free one from the left) and enters the reader's side. The read tensor's shape labels the
+edge along its lane, or beside a straight edge, where the edge is long enough for it.
+
+U layout. A top-level entry that reads (itself or anywhere inside it) a top-level entry's
+output from before the entry above it is the turn (the first decoder level of a U-Net: it
+reads an encoder level as its skip). From the turn on, the entries go into a second column
+to the right, upwards from the bottom, so that the decoder climbs back beside the encoder
+and the skips run across between the two (a gap widened by a lane for each). It is used
+when the U is no more than 1 : 1/U_ASPECT tall (blocks are not wrapped in it); a U-Net at
+full depth is taller, and is laid out in the usual columns, its skips drawn as edges.
+
+Outputs. Where the spec lists several `outputs:`, each one's box (or the closed block it is
+in) gets a dark outline and an `output N` tag.
+
+diagram.js does the same in the page; the test compares the two.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+from typing import Any
+
+LANE_STEP, U_ASPECT = 14, 0.4
+Rect = tuple[float, float, float, float, bool]  # x, y, w, h, is a box (else an open frame)
+
+
+def walk(n: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield n
+    for child in n.get("children", []):
+        yield from walk(child)
+
+
+def reads(root: dict[str, Any]) -> list[tuple[str, str]]:
+    """(source path, reader path) for every read of a named output, in tree order."""
+    return [(src, n["path"]) for n in walk(root) for src in n.get("reads", [])]
+
+
+def owner(path: str, paths: Any) -> str | None:
+    """The drawn path that shows `path`: itself, or the closed block (longest prefix) it is in."""
+    best = None
+    for q in paths:
+        if (path == q or path.startswith(q + ".")) and (best is None or len(q) > len(best)):
+            best = q
+    return best
+
+
+# -- the U ----------------------------------------------------------------------------------
+
+def u_turn(items: list[dict[str, Any]]) -> int | None:
+    """The index of the first top-level entry that reads an entry's output from before the
+    one above it (not the network's input), or None."""
+    paths = [i["path"] for i in items]
+    for i, item in enumerate(items):
+        for src, _ in reads(item):
+            j = paths.index(o) if (o := owner(src, paths)) is not None else -1
+            if 1 <= j < i - 1:
+                return i
+    return None
+
+
+def u_crossing(items: list[dict[str, Any]], turn: int) -> int:
+    """How many reads cross from the encoder column to the decoder column (each a lane)."""
+    enc = [i["path"] for i in items[:turn]]
+    return sum(owner(src, enc) is not None for item in items[turn:] for src, _ in reads(item))
+
+
+def u_size(lay: Any, items: list[dict[str, Any]], turn: int) -> tuple[float, float]:
+    """The U's size: the encoder's column, the gap with its lanes, the decoder's column."""
+    (ew, eh), (dw, dh) = lay.col_size(items[:turn]), lay.col_size(items[turn:])
+    return ew + gap(items, turn) + dw, max(eh, dh)
+
+
+def gap(items: list[dict[str, Any]], turn: int) -> float:
+    from .diagram import CGAP  # (diagram imports this module)
+    return CGAP + LANE_STEP * u_crossing(items, turn)
+
+
+def place_u(lay: Any, items: list[dict[str, Any]], turn: int, x: float, y: float) -> None:
+    """The encoder down the left column, the decoder up the right one from the bottom."""
+    from .diagram import GAP
+    enc, dec = items[:turn], items[turn:]
+    (ew, eh), (_, dh) = lay.col_size(enc), lay.col_size(dec)
+    bottom = y + max(eh, dh)
+    lay.place_seq(enc, x, bottom - eh)
+    _, ex, ey = lay.ends(enc, x, bottom - eh)
+    sp, cy, prev = x + ew + gap(items, turn) + lay.spine(dec), bottom, (ex, ey)
+    for item in dec:
+        (into, out), ih = lay.offsets(item), lay.size(item)[1]
+        if not item.get("reads"):  # from the item below (its top) up into this one's bottom
+            lay.edge(f"M{prev[0]},{prev[1]} V{cy + GAP / 2} H{sp - into + out} V{cy}", "arrow")
+        lay.place(item, sp - into, cy - ih)
+        prev, cy = (sp, cy - ih), cy - ih - GAP
+
+
+# -- routing --------------------------------------------------------------------------------
+
+def route(d: Any, root: dict[str, Any]) -> None:
+    """Add an edge for each read and a mark for each named output to the Drawing `d`."""
+    rects: dict[str, Rect] = {n["path"]: (x, y, w, h, False) for n, x, y, w, h in d.frames}
+    rects.update({n["path"]: (x, y, w, h, True) for n, x, y, w, h in d.boxes})
+    shapes = {n["path"]: n["output"] for n in walk(root)}
+    lanes: list[tuple[float, float, float]] = []
+    done = set()
+    for src, reader in reads(root):
+        a, b = owner(src, rects), owner(reader, rects)
+        if a is None or b is None or a == b or (a, b) in done:
+            continue
+        done.add((a, b))
+        d.reads.append((a, b, *edge(rects, a, b, lanes, shapes.get(src, ""))))
+    right = max((x for x, _, _ in lanes), default=0) + LANE_STEP + 20
+    d.width = max(d.width, right)
+    for i, (name, path) in enumerate(root.get("outputs", [])):
+        if (p := owner(path, rects)) is not None:
+            d.marks.append((p, i + 1, name, rects[p][:4]))
+
+
+def edge(rects: dict[str, Rect], a: str, b: str, lanes: list[tuple[float, float, float]],
+         shape: str) -> tuple[str, tuple[float, float, bool] | None, str]:
+    """The path data of the edge from a to b, and its label's place (x, y, along the lane)."""
+    sx, sy, sw, sh, sbox = rects[a]
+    rx, ry, rw, rh, rbox = rects[b]
+    cx = sx + sw / 2
+    if abs(cx - (rx + rw / 2)) < 1 and clear(rects, a, b, cx):
+        y0, y1 = (sy + sh, ry) if sy + sh <= ry else (sy, ry + rh)
+        room = abs(y1 - y0) >= 14
+        return f"M{cx},{y0} V{y1}", ((cx + 5, (y0 + y1) / 2 + 4, False) if room else None), shape
+    ya = sy + (sh / 2 if sbox else sh - 12)
+    yb = ry + (rh / 2 if rbox else 12)
+    lo, hi = min(ya, yb), max(ya, yb)
+    if rx >= sx + sw:  # the reader is in a column to the right: the lane just past the source's
+        left, right, end = sx, sx + sw, rx
+    else:
+        left, right, end = min(sx, rx), max(sx + sw, rx + rw), rx + rw
+    base = max([sx + sw] + [x + w for x, y, w, h, _ in rects.values()
+                            if x < right and x + w > left and y < hi and y + h > lo])
+    lane = base + 10
+    while any(abs(lane - x) < LANE_STEP - 1 and y0 < hi + 4 and y1 > lo - 4
+              for x, y0, y1 in lanes):
+        lane += LANE_STEP
+    lanes.append((lane, lo, hi))
+    room = hi - lo >= len(shape) * 6.2 + 12
+    return (f"M{sx + sw},{ya} H{lane} V{yb} H{end}",
+            ((lane - 3, (lo + hi) / 2, True) if room else None), shape)
+
+
+def clear(rects: dict[str, Rect], a: str, b: str, x: float) -> bool:
+    """No box lies on the vertical line at x between a and b."""
+    ay, ah, by, bh = rects[a][1], rects[a][3], rects[b][1], rects[b][3]
+    lo, hi = min(ay + ah, by + bh), max(ay, by)
+    return not any(box and rx < x < rx + rw and ry < hi and ry + rh > lo
+                   for p, (rx, ry, rw, rh, box) in rects.items() if p not in (a, b))
+
+
+# -- SVG ------------------------------------------------------------------------------------
+
+def reads_svg(d: Any) -> list[str]:
+    e, out = html.escape, []
+    for a, b, data, label, shape in d.reads:
+        out.append(f'<path class="read" data-from="{e(a)}" data-to="{e(b)}" d="{data}" '
+                   'fill="none" stroke="#2f6db5" stroke-width="1.4" marker-end="url(#read)"/>')
+        if label is not None:
+            x, y, along = label
+            turn = f' transform="rotate(-90 {x} {y})" text-anchor="middle"' if along else ""
+            out.append(f'<text class="edge" x="{x}" y="{y}"{turn}>{e(shape)}</text>')
+    return out
+
+
+def marks_svg(d: Any) -> list[str]:
+    e, out = html.escape, []
+    for path, i, name, (x, y, w, h) in d.marks:
+        out.append(f'<g class="output-mark" data-path="{e(path)}"><title>network output {i}: '
+                   f'{e(name)}</title><rect x="{x - 2}" y="{y - 2}" width="{w + 4}" '
+                   f'height="{h + 4}" rx="6" fill="none" stroke="#1d2530" stroke-width="2"/>'
+                   f'<text class="tag" x="{x + w - 6}" y="{y + 13}" text-anchor="end">'
+                   f"output {i}</text></g>")
+    return out
+
+
+STYLE = (".edge{font-size:10px;fill:#2f6db5}.tag{font-size:10px;font-weight:bold;"
+         "fill:#1d2530}")
+MARKER = ('<marker id="read" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
+          'markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#2f6db5"/>'
+          "</marker>")
