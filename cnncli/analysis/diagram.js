@@ -345,3 +345,11 @@ if (location.hash.includes("measure")) {
   d.dataset.measure = JSON.stringify({width: d.scrollWidth, height: d.scrollHeight,
     window: [innerWidth, innerHeight], scrolls: scrolls.map(e => e.id || e.tagName)});
 }
+if (location.hash.includes("edges")) {
+  // for the browser test: where each read edge starts and ends as rendered, and the boxes
+  const box = p => document.querySelector(`g.box[data-path="${CSS.escape(p)}"] rect, g.frame[data-path="${CSS.escape(p)}"] rect`).getBBox();
+  const pt = q => ({x: q.x, y: q.y}), bb = b => ({x: b.x, y: b.y, width: b.width, height: b.height});
+  document.documentElement.dataset.edges = JSON.stringify([...document.querySelectorAll("path.read")].map(p => ({
+    from: p.dataset.from, to: p.dataset.to, start: pt(p.getPointAtLength(0)), end: pt(p.getPointAtLength(p.getTotalLength())),
+    fromBox: bb(box(p.dataset.from)), toBox: bb(box(p.dataset.to))})));
+}
