@@ -9,7 +9,8 @@ column, joined by an arrow, as text does in a newspaper. Blocks deeper than
 `--depth` are one box. Above the drawing: a title with the totals and a legend
 (diagram_header.py). The tree both lay out is diagram_tree.py's `tree()`: the HTML page
 (diagram_html.py) runs the same layout in JavaScript on it, so the two drawings agree; a
-browser test checks it.
+browser test checks it. A graph network (`from:`, joins, `outputs:`) gets its reads drawn
+as edges and, when it is an encoder-decoder, a U layout: the rules are diagram_graph.py's.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class Drawing:
 
 class Layout:
     """Sizes and places a tree; `expanded(node)` says which blocks are drawn open."""
+
+    gaps = (GAP, CGAP)  # for diagram_graph's U
 
     def __init__(self, expanded: Any):
         self.expanded = expanded

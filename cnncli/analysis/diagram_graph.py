@@ -76,25 +76,25 @@ def u_crossing(items: list[dict[str, Any]], turn: int) -> int:
 
 
 def u_size(lay: Any, items: list[dict[str, Any]], turn: int) -> tuple[float, float]:
-    """The U's size: the encoder's column, the gap with its lanes, the decoder's column."""
+    """The U's size: the encoder's column, the gap with its lanes, the decoder's column.
+    `lay` is a diagram.Layout (its `gaps`: the gap between items, between columns)."""
     (ew, eh), (dw, dh) = lay.col_size(items[:turn]), lay.col_size(items[turn:])
-    return ew + gap(items, turn) + dw, max(eh, dh)
+    return ew + gap(lay, items, turn) + dw, max(eh, dh)
 
 
-def gap(items: list[dict[str, Any]], turn: int) -> float:
-    from .diagram import CGAP  # (diagram imports this module)
-    return CGAP + LANE_STEP * u_crossing(items, turn)
+def gap(lay: Any, items: list[dict[str, Any]], turn: int) -> float:
+    return lay.gaps[1] + LANE_STEP * u_crossing(items, turn)
 
 
 def place_u(lay: Any, items: list[dict[str, Any]], turn: int, x: float, y: float) -> None:
     """The encoder down the left column, the decoder up the right one from the bottom."""
-    from .diagram import GAP
+    GAP = lay.gaps[0]  # noqa: N806 (diagram.GAP)
     enc, dec = items[:turn], items[turn:]
     (ew, eh), (_, dh) = lay.col_size(enc), lay.col_size(dec)
     bottom = y + max(eh, dh)
     lay.place_seq(enc, x, bottom - eh)
     _, ex, ey = lay.ends(enc, x, bottom - eh)
-    sp, cy, prev = x + ew + gap(items, turn) + lay.spine(dec), bottom, (ex, ey)
+    sp, cy, prev = x + ew + gap(lay, items, turn) + lay.spine(dec), bottom, (ex, ey)
     for item in dec:
         (into, out), ih = lay.offsets(item), lay.size(item)[1]
         if not item.get("reads"):  # from the item below (its top) up into this one's bottom
@@ -187,7 +187,8 @@ def marks_svg(d: Any) -> list[str]:
     return out
 
 
-STYLE = (".edge{font-size:10px;fill:#2f6db5}.tag{font-size:10px;font-weight:bold;"
+STYLE = (".edge{font-size:10px;fill:#2f6db5;paint-order:stroke;stroke:#fff;stroke-width:3px}"
+         ".tag{font-size:10px;font-weight:bold;"
          "fill:#1d2530}")
 MARKER = ('<marker id="read" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
           'markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#2f6db5"/>'
