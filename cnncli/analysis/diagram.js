@@ -190,38 +190,73 @@ function route(root) {
   for (const [n, x, y, w, h] of D.frames) rects.set(n.path, [x, y, w, h, false]);
   for (const [n, x, y, w, h] of D.boxes) rects.set(n.path, [x, y, w, h, true]);
   const shapes = new Map([...walkAll(root)].map(n => [n.path, n.output]));
-  const lanes = [], done = new Set(), paths = [...rects.keys()];
+  const r = new Router(rects), done = new Set(), paths = [...rects.keys()];
   for (const [src, reader] of readsOf(root)) {
     const a = owner(src, paths), b = owner(reader, paths);
     if (a === null || b === null || a === b || done.has(a + "\n" + b)) continue;
     done.add(a + "\n" + b);
-    D.reads.push([a, b, ...readEdge(rects, a, b, lanes, shapes.get(src) || "")]);
+    const shape = shapes.get(src) || "";
+    D.reads.push([a, b, ...r.edge(a, b, shape), shape]);
   }
-  D.right = Math.max(0, ...lanes.map(l => l[0])) + C.LANE_STEP + 20;
+  D.right = Math.max(0, ...r.lanes.map(l => l[0] + C.LANE_STEP + 20));
+  D.bottom = Math.max(0, ...r.rows.map(l => l[0] + 20));
   (root.outputs || []).forEach(([name, path], i) => {
     const p = owner(path, paths);
     if (p !== null) D.marks.push([p, i + 1, name, rects.get(p).slice(0, 4)]);
   });
 }
-function readEdge(rects, a, b, lanes, shape) {
-  const [sx, sy, sw, sh, sbox] = rects.get(a), [rx, ry, rw, rh, rbox] = rects.get(b), cx = sx + sw / 2;
-  if (Math.abs(cx - (rx + rw / 2)) < 1 && clear(rects, a, b, cx)) {
-    const [y0, y1] = sy + sh <= ry ? [sy + sh, ry] : [sy, ry + rh];
-    return [`M${cx},${y0} V${y1}`, Math.abs(y1 - y0) >= 14 ? [cx + 5, (y0 + y1) / 2 + 4, false] : null, shape];
+const fit = (label, run, shape) => Math.abs(run) >= (label[2] ? shape.length * 6.2 + 12 : 14) ? label : null;
+class Router {  // diagram_graph.Router
+  constructor(rects) {
+    this.rects = rects; this.lanes = []; this.rows = [];
+    this.bottom = Math.max(0, ...[...rects.values()].map(([, y, , h]) => y + h));
   }
-  const ya = sy + (sbox ? sh / 2 : sh - 12), yb = ry + (rbox ? rh / 2 : 12);
-  const lo = Math.min(ya, yb), hi = Math.max(ya, yb);
-  const [left, right, end] = rx >= sx + sw ? [sx, sx + sw, rx] : [Math.min(sx, rx), Math.max(sx + sw, rx + rw), rx + rw];
-  let lane = Math.max(sx + sw, ...[...rects.values()].filter(([x, y, w, h]) => x < right && x + w > left && y < hi && y + h > lo)
-    .map(([x, , w]) => x + w)) + 10;
-  while (lanes.some(([x, y0, y1]) => Math.abs(lane - x) < C.LANE_STEP - 1 && y0 < hi + 4 && y1 > lo - 4)) lane += C.LANE_STEP;
-  lanes.push([lane, lo, hi]);
-  return [`M${sx + sw},${ya} H${lane} V${yb} H${end}`, hi - lo >= shape.length * 6.2 + 12 ? [lane - 3, (lo + hi) / 2, true] : null, shape];
-}
-function clear(rects, a, b, x) {
-  const [, ay, , ah] = rects.get(a), [, by, , bh] = rects.get(b);
-  const lo = Math.min(ay + ah, by + bh), hi = Math.max(ay, by);
-  return ![...rects].some(([p, [rx, ry, rw, rh, box]]) => p !== a && p !== b && box && rx < x && x < rx + rw && ry < hi && ry + rh > lo);
+  edge(a, b, shape) {
+    const [sx, sy, sw, sh, sbox] = this.rects.get(a), [rx, ry, rw, rh, rbox] = this.rects.get(b), cx = sx + sw / 2;
+    if (Math.abs(cx - (rx + rw / 2)) < 1 && this.clear(a, b, cx)) {
+      const [y0, y1] = sy + sh <= ry ? [sy + sh, ry] : [sy, ry + rh];
+      return [`M${cx},${y0} V${y1}`, fit([cx + 5, (y0 + y1) / 2 + 4, false], y1 - y0, shape)];
+    }
+    const ya = sy + (sbox ? sh / 2 : sh - 12), yb = ry + (rbox ? rh / 2 : 12), lo = Math.min(ya, yb), hi = Math.max(ya, yb);
+    if (rx < sx + sw) {
+      const lane = this.lane(this.side(Math.min(sx, rx), Math.max(sx + sw, rx + rw), lo, hi, 1) + 10, lo, hi, 1);
+      return [`M${sx + sw},${ya} H${lane} V${yb} H${rx + rw}`, fit([lane - 3, (lo + hi) / 2, true], hi - lo, shape)];
+    }
+    const lane = this.lane(this.side(sx, sx + sw, lo, hi, 1) + 10, lo, hi, 1, false);
+    if (!(this.blocked(a, b, sx + sw, lane, ya) || this.blocked(a, b, lane, rx, yb))) {
+      this.lanes.push([lane, lo, hi]);
+      return [`M${sx + sw},${ya} H${lane} V${yb} H${rx}`, fit([lane - 3, (lo + hi) / 2, true], hi - lo, shape)];
+    }
+    const out = this.lane(this.side(sx, sx + sw, ya, this.bottom, 1) + 10, ya, this.bottom, 1);
+    const into = this.lane(this.side(rx, rx + rw, yb, this.bottom, -1) - 10, yb, this.bottom, -1);
+    const y = this.row(out, into);
+    return [`M${sx + sw},${ya} H${out} V${y} H${into} V${yb} H${rx}`, fit([into - 3, (yb + y) / 2, true], y - yb, shape)];
+  }
+  side(left, right, lo, hi, way) {
+    const xs = [...this.rects.values()].filter(([x, y, w, h]) => x < right && x + w > left && y < hi && y + h > lo).map(([x, , w]) => way > 0 ? x + w : x);
+    return way > 0 ? Math.max(right, ...xs) : Math.min(left, ...xs);
+  }
+  lane(x, lo, hi, way, take = true) {
+    while (this.lanes.some(([lx, y0, y1]) => Math.abs(x - lx) < C.LANE_STEP - 1 && y0 < hi + 4 && y1 > lo - 4)) x += way * C.LANE_STEP;
+    if (take) this.lanes.push([x, lo, hi]);
+    return x;
+  }
+  row(x0, x1) {
+    const lo = Math.min(x0, x1), hi = Math.max(x0, x1); let y = this.bottom + 10;
+    while (this.rows.some(([ry, a, b]) => Math.abs(y - ry) < 7 && a < hi + 4 && b > lo - 4)) y += 8;
+    this.rows.push([y, lo, hi]);
+    return y;
+  }
+  blocked(a, b, x0, x1, y) {
+    const lo = Math.min(x0, x1), hi = Math.max(x0, x1);
+    return [...this.rects].some(([p, [x, ry, w, h]]) => !(a === p || a.startsWith(p + ".") || b === p || b.startsWith(p + "."))
+      && x < hi && x + w > lo && ry < y && y < ry + h);
+  }
+  clear(a, b, x) {
+    const [, ay, , ah] = this.rects.get(a), [, by, , bh] = this.rects.get(b);
+    const lo = Math.min(ay + ah, by + bh), hi = Math.max(ay, by);
+    return ![...this.rects].some(([p, [rx, ry, rw, rh, box]]) => p !== a && p !== b && box && rx < x && x < rx + rw && ry < hi && ry + rh > lo);
+  }
 }
 function line(x1, y1, x2, y2) { if (y2 > y1) edge(`M${x1},${y1} V${y2}`); }
 function edge(d, style) { D.edges.push([d, style || ""]); }
@@ -275,7 +310,7 @@ function draw() {
   placeSeq(TREE.children, C.MARGIN, C.MARGIN);
   }
   route(TREE);
-  const svg = document.getElementById("drawing"), W = Math.max(w + 2 * C.MARGIN, D.right), H = h + 2 * C.MARGIN;
+  const svg = document.getElementById("drawing"), W = Math.max(w + 2 * C.MARGIN, D.right), H = Math.max(h + 2 * C.MARGIN, D.bottom);
   svg.replaceChildren();
   svg.innerHTML = C.DEFS;
   svg.setAttribute("width", W * zoom); svg.setAttribute("height", H * zoom);
@@ -316,7 +351,8 @@ function draw() {
     const g = el("g", {class: "output-mark", "data-path": p});
     g.append(el("title", {}, `network output ${i}: ${name}`));
     g.append(el("rect", {x: x - 2, y: y - 2, width: w + 4, height: h + 4, rx: 6, fill: "none", stroke: "#1d2530", "stroke-width": 2}));
-    g.append(el("text", {class: "tag", x: x + w - 6, y: y + 13, "text-anchor": "end"}, `output ${i}`));
+    const [tx, ty, anchor] = h >= 40 ? [x + w - 6, y + 13, "end"] : [x + w + 6, y + h / 2 + 4, "start"];  // diagram_graph.tag_place
+    g.append(el("text", {class: "tag", x: tx, y: ty, "text-anchor": anchor}, `output ${i}`));
     svg.append(g);
   }
 }

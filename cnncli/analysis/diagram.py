@@ -32,7 +32,7 @@ GAP, HGAP, CGAP, PAD, TITLE, LANE, MARGIN = 18, 16, 48, 8, 22, 24, 20
 HMIN, ASPECT = 1400, 1.0
 
 
-OP_LABELS = {"add": "⊕ add", "mul": "⊗ gate", "concat": "concat"}
+OP_LABELS = {"add": "⊕ add", "mul": "⊗ gate", "multiply": "⊗ multiply", "concat": "concat"}
 
 
 # -- layout ---------------------------------------------------------------------------------

@@ -110,56 +110,105 @@ def route(d: Any, root: dict[str, Any]) -> None:
     rects: dict[str, Rect] = {n["path"]: (x, y, w, h, False) for n, x, y, w, h in d.frames}
     rects.update({n["path"]: (x, y, w, h, True) for n, x, y, w, h in d.boxes})
     shapes = {n["path"]: n["output"] for n in walk(root)}
-    lanes: list[tuple[float, float, float]] = []
-    done = set()
+    router, done = Router(rects), set()
     for src, reader in reads(root):
         a, b = owner(src, rects), owner(reader, rects)
         if a is None or b is None or a == b or (a, b) in done:
             continue
         done.add((a, b))
-        d.reads.append((a, b, *edge(rects, a, b, lanes, shapes.get(src, ""))))
-    right = max((x for x, _, _ in lanes), default=0) + LANE_STEP + 20
-    d.width = max(d.width, right)
+        shape = shapes.get(src, "")
+        d.reads.append((a, b, *router.edge(a, b, shape), shape))
+    d.width = max([d.width] + [x + LANE_STEP + 20 for x, _, _ in router.lanes])
+    d.height = max([d.height] + [y + 20 for y, _, _ in router.rows])
     for i, (name, path) in enumerate(root.get("outputs", [])):
         if (p := owner(path, rects)) is not None:
             d.marks.append((p, i + 1, name, rects[p][:4]))
 
 
-def edge(rects: dict[str, Rect], a: str, b: str, lanes: list[tuple[float, float, float]],
-         shape: str) -> tuple[str, tuple[float, float, bool] | None, str]:
-    """The path data of the edge from a to b, and its label's place (x, y, along the lane)."""
-    sx, sy, sw, sh, sbox = rects[a]
-    rx, ry, rw, rh, rbox = rects[b]
-    cx = sx + sw / 2
-    if abs(cx - (rx + rw / 2)) < 1 and clear(rects, a, b, cx):
-        y0, y1 = (sy + sh, ry) if sy + sh <= ry else (sy, ry + rh)
-        room = abs(y1 - y0) >= 14
-        return f"M{cx},{y0} V{y1}", ((cx + 5, (y0 + y1) / 2 + 4, False) if room else None), shape
-    ya = sy + (sh / 2 if sbox else sh - 12)
-    yb = ry + (rh / 2 if rbox else 12)
-    lo, hi = min(ya, yb), max(ya, yb)
-    if rx >= sx + sw:  # the reader is in a column to the right: the lane just past the source's
-        left, right, end = sx, sx + sw, rx
-    else:
-        left, right, end = min(sx, rx), max(sx + sw, rx + rw), rx + rw
-    base = max([sx + sw] + [x + w for x, y, w, h, _ in rects.values()
-                            if x < right and x + w > left and y < hi and y + h > lo])
-    lane = base + 10
-    while any(abs(lane - x) < LANE_STEP - 1 and y0 < hi + 4 and y1 > lo - 4
-              for x, y0, y1 in lanes):
-        lane += LANE_STEP
-    lanes.append((lane, lo, hi))
-    room = hi - lo >= len(shape) * 6.2 + 12
-    return (f"M{sx + sw},{ya} H{lane} V{yb} H{end}",
-            ((lane - 3, (lo + hi) / 2, True) if room else None), shape)
+Label = tuple[float, float, bool] | None  # where an edge's shape goes: x, y, along the lane
 
 
-def clear(rects: dict[str, Rect], a: str, b: str, x: float) -> bool:
-    """No box lies on the vertical line at x between a and b."""
-    ay, ah, by, bh = rects[a][1], rects[a][3], rects[b][1], rects[b][3]
-    lo, hi = min(ay + ah, by + bh), max(ay, by)
-    return not any(box and rx < x < rx + rw and ry < hi and ry + rh > lo
-                   for p, (rx, ry, rw, rh, box) in rects.items() if p not in (a, b))
+def fit(label: tuple[float, float, bool], run: float, shape: str) -> Label:
+    """The label where the edge's vertical run has room for it: along a lane, its length;
+    beside a straight edge, a line's height."""
+    return label if abs(run) >= (len(shape) * 6.2 + 12 if label[2] else 14) else None
+
+
+class Router:
+    """Routes the edges one by one, each in lanes (vertical) and rows (horizontal, under
+    the drawing) that no earlier edge took."""
+
+    def __init__(self, rects: dict[str, Rect]):
+        self.rects = rects
+        self.lanes: list[tuple[float, float, float]] = []  # x, from y, to y
+        self.rows: list[tuple[float, float, float]] = []  # y, from x, to x
+        self.bottom = max((y + h for _, y, _, h, _ in rects.values()), default=0)
+
+    def edge(self, a: str, b: str, shape: str) -> tuple[str, Label]:
+        """The path data of the edge from a to b, and where its label goes (if it fits)."""
+        sx, sy, sw, sh, sbox = self.rects[a]
+        rx, ry, rw, rh, rbox = self.rects[b]
+        cx = sx + sw / 2
+        if abs(cx - (rx + rw / 2)) < 1 and self.clear(a, b, cx):
+            y0, y1 = (sy + sh, ry) if sy + sh <= ry else (sy, ry + rh)
+            return f"M{cx},{y0} V{y1}", fit((cx + 5, (y0 + y1) / 2 + 4, False), y1 - y0, shape)
+        ya, yb = sy + (sh / 2 if sbox else sh - 12), ry + (rh / 2 if rbox else 12)
+        lo, hi = min(ya, yb), max(ya, yb)
+        if rx < sx + sw:  # the same column: a lane right of all it passes
+            lane = self.lane(self.side(min(sx, rx), max(sx + sw, rx + rw), lo, hi, 1) + 10,
+                             lo, hi, 1)
+            return (f"M{sx + sw},{ya} H{lane} V{yb} H{rx + rw}",
+                    fit((lane - 3, (lo + hi) / 2, True), hi - lo, shape))
+        lane = self.lane(self.side(sx, sx + sw, lo, hi, 1) + 10, lo, hi, 1, take=False)
+        if not (self.blocked(a, b, sx + sw, lane, ya) or self.blocked(a, b, lane, rx, yb)):
+            self.lanes.append((lane, lo, hi))  # a column to the right, straight across
+            return (f"M{sx + sw},{ya} H{lane} V{yb} H{rx}",
+                    fit((lane - 3, (lo + hi) / 2, True), hi - lo, shape))
+        # columns between: down beside the source's, along under the drawing, up beside
+        # the reader's
+        out = self.lane(self.side(sx, sx + sw, ya, self.bottom, 1) + 10, ya, self.bottom, 1)
+        into = self.lane(self.side(rx, rx + rw, yb, self.bottom, -1) - 10, yb, self.bottom, -1)
+        y = self.row(out, into)
+        return (f"M{sx + sw},{ya} H{out} V{y} H{into} V{yb} H{rx}",
+                fit((into - 3, (yb + y) / 2, True), y - yb, shape))
+
+    def side(self, left: float, right: float, lo: float, hi: float, way: int) -> float:
+        """The right (way 1) or left (-1) edge of what lies within x left..right, y lo..hi."""
+        xs = [x + w if way > 0 else x for x, y, w, h, _ in self.rects.values()
+              if x < right and x + w > left and y < hi and y + h > lo]
+        return max([right, *xs]) if way > 0 else min([left, *xs])
+
+    def lane(self, x: float, lo: float, hi: float, way: int, take: bool = True) -> float:
+        """The first lane from x (rightwards, or leftwards) free over y lo..hi."""
+        while any(abs(x - lx) < LANE_STEP - 1 and y0 < hi + 4 and y1 > lo - 4
+                  for lx, y0, y1 in self.lanes):
+            x += way * LANE_STEP
+        if take:
+            self.lanes.append((x, lo, hi))
+        return x
+
+    def row(self, x0: float, x1: float) -> float:
+        """The first row under the drawing free from x0 to x1."""
+        lo, hi, y = min(x0, x1), max(x0, x1), self.bottom + 10
+        while any(abs(y - ry) < 7 and a < hi + 4 and b > lo - 4 for ry, a, b in self.rows):
+            y += 8
+        self.rows.append((y, lo, hi))
+        return y
+
+    def blocked(self, a: str, b: str, x0: float, x1: float, y: float) -> bool:
+        """Whether the line at y from x0 to x1 crosses a box or frame (but a's and b's own
+        and those they lie in)."""
+        lo, hi = min(x0, x1), max(x0, x1)
+        return any(x < hi and x + w > lo and ry < y < ry + h
+                   for p, (x, ry, w, h, _) in self.rects.items()
+                   if not any(q == p or q.startswith(p + ".") for q in (a, b)))
+
+    def clear(self, a: str, b: str, x: float) -> bool:
+        """No box lies on the vertical line at x between a and b."""
+        ay, ah, by, bh = self.rects[a][1], self.rects[a][3], self.rects[b][1], self.rects[b][3]
+        lo, hi = min(ay + ah, by + bh), max(ay, by)
+        return not any(box and rx < x < rx + rw and ry < hi and ry + rh > lo
+                       for p, (rx, ry, rw, rh, box) in self.rects.items() if p not in (a, b))
 
 
 # -- SVG ------------------------------------------------------------------------------------
@@ -179,12 +228,19 @@ def reads_svg(d: Any) -> list[str]:
 def marks_svg(d: Any) -> list[str]:
     e, out = html.escape, []
     for path, i, name, (x, y, w, h) in d.marks:
+        tx, ty, anchor = tag_place(x, y, w, h)
         out.append(f'<g class="output-mark" data-path="{e(path)}"><title>network output {i}: '
                    f'{e(name)}</title><rect x="{x - 2}" y="{y - 2}" width="{w + 4}" '
                    f'height="{h + 4}" rx="6" fill="none" stroke="#1d2530" stroke-width="2"/>'
-                   f'<text class="tag" x="{x + w - 6}" y="{y + 13}" text-anchor="end">'
+                   f'<text class="tag" x="{tx}" y="{ty}" text-anchor="{anchor}">'
                    f"output {i}</text></g>")
     return out
+
+
+def tag_place(x: float, y: float, w: float, h: float) -> tuple[float, float, str]:
+    """An output's tag: in the top right corner of a box or frame, right of a small add or
+    concat (whose label fills it)."""
+    return (x + w - 6, y + 13, "end") if h >= 40 else (x + w + 6, y + h / 2 + 4, "start")
 
 
 STYLE = (".edge{font-size:10px;fill:#2f6db5;paint-order:stroke;stroke:#fff;stroke-width:3px}"
