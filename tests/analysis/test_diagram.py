@@ -383,9 +383,14 @@ def test_explain_compare_and_diagram_take_a_graph(cli, unet3: str, tmp_path: Pat
     assert code == 0 and "up1.cat ← down2, up1.reduce" in out
     assert cli("explain", unet3, "--format", "json")[0] == 0
     code, out, _ = cli("compare", unet3, "resnet18")
-    assert code == 0 and "450,627" in out
+    assert code == 0 and "450,627" in out and " 2x64x64, 1x8x8 " in out  # both outputs
+    code, out, _ = cli("compare", unet3, "resnet18", "--format", "json")
+    assert json.loads(out)["networks"][0]["outputs"] == {"outc": [2, 64, 64], "aux": [1, 8, 8]}
     for name in ("u.svg", "u.html"):
         assert cli("diagram", unet3, "-o", str(tmp_path / name))[0] == 0
+    code, out, _ = cli("diagram", unet3, "--depth", "2")  # on stdout: input, inc 6, 2 + 2 +
+    # 2 for the down blocks, 4 for each up block, outc and aux
+    assert code == 0 and len(boxes(out)) == 27 and out.count('class="read"') == 10
 
 
 @pytest.mark.slow
