@@ -8,16 +8,19 @@ between the same two boxes are one edge). Such an entry gets no line from the en
 it: it does not read that. An edge is straight when the reader sits right above or below
 its source with nothing between; otherwise it leaves the source's right side, runs down (or
 up) a lane right of everything it passes (each edge its own lane, LANE_STEP apart, the first
-free one from the left) and enters the reader's side. The read tensor's shape labels the
-edge along its lane, or beside a straight edge, where the edge is long enough for it.
+free one from the left) and enters the reader's side. A reader in a column to the right is
+reached straight across when nothing is in the way; when columns lie between (newspaper
+columns), the edge goes down a lane beside the source's column, along a row under the
+drawing and up a lane beside the reader's, so that it crosses no box. The read tensor's
+shape labels the edge along its (last) lane, or beside a straight edge, where it fits.
 
 U layout. A top-level entry that reads (itself or anywhere inside it) a top-level entry's
 output from before the entry above it is the turn (the first decoder level of a U-Net: it
 reads an encoder level as its skip). From the turn on, the entries go into a second column
 to the right, upwards from the bottom, so that the decoder climbs back beside the encoder
 and the skips run across between the two (a gap widened by a lane for each). It is used
-when the U is no more than 1 : 1/U_ASPECT tall (blocks are not wrapped in it); a U-Net at
-full depth is taller, and is laid out in the usual columns, its skips drawn as edges.
+when the U is no more than 1 : 1/U_ASPECT tall (2.5 times as tall as wide; blocks are not
+wrapped in it); a U-Net at full depth is taller, and is laid out in the usual columns.
 
 Outputs. Where the spec lists several `outputs:`, each one's box (or the closed block it is
 in) gets a dark outline and an `output N` tag.
