@@ -154,14 +154,13 @@ function owner(path, paths) {
   for (const q of paths) if ((path === q || path.startsWith(q + ".")) && (best === null || q.length > best.length)) best = q;
   return best;
 }
-function uTurn(items) {
-  const paths = items.map(i => i.path);
-  for (let i = 0; i < items.length; i++)
-    for (const [src] of readsOf(items[i])) {
-      const o = owner(src, paths), j = o === null ? -1 : paths.indexOf(o);
-      if (1 <= j && j < i - 1) return i;
-    }
-  return null;
+function uTurn(items) {  // diagram_graph.u_turn
+  const paths = items.map(i => i.path), far = [];
+  items.forEach((it, i) => { for (const [src] of readsOf(it)) {
+    const o = owner(src, paths), j = o === null ? -1 : paths.indexOf(o);
+    if (1 <= j && j < i - 1) far.push([i, j]);
+  } });
+  return far.length && far.some(([i, j]) => i > far[0][0] && j < far[0][1]) ? far[0][0] : null;
 }
 function uCrossing(items, turn) {
   const enc = items.slice(0, turn).map(i => i.path);

@@ -16,7 +16,9 @@ shape labels the edge along its (last) lane, or beside a straight edge, where it
 
 U layout. A top-level entry that reads (itself or anywhere inside it) a top-level entry's
 output from before the entry above it is the turn (the first decoder level of a U-Net: it
-reads an encoder level as its skip). From the turn on, the entries go into a second column
+reads an encoder level as its skip), provided that a later entry reads one from still
+further back (the skips nest, as the levels of a U do; a join of two parallel branches is
+no U). From the turn on, the entries go into a second column
 to the right, upwards from the bottom, so that the decoder climbs back beside the encoder
 and the skips run across between the two (a gap widened by a lane for each). It is used
 when the U is no more than 1 : 1/U_ASPECT tall (2.5 times as tall as wide; blocks are not
@@ -62,14 +64,18 @@ def owner(path: str, paths: Any) -> str | None:
 
 def u_turn(items: list[dict[str, Any]]) -> int | None:
     """The index of the first top-level entry that reads an entry's output from before the
-    one above it (not the network's input), or None."""
+    one above it (not the network's input), if a later entry reads one from before that:
+    skips that nest, as a U-Net's levels do. Else None."""
     paths = [i["path"] for i in items]
-    for i, item in enumerate(items):
-        for src, _ in reads(item):
-            j = paths.index(o) if (o := owner(src, paths)) is not None else -1
-            if 1 <= j < i - 1:
-                return i
+    far = [(i, j) for i, item in enumerate(items) for src, _ in reads(item)
+           if 1 <= (j := index(owner(src, paths), paths)) < i - 1]
+    if far and any(i > far[0][0] and j < far[0][1] for i, j in far):
+        return far[0][0]
     return None
+
+
+def index(path: str | None, paths: list[str]) -> int:
+    return -1 if path is None else paths.index(path)
 
 
 def u_crossing(items: list[dict[str, Any]], turn: int) -> int:

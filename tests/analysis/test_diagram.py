@@ -424,3 +424,34 @@ def test_graph_page_draws_the_edges_as_the_svg(cli, unet3: str, tmp_path: Path) 
                     "--window-size=1366,768", f"--screenshot={shot}",
                     (tmp_path / "u1.html").as_uri()], capture_output=True, timeout=60)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_joins_draw_one_edge_per_input(tmp_path: Path) -> None:
+    """add, multiply and concat joins, one of them on the network's input: an edge from each
+    input's box, and none from the entry above a join or a `from:` entry."""
+    spec = tmp_path / "joins.yaml"
+    spec.write_text("""\
+name: joins
+input: [3, 16, 16]
+layers:
+  - conv: {out: 4, kernel: 3, padding: 1, name: a}
+  - conv: {out: 4, kernel: 3, padding: 1, name: b}
+  - add: {from: [a, b], name: sum}
+  - conv: {out: 4, kernel: 1, name: g, from: a}
+  - sigmoid: {name: gate}
+  - multiply: {from: [sum, gate], name: scaled}
+  - concat: {from: [scaled, input], name: out}
+""")
+    root = ET.fromstring(svg(analyze(str(spec)), None))
+    pairs = sorted((p.get("data-from"), p.get("data-to")) for p in root.iter(f"{NS}path")
+                   if p.get("class") == "read")
+    assert pairs == [("(input)", "out"), ("a", "g"), ("a", "sum"), ("b", "sum"),
+                     ("gate", "scaled"), ("scaled", "out"), ("sum", "scaled")]
+    placed, lines = rects(root), [points(p.get("d")) for p in root.iter(f"{NS}path")
+                                  if p.get("class") is None]
+    for reader in ("sum", "g", "scaled", "out"):  # no plain line ends on a reader's top
+        x, y, w, _, _ = placed[reader]
+        assert not any(x <= c[-1][0] <= x + w and c[-1][1] == y for c in lines), reader
+    crossings(root)
+    assert [t.text for t in root.iter(f"{NS}text") if t.get("class") == "op"] == \
+        ["⊕ add", "⊗ multiply", "concat"]
