@@ -6,5 +6,6 @@ training (what training keeps: gradients, optimizer state, saved activations), b
 layer, block and type), report (the summary as table, JSON, CSV and Markdown), table (the
 text renderer that fits a terminal), zoolist (`cnncli list`), explain and lessons (each
 figure's arithmetic, design notes), compare (networks and sweeps side by side), diagram,
-diagram_tree, diagram_header and diagram_html (SVG and the HTML page; diagram.js draws the
-same layout in the browser), figures (plot axes in K/M/G)."""
+diagram_tree, diagram_header, diagram_graph (reads as edges, the U layout) and diagram_html
+(SVG and the HTML page; diagram.js draws the same layout in the browser), figures (plot
+axes in K/M/G)."""

@@ -113,16 +113,25 @@ def total_cells(items: list[Entry]) -> list[list[str]]:
         a, v = e.analysis, e.values
         shown = [f"{v[k]:,} ({ratio(v[k], first[k])})" for k in ("params", "macs", "flops",
                                                                  "activations")]
-        cells.append([e.label, shape_text(a.input), shape_text(a.output), *shown,
+        cells.append([e.label, shape_text(a.input), output_cell(a), *shown,
                       f"{mib(v['memory'])} ({ratio(v['memory'], first['memory'])})",
                       rf_text(a.root)])
     return cells
 
 
+def output_cell(a: Any) -> str:
+    """The output shape; for a network with several named outputs, each one's, in order."""
+    named = a.network.outputs
+    return ", ".join(shape_text(n.output) for n in named.values()) if named else \
+        shape_text(a.output)
+
+
 def record(e: Entry, first: Entry) -> dict[str, Any]:
     a = e.analysis
+    named = a.network.outputs
     return {"label": e.label, "spec": e.spec, "overrides": e.overrides, "name": a.network.name,
             "input": list(a.input), "output": list(a.output), "batch": a.batch,
+            **({"outputs": {k: list(n.output) for k, n in named.items()}} if named else {}),
             "dtype": a.dtype, **e.values, "memory_bytes": e.values["memory"],
             "rf": list(a.root.rf.size), "rf_stride": list(a.root.rf.jump),
             "ratios": {k: round(e.values[k] / first.values[k], 6) if first.values[k] else None

@@ -98,7 +98,8 @@ function placeSeq(items, x, y) {
     const sp = cx + spine(col); let cy = y;
     col.forEach((it, i) => {
       const [into, out] = offsets(it), ih = size(it)[1];
-      if (prev && i === 0) edge(`M${prev[0]},${prev[1]} V${prev[1] + C.GAP / 2} H${cx - C.CGAP / 2} V${y - 4} H${sp} V${cy}`, "arrow");
+      if (it.reads && it.reads.length) {}  // it reads named outputs: their edges (route)
+      else if (prev && i === 0) edge(`M${prev[0]},${prev[1]} V${prev[1] + C.GAP / 2} H${cx - C.CGAP / 2} V${y - 4} H${sp} V${cy}`, "arrow");
       else if (prev && prev[0] === sp) line(sp, prev[1], sp, cy);
       else if (prev) edge(`M${prev[0]},${prev[1]} V${cy - C.GAP / 2} H${sp} V${cy}`);
       place(it, sp - into, cy); prev = [sp - into + out, cy + ih]; cy += ih + C.GAP;
@@ -145,6 +146,117 @@ function placeRes(body, side, add, after, x, y) {
     placeSeq(after, mid - aw / 2, ay + C.OPH + C.GAP);
   }
 }
+// graph networks: diagram_graph.py's reads, U layout and routing, rule for rule
+function* walkAll(n) { yield n; for (const c of n.children || []) yield* walkAll(c); }
+const readsOf = root => [...walkAll(root)].flatMap(n => (n.reads || []).map(s => [s, n.path]));
+function owner(path, paths) {
+  let best = null;
+  for (const q of paths) if ((path === q || path.startsWith(q + ".")) && (best === null || q.length > best.length)) best = q;
+  return best;
+}
+function uTurn(items) {  // diagram_graph.u_turn
+  const paths = items.map(i => i.path), far = [];
+  items.forEach((it, i) => { for (const [src] of readsOf(it)) {
+    const o = owner(src, paths), j = o === null ? -1 : paths.indexOf(o);
+    if (1 <= j && j < i - 1) far.push([i, j]);
+  } });
+  return far.length && far.some(([i, j]) => i > far[0][0] && j < far[0][1]) ? far[0][0] : null;
+}
+function uCrossing(items, turn) {
+  const enc = items.slice(0, turn).map(i => i.path);
+  return items.slice(turn).reduce((a, it) => a + readsOf(it).filter(([s]) => owner(s, enc) !== null).length, 0);
+}
+const uGap = (items, turn) => C.CGAP + C.LANE_STEP * uCrossing(items, turn);
+function uSize(items, turn) {
+  const [ew, eh] = colSize(items.slice(0, turn)), [dw, dh] = colSize(items.slice(turn));
+  return [ew + uGap(items, turn) + dw, Math.max(eh, dh)];
+}
+function placeU(items, turn, x, y) {
+  const enc = items.slice(0, turn), dec = items.slice(turn), [ew, eh] = colSize(enc), dh = colSize(dec)[1];
+  const bottom = y + Math.max(eh, dh);
+  placeSeq(enc, x, bottom - eh);
+  const [, ex, ey] = ends(enc, x, bottom - eh), sp = x + ew + uGap(items, turn) + spine(dec);
+  let cy = bottom, prev = [ex, ey];
+  for (const it of dec) {
+    const [into, out] = offsets(it), ih = size(it)[1];
+    if (!(it.reads && it.reads.length)) edge(`M${prev[0]},${prev[1]} V${cy + C.GAP / 2} H${sp - into + out} V${cy}`, "arrow");
+    place(it, sp - into, cy - ih);
+    prev = [sp, cy - ih]; cy = cy - ih - C.GAP;
+  }
+}
+function route(root) {
+  const rects = new Map();
+  for (const [n, x, y, w, h] of D.frames) rects.set(n.path, [x, y, w, h, false]);
+  for (const [n, x, y, w, h] of D.boxes) rects.set(n.path, [x, y, w, h, true]);
+  const shapes = new Map([...walkAll(root)].map(n => [n.path, n.output]));
+  const r = new Router(rects), done = new Set(), paths = [...rects.keys()];
+  for (const [src, reader] of readsOf(root)) {
+    const a = owner(src, paths), b = owner(reader, paths);
+    if (a === null || b === null || a === b || done.has(a + "\n" + b)) continue;
+    done.add(a + "\n" + b);
+    const shape = shapes.get(src) || "";
+    D.reads.push([a, b, ...r.edge(a, b, shape), shape]);
+  }
+  D.right = Math.max(0, ...r.lanes.map(l => l[0] + C.LANE_STEP + 20));
+  D.bottom = Math.max(0, ...r.rows.map(l => l[0] + 20));
+  (root.outputs || []).forEach(([name, path], i) => {
+    const p = owner(path, paths);
+    if (p !== null) D.marks.push([p, i + 1, name, rects.get(p).slice(0, 4)]);
+  });
+}
+const fit = (label, run, shape) => Math.abs(run) >= (label[2] ? shape.length * 6.2 + 12 : 14) ? label : null;
+class Router {  // diagram_graph.Router
+  constructor(rects) {
+    this.rects = rects; this.lanes = []; this.rows = [];
+    this.bottom = Math.max(0, ...[...rects.values()].map(([, y, , h]) => y + h));
+  }
+  edge(a, b, shape) {
+    const [sx, sy, sw, sh, sbox] = this.rects.get(a), [rx, ry, rw, rh, rbox] = this.rects.get(b), cx = sx + sw / 2;
+    if (Math.abs(cx - (rx + rw / 2)) < 1 && this.clear(a, b, cx)) {
+      const [y0, y1] = sy + sh <= ry ? [sy + sh, ry] : [sy, ry + rh];
+      return [`M${cx},${y0} V${y1}`, fit([cx + 5, (y0 + y1) / 2 + 4, false], y1 - y0, shape)];
+    }
+    const ya = sy + (sbox ? sh / 2 : sh - 12), yb = ry + (rbox ? rh / 2 : 12), lo = Math.min(ya, yb), hi = Math.max(ya, yb);
+    if (rx < sx + sw) {
+      const lane = this.lane(this.side(Math.min(sx, rx), Math.max(sx + sw, rx + rw), lo, hi, 1) + 10, lo, hi, 1);
+      return [`M${sx + sw},${ya} H${lane} V${yb} H${rx + rw}`, fit([lane - 3, (lo + hi) / 2, true], hi - lo, shape)];
+    }
+    const lane = this.lane(this.side(sx, sx + sw, lo, hi, 1) + 10, lo, hi, 1, false);
+    if (!(this.blocked(a, b, sx + sw, lane, ya) || this.blocked(a, b, lane, rx, yb))) {
+      this.lanes.push([lane, lo, hi]);
+      return [`M${sx + sw},${ya} H${lane} V${yb} H${rx}`, fit([lane - 3, (lo + hi) / 2, true], hi - lo, shape)];
+    }
+    const out = this.lane(this.side(sx, sx + sw, ya, this.bottom, 1) + 10, ya, this.bottom, 1);
+    const into = this.lane(this.side(rx, rx + rw, yb, this.bottom, -1) - 10, yb, this.bottom, -1);
+    const y = this.row(out, into);
+    return [`M${sx + sw},${ya} H${out} V${y} H${into} V${yb} H${rx}`, fit([into - 3, (yb + y) / 2, true], y - yb, shape)];
+  }
+  side(left, right, lo, hi, way) {
+    const xs = [...this.rects.values()].filter(([x, y, w, h]) => x < right && x + w > left && y < hi && y + h > lo).map(([x, , w]) => way > 0 ? x + w : x);
+    return way > 0 ? Math.max(right, ...xs) : Math.min(left, ...xs);
+  }
+  lane(x, lo, hi, way, take = true) {
+    while (this.lanes.some(([lx, y0, y1]) => Math.abs(x - lx) < C.LANE_STEP - 1 && y0 < hi + 4 && y1 > lo - 4)) x += way * C.LANE_STEP;
+    if (take) this.lanes.push([x, lo, hi]);
+    return x;
+  }
+  row(x0, x1) {
+    const lo = Math.min(x0, x1), hi = Math.max(x0, x1); let y = this.bottom + 10;
+    while (this.rows.some(([ry, a, b]) => Math.abs(y - ry) < 7 && a < hi + 4 && b > lo - 4)) y += 8;
+    this.rows.push([y, lo, hi]);
+    return y;
+  }
+  blocked(a, b, x0, x1, y) {
+    const lo = Math.min(x0, x1), hi = Math.max(x0, x1);
+    return [...this.rects].some(([p, [x, ry, w, h]]) => !(a === p || a.startsWith(p + ".") || b === p || b.startsWith(p + "."))
+      && x < hi && x + w > lo && ry < y && y < ry + h);
+  }
+  clear(a, b, x) {
+    const [, ay, , ah] = this.rects.get(a), [, by, , bh] = this.rects.get(b);
+    const lo = Math.min(ay + ah, by + bh), hi = Math.max(ay, by);
+    return ![...this.rects].some(([p, [rx, ry, rw, rh, box]]) => p !== a && p !== b && box && rx < x && x < rx + rw && ry < hi && ry + rh > lo);
+  }
+}
 function line(x1, y1, x2, y2) { if (y2 > y1) edge(`M${x1},${y1} V${y2}`); }
 function edge(d, style) { D.edges.push([d, style || ""]); }
 function el(tag, attrs, text) {
@@ -180,8 +292,11 @@ function frameLabel(n, chars) {
 }
 const EDGE = {"": {}, dashed: {"stroke-dasharray": "5 3"}, arrow: {"marker-end": "url(#arrow)"}};
 function draw() {
-  D = {boxes: [], frames: [], edges: []};
+  D = {boxes: [], frames: [], edges: [], reads: [], marks: []};
   let [w, h] = measure(Infinity);
+  const turn = uTurn(TREE.children), u = turn === null ? null : uSize(TREE.children, turn);
+  if (u && u[0] >= C.U_ASPECT * u[1]) { [w, h] = u; placeU(TREE.children, turn, C.MARGIN, C.MARGIN); }
+  else {
   const column = Math.max(C.HMIN, Math.floor(Math.sqrt(h * (w + C.CGAP) / C.ASPECT)));
   const tallest = Math.max(...TREE.children.map(c => size(c)[1]));
   [w, h] = measure(column);
@@ -192,7 +307,9 @@ function draw() {
   for (let i = 0; i < 3 && w > C.ASPECT * 1.2 * h; i++)  // as diagram.Layout.run
     [w, h] = measure(Math.floor(hmax * Math.sqrt(w / (C.ASPECT * h))));
   placeSeq(TREE.children, C.MARGIN, C.MARGIN);
-  const svg = document.getElementById("drawing"), W = w + 2 * C.MARGIN, H = h + 2 * C.MARGIN;
+  }
+  route(TREE);
+  const svg = document.getElementById("drawing"), W = Math.max(w + 2 * C.MARGIN, D.right), H = Math.max(h + 2 * C.MARGIN, D.bottom);
   svg.replaceChildren();
   svg.innerHTML = C.DEFS;
   svg.setAttribute("width", W * zoom); svg.setAttribute("height", H * zoom);
@@ -222,6 +339,21 @@ function draw() {
     g.addEventListener("click", () => { show(n); if (closed) { open.add(n.path); draw(); } });
     svg.append(g);
   }
+  for (const [a, b, d, label, shape] of D.reads) {
+    svg.append(el("path", {class: "read", "data-from": a, "data-to": b, d, fill: "none", stroke: "#2f6db5", "stroke-width": 1.4, "marker-end": "url(#read)"}));
+    if (label) {
+      const [x, y, along] = label;
+      svg.append(el("text", Object.assign({class: "edge", x, y}, along ? {transform: `rotate(-90 ${x} ${y})`, "text-anchor": "middle"} : {}), shape));
+    }
+  }
+  for (const [p, i, name, [x, y, w, h]] of D.marks) {
+    const g = el("g", {class: "output-mark", "data-path": p});
+    g.append(el("title", {}, `network output ${i}: ${name}`));
+    g.append(el("rect", {x: x - 2, y: y - 2, width: w + 4, height: h + 4, rx: 6, fill: "none", stroke: "#1d2530", "stroke-width": 2}));
+    const [tx, ty, anchor] = h >= 40 ? [x + w - 6, y + 13, "end"] : [x + w + 6, y + h / 2 + 4, "start"];  // diagram_graph.tag_place
+    g.append(el("text", {class: "tag", x: tx, y: ty, "text-anchor": anchor}, `output ${i}`));
+    svg.append(g);
+  }
 }
 function measure(columnHeight) { hmax = columnHeight; memo = new Map(); return seqSize(TREE.children); }
 function setZoom(z) { zoom = z; document.getElementById("zoom").textContent = `${Math.round(z * 100)}%`; draw(); }
@@ -247,4 +379,12 @@ if (location.hash.includes("measure")) {
            (/auto|scroll/.test(s.overflowX) && e.scrollWidth > e.clientWidth); });
   d.dataset.measure = JSON.stringify({width: d.scrollWidth, height: d.scrollHeight,
     window: [innerWidth, innerHeight], scrolls: scrolls.map(e => e.id || e.tagName)});
+}
+if (location.hash.includes("edges")) {
+  // for the browser test: where each read edge starts and ends as rendered, and the boxes
+  const box = p => document.querySelector(`g.box[data-path="${CSS.escape(p)}"] rect, g.frame[data-path="${CSS.escape(p)}"] rect`).getBBox();
+  const pt = q => ({x: q.x, y: q.y}), bb = b => ({x: b.x, y: b.y, width: b.width, height: b.height});
+  document.documentElement.dataset.edges = JSON.stringify([...document.querySelectorAll("path.read")].map(p => ({
+    from: p.dataset.from, to: p.dataset.to, start: pt(p.getPointAtLength(0)), end: pt(p.getPointAtLength(p.getTotalLength())),
+    fromBox: bb(box(p.dataset.from)), toBox: bb(box(p.dataset.to))})));
 }

@@ -9,7 +9,8 @@ column, joined by an arrow, as text does in a newspaper. Blocks deeper than
 `--depth` are one box. Above the drawing: a title with the totals and a legend
 (diagram_header.py). The tree both lay out is diagram_tree.py's `tree()`: the HTML page
 (diagram_html.py) runs the same layout in JavaScript on it, so the two drawings agree; a
-browser test checks it.
+browser test checks it. A graph network (`from:`, joins, `outputs:`) gets its reads drawn
+as edges and, when it is an encoder-decoder, a U layout: the rules are diagram_graph.py's.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import diagram_graph as gr
 from . import diagram_header as hd
 from .analyze import Analysis
 from .diagram_tree import tree
@@ -30,7 +32,7 @@ GAP, HGAP, CGAP, PAD, TITLE, LANE, MARGIN = 18, 16, 48, 8, 22, 24, 20
 HMIN, ASPECT = 1400, 1.0
 
 
-OP_LABELS = {"add": "⊕ add", "mul": "⊗ gate", "concat": "concat"}
+OP_LABELS = {"add": "⊕ add", "mul": "⊗ gate", "multiply": "⊗ multiply", "concat": "concat"}
 
 
 # -- layout ---------------------------------------------------------------------------------
@@ -44,10 +46,14 @@ class Drawing:
     boxes: list[tuple[dict[str, Any], float, float, float, float]] = field(default_factory=list)
     frames: list[tuple[dict[str, Any], float, float, float, float]] = field(default_factory=list)
     edges: list[tuple[str, str]] = field(default_factory=list)  # (path data, "dashed"/"arrow")
+    reads: list[tuple] = field(default_factory=list)  # graph edges (diagram_graph.route)
+    marks: list[tuple] = field(default_factory=list)  # the named outputs' boxes
 
 
 class Layout:
     """Sizes and places a tree; `expanded(node)` says which blocks are drawn open."""
+
+    gaps = (GAP, CGAP)  # for diagram_graph's U
 
     def __init__(self, expanded: Any):
         self.expanded = expanded
@@ -201,7 +207,9 @@ class Layout:
             spine, cy = cx + self.spine(col), y
             for i, item in enumerate(col):
                 (into, out), ih = self.offsets(item), self.size(item)[1]
-                if prev is not None and i == 0:  # to the next column: down, across, up, ...
+                if item.get("reads"):  # it reads named outputs, not the entry above: their edges
+                    pass
+                elif prev is not None and i == 0:  # to the next column: down, across, up, ...
                     self.edge(f"M{prev[0]},{prev[1]} V{prev[1] + GAP / 2} H{cx - CGAP / 2} "
                               f"V{y - 4} H{spine} V{cy}", "arrow")
                 elif prev is not None and prev[0] == spine:
@@ -270,6 +278,11 @@ class Layout:
     def run(self, root: dict[str, Any], head: tuple[float, float] = (0, 0)) -> Drawing:
         """Place the tree under a header of size `head`, centred when narrower than it."""
         w, h = self.measure(root, math.inf)
+        turn = gr.u_turn(root["children"])
+        if turn is not None and (u := gr.u_size(self, root["children"], turn)) and \
+                u[0] >= gr.U_ASPECT * u[1]:
+            return self.finish(root, u, head, lambda x, y: gr.place_u(self, root["children"],
+                                                                      turn, x, y))
         hmax, tallest = column_height(w, h), max(self.size(c)[1] for c in root["children"])
         w, h = self.measure(root, hmax)
         if hmax < tallest <= 2 * hmax:  # columns that keep each top-level block whole
@@ -279,11 +292,18 @@ class Layout:
             if w <= ASPECT * 1.2 * h:
                 break
             w, h = self.measure(root, math.floor(self.hmax * math.sqrt(w / (ASPECT * h))))
-        width = max(w + 2 * MARGIN, head[0])
-        self.place_seq(root["children"], (width - w) / 2, MARGIN + head[1])
-        self.d.width, self.d.height = width, h + 2 * MARGIN + head[1]
-        return self.d
+        return self.finish(root, (w, h), head, lambda x, y: self.place_seq(root["children"],
+                                                                           x, y))
 
+    def finish(self, root: dict[str, Any], size: tuple[float, float],
+               head: tuple[float, float], place: Any) -> Drawing:
+        """Place the tree by `place(x, y)` centred under the header, then the graph edges."""
+        w, h = size
+        width = max(w + 2 * MARGIN, head[0])
+        place((width - w) / 2, MARGIN + head[1])
+        self.d.width, self.d.height = width, h + 2 * MARGIN + head[1]
+        gr.route(self.d, root)
+        return self.d
 
     def measure(self, root: dict[str, Any], hmax: float) -> tuple[float, float]:
         """The drawing's size with columns `hmax` tall."""
@@ -353,13 +373,14 @@ def _frame_svg(n: dict[str, Any], x: float, y: float, w: float, h: float) -> str
             + "</g>")
 
 
-STYLE = ("text{font-family:DejaVu Sans,Verdana,sans-serif}.name{font-size:12px;font-weight:bold;"
+STYLE = gr.STYLE + (
+         "text{font-family:DejaVu Sans,Verdana,sans-serif}.name{font-size:12px;font-weight:bold;"
          "fill:#1d2530}.info{font-size:11px;fill:#3a4654}.op{font-size:11px;fill:#3a4654}"
          ".title{font-size:11px;fill:#51606f}.head{font-size:16px;font-weight:bold;"
          "fill:#1d2530}.totals{font-size:12px;fill:#1d2530}")
 ARROW = ('<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
          'markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#6b7785"/></marker>'
-         "</defs>")
+         + gr.MARKER + "</defs>")
 EDGE_STYLE = {"": "", "dashed": ' stroke-dasharray="5 3"', "arrow": ' marker-end="url(#arrow)"'}
 
 
@@ -373,5 +394,5 @@ def svg(a: Analysis, depth: int | None) -> str:
     parts += [_frame_svg(*f) for f in d.frames]
     parts += [f'<path d="{p}" fill="none" stroke="#6b7785" stroke-width="1.2"{EDGE_STYLE[s]}/>'
               for p, s in d.edges]
-    parts += [_box_svg(*b) for b in d.boxes]
+    parts += [_box_svg(*b) for b in d.boxes] + gr.reads_svg(d) + gr.marks_svg(d)
     return "\n".join([*parts, "</svg>\n"])

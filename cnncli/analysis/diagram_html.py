@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import diagram as dg
+from . import diagram_graph as gr
 from . import diagram_header as hd
 from .analyze import Analysis
 from .diagram_tree import tree
@@ -21,8 +22,9 @@ from .report import SUMMARY_COLUMNS, summary_cells, totals_lines
 CONSTANTS = {k: getattr(dg, k) for k in ("BW", "BH", "OPW", "OPH", "GAP", "HGAP", "CGAP", "PAD",
                                           "TITLE", "LANE", "MARGIN", "HMIN", "ASPECT",
                                           "OP_LABELS")}
-CONSTANTS.update(PX=hd.PX, INPUT_FILL=hd.INPUT_FILL, OP_FILL=hd.OP_FILL,
-                 FRAME_FILL=hd.FRAME_FILL, DEFS=dg.ARROW)
+CONSTANTS.update(LANE_STEP=gr.LANE_STEP, U_ASPECT=gr.U_ASPECT, PX=hd.PX,
+                 INPUT_FILL=hd.INPUT_FILL, OP_FILL=hd.OP_FILL, FRAME_FILL=hd.FRAME_FILL,
+                 DEFS=dg.ARROW)
 
 SCRIPT = Path(__file__).with_name("diagram.js")
 

@@ -1,5 +1,7 @@
 """The analysed network as the plain tree a diagram lays out (`tree()`): the same data for
-the SVG (diagram.py) and the HTML page's JavaScript (diagram_html.py)."""
+the SVG (diagram.py) and the HTML page's JavaScript (diagram_html.py). A node that reads
+named outputs (graph form) lists their paths as `reads`; the root lists the network's
+named `outputs` as [name, path] pairs."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..layers import shape_text
-from ..spec.ir import Concat, Residual
+from ..spec.ir import Concat, Join, Residual
 from .analyze import Analysis, Row
 from .report import rf_text
 
@@ -19,7 +21,8 @@ def tree(a: Analysis) -> dict[str, Any]:
     source = {"path": "(input)", "name": "input", "type": "input", "t": "in", "depth": 1,
               "output": shape_text(a.input), "params": 0, "macs": 0, "flops": 0,
               "other_ops": 0, "rf": "1/1", "share": 0.0, "spec": ""}
-    return {**root, "children": [source, *root.get("children", [])]}
+    outputs = [[name, node.path] for name, node in a.network.outputs.items()]
+    return {**root, "children": [source, *root.get("children", [])], "outputs": outputs}
 
 
 def _node(row: Row, total: int, parent: Row | None) -> dict[str, Any]:
@@ -33,6 +36,10 @@ def _node(row: Row, total: int, parent: Row | None) -> dict[str, Any]:
         "rf": rf_text(row), "share": round(row.macs / total, 4),
         "spec": "" if row.op or not row.path else _where(node.mark),
     }
+    if node.sources and node.path == row.path:
+        # the named outputs it reads (graph form): a join all of them; any other node its
+        # input (a block call's further inputs are read, and drawn, inside it)
+        out["reads"] = list(node.sources if isinstance(node, Join) else node.sources[:1])
     if row.children:
         out["children"] = [_node(c, total, row) for c in row.children]
     elif kind == "seq" and row.path:
@@ -44,6 +51,7 @@ def _node(row: Row, total: int, parent: Row | None) -> dict[str, Any]:
         # drawn as the concat (its branches and join), then the layers after it in a row
         joined = len(node.branches) + 1
         inner = {**out, "children": out["children"][:joined], "path": f"{row.path}.(join)"}
+        inner.pop("reads", None)  # the wrapper reads it
         return {**out, "t": "seq", "children": [inner, *out["children"][joined:]]}
     return out
 

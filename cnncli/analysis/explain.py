@@ -18,7 +18,7 @@ from ..spec.ir import INPUT, Join, Residual
 from ..spec.zoo import zoo_dir
 from .analyze import RF, Analysis, Row
 from .lessons import Lesson, lessons
-from .report import totals_lines
+from .report import layer_label, reads, totals_lines
 from .table import TextTable
 
 SCHEMA = "cnncli.explain/1"
@@ -27,19 +27,20 @@ FORMATS = ("text", "json")
 
 class Context:
     """What a row's figures need from around it: the receptive field its input already has,
-    and its parent (a concat's join lists its branches)."""
+    and its parent (a concat's join lists its branches). A row that reads a named output
+    (graph form) starts from that output's receptive field."""
 
     def __init__(self, a: Analysis):
         self.starts: dict[str, RF] = {}
         self.parents: dict[str, Row] = {}
-        self.made = {r.path: r.rf for r in a.root.walk() if r.path}  # what from: reads
-        self.made[INPUT] = RF()
+        self.made: dict[str, RF] = {INPUT: RF()}  # every output's receptive field, by path
         self._visit(a.root, RF())
 
     def _visit(self, row: Row, rf: RF) -> None:
-        if row.node.sources and row.node.path == row.path:
-            rf = self.made[row.node.sources[0]]  # it reads a named output
+        if row.node.sources and row.node.path == row.path and not isinstance(row.node, Join):
+            rf = self.made[row.node.sources[0]]
         self.starts[row.path] = rf
+        self.made[row.path] = row.rf
         prev = rf
         for child in row.children:
             self.parents[child.path] = row
@@ -72,6 +73,8 @@ Step = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
 
 
 def _own(row: Row, parent: Row | None) -> tuple[list[Figure], Step | None]:
+    if isinstance(row.node, Join):
+        return [_join(row, row.node)], None
     if row.is_layer:
         cost = row.cost
         assert cost is not None  # a layer row keeps its node's cost
@@ -92,15 +95,25 @@ def _own(row: Row, parent: Row | None) -> tuple[list[Figure], Step | None]:
 
 
 def _join(row: Row, node: Join) -> Figure:
-    """A join of named outputs: a concat's channels, an add's or multiply's ops."""
-    names = ", ".join("input" if p == INPUT else p for p in node.sources)
+    """A join of named outputs: the channels it concatenates, or its elementwise ops."""
     if node.op == "concat":
         return Figure("output channels", " + ".join(str(s[0]) for s in node.shapes),
-                      row.output[0], f"{names} joined along channels; H and W must agree")
-    inputs = len(node.sources)
-    what = "add" if node.op == "add" else "multiply"
-    return Figure("other ops", dot(inputs - 1, *row.output), row.other_ops,
-                  f"one {what} per element for each input after the first ({names})")
+                      row.output[0], "inputs joined along channels; H and W must agree")
+    return Figure("other ops", dot(len(node.sources) - 1, *row.output), row.other_ops,
+                  f"one {'add' if node.op == 'add' else 'multiply'} per output element "
+                  "for each input after the first")
+
+
+def input_phrase(row: Row) -> str:
+    """What a row reads: the input shape, and where it comes from when it reads named
+    outputs (`input 8x32x32 (from up)`; a join: each input with its shape)."""
+    node, named = row.node, lambda p: "input" if p == INPUT else p
+    if isinstance(node, Join):
+        return "inputs " + ", ".join(f"{named(p)} {shape_text(s)}"
+                                     for p, s in zip(node.sources, node.shapes))
+    own = node.sources if node.path == row.path else ()
+    where = f" (from {', '.join(named(p) for p in own)})" if own else ""
+    return f"input {shape_text(row.input)}{where}"
 
 
 def _concat_channels(op: Row, parent: Row) -> Figure:
@@ -183,7 +196,7 @@ def row_text(row: Row, ctx: Context) -> list[str]:
     """One row in full: where it is written, what it takes and gives, every figure."""
     mark = row.node.mark
     head = f"{row.path} ({row.kind})" + (f"  {where(mark)}" if row.op is None else "")
-    lines = [head, f"  input {shape_text(row.input)} → output {shape_text(row.output)}"]
+    lines = [head, f"  {input_phrase(row)} → output {shape_text(row.output)}"]
     for f in ctx.figures(row):
         lines.append(f"  {figure_line(f)}")
         if f.note:
@@ -211,14 +224,14 @@ def _compact_cell(row: Row, figs: list[Figure], name: str, value: int) -> str:
 
 
 def compact_cells(a: Analysis, depth: int | None) -> list[list[str]]:
-    ctx = Context(a)
+    ctx, shown = Context(a), reads(a.root, depth)
     cells = []
     for row in a.root.frontier(depth):
         figs = ctx.figures(row) if (row.is_layer or row.op) else []
         work = _compact_cell(row, figs, "MACs", row.macs)
         if not work and (row.is_layer or row.op):
             work = "—"
-        cells.append([row.path, row.kind, shape_text(row.output),
+        cells.append([layer_label(row, shown), row.kind, shape_text(row.output),
                       _compact_cell(row, figs, "params", row.params), work])
     return cells
 

@@ -227,3 +227,231 @@ def test_full_depth_page_fits_a_laptop_window_and_lays_out_as_the_svg(cli,
     assert measure["scrolls"] == ["scroll"]  # the drawing's pane, and nothing else
     layout = Layout(open_to(None)).run(tree(analyze("densenet121")))
     assert placed_in(dom) == {n["path"]: (x, y) for n, x, y, _, _ in layout.boxes}
+
+
+#: a U-Net-like graph: three levels, each up block joins its skip (adaptive_avgpool stands in
+#: for the upsampling), a head on the last level and an auxiliary one on the bottleneck
+UNET3 = """\
+name: unet3
+description: a U-Net-like network with three levels
+input: [3, 64, 64]
+blocks:
+  double:
+    params: {out: ~}
+    layers:
+      - conv: {out: out, kernel: 3, padding: 1, bias: false}
+      - bn
+      - relu
+      - conv: {out: out, kernel: 3, padding: 1, bias: false}
+      - bn
+      - relu
+  down:
+    params: {out: ~}
+    layers:
+      - maxpool: {kernel: 2, name: pool}
+      - double: {out: out, name: conv}
+  up:
+    params: {out: ~}
+    inputs: [x, skip]
+    layers:
+      - adaptive_avgpool: {like: skip, name: up}
+      - conv: {out: out, kernel: 1, name: reduce}
+      - concat: {from: [skip, reduce], name: cat}
+      - double: {out: out, name: conv}
+layers:
+  - double: {out: 16, name: inc}
+  - down: {out: 32, name: down1}
+  - down: {out: 64, name: down2}
+  - down: {out: 128, name: bottom}
+  - up: {out: 64, from: [bottom, down2], name: up1}
+  - up: {out: 32, from: [up1, down1], name: up2}
+  - up: {out: 16, from: [up2, inc], name: up3}
+  - conv: {out: 2, kernel: 1, name: outc}
+  - conv: {out: 1, kernel: 1, name: aux, from: bottom}
+outputs: [outc, aux]
+"""
+
+#: every read of a named output in UNET3 as (producer, reader) boxes, at full depth and at
+#: depth 1 (where a block's inner reads end at its closed box, and reads inside it vanish)
+READS_FULL = {("bottom", "up1"), ("down2", "up1.cat"), ("up1.reduce", "up1.cat"),
+              ("up1", "up2"), ("down1", "up2.cat"), ("up2.reduce", "up2.cat"),
+              ("up2", "up3"), ("inc", "up3.cat"), ("up3.reduce", "up3.cat"), ("bottom", "aux")}
+READS_1 = {("bottom", "up1"), ("down2", "up1"), ("up1", "up2"), ("down1", "up2"),
+           ("up2", "up3"), ("inc", "up3"), ("bottom", "aux")}
+
+
+@pytest.fixture
+def unet3(tmp_path: Path) -> str:
+    path = tmp_path / "unet3.yaml"
+    path.write_text(UNET3)
+    return str(path)
+
+
+def rects(root: ET.Element) -> dict[str, tuple[float, float, float, float, str]]:
+    """data-path -> (x, y, w, h, class) of every box and open frame."""
+    out = {}
+    for g in root.iter(f"{NS}g"):
+        cls = g.get("class", "").split(" ")[0]
+        if cls in ("box", "frame"):
+            r = g.find(f"{NS}rect")
+            out[g.get("data-path")] = (*(float(r.get(k)) for k in ("x", "y", "width",
+                                                                      "height")), cls)
+    return out
+
+
+def points(data: str) -> list[tuple[float, float]]:
+    """The corners of an edge's path data (M x,y then H and V steps only)."""
+    x, y = (float(v) for v in re.match(r"M([\d.]+),([\d.]+)", data).groups())
+    out = [(x, y)]
+    for step, value in re.findall(r"([HV])([\d.]+)", data):
+        x, y = (float(value), y) if step == "H" else (x, float(value))
+        out.append((x, y))
+    return out
+
+
+def on_border(p: tuple[float, float], r: tuple) -> bool:
+    x, y, w, h, _ = r
+    inside = x - 0.5 <= p[0] <= x + w + 0.5 and y - 0.5 <= p[1] <= y + h + 0.5
+    return inside and min(abs(p[0] - x), abs(p[0] - x - w), abs(p[1] - y),
+                          abs(p[1] - y - h)) < 0.5
+
+
+def test_graph_reads_are_one_edge_each_from_producer_to_reader(unet3: str) -> None:
+    a = analyze(unet3)
+    for depth, want in ((None, READS_FULL), (1, READS_1)):
+        root = ET.fromstring(svg(a, depth))
+        edges = [p for p in root.iter(f"{NS}path") if p.get("class") == "read"]
+        pairs = [(p.get("data-from"), p.get("data-to")) for p in edges]
+        assert len(pairs) == len(want) and set(pairs) == want, depth
+        placed = rects(root)
+        for p in edges:  # it starts on the producer's box and ends on the reader's
+            corners = points(p.get("d"))
+            assert on_border(corners[0], placed[p.get("data-from")]), p.get("d")
+            assert on_border(corners[-1], placed[p.get("data-to")]), p.get("d")
+    for depth in (1, None):  # no edge runs through a box or frame but its ends' own
+        root = ET.fromstring(svg(a, depth))
+        crossings(root)
+    labels = [t.text for t in ET.fromstring(svg(a, 1)).iter(f"{NS}text")
+              if t.get("class") == "edge"]
+    assert {"64x16x16", "32x32x32", "16x64x64"} <= set(labels)  # the read tensors' shapes
+
+
+def crossings(root: ET.Element) -> None:
+    """Assert that no read edge crosses a box or frame other than its ends and the frames
+    they lie in (at full depth the skips go round the columns between, under them)."""
+    placed = rects(root)
+    for p in (p for p in root.iter(f"{NS}path") if p.get("class") == "read"):
+        corners, ends = points(p.get("d")), (p.get("data-from"), p.get("data-to"))
+        for path, (x, y, w, h, _) in placed.items():
+            if any(e == path or e.startswith(path + ".") for e in ends):
+                continue
+            for (x0, y0), (x1, y1) in zip(corners, corners[1:]):
+                crosses = (min(x0, x1) < x + w and max(x0, x1) > x
+                           and min(y0, y1) < y + h and max(y0, y1) > y)
+                assert not crosses, (ends, path)
+
+
+def test_a_u_net_is_drawn_as_a_u_with_its_outputs_marked(unet3: str) -> None:
+    """Depth 1: the encoder down the left, the decoder up the right from the bottleneck,
+    each level beside the one whose skip it joins; the two outputs outlined and tagged."""
+    root = ET.fromstring(svg(analyze(unet3), 1))
+    placed = boxes(svg(analyze(unet3), 1))
+    for left, right in (("bottom", "up1"), ("down2", "up2"), ("down1", "up3"),
+                        ("inc", "outc"), ("(input)", "aux")):
+        assert placed[left][1] == placed[right][1] and placed[left][0] < placed[right][0]
+    ys = [placed[p][1] for p in ("up1", "up2", "up3", "outc")]
+    assert ys == sorted(ys, reverse=True)  # the decoder climbs
+    marks = [g for g in root.iter(f"{NS}g") if g.get("class") == "output-mark"]
+    assert [g.get("data-path") for g in marks] == ["outc", "aux"]
+    assert [g.find(f"{NS}text").text for g in marks] == ["output 1", "output 2"]
+    header = next(g for g in root.iter(f"{NS}g") if g.get("class") == "header")
+    assert "→ outputs outc 2x64x64, aux 1x8x8" in " ".join(
+        t.text for t in header.iter(f"{NS}text"))
+
+
+def test_explain_compare_and_diagram_take_a_graph(cli, unet3: str, tmp_path: Path) -> None:
+    code, out, _ = cli("explain", unet3, "up1.cat", "aux", "up1")
+    assert code == 0
+    assert "up1.cat (concat)\n  inputs down2 64x16x16, up1.reduce 64x16x16 → output " \
+        "128x16x16\n  output channels = 64 + 64 = 128\n" in out
+    assert "  input 128x8x8 (from bottom) → output 1x8x8\n" in out
+    assert "  input 128x8x8 (from bottom, down2) → output 64x16x16\n" in out
+    a = analyze(unet3)
+    aux = next(r for r in a.root.walk() if r.path == "aux")  # starts from bottom's field
+    assert f"receptive field = {aux.rf.size[0]} + (1 − 1)" in out
+    code, out, _ = cli("explain", unet3)
+    assert code == 0 and "up1.cat ← down2, up1.reduce" in out
+    assert cli("explain", unet3, "--format", "json")[0] == 0
+    code, out, _ = cli("compare", unet3, "resnet18")
+    assert code == 0 and "450,627" in out and " 2x64x64, 1x8x8 " in out  # both outputs
+    code, out, _ = cli("compare", unet3, "resnet18", "--format", "json")
+    assert json.loads(out)["networks"][0]["outputs"] == {"outc": [2, 64, 64], "aux": [1, 8, 8]}
+    for name in ("u.svg", "u.html"):
+        assert cli("diagram", unet3, "-o", str(tmp_path / name))[0] == 0
+    code, out, _ = cli("diagram", unet3, "--depth", "2")  # on stdout: input, inc 6, 2 + 2 +
+    # 2 for the down blocks, 4 for each up block, outc and aux
+    assert code == 0 and len(boxes(out)) == 27 and out.count('class="read"') == 10
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(BROWSER is None, reason="no headless Chromium here (apt-get install "
+                                            "chromium); .ci/run installs it where apt exists")
+def test_graph_page_draws_the_edges_as_the_svg(cli, unet3: str, tmp_path: Path) -> None:
+    """The page's script routes every read as the SVG does, and as rendered each edge
+    starts on its producer's box and ends on its reader's; a screenshot comes out."""
+    a = analyze(unet3)
+    for depth, want in ((None, READS_FULL), (1, READS_1)):
+        page = tmp_path / f"u{depth}.html"
+        args = ("--depth", str(depth)) if depth else ()
+        assert cli("diagram", unet3, *args, "-o", str(page))[0] == 0
+        dom = dump_dom(page, "#edges", tmp_path)
+        layout = Layout(open_to(depth)).run(tree(a))
+        assert placed_in(dom) == {n["path"]: (x, y) for n, x, y, _, _ in layout.boxes}
+        drawn = re.findall(r'<path class="read" data-from="([^"]*)" data-to="([^"]*)" '
+                           r'd="([^"]*)"', dom)
+        assert [(f, t, points(d)) for f, t, d in drawn] == \
+            [(f, t, points(d)) for f, t, d, _, _ in layout.reads]
+        edges = json.loads(html.unescape(re.search(r'data-edges="([^"]*)"', dom)[1]))
+        assert {(e["from"], e["to"]) for e in edges} == want and len(edges) == len(want)
+        for e in edges:
+            for end, box in ((e["start"], e["fromBox"]), (e["end"], e["toBox"])):
+                r = (box["x"], box["y"], box["width"], box["height"], "")
+                assert on_border((end["x"], end["y"]), r), e
+        assert re.findall(r'class="output-mark" data-path="([^"]*)"', dom) == ["outc", "aux"]
+    shot = tmp_path / "unet3.png"
+    subprocess.run([BROWSER, "--headless", "--no-sandbox", "--disable-gpu",
+                    "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}",
+                    "--window-size=1366,768", f"--screenshot={shot}",
+                    (tmp_path / "u1.html").as_uri()], capture_output=True, timeout=60)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_joins_draw_one_edge_per_input(tmp_path: Path) -> None:
+    """add, multiply and concat joins, one of them on the network's input: an edge from each
+    input's box, and none from the entry above a join or a `from:` entry."""
+    spec = tmp_path / "joins.yaml"
+    spec.write_text("""\
+name: joins
+input: [3, 16, 16]
+layers:
+  - conv: {out: 4, kernel: 3, padding: 1, name: a}
+  - conv: {out: 4, kernel: 3, padding: 1, name: b}
+  - add: {from: [a, b], name: sum}
+  - conv: {out: 4, kernel: 1, name: g, from: a}
+  - sigmoid: {name: gate}
+  - multiply: {from: [sum, gate], name: scaled}
+  - concat: {from: [scaled, input], name: out}
+""")
+    root = ET.fromstring(svg(analyze(str(spec)), None))
+    pairs = sorted((p.get("data-from"), p.get("data-to")) for p in root.iter(f"{NS}path")
+                   if p.get("class") == "read")
+    assert pairs == [("(input)", "out"), ("a", "g"), ("a", "sum"), ("b", "sum"),
+                     ("gate", "scaled"), ("scaled", "out"), ("sum", "scaled")]
+    placed, lines = rects(root), [points(p.get("d")) for p in root.iter(f"{NS}path")
+                                  if p.get("class") is None]
+    for reader in ("sum", "g", "scaled", "out"):  # no plain line ends on a reader's top
+        x, y, w, _, _ = placed[reader]
+        assert not any(x <= c[-1][0] <= x + w and c[-1][1] == y for c in lines), reader
+    crossings(root)
+    assert [t.text for t in root.iter(f"{NS}text") if t.get("class") == "op"] == \
+        ["⊕ add", "⊗ multiply", "concat"]
