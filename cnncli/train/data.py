@@ -65,8 +65,11 @@ def output_classes(network: Network) -> int:
 
 def default_data(network: Network, options: TrainOptions) -> None:
     """A segmentation network with no data named (by --data or its recipe) trains on the
-    shapes dataset, generated at its input size; said in a note."""
+    shapes dataset, generated at its input size; said in a note. Data named for the other
+    task is refused before anything else is said."""
     head = head_of(network)  # first: a network that is neither is refused here
+    if options.data in datasets.KINDS:
+        check_task(network, head, options.data)
     if options.data is not None or not head.segmentation:
         return
     options.data = datasets.SEGMENTATION_DEFAULT
