@@ -51,7 +51,8 @@ def _datasets() -> str:
 @click.argument("spec", shell_complete=complete_spec)
 @override_options
 @_flag("--data", help=f"One of {_datasets()} (default: the spec's train: data; "
-       "a default mnist that cannot be downloaded falls back to the shipped sample).")
+       "a default mnist that cannot be downloaded falls back to the shipped sample; a "
+       "segmentation network trains on shapes, drawn at its input size).")
 @_flag("--data-dir", type=click.Path(), help="Folder with the dataset's files "
        "(default: the cache, $CNNCLI_DATA or ~/.cache/cnncli/datasets).")
 @_flag("--fit", type=click.Choice(FITS),

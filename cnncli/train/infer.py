@@ -216,6 +216,11 @@ def run_predict(path: str, files: list[str], top: int, weights: str | None = Non
                              "the images are preprocessed as torchvision does for them")
         model, network = _pretrained(path, weights, overrides or {}, None)
         tv = preprocessing(network)
+        head = head_of(network)
+        if head.segmentation:  # the image resized to the input, with the weights' statistics
+            return predict_masks(model, network, {
+                "classes": [f"class {i}" for i in range(head.classes)], "mean": list(tv.mean),
+                "std": list(tv.std)}, files, None, force)
         names = class_names(network, weights, int(analyze_network(network).output[0]))
 
         def read(file: str) -> torch.Tensor:

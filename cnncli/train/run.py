@@ -42,8 +42,9 @@ from .recipe import resolve
 
 @dataclass
 class TrainResult:
-    """What a run left: its folder, its best accuracy (validation when it had a validation
-    set, else training) and epoch, and one record per epoch (as metrics.csv's rows)."""
+    """What a run left: its folder, its best accuracy (mIoU for segmentation; validation
+    when it had a validation set, else training) and epoch, and one record per epoch (as
+    metrics.csv's rows)."""
 
     folder: Path
     best_acc: float | None  # None when no epoch ran

@@ -375,3 +375,13 @@ def test_two_process_gloo_run(tmp_path: Path, write_spec) -> None:
     score(torch.nn.functional.one_hot(predicted, 3).permute(0, 3, 1, 2), val.labels.long(),
           255, confusion)
     assert state["history"][-1]["val_miou"] == pytest.approx(mean_iou(confusion), abs=1e-6)
+
+
+@pytest.mark.slow
+def test_bench_times_a_segmentation_training_step(write_spec, cli) -> None:
+    """bench --train gives a segmentation network per-pixel labels; a detector is refused."""
+    code, out, err = cli("bench", write_spec(DOWN_UP), "--train", "--device", "cpu")
+    assert code == 0, err
+    assert out.startswith("downup: training step, batch 1, on cpu")
+    code, _, err = cli("bench", write_spec(DETECTOR), "--train", "--device", "cpu")
+    assert code == 2 and "error: detector outputs 6x1x20, but training needs" in err
