@@ -385,3 +385,45 @@ def test_bench_times_a_segmentation_training_step(write_spec, cli) -> None:
     assert out.startswith("downup: training step, batch 1, on cpu")
     code, _, err = cli("bench", write_spec(DETECTOR), "--train", "--device", "cpu")
     assert code == 2 and "error: detector outputs 6x1x20, but training needs" in err
+
+
+@pytest.mark.slow
+def test_resume_mid_epoch_keeps_the_partial_confusion(tmp_path: Path, write_spec,
+                                                      monkeypatch) -> None:
+    """Stopped at epoch 2, step 1 (as Ctrl-C stops), the checkpoint holds the epoch's
+    confusion matrix so far, and the resumed run ends where an uninterrupted one does."""
+    from test_train import assert_same_weights
+
+    from cnncli.train import loop
+
+    root = tmp_path / "data"
+    write_pairs(root / "train", count=12)
+    write_pairs(root / "val", count=4)
+    spec = write_spec(DOWN_UP)
+    given = {"data": "segfolder", "data_dir": str(root), "epochs": 3, "batch_size": 4,
+             "device": "cpu", "seed": 3, "optimizer": "adam", "lr": 0.01}
+    cnncli.train(spec, out=str(tmp_path / "a"), **given)
+
+    class StopAtFifthLook(loop.StopFlag):  # 3 steps, the epoch's end, then step 1 of 2
+        looks = 0
+
+        @property
+        def requested(self) -> bool:
+            StopAtFifthLook.looks += 1
+            return StopAtFifthLook.looks == 5
+
+        @requested.setter
+        def requested(self, value: bool) -> None:
+            pass
+
+    monkeypatch.setattr(loop, "StopFlag", StopAtFifthLook)
+    with pytest.raises(loop.Interrupted, match="interrupted at epoch 2, step 1 of 3"):
+        cnncli.train(spec, out=str(tmp_path / "b"), **given)
+    monkeypatch.undo()
+    stopped = checkpoint.load(tmp_path / "b" / "last.pt")
+    assert (stopped["epoch"], stopped["step"]) == (1, 1)
+    assert int(stopped["partial"]["confusion"].sum()) == stopped["partial"]["seen"] == 4 * 64
+    cnncli.train(spec, resume=str(tmp_path / "b"))
+    a, b = (checkpoint.load(tmp_path / name / "last.pt") for name in "ab")
+    assert_same_weights(a, b)
+    assert [r["train_miou"] for r in a["history"]] == [r["train_miou"] for r in b["history"]]
