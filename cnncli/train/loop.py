@@ -170,9 +170,7 @@ class Trainer:
                 state.history.append(record)
                 state.epoch, state.step = state.epoch + 1, 0
                 state.partial = self._fresh_partial()
-                improved = self._track_best(val[-1 if self.segmentation else 1]
-                                            if val[0] is not None
-                                            else train[-1 if self.segmentation else 1])
+                improved = self._track_best(self._best_score(record))
                 self.save("last.pt")
                 if improved:
                     self.save("best.pt")
@@ -203,6 +201,13 @@ class Trainer:
                     "val_acc": val[1]}
         return {"train_loss": train[0], "train_pixel_acc": train[1], "train_miou": train[2],
                 "val_loss": val[0], "val_pixel_acc": val[1], "val_miou": val[2]}
+
+    def _best_score(self, record: dict[str, Any]) -> float:
+        """What best.pt is chosen by: accuracy, or mIoU for segmentation; on the validation
+        split when there is one, else on the training epoch."""
+        metric = "miou" if self.segmentation else "acc"
+        held = record[f"val_{metric}"]
+        return held if held is not None else record[f"train_{metric}"]
 
     def _track_best(self, acc: float) -> bool:
         s = self.state
