@@ -247,6 +247,7 @@ def test_a_run_records_pixel_accuracy_and_miou(seg_run) -> None:
     state = checkpoint.load(out / "best.pt")
     assert state["best_epoch"] == best["epoch"] and state["best_acc"] == best["val_miou"]
     assert json.loads((out / "run.json").read_text())["data"]["task"] == "segmentation"
+    assert (out / "curves.png").stat().st_size > 0  # pixel accuracy and mIoU drawn
 
 
 def test_eval_equals_the_confusion_of_the_model(seg_run, cli) -> None:
