@@ -104,9 +104,9 @@ def test_datasets_say_what_they_are() -> None:
     from cnncli.train import data, datasets
 
     known = ("mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100", "mnist-sample",
-             "synthetic", "imagefolder")
+             "synthetic", "shapes", "imagefolder", "segfolder")
     assert known == data.DATASETS
-    assert known[:-1] == datasets.NAMES
+    assert known[:-2] == datasets.NAMES
     assert [k for k, v in datasets.KINDS.items() if v.family == "mnist"] == [
         "mnist", "fashion-mnist", "kmnist", "mnist-sample"]
     assert datasets.KINDS["imagefolder"].folder and datasets.KINDS["synthetic"].generated

@@ -51,7 +51,8 @@ def _datasets() -> str:
 @click.argument("spec", shell_complete=complete_spec)
 @override_options
 @_flag("--data", help=f"One of {_datasets()} (default: the spec's train: data; "
-       "a default mnist that cannot be downloaded falls back to the shipped sample).")
+       "a default mnist that cannot be downloaded falls back to the shipped sample; a "
+       "segmentation network trains on shapes, drawn at its input size).")
 @_flag("--data-dir", type=click.Path(), help="Folder with the dataset's files "
        "(default: the cache, $CNNCLI_DATA or ~/.cache/cnncli/datasets).")
 @_flag("--fit", type=click.Choice(FITS),
@@ -153,6 +154,9 @@ def evaluate(checkpoint: str, data: str | None, data_dir: str | None, split: str
         return
     from ..analysis.report import TextTable
 
+    if "miou" in result:
+        emit("table", _segmentation_eval(result))
+        return
     classes = result["classes"]
     per_class = [[name, f"{acc:.4f}" if acc is not None else "—", f"{n:,}"]
                  for name, acc, n in zip(classes, result["per_class_accuracy"],
@@ -165,6 +169,25 @@ def evaluate(checkpoint: str, data: str | None, data_dir: str | None, split: str
                    TextTable("Per class", ("Class", "Accuracy", "Images"), per_class, 1),
                    TextTable("Confusion matrix (rows: true class, columns: predicted)",
                              ["true \\ pred", *classes], matrix, 1)])
+
+
+def _segmentation_eval(result: dict[str, Any]) -> list[Any]:
+    """A segmentation eval: pixel accuracy, mIoU and loss, IoU per class, the confusion
+    matrix in pixels."""
+    from ..analysis.report import TextTable
+
+    classes = result["classes"]
+    per_class = [[name, f"{iou:.4f}" if iou is not None else "—", f"{n:,}"]
+                 for name, iou, n in zip(classes, result["per_class_iou"],
+                                         result["per_class_pixels"])]
+    matrix = [[classes[i], *[str(v) for v in row]] for i, row in enumerate(result["confusion"])]
+    head = (f"{result['checkpoint']}: {result['dataset']} {result['split']}, "
+            f"{result['count']:,} images, {result['pixels']:,} pixels\n\n pixel accuracy "
+            f"{result['pixel_accuracy']:.4f}   mIoU {result['miou']:.4f}   "
+            f"loss {result['loss']:.4f}\n")
+    return [head, TextTable("Per class", ("Class", "IoU", "Pixels"), per_class, 1),
+            TextTable("Confusion matrix in pixels (rows: true class, columns: predicted)",
+                      ["true \\ pred", *classes], matrix, 1)]
 
 
 @click.command()
@@ -181,9 +204,13 @@ def evaluate(checkpoint: str, data: str | None, data_dir: str | None, split: str
               "digit on white paper for a network trained on MNIST's white on black).")
 @click.option("--format", "-f", "fmt", type=click.Choice(TABLE_OR_JSON), default="table",
               show_default=True)
+@click.option("--force", is_flag=True, help="Segmentation: overwrite an existing IMAGE.mask.png "
+              "(default: refuse).")
 def predict(checkpoint: str, files: tuple[str, ...], top: int, fmt: str, weights: str | None,
-            overrides: tuple[str, ...], fit: str | None, invert: bool) -> None:
-    """Top classes with probabilities for image files (PNG/JPEG) or .npy arrays.
+            overrides: tuple[str, ...], fit: str | None, invert: bool, force: bool) -> None:
+    """Top classes with probabilities for image files (PNG/JPEG) or .npy arrays; for a
+    segmentation network, a colour mask PNG beside each image (cat.mask.png: class indices
+    with VOC's palette) and each class's share of the pixels.
 
     CHECKPOINT is a checkpoint file, a run folder (its best.pt) or a spec or zoo name (the
     newest run of that network under ./runs); or a spec with --weights: `cnncli predict
@@ -192,11 +219,16 @@ def predict(checkpoint: str, files: tuple[str, ...], top: int, fmt: str, weights
     from ..train.infer import run_predict
 
     results = run_predict(checkpoint, list(files), top, weights, parse_sets(overrides), fit,
-                          invert)
+                          invert, force)
     if fmt == "json":
         emit("json", json.dumps(results, indent=2))
         return
     for item in results:
+        if "mask" in item:
+            shares = sorted(item["shares"], key=lambda s: -s["share"])
+            click.echo(f"{item['file']}: wrote {item['mask']}; "
+                       + ", ".join(f"{s['class']} {s['share']:.1%}" for s in shares))
+            continue
         ranked = ", ".join(f"{p['class']} {p['probability']:.4f}" for p in item["top"])
         click.echo(f"{item['file']}: {ranked}")
 

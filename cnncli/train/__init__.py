@@ -6,7 +6,9 @@ datasets (one module per family), data (choosing and fitting a dataset to a netw
 (splits on the device, sample order, augmentation, the evaluation pass), schedule (learning
 rate per step, the optimiser), loop (the trainer: epochs, checkpoints, metrics), run (run
 folders, resume), progress (what a run prints), infer (eval and predict), bench (measured
-speed and memory), plots (curves).
+speed and memory), plots (curves); task (classification or segmentation, read from the
+network's output), metrics (pixel accuracy and mIoU from a confusion matrix), seginfer (a
+segmentation network's predicted mask PNGs and eval scores).
 
 The enumerations the CLI offers live here (or in spec.recipe), free of torch, so that listing
 them loads nothing."""

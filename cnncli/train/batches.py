@@ -20,12 +20,14 @@ from ..model import compat
 from ..spec.recipe import TrainOptions
 from .datasets import stream_batches
 from .devices import Dist
+from .task import VOID, Task
 
 
 @dataclass
 class Split:
     """A split: one uint8 tensor (N, C, H, W) on the device, or a dataset streamed by
-    DataLoader workers (image folders), with int64 labels either way."""
+    DataLoader workers (image folders), with int64 labels either way; for segmentation the
+    labels are uint8 masks (N, H, W) of class indices."""
 
     images: torch.Tensor | None
     labels: torch.Tensor
@@ -60,10 +62,20 @@ class Data:
     std: list[float]
     fit: str | None
     val_source: str  # "test split", "10% of train" or "none"
+    task: Task = Task.CLASSIFICATION
 
     def record(self) -> dict[str, Any]:
-        return {"name": self.name, "classes": self.classes, "mean": self.mean,
-                "std": self.std, "fit": self.fit, "val": self.val_source}
+        record = {"name": self.name, "classes": self.classes, "mean": self.mean,
+                  "std": self.std, "fit": self.fit, "val": self.val_source}
+        if self.task is not Task.CLASSIFICATION:  # a classifier's record stays as it was
+            record["task"] = self.task.value
+        return record
+
+    @property
+    def ignore_index(self) -> int:
+        """The label cross-entropy skips: void pixels in masks; none for classes (-100 is
+        torch's default, never a class index)."""
+        return VOID if self.task is Task.SEGMENTATION else -100
 
 
 def epoch_order(n: int, seed: int, epoch: int, dist: Dist) -> torch.Tensor:
@@ -112,20 +124,37 @@ def evaluate_split(model: nn.Module, split: Split, data: Data, device: torch.dev
                    batch_size: int, channels_last: bool = False,
                    amp_dtype: torch.dtype | None = None, dist: Dist | None = None,
                    confusion: torch.Tensor | None = None) -> tuple[float, float, float]:
-    """Summed loss, correct count and count over a split (this rank's shard under DDP)."""
+    """Summed loss, correct count and count over a split (this rank's shard under DDP):
+    of images for a classifier, of scored pixels (void ones left out) for segmentation.
+    `confusion` (classes x classes, rows true) adds this rank's counts."""
     dist = dist or Dist()
     indices = torch.arange(dist.rank, len(split), dist.world)
-    loss_sum = correct = 0.0
+    loss_sum = correct = seen = 0.0
     steps = -(-len(indices) // batch_size)
     for images, y in split.batches(indices, batch_size, 0, steps, device):
         x = prepare(images, data.mean, data.std, channels_last=channels_last)
+        y = y.long()
         with compat.autocast(device, amp_dtype):
             logits = model(x).float()
-        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-        predicted = logits.argmax(1)
-        correct += (predicted == y).sum().item()
-        if confusion is not None:
-            confusion.index_put_((y.cpu(), predicted.cpu()), torch.ones(len(y), dtype=torch.long),
-                                 accumulate=True)
-    loss_sum, correct, seen = dist.reduce([loss_sum, correct, float(len(indices))], device)
+        loss_sum += F.cross_entropy(logits, y, reduction="sum",
+                                    ignore_index=data.ignore_index).item()
+        hits, count = score(logits, y, data.ignore_index, confusion)
+        correct += hits
+        seen += count
+    loss_sum, correct, seen = dist.reduce([loss_sum, correct, seen], device)
     return loss_sum, correct, seen
+
+
+def score(logits: torch.Tensor, y: torch.Tensor, ignore_index: int,
+          confusion: torch.Tensor | None = None) -> tuple[int, int]:
+    """(correct, counted) of a batch's arg-max predictions, labels equal to `ignore_index`
+    left out; their counts added to `confusion` (rows: true class, columns: predicted)."""
+    target, predicted = y.flatten(), logits.argmax(1).flatten()
+    keep = target != ignore_index
+    if not bool(keep.all()):
+        target, predicted = target[keep], predicted[keep]
+    if confusion is not None:
+        n = len(confusion)
+        confusion += torch.bincount((target * n + predicted).cpu(),
+                                    minlength=n * n).view(n, n).to(confusion)
+    return int((predicted == target).sum()), len(target)

@@ -27,11 +27,10 @@ from torch import nn
 
 from ..analysis.analyze import Analysis
 from ..analysis.training import Training, training_memory
-from ..errors import UsageError
-from ..layers import shape_text
 from ..model import compat
 from ..model.build import build_from_analysis
 from .devices import Dist, pick_device
+from .task import head_of
 
 SCOPE = "cnncli.layer:"  # prefix of the record_function scopes, so they never clash
 PROFILED = 3  # forward passes recorded by the profiler; per-layer times are their mean
@@ -114,12 +113,10 @@ def _step_fn(model: nn.Module, analysis: Analysis, device: torch.device, train: 
             with torch.no_grad(), compat.autocast(device, dtype):
                 model(x)
         return forward
-    if len(analysis.output) != 1:
-        raise UsageError(f"--train needs a network whose output is (classes,); "
-                         f"{analysis.network.name} gives "
-                         f"{shape_text(analysis.output)}")
+    head = head_of(analysis.network)  # a class per sample, or per pixel (segmentation)
     model.train()
-    labels = torch.randint(0, analysis.output[0], (analysis.batch,), device=device)
+    labels = torch.randint(0, head.classes, (analysis.batch, *analysis.output[1:]),
+                           device=device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
     scaler = compat.grad_scaler() if dtype == torch.float16 else None
 

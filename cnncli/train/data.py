@@ -6,6 +6,9 @@
 - Classes follow the data: a spec with a `classes` parameter gets the dataset's count.
 - Sizes: images of another size than the spec's input need --fit, or --input when the
   network takes any size (it ends in global pooling).
+- The task follows the network's output (task.py): a segmentation network trains on masks
+  (shapes, generated at its input size, when no data is named; or a segfolder), a
+  classifier on labelled images.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from ..spec.load import load_file
 from ..spec.recipe import TrainOptions
 from . import datasets
 from .batches import Data, Split
+from .datasets.fit import image_shape
+from .task import Head, Task, head_of
 
 DATASETS = tuple(datasets.KINDS)
 
@@ -55,11 +60,37 @@ def shown(path: Path | str) -> str:
 
 
 def output_classes(network: Network) -> int:
-    out = analyze_network(network).output
-    if len(out) != 1:
-        raise UsageError(f"{network.name} outputs a {shape_text(out)} map; training "
-                         "needs a vector of class scores (end the spec with flatten + linear)")
-    return out[0]
+    return head_of(network).classes
+
+
+def default_data(network: Network, options: TrainOptions) -> None:
+    """A segmentation network with no data named (by --data or its recipe) trains on the
+    shapes dataset, generated at its input size; said in a note. Data named for the other
+    task is refused before anything else is said."""
+    head = head_of(network)  # first: a network that is neither is refused here
+    if options.data in datasets.KINDS:
+        check_task(network, head, options.data)
+    if options.data is not None or not head.segmentation:
+        return
+    options.data = datasets.SEGMENTATION_DEFAULT
+    c, h, w = network.input
+    note(f"no --data: training on shapes, {len(datasets.SHAPE_CLASSES)} classes "
+         f"({', '.join(datasets.SHAPE_CLASSES)}) drawn at {c}x{h}x{w}, "
+         f"{datasets.SHAPES_SIZES['train']:,} + {datasets.SHAPES_SIZES['test']:,} images "
+         f"from seed {options.seed}")
+
+
+def check_task(network: Network, head: Head, name: str) -> None:
+    """Masks for a segmentation network, labelled images for a classifier."""
+    kind = datasets.KINDS[name]
+    if kind.task is head.task:
+        return
+    if head.segmentation:
+        raise UsageError(f"{network.name} is a segmentation network (it outputs a class score "
+                         f"per pixel) but {name} labels whole images; use --data shapes, or "
+                         "--data segfolder --data-dir DIR for images with masks")
+    raise UsageError(f"{network.name} is a classifier (it outputs one score per class) but "
+                     f"{name} holds masks for segmentation; use a classification dataset")
 
 
 # -- classes follow the data --------------------------------------------------------------
@@ -85,6 +116,8 @@ def follow_classes(network: Network, options: TrainOptions, overrides: Mapping[s
 def data_classes(options: TrainOptions) -> tuple[int | None, str]:
     """(number of classes, how to name the data) without reading any images."""
     kind = datasets.kind_of(options.data)
+    if kind is not None and kind.folder and kind.task is Task.SEGMENTATION:
+        return None, ""  # known when the masks are read
     if kind is not None and kind.folder and options.data_dir:
         train_root, _ = imagefolder_roots(Path(options.data_dir))
         if not train_root.is_dir():
@@ -117,8 +150,12 @@ def load_data(network: Network, options: TrainOptions, device: torch.device,
         raise UsageError(f"which data? pass --data ({', '.join(DATASETS)}); the spec "
                          f"{network.name} declares none in its train: section")
     check_name(name)
-    classes = output_classes(network)
+    head = head_of(network)
+    check_task(network, head, name)
+    classes = head.classes
     kind = datasets.KINDS[name]
+    if head.segmentation:
+        return _load_masks(network, options, device, classes, record)
     if kind.folder:
         return _imagefolder(network, options, device, classes, record)
     if kind.generated:
@@ -265,3 +302,43 @@ def _say_fitting(train_set: Any, val: Split | None, root: Path, size: tuple[int,
             f"{checked:,} checked of {len(samples):,}"
         note(f"{differ:,} of {of} images are resized to {size[0]}x{size[1]}, the spec's input, "
              "as they are read")
+
+
+def _load_masks(network: Network, options: TrainOptions, device: torch.device, classes: int,
+                record: dict[str, Any] | None) -> Data:
+    """Images and masks in memory at the network's input size: the shapes dataset drawn at
+    that size, or a segfolder's files resized to it (DATA_DIR/train and DATA_DIR/val, or
+    test, when present)."""
+    if options.augment:
+        raise UsageError(f"--augment {','.join(options.augment)} would move the images but not "
+                         f"their masks; train {network.name} without augmentation")
+    c, h, w = image_shape(tuple(network.input))
+    test: datasets.ImageSet | None = None
+    if options.data == datasets.SEGMENTATION_DEFAULT:
+        train, test = (datasets.shapes(datasets.SHAPES_SIZES[split], (c, h, w), options.seed,
+                                       split) for split in datasets.SPLITS)
+        val_source = "test split"
+    else:
+        if not options.data_dir:
+            raise UsageError("--data segfolder needs --data-dir: a folder with images/ and "
+                             "masks/ subfolders")
+        train_root, held = imagefolder_roots(Path(options.data_dir))
+        train, resized = datasets.load_segfolder(train_root, classes, (h, w), c)
+        count, val_source = len(train), "none"
+        if held is not None and not options.val_split:
+            test, more = datasets.load_segfolder(held, classes, (h, w), c)
+            count, resized, val_source = count + len(test), resized + more, f"{held.name} folder"
+        if resized:
+            note(f"{resized:,} of {count:,} images and their masks are resized to {h}x{w}, "
+                 "the spec's input, as they are read")
+    if options.val_split:
+        train, test = train.split(options.val_split, options.seed)
+        val_source = f"{options.val_split:.0%} of train"
+    mean, std = (record["mean"], record["std"]) if record is not None else \
+        datasets.normalize_stats(train.images)
+    val = Split(test.images.to(device), test.labels.to(device)) \
+        if test is not None and len(test) else None
+    return Data(name=str(options.data), train=Split(train.images.to(device),
+                                                    train.labels.to(device)),
+                val=val, classes=list(train.classes), mean=list(mean), std=list(std), fit=None,
+                val_source=val_source if val is not None else "none", task=Task.SEGMENTATION)

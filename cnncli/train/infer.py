@@ -31,6 +31,8 @@ from .data import load_data, note
 from .datasets.fit import image_shape
 from .datasets.imagefolder import _pillow
 from .recipe import resolve
+from .seginfer import eval_result, predict_masks
+from .task import Task, head_of
 
 
 @cache
@@ -175,6 +177,11 @@ def run_eval(path: str, data_name: str | None, data_dir: str | None, split: str,
     with torch.no_grad():
         loss, correct, seen = evaluate_split(model, target, data, torch.device("cpu"),
                                              batch_size, confusion=confusion)
+    if data.task is Task.SEGMENTATION:
+        return {"checkpoint": path, "spec": network.name, "dataset": data.name,
+                "weights": weights, "split": data.val_source if split == "test" else "train",
+                "count": len(target), "classes": classes,
+                **eval_result(confusion, loss, seen)}
     counts = confusion.sum(1)
     per_class = [(confusion[i, i].item() / counts[i].item()) if counts[i] else None
                  for i in range(n)]
@@ -189,11 +196,15 @@ def run_eval(path: str, data_name: str | None, data_dir: str | None, split: str,
 
 def run_predict(path: str, files: list[str], top: int, weights: str | None = None,
                 overrides: dict[str, str] | None = None, fit: str | None = None,
-                invert: bool = False) -> list[dict[str, Any]]:
+                invert: bool = False, force: bool = False) -> list[dict[str, Any]]:
+    """Top classes per image; for a segmentation network, a mask PNG beside each image
+    (refused where one exists, unless `force`) and each class's share of the pixels."""
     if weights is None:
         path = find_checkpoint(path)
         model, network, state = _trained(path)
         record = state["data"]
+        if head_of(network).segmentation:
+            return predict_masks(model, network, record, files, fit, force)
         names = record["classes"]
 
         def read(file: str) -> torch.Tensor:
@@ -205,6 +216,11 @@ def run_predict(path: str, files: list[str], top: int, weights: str | None = Non
                              "the images are preprocessed as torchvision does for them")
         model, network = _pretrained(path, weights, overrides or {}, None)
         tv = preprocessing(network)
+        head = head_of(network)
+        if head.segmentation:  # the image resized to the input, with the weights' statistics
+            return predict_masks(model, network, {
+                "classes": [f"class {i}" for i in range(head.classes)], "mean": list(tv.mean),
+                "std": list(tv.std)}, files, None, force)
         names = class_names(network, weights, int(analyze_network(network).output[0]))
 
         def read(file: str) -> torch.Tensor:

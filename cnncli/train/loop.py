@@ -27,10 +27,12 @@ from ..spec.freeze import classifier
 from ..spec.ir import Network
 from ..spec.recipe import TrainOptions
 from ..spec.snapshot import snapshot
-from .batches import Data, Split, epoch_order, evaluate_split, prepare
+from .batches import Data, Split, epoch_order, evaluate_split, prepare, score
 from .devices import Dist
+from .metrics import mean_iou
 from .progress import StopFlag
 from .schedule import lr_at, make_optimizer
+from .task import Task
 
 
 class RunError(CnncliError):
@@ -49,10 +51,11 @@ class Interrupted(CnncliError):
 class RunState:
     epoch: int = 0  # epochs completed
     step: int = 0  # steps done in the current epoch
-    partial: dict[str, float] = field(default_factory=lambda: {"loss": 0.0, "correct": 0.0,
-                                                                 "seen": 0.0})
+    # the epoch's sums so far; for segmentation also its confusion matrix (a tensor)
+    partial: dict[str, Any] = field(default_factory=lambda: {"loss": 0.0, "correct": 0.0,
+                                                               "seen": 0.0})
     history: list[dict[str, Any]] = field(default_factory=list)
-    best_acc: float | None = None
+    best_acc: float | None = None  # the best score: accuracy, or mIoU for segmentation
     best_epoch: int = 0
     bad_epochs: int = 0
 
@@ -79,7 +82,8 @@ class Trainer:
         if options.compile:
             runner = compat.compile_module(runner)
         self.runner = runner
-        self.state = RunState()
+        self.segmentation = data.task is Task.SEGMENTATION
+        self.state = RunState(partial=self._fresh_partial())
         # run.py fits the batch to the data first, so there is at least one step
         self.steps = max(1, len(data.train) // dist.world // options.batch_size)
         self.resume_hint = f"--resume {out}"  # run.py sets the whole command
@@ -130,7 +134,8 @@ class Trainer:
             torch.cuda.set_rng_state_all(rng["cuda"])
         self.state = RunState(
             epoch=int(state["epoch"]), step=int(state["step"]),
-            partial={k: float(v) for k, v in state["partial"].items()},
+            partial={k: v if isinstance(v, torch.Tensor) else float(v)
+                     for k, v in state["partial"].items()},
             history=list(state["history"]), best_acc=state["best_acc"],
             best_epoch=int(state["best_epoch"]), bad_epochs=int(state["bad_epochs"]))
 
@@ -153,12 +158,10 @@ class Trainer:
                 self.reporter.epoch_start(state.epoch + 1, options.epochs, self.steps)
                 self._train_epoch(stop)
                 train_seconds = time.perf_counter() - started
-                train_loss, train_acc = self._partial_metrics()
-                val_loss, val_acc = self.evaluate(self.data.val) if self.data.val else (None,
-                                                                                     None)
+                train = self._partial_metrics()
+                val = self.evaluate(self.data.val) if self.data.val else (None, None, None)
                 trained = (self.steps - first_step) * options.batch_size * self.dist.world
-                record = {"epoch": state.epoch + 1, "train_loss": train_loss,
-                          "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
+                record = {"epoch": state.epoch + 1, **self._scores(train, val),
                           "lr": lr_at((state.epoch + 1) * self.steps - 1, self.steps, options),
                           "seconds": round(time.perf_counter() - started, 3),
                           "train_seconds": round(train_seconds, 3),
@@ -166,8 +169,8 @@ class Trainer:
                           "images_per_s": round(trained / train_seconds, 1)}
                 state.history.append(record)
                 state.epoch, state.step = state.epoch + 1, 0
-                state.partial = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
-                improved = self._track_best(val_acc if val_acc is not None else train_acc)
+                state.partial = self._fresh_partial()
+                improved = self._track_best(self._best_score(record))
                 self.save("last.pt")
                 if improved:
                     self.save("best.pt")
@@ -177,10 +180,34 @@ class Trainer:
                     raise Interrupted(f"interrupted after epoch {state.epoch} of "
                                       f"{options.epochs}; resume with: {self.resume_hint}")
                 if options.early_stop and state.bad_epochs >= options.early_stop:
-                    self.reporter.say(f"early stop: no better accuracy for "
+                    better = "mIoU" if self.segmentation else "accuracy"
+                    self.reporter.say(f"early stop: no better {better} for "
                                        f"{options.early_stop} epochs")
                     break
         return state
+
+    def _fresh_partial(self) -> dict[str, Any]:
+        partial: dict[str, Any] = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
+        if self.segmentation:
+            n = len(self.data.classes)
+            partial["confusion"] = torch.zeros(n, n, dtype=torch.int64)
+        return partial
+
+    def _scores(self, train: tuple[Any, ...], val: tuple[Any, ...]) -> dict[str, Any]:
+        """An epoch's scores under their names: a classifier's as they always were; a
+        segmentation run's pixel accuracy and mIoU."""
+        if not self.segmentation:
+            return {"train_loss": train[0], "train_acc": train[1], "val_loss": val[0],
+                    "val_acc": val[1]}
+        return {"train_loss": train[0], "train_pixel_acc": train[1], "train_miou": train[2],
+                "val_loss": val[0], "val_pixel_acc": val[1], "val_miou": val[2]}
+
+    def _best_score(self, record: dict[str, Any]) -> float:
+        """What best.pt is chosen by: accuracy, or mIoU for segmentation; on the validation
+        split when there is one, else on the training epoch."""
+        metric = "miou" if self.segmentation else "acc"
+        held = record[f"val_{metric}"]
+        return held if held is not None else record[f"train_{metric}"]
 
     def _track_best(self, acc: float) -> bool:
         s = self.state
@@ -203,9 +230,10 @@ class Trainer:
             lr = lr_at(state.epoch * self.steps + step, self.steps, options)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_scale", 1.0)
+            y = y.long()
             with compat.autocast(self.device, self.amp_dtype):
                 logits = self.runner(x)
-                loss = F.cross_entropy(logits.float(), y,
+                loss = F.cross_entropy(logits.float(), y, ignore_index=data.ignore_index,
                                        label_smoothing=options.label_smoothing)
             loss_value = loss.item()
             if not math.isfinite(loss_value):
@@ -215,13 +243,14 @@ class Trainer:
                                f"step {step + 1}; try a lower --lr or --clip-grad{kept}")
             self.optimizer.zero_grad(set_to_none=True)
             self._backward_and_step(loss)
-            correct = (logits.argmax(1) == y).sum().item()
             p = state.partial
-            p["loss"] += loss_value * len(y)
+            correct, counted = score(logits.detach(), y, data.ignore_index, p.get("confusion"))
+            p["loss"] += loss_value * counted  # the loss is a mean over the counted labels
             p["correct"] += correct
-            p["seen"] += len(y)
+            p["seen"] += counted
             state.step = step + 1
-            self.reporter.step(step + 1, loss_value, correct / len(y), len(y) * self.dist.world)
+            self.reporter.step(step + 1, loss_value, correct / max(counted, 1),
+                               len(y) * self.dist.world)
             if stop.requested:
                 self.save("last.pt")
                 self.reporter.stop()  # the bar leaves the screen before the message
@@ -244,20 +273,34 @@ class Trainer:
             nn.utils.clip_grad_norm_(self.model.parameters(), clip)
         self.optimizer.step()
 
-    def _partial_metrics(self) -> tuple[float, float]:
+    def _partial_metrics(self) -> tuple[float, float] | tuple[float, float, float]:
+        """The training epoch's loss and accuracy (pixel accuracy and mIoU for
+        segmentation), summed over every process."""
         p = self.state.partial
         loss, correct, seen = self.dist.reduce([p["loss"], p["correct"], p["seen"]],
                                                self.device)
-        return round(loss / max(seen, 1), 6), round(correct / max(seen, 1), 6)
+        scores = round(loss / max(seen, 1), 6), round(correct / max(seen, 1), 6)
+        if "confusion" not in p:
+            return scores
+        return (*scores, self._miou(p["confusion"]))
+
+    def _miou(self, confusion: torch.Tensor) -> float:
+        """mIoU of the confusion matrices of every process, summed."""
+        summed = self.dist.reduce([float(v) for v in confusion.flatten().tolist()], self.device)
+        return round(mean_iou(torch.tensor(summed).view(confusion.shape)), 6)
 
     @torch.inference_mode()
-    def evaluate(self, split: Split) -> tuple[float, float]:
+    def evaluate(self, split: Split) -> tuple[float, float] | tuple[float, float, float]:
         self.runner.eval()
+        n = len(self.data.classes)
+        confusion = torch.zeros(n, n, dtype=torch.int64) if self.segmentation else None
         loss_sum, correct, seen = evaluate_split(self.model, split, self.data, self.device,
                                                  self.options.batch_size * 2,
-                                                 self.channels_last, self.amp_dtype, self.dist)
+                                                 self.channels_last, self.amp_dtype, self.dist,
+                                                 confusion)
         self.runner.train()
-        return round(loss_sum / max(seen, 1), 6), round(correct / max(seen, 1), 6)
+        scores = round(loss_sum / max(seen, 1), 6), round(correct / max(seen, 1), 6)
+        return scores if confusion is None else (*scores, self._miou(confusion))
 
     def write_metrics(self) -> None:
         if not self.dist.main:

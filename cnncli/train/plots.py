@@ -29,11 +29,18 @@ def plot_run(run_dir: Path, target: Path) -> Path:
     epochs = [r["epoch"] for r in history]
     figure = Figure(figsize=(10, 4.2), dpi=110, layout="constrained")
     loss_ax, acc_ax = figure.subplots(1, 2)
-    for axis, key, title in ((loss_ax, "loss", "Loss"), (acc_ax, "acc", "Accuracy")):
-        axis.plot(epochs, [r[f"train_{key}"] for r in history], marker="o", label="train")
-        val = [r[f"val_{key}"] for r in history]
-        if any(v is not None for v in val):
-            axis.plot(epochs, val, marker="o", label="validation")
+    # a segmentation run draws its pixel accuracy and its mIoU on the accuracy axes
+    scores = [("acc", "")] if "train_acc" in history[0] else \
+        [("pixel_acc", " pixel acc"), ("miou", " mIoU")]
+    for axis, keys, title in ((loss_ax, [("loss", "")], "Loss"),
+                              (acc_ax, scores, "Accuracy")):
+        for key, what in keys:
+            axis.plot(epochs, [r[f"train_{key}"] for r in history], marker="o",
+                      label=f"train{what}")
+            val = [r[f"val_{key}"] for r in history]
+            if any(v is not None for v in val):
+                axis.plot(epochs, val, marker="o", label=f"validation{what}")
+        key = keys[0][0]
         axis.set_title(title, loc="left", fontsize=11)
         axis.set_xlabel("epoch")
         axis.set_ylabel(key if key == "loss" else "accuracy")

@@ -22,6 +22,18 @@ WIDTH = 79  # the widest line a run prints itself (an 80-column terminal, less t
 # epoch rows: the column header once, then one row per epoch under it
 COLUMNS = (f"{'epoch':>7}  {'train loss':>10} {'acc':>6}  {'val loss':>8} {'acc':>6}  "
            f"{'lr':>8}  {'img/s':>7} {'time':>7}")
+# a segmentation run's rows: pixel accuracy, and the validation mIoU (metrics.csv has both
+# mIoUs); img/s and time are a column narrower to make room
+SEGMENTATION_COLUMNS = (f"{'epoch':>7}  {'train loss':>10} {'acc':>6}  {'val loss':>8} "
+                        f"{'acc':>6} {'mIoU':>6}  {'lr':>8} {'img/s':>6} {'time':>6}")
+
+
+def score_name(record: dict[str, Any]) -> str:
+    """What a run's best epoch is chosen by, for this epoch's record: 'val acc', 'train acc',
+    'val mIoU' or 'train mIoU'."""
+    segmentation = "val_miou" in record
+    held = record["val_miou" if segmentation else "val_acc"] is not None
+    return f"{'val' if held else 'train'} {'mIoU' if segmentation else 'acc'}"
 
 
 def plural(count: int, word: str) -> str:
@@ -31,12 +43,24 @@ def plural(count: int, word: str) -> str:
 
 def epoch_row(record: dict[str, Any], epochs: int, improved: bool) -> str:
     """One epoch as a row under COLUMNS (at most WIDTH characters)."""
+    if "val_miou" in record:
+        return _segmentation_row(record, epochs, improved)
     val = (f"{'—':>8} {'—':>6}" if record["val_acc"] is None else
            f"{record['val_loss']:>8.4f} {record['val_acc']:>6.4f}")
     done = f"{record['epoch']}/{epochs}"
     return (f"{done:>7}  {record['train_loss']:>10.4f} {record['train_acc']:>6.4f}  {val}  "
             f"{record['lr']:>8.2e}  {record['images_per_s']:>7,.0f} "
             f"{record['seconds']:>6.1f}s{' best' if improved else ''}")
+
+
+def _segmentation_row(record: dict[str, Any], epochs: int, improved: bool) -> str:
+    val = (f"{'—':>8} {'—':>6} {'—':>6}" if record["val_miou"] is None else
+           f"{record['val_loss']:>8.4f} {record['val_pixel_acc']:>6.4f} "
+           f"{record['val_miou']:>6.4f}")
+    done = f"{record['epoch']}/{epochs}"
+    return (f"{done:>7}  {record['train_loss']:>10.4f} {record['train_pixel_acc']:>6.4f}  "
+            f"{val}  {record['lr']:>8.2e} {record['images_per_s']:>6,.0f} "
+            f"{record['seconds']:>5.1f}s{' best' if improved else ''}")
 
 
 def recipe_line(options: Any) -> str:
@@ -128,7 +152,7 @@ class Reporter:
         if not self.enabled:
             return
         if self.rows == 0:
-            print(COLUMNS, flush=True)
+            print(SEGMENTATION_COLUMNS if "val_miou" in record else COLUMNS, flush=True)
         self.rows += 1
         print(epoch_row(record, epochs, improved), flush=True)
 
@@ -137,7 +161,7 @@ class Reporter:
         if not self.enabled or not state.history:
             return
         best = next((r for r in state.history if r["epoch"] == state.best_epoch), None)
-        which = "val acc" if best is not None and best["val_acc"] is not None else "train acc"
+        which = score_name(best) if best is not None else "train acc"
         print(f"done: {plural(len(state.history), 'epoch')} in {seconds:.1f}s; best "
               f"{which} {state.best_acc:.4f} at epoch {state.best_epoch} (best.pt)", flush=True)
         print(f"run folder: {out} (best.pt, last.pt, metrics.csv, run.json)", flush=True)

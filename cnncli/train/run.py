@@ -31,19 +31,20 @@ from ..spec.snapshot import restore, snapshot
 from ..spec.zoo import zoo_dir
 from . import datasets
 from .batches import Data
-from .data import check_name, follow_classes, load_data, note, shown
+from .data import check_name, default_data, follow_classes, load_data, note, shown
 from .devices import Dist, init_dist, pick_device
 from .infer import preprocessing
 from .loop import Trainer
 from .plots import plot_run
-from .progress import Reporter, plural, recipe_line
+from .progress import Reporter, plural, recipe_line, score_name
 from .recipe import resolve
 
 
 @dataclass
 class TrainResult:
-    """What a run left: its folder, its best accuracy (validation when it had a validation
-    set, else training) and epoch, and one record per epoch (as metrics.csv's rows)."""
+    """What a run left: its folder, its best accuracy (mIoU for segmentation; validation
+    when it had a validation set, else training) and epoch, and one record per epoch (as
+    metrics.csv's rows)."""
 
     folder: Path
     best_acc: float | None  # None when no epoch ran
@@ -158,6 +159,7 @@ def run_training(spec: str | Network, overrides: dict[str, Any],
         options = resolve(None, merged)
     else:
         options = resolve(network.train, flags)
+        default_data(network, options)
         check_name(options.data, "--data" if flags.get("data") else "the spec's train: data")
         network = follow_classes(network, options, overrides,
                                  lambda values: load(spec, values, input_shape))
@@ -298,7 +300,7 @@ def _finished(reporter: Reporter, trainer: Trainer, out: Path) -> bool:
         return False
     why = ("stopped early" if s.epoch < options.epochs
            else f"has finished its {plural(options.epochs, 'epoch')}")
-    which = "val acc" if s.history and s.history[-1]["val_acc"] is not None else "acc"
+    which = score_name(s.history[-1]).replace("train ", "") if s.history else "acc"
     reporter.say(f"{out} {why} (best {which} {s.best_acc:.4f} at epoch {s.best_epoch}): "
                  "nothing left to do")
     reporter.say(f"to train longer: {trainer.resume_hint} --epochs "

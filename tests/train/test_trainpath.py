@@ -300,7 +300,8 @@ def test_unknown_data_gets_a_did_you_mean_and_writes_nothing(here: Path, cli,
     code, out, err = cli("train", "lenet5", "--data", "minst")
     assert code == 2 and out == ""
     assert err == ("error: --data 'minst' is not one of mnist, fashion-mnist, kmnist, "
-                   "cifar10, cifar100, mnist-sample, synthetic, imagefolder (did you mean "
+                   "cifar10, cifar100, mnist-sample, synthetic, shapes, imagefolder, "
+                   "segfolder (did you mean "
                    "'mnist'?)\n")
     assert not (here / "runs").exists()
     write_spec(TINY + "train: {data: minst}\n", "typo.yaml")

@@ -1,6 +1,8 @@
 """Datasets for `cnncli train`, one module per family: the MNIST family (idx), CIFAR (cifar),
-image folders (imagefolder) and synthetic images, loaded as uint8 tensors into one in-memory
-form (imageset); fetching their files (download) and fitting them to a spec's input (fit).
+image folders (imagefolder), synthetic images, and for segmentation synthetic shapes with
+masks (shapes) and folders of images and masks (segfolder), loaded as uint8 tensors into
+one in-memory form (imageset); fetching their files (download) and fitting them to a
+spec's input (fit).
 
 Everything a user can get wrong (missing or corrupt files, no network, hostile pickles, images
 that do not fit) raises UsageError with one sentence that names the file or folder.
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from ...errors import UsageError
 from .. import SPLITS
+from ..task import Task
 from .cifar import CIFAR, load_cifar, read_pickle
 from .download import SOURCES, DatasetUnavailable, Source, extract_tar, fetch
 from .fit import fit_images, normalize_stats
@@ -28,6 +31,8 @@ from .imagefolder import (
     stream_batches,
 )
 from .imageset import ImageSet
+from .segfolder import load_segfolder
+from .shapes import SHAPE_CLASSES, shapes
 from .synthetic import synthetic
 
 __all__ = [
@@ -36,7 +41,8 @@ __all__ = [
     "SPLITS", "DatasetUnavailable", "ImageFolderDataset", "ImageSet", "Source", "class_count",
     "dataset_dir", "decode_image", "kind_of", "extract_tar", "fetch", "fit_images", "load",
     "load_imagefolder", "normalize_stats", "other_sizes", "read_idx_images", "read_idx_labels",
-    "read_npy", "read_pickle", "stream_batches", "synthetic",
+    "read_npy", "read_pickle", "stream_batches", "synthetic", "shapes", "load_segfolder",
+    "SHAPE_CLASSES",
 ]
 
 SAMPLE = "mnist-sample"
@@ -51,6 +57,7 @@ class DatasetKind:
     family: str  # "mnist" (28x28 grey digits and the like), "cifar", "synthetic" or "folder"
     downloadable: bool = False  # fetched into the cache when missing
     stand_in: str | None = None  # a shipped dataset used when this one cannot be had
+    task: Task = Task.CLASSIFICATION  # what its labels are: a class per image, or per pixel
 
     @property
     def generated(self) -> bool:
@@ -59,7 +66,7 @@ class DatasetKind:
 
     @property
     def folder(self) -> bool:
-        """The user's own image files under --data-dir, streamed rather than held in memory."""
+        """The user's own image files under --data-dir (an image folder streams them)."""
         return self.family == "folder"
 
 
@@ -72,8 +79,14 @@ KINDS: dict[str, DatasetKind] = {k.name: k for k in (
     DatasetKind("cifar100", "cifar", downloadable=True),
     DatasetKind(SAMPLE, "mnist"),
     DatasetKind("synthetic", "synthetic"),
+    DatasetKind("shapes", "synthetic", task=Task.SEGMENTATION),
     DatasetKind("imagefolder", "folder"),
+    DatasetKind("segfolder", "folder", task=Task.SEGMENTATION),
 )}
+#: the dataset a segmentation network trains on when none is named
+SEGMENTATION_DEFAULT = "shapes"
+#: the shapes dataset's size per split
+SHAPES_SIZES = {"train": 2000, "test": 500}
 #: the datasets `load` reads by name (all but an image folder, which needs a path)
 NAMES = tuple(name for name, kind in KINDS.items() if not kind.folder)
 
@@ -91,6 +104,8 @@ def load(name: str, split: str, data_dir: str | None = None, download: bool = Tr
     if split not in SPLITS:
         raise UsageError(f"dataset split must be train or test, not {split!r}")
     kind = KINDS[name]
+    if name == "shapes":
+        return shapes(SHAPES_SIZES[split], split=split)
     if kind.generated:
         return synthetic(2048 if split == "train" else 512, split=split)
     if name == SAMPLE:  # MNIST's own IDX files, 10,000 real digits shipped in the package
@@ -108,6 +123,8 @@ def class_count(name: str) -> int | None:
     """How many classes a named dataset has, known without reading it (None: synthetic)."""
     if name == SAMPLE:
         return len(SOURCES["mnist"].classes)
+    if name == "shapes":
+        return len(SHAPE_CLASSES)
     if name in CIFAR:
         return CIFAR[name][-1]
     return len(SOURCES[name].classes) if name in SOURCES else None
