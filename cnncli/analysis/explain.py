@@ -92,6 +92,11 @@ def _own(row: Row, parent: Row | None) -> tuple[list[Figure], Step | None]:
 def _join(row: Row, node: Join) -> Figure:
     """A join of named outputs: a concat's channels, an add's or multiply's ops."""
     names = ", ".join("input" if p == INPUT else p for p in node.sources)
+    if node.op == "concat" and node.axis:  # along another axis (YOLO's anchors)
+        axis = node.axis
+        return Figure(f"output axis {axis}", " + ".join(str(s[axis]) for s in node.shapes),
+                      row.output[axis], f"{names} joined along axis {axis}; the other axes "
+                      "must agree")
     if node.op == "concat":
         return Figure("output channels", " + ".join(str(s[0]) for s in node.shapes),
                       row.output[0], f"{names} joined along channels; H and W must agree")

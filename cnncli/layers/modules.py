@@ -1,5 +1,6 @@
 """Torch modules for layer types torch lacks: LeNet-5's sparse conv, trainable subsampling,
-scaled tanh and Euclidean RBF units.
+scaled tanh and Euclidean RBF units, ConvNeXt's pieces, crops, channel slices and YOLOv8's
+box decoding.
 
 Imported only inside the layers' build(), so the static commands never import torch. Each
 module checks its own arguments (ValueError), as torch's own modules do.
@@ -194,3 +195,83 @@ class CenterCrop2d(nn.Module):
 
     def extra_repr(self) -> str:
         return f"size={self.size}"
+
+
+class ChannelSlice(nn.Module):
+    """Channels start to stop - 1 of the input: a view, as `chunk` gives YOLOv8's C2f."""
+
+    def __init__(self, start: int, stop: int):
+        super().__init__()
+        if not 0 <= start < stop:
+            raise ValueError(f"slice needs 0 <= start < stop, got {start} and {stop}")
+        self.start, self.stop = start, stop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stop > x.shape[1]:
+            raise ValueError(f"cannot slice channels up to {self.stop} of {x.shape[1]}")
+        return x[:, self.start:self.stop]
+
+    def extra_repr(self) -> str:
+        return f"start={self.start}, stop={self.stop}"
+
+
+class Integral(nn.Module):
+    """The DFL's fixed 1x1 conv from reg_max bins to their expected value: weight
+    0, 1, ..., reg_max - 1, never trained (Ultralytics' `dfl.conv`). Not an nn.Conv2d, so
+    weight initialisation passes it by."""
+
+    def __init__(self, bins: int):
+        super().__init__()
+        values = torch.arange(bins, dtype=torch.float).view(1, bins, 1, 1)
+        self.weight = nn.Parameter(values, requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight)
+
+
+class YoloDecode(nn.Module):
+    """Ultralytics' Detect decoding on (N, 4·reg_max + classes, anchors), the levels'
+    maps flattened and joined in order: DFL (softmax over each side's bins, then their
+    expected value), left/top/right/bottom distances to x, y, w, h around each cell's
+    centre, times the level's stride; sigmoid class scores. The anchors are made from the
+    grids on each call (no buffers, as Ultralytics keeps them out of the state_dict)."""
+
+    def __init__(self, reg_max: int, strides: Sequence[int], grids: Sequence[Sequence[int]]):
+        super().__init__()
+        if len(strides) != len(grids) or not strides:
+            raise ValueError(f"one stride per grid, got {len(strides)} and {len(grids)}")
+        self.reg_max = reg_max
+        self.strides = tuple(int(s) for s in strides)
+        self.grids = tuple((int(h), int(w)) for h, w in grids)
+        self.conv = Integral(reg_max)
+
+    def anchors(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each cell's centre in grid units, (2, anchors), and its stride, (1, anchors)."""
+        points, strides = [], []
+        for (h, w), stride in zip(self.grids, self.strides):
+            sx = torch.arange(w, device=x.device).to(x.dtype) + 0.5
+            sy = torch.arange(h, device=x.device).to(x.dtype) + 0.5
+            sy, sx = torch.meshgrid(sy, sx, indexing="ij")
+            points.append(torch.stack((sx, sy), -1).view(-1, 2))
+            strides.append(torch.full((h * w, 1), float(stride), dtype=x.dtype,
+                                      device=x.device))
+        return torch.cat(points).transpose(0, 1), torch.cat(strides).transpose(0, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, a = x.shape
+        bins = 4 * self.reg_max
+        if c <= bins or a != sum(h * w for h, w in self.grids):
+            raise ValueError(f"yolo decoding needs more than {bins} channels and one anchor "
+                             f"per grid cell, got {c} x {a}")
+        box, scores = x.split((bins, c - bins), 1)
+        probs = box.view(n, 4, self.reg_max, a).transpose(2, 1).softmax(1)
+        dist = self.conv(probs).view(n, 4, a)
+        points, strides = self.anchors(x)
+        left_top, right_bottom = dist.chunk(2, 1)
+        x1y1 = points - left_top
+        x2y2 = points + right_bottom
+        boxes = torch.cat(((x1y1 + x2y2) / 2, x2y2 - x1y1), 1) * strides
+        return torch.cat((boxes, scores.sigmoid()), 1)
+
+    def extra_repr(self) -> str:
+        return f"reg_max={self.reg_max}, strides={self.strides}, grids={self.grids}"

@@ -1,5 +1,6 @@
-"""Layers that change a map's size without weights: upsampling (interpolation), padding
-and centre cropping, the glue of encoder-decoder networks (U-Net, FPN, DeepLab)."""
+"""Layers that change a map's size without weights: upsampling (interpolation), padding,
+centre cropping and channel slices, the glue of encoder-decoder networks (U-Net, FPN,
+DeepLab) and of YOLOv8's C2f."""
 
 from __future__ import annotations
 
@@ -209,6 +210,42 @@ class Crop(Layer):
 
     def channels_last(self, shape: Shape, channels_last: bool) -> bool:
         return False  # contiguous() gives NCHW order
+
+
+class Slice(Layer):
+    name = "slice"
+    summary = "channels start to stop - 1 (a view; YOLOv8's C2f reads its two halves so)"
+    work = "none (a view)"
+    start: Arg[int] = Arg("int", 0, min=0, doc="first channel kept")
+    stop: Arg[int] = Arg("int", min=1, doc="channel after the last kept")
+
+    def validate(self) -> None:
+        if self.start >= self.stop:
+            raise ArgError(f"start {self.start} must be below stop {self.stop}")
+
+    def infer(self, shape: Shape) -> Cost:
+        if self.stop > shape[0]:
+            raise ShapeError(f"slice: stop {self.stop} is past the {shape[0]} channels of "
+                             f"{shape_text(shape)}")
+        return Cost(output=(self.stop - self.start, *shape[1:]))
+
+    def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
+        return [Figure("output channels", f"{self.stop} − {self.start}", cost.output[0],
+                       f"channels {self.start} to {self.stop - 1} of {shape[0]}: a view, no "
+                       "arithmetic")]
+
+    def build(self, shape: Shape) -> Any:
+        from .modules import ChannelSlice
+
+        return ChannelSlice(self.start, self.stop)
+
+    def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
+        """Nothing: the slice's backward needs only the sizes."""
+        return []
+
+    def output_is_input(self, shape: Shape, layout: Layout) -> bool:
+        """A view of its input's storage (which a layer that keeps it keeps whole)."""
+        return True
 
 
 def replace_args(layer: Layer, **values: Any) -> Any:
