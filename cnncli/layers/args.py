@@ -54,8 +54,9 @@ class Arg(Generic[T]):
     "same", "valid"), "table" (a list of lists of indices, e.g. which input maps feed each
     output map), "scale" (a number or [h, w] numbers, as floats), "sides" (p, [ph, pw] or
     [left, right, top, bottom], torch.nn.functional.pad's order, kept as that 4-tuple),
-    "ints" (a non-empty list of integers, kept as a tuple), "sizes" (a non-empty list of
-    [h, w] pairs, kept as a tuple of tuples) or "choice" (one of the words `choices` maps
+    "ints" (a non-empty list of integers, kept as a tuple; one integer is a list of one),
+    "sizes" (a non-empty list of [h, w] pairs, kept as a tuple of tuples; one integer `n`
+    is [[n, n]]) or "choice" (one of the words `choices` maps
     to its canonical spelling).
     """
 
@@ -168,6 +169,8 @@ class Arg(Generic[T]):
     def _list(self, value: Any) -> tuple[Any, ...]:
         """A non-empty list of integers ("ints") or of [h, w] pairs ("sizes")."""
         form = "integers" if self.kind == "ints" else "[h, w] pairs"
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = [value] if self.kind == "ints" else [[value, value]]
         if not isinstance(value, (list, tuple)) or not value:
             raise ArgError(f"{self.name} must be a non-empty list of {form}, got "
                            f"{yaml_repr(value)}")
