@@ -26,7 +26,8 @@ class Flatten(Layer):
                     rf_kernel=window)
 
     def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
-        return [Figure("output features", dot(*shape[self.start:]), cost.output[-1],
+        name = f"output axis {self.start}" if self.start else "output features"
+        return [Figure(name, dot(*shape[self.start:]), cost.output[-1],
                        "a view: no work, the axes from start on read as one")]
 
     def build(self, shape: Shape) -> Any:

@@ -222,7 +222,9 @@ class Integral(nn.Module):
 
     def __init__(self, bins: int):
         super().__init__()
-        values = torch.arange(bins, dtype=torch.float).view(1, bins, 1, 1)
+        # From a list, not arange: arange on the meta device first imports torch's
+        # decompositions, seconds for every build.
+        values = torch.tensor([float(i) for i in range(bins)]).view(1, bins, 1, 1)
         self.weight = nn.Parameter(values, requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -233,8 +235,9 @@ class YoloDecode(nn.Module):
     """Ultralytics' Detect decoding on (N, 4·reg_max + classes, anchors), the levels'
     maps flattened and joined in order: DFL (softmax over each side's bins, then their
     expected value), left/top/right/bottom distances to x, y, w, h around each cell's
-    centre, times the level's stride; sigmoid class scores. The anchors are made from the
-    grids on each call (no buffers, as Ultralytics keeps them out of the state_dict)."""
+    centre, times the level's stride; sigmoid class scores. The anchors are constants of
+    the grids, made on each call (no buffers: Ultralytics keeps them out of the
+    state_dict)."""
 
     def __init__(self, reg_max: int, strides: Sequence[int], grids: Sequence[Sequence[int]]):
         super().__init__()
@@ -244,18 +247,15 @@ class YoloDecode(nn.Module):
         self.strides = tuple(int(s) for s in strides)
         self.grids = tuple((int(h), int(w)) for h, w in grids)
         self.conv = Integral(reg_max)
+        # each cell's centre (x + 0.5, y + 0.5) in its grid's units, row by row, and stride
+        cells = [(x + 0.5, y + 0.5, float(s)) for (h, w), s in zip(self.grids, self.strides)
+                 for y in range(h) for x in range(w)]
+        self.cells = [list(axis) for axis in zip(*cells)]
 
     def anchors(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each cell's centre in grid units, (2, anchors), and its stride, (1, anchors)."""
-        points, strides = [], []
-        for (h, w), stride in zip(self.grids, self.strides):
-            sx = torch.arange(w, device=x.device).to(x.dtype) + 0.5
-            sy = torch.arange(h, device=x.device).to(x.dtype) + 0.5
-            sy, sx = torch.meshgrid(sy, sx, indexing="ij")
-            points.append(torch.stack((sx, sy), -1).view(-1, 2))
-            strides.append(torch.full((h * w, 1), float(stride), dtype=x.dtype,
-                                      device=x.device))
-        return torch.cat(points).transpose(0, 1), torch.cat(strides).transpose(0, 1)
+        """Each cell's centre, (2, anchors), and its stride, (1, anchors)."""
+        table = torch.tensor(self.cells, dtype=x.dtype, device=x.device)
+        return table[:2], table[2:]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, a = x.shape
