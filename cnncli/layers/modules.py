@@ -254,8 +254,11 @@ class YoloDecode(nn.Module):
 
     def anchors(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Each cell's centre, (2, anchors), and its stride, (1, anchors)."""
-        table = torch.tensor(self.cells, dtype=x.dtype, device=x.device)
-        return table[:2], table[2:]
+        def made(rows: list[list[float]]) -> torch.Tensor:
+            return torch.tensor(rows, dtype=x.dtype, device=x.device)
+
+        # two tensors: the boxes' product keeps the strides alone for backward
+        return made(self.cells[:2]), made(self.cells[2:])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, a = x.shape
