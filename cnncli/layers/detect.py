@@ -69,5 +69,6 @@ class YoloDecode(Layer):
         class scores' sigmoid output, and the strides the boxes are multiplied by (one
         per anchor, whatever the batch)."""
         bins, anchors = 4 * self.reg_max, shape[1]
-        return [Saved("probabilities", bins * anchors), Saved("scores", (shape[0] - bins) * anchors),
+        return [Saved("probabilities", bins * anchors),
+                Saved("scores", (shape[0] - bins) * anchors),
                 Saved("strides", anchors, per_sample=False)]
