@@ -205,8 +205,15 @@ class Crop(Layer):
         return []
 
     def output_is_input(self, shape: Shape, layout: Layout) -> bool:
-        """Cropping nothing: the module's contiguous() returns its (contiguous) input."""
-        return tuple(self.size) == tuple(shape[1:]) and layout.contiguous
+        """The module's contiguous() returns the slice itself where torch finds it
+        contiguous already: cropping nothing from a contiguous input, or a crop whose
+        slice happens to be (one position of a channels-last map at batch 1)."""
+        c, h, w = shape
+        if not layout.dense and layout.batch > 1:
+            return False  # a share of a wider tensor: the batch stride spans the rest
+        sizes = (layout.batch, c, *self.size)
+        strides = (c * h * w, 1, w * c, c) if layout.channels_last else (c * h * w, h * w, w, 1)
+        return _contiguous(sizes, strides)
 
     def channels_last(self, shape: Shape, channels_last: bool) -> bool:
         return False  # contiguous() gives NCHW order
@@ -246,6 +253,17 @@ class Slice(Layer):
     def output_is_input(self, shape: Shape, layout: Layout) -> bool:
         """A view of its input's storage (which a layer that keeps it keeps whole)."""
         return True
+
+
+def _contiguous(sizes: tuple[int, ...], strides: tuple[int, ...]) -> bool:
+    """torch's is_contiguous: each axis longer than 1 steps over everything after it."""
+    expected = 1
+    for size, stride in zip(reversed(sizes), reversed(strides)):
+        if size != 1:
+            if stride != expected:
+                return False
+            expected *= size
+    return True
 
 
 def replace_args(layer: Layer, **values: Any) -> Any:
