@@ -14,7 +14,7 @@ import json
 from functools import cache
 
 import pytest
-from conftest import TESTS
+from conftest import TESTS, by_family
 
 import cnncli
 
@@ -52,7 +52,7 @@ def test_keys_and_every_modules_output_equal_the_reference(name: str) -> None:
     assert {p: rows[p].macs for p in theirs["leaf_macs"]} == theirs["leaf_macs"]
 
 
-@pytest.mark.parametrize("name", ["yolov8n", "yolov8s"])
+@pytest.mark.parametrize("name", by_family(["yolov8n", "yolov8s"]))
 def test_yolov8_keys_modules_and_the_dfl_equal_ultralytics(name: str) -> None:
     """Every state_dict key with its shape (as a mapping: Ultralytics' C2f registers cv2
     before m, our modules follow the forward, so only the order differs), each module's
