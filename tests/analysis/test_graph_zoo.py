@@ -79,3 +79,9 @@ def test_yolov8m_is_the_same_file_scaled() -> None:
     theirs = reference("yolov8m")
     t = cnncli.analyze("yolov8m").totals()
     assert (t["params"], t["macs"]) == (theirs["params"], theirs["macs"])
+
+
+@pytest.mark.parametrize("name,params", [("yolov8l", 43_691_520), ("yolov8x", 68_229_648)])
+def test_yolov8l_and_x_have_ultralytics_params(name: str, params: int) -> None:
+    """The counts Ultralytics' yolov8.yaml states for its l and x scales."""
+    assert cnncli.analyze(name).totals()["params"] == params
