@@ -7,7 +7,8 @@ input, groups that do not divide, a shortcut no stride can reach) is drawn again
 written and filtered out afterwards. Layer output shapes come from each layer class's own
 `infer` (which the corpus test checks against torch through verify).
 
-Covered: every registered layer type with random valid arguments; sequences, residuals
+Covered: every registered layer type with random valid arguments (but yolo_decode, which
+takes C x anchors: tests/layers/test_yolo_layers.py); sequences, residuals
 (shortcut auto / identity / none / a list of layers / an expression, `shortcut_name`,
 `after`), concat (mapping or list branches, single-entry and empty branches, `split`,
 `after`), gates (Cx1x1 and same-shape), repeats (`var`, `prefix`/`start`, `when` on the
@@ -267,6 +268,14 @@ class Gen(GraphDraws):
         if len(shape) == 3 and (keep or self.chance(0.7)):
             raise Retry  # keep most of the network on maps
         return {}
+
+    def args_slice(self, shape: Shape, keep: str) -> dict[str, Any]:
+        start = 0 if keep == "shape" else self.rng.randint(0, shape[0] - 1)
+        stop = shape[0] if keep == "shape" else self.rng.randint(start + 1, shape[0])
+        return {"start": start, "stop": stop} if start or self.chance(0.5) else {"stop": stop}
+
+    def args_yolo_decode(self, shape: Shape, keep: str) -> dict[str, Any]:
+        raise Retry  # it takes C x anchors, which these maps and vectors never are
 
     def args_linear(self, shape: Shape, keep: str) -> dict[str, Any]:
         args: dict[str, Any] = {"out": shape[0] if keep == "shape" else self.rng.randint(1, 8)}

@@ -257,10 +257,11 @@ def _layer(node: LayerNode, role: str, rf: RF, depth: int) -> Row:
     cost = node.cost
     if cost is None:
         raise ValueError(f"{node.path} was not resolved: its cost is not recorded")
+    fixed = node.frozen or node.layer.fixed_params  # parameters that never train
     return Row(path=node.path, kind=node.kind, depth=depth, node=node, input=node.input,
                output=cost.output, role=role,
                rf=rf.step(cost.rf_kernel, cost.rf_stride, cost.rf_upsample),
-               cost=cost, trainable=0 if node.frozen else cost.params,
+               cost=cost, trainable=0 if fixed else cost.params,
                activations=elements(cost.output))
 
 

@@ -96,6 +96,12 @@ def _own(row: Row, parent: Row | None) -> tuple[list[Figure], Step | None]:
 
 def _join(row: Row, node: Join) -> Figure:
     """A join of named outputs: the channels it concatenates, or its elementwise ops."""
+    if node.op == "concat" and node.axis:  # along another axis (YOLO's anchors)
+        axis = node.axis
+        names = ", ".join("input" if p == INPUT else p for p in node.sources)
+        return Figure(f"output axis {axis}", " + ".join(str(s[axis]) for s in node.shapes),
+                      row.output[axis], f"{names} joined along axis {axis}; the other axes "
+                      "must agree")
     if node.op == "concat":
         return Figure("output channels", " + ".join(str(s[0]) for s in node.shapes),
                       row.output[0], "inputs joined along channels; H and W must agree")

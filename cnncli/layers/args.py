@@ -53,8 +53,11 @@ class Arg(Generic[T]):
     declaration. kind: "int", "float", "bool", "pair" (int or [h, w]), "padding" (pair,
     "same", "valid"), "table" (a list of lists of indices, e.g. which input maps feed each
     output map), "scale" (a number or [h, w] numbers, as floats), "sides" (p, [ph, pw] or
-    [left, right, top, bottom], torch.nn.functional.pad's order, kept as that 4-tuple) or
-    "choice" (one of the words `choices` maps to its canonical spelling).
+    [left, right, top, bottom], torch.nn.functional.pad's order, kept as that 4-tuple),
+    "ints" (a non-empty list of integers, kept as a tuple; one integer is a list of one),
+    "sizes" (a non-empty list of [h, w] pairs, kept as a tuple of tuples; one integer `n`
+    is [[n, n]]) or "choice" (one of the words `choices` maps
+    to its canonical spelling).
     """
 
     def __init__(self, kind: str, default: Any = REQUIRED, *, min: float | None = None,
@@ -120,6 +123,8 @@ class Arg(Generic[T]):
             return self._table(value)
         if self.kind == "choice":
             return self._choice(value)
+        if self.kind in ("ints", "sizes"):
+            return self._list(value)
         if self.kind == "scale":
             items = value if isinstance(value, (list, tuple)) else [value, value]
             return tuple(self._number(v) for v in self._sized(items, (2,), "[h, w]"))
@@ -160,6 +165,23 @@ class Arg(Generic[T]):
             raise ArgError(f"{self.name} must be a number or a pair [h, w] of numbers, got "
                            f"{yaml_repr(value)}")
         return self._in_range(float(value))
+
+    def _list(self, value: Any) -> tuple[Any, ...]:
+        """A non-empty list of integers ("ints") or of [h, w] pairs ("sizes")."""
+        form = "integers" if self.kind == "ints" else "[h, w] pairs"
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = [value] if self.kind == "ints" else [[value, value]]
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ArgError(f"{self.name} must be a non-empty list of {form}, got "
+                           f"{yaml_repr(value)}")
+        if self.kind == "ints":
+            return tuple(self._in_range(self._int(v)) for v in value)
+        pairs = []
+        for i, item in enumerate(value):
+            if not isinstance(item, (list, tuple)) or len(item) != 2:
+                raise ArgError(f"{self.name}[{i}] must be a pair [h, w], got {yaml_repr(item)}")
+            pairs.append((self._in_range(self._int(item[0])), self._in_range(self._int(item[1]))))
+        return tuple(pairs)
 
     def _table(self, value: Any) -> tuple[tuple[int, ...], ...]:
         """A non-empty list of non-empty lists of distinct indices >= 0, each sorted."""

@@ -142,6 +142,9 @@ class Layer:
     #: the activation family that steers `init: auto` ("relu", "leaky_relu", "tanh",
     #: "sigmoid", torch.nn.init's names); "" for layers that do not steer it
     init_nonlinearity: ClassVar[str] = ""
+    #: True when the layer's parameters are fixed values, never trained (YOLOv8's DFL
+    #: integral): counted as parameters, never as trainable ones
+    fixed_params: ClassVar[bool] = False
     #: what the layer's buffers hold, for the summary's Buffers line ("" if it has none)
     buffer_note: ClassVar[str] = ""
     #: under autocast: "half" for ops run in fp16/bf16 (conv, linear), "fp32" for ops autocast

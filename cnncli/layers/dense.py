@@ -11,30 +11,38 @@ from .window import elements
 
 class Flatten(Layer):
     name = "flatten"
-    summary = "CxHxW map to a vector of C*H*W features (torch.nn.Flatten)"
+    summary = ("CxHxW map to a vector of C*H*W features (torch.nn.Flatten); from axis "
+               "`start` on: start 1 keeps the channels, C x (H*W)")
     work = "none (a view)"
+    start: Arg[int] = Arg("int", 0, min=0, doc="first per-sample axis flattened (0: all)")
 
     def infer(self, shape: Shape) -> Cost:
-        # Every feature after a flatten sees the whole map: a window of H x W.
-        window = (shape[1], shape[2]) if len(shape) == 3 else (1, 1)
-        return Cost(output=(elements(shape),), rf_kernel=window)
+        if self.start >= len(shape):
+            raise ShapeError(f"flatten: start {self.start} is past the last axis of "
+                             f"{shape_text(shape)} (axes 0 to {len(shape) - 1})")
+        # Every feature after a whole-map flatten sees the whole map: a window of H x W.
+        window = (shape[1], shape[2]) if len(shape) == 3 and self.start == 0 else (1, 1)
+        return Cost(output=(*shape[:self.start], elements(shape[self.start:])),
+                    rf_kernel=window)
 
     def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
-        return [Figure("output features", dot(*shape), cost.output[0],
-                       "a view: no work, the map read as one vector")]
+        name = f"output axis {self.start}" if self.start else "output features"
+        return [Figure(name, dot(*shape[self.start:]), cost.output[-1],
+                       "a view: no work, the axes from start on read as one")]
 
     def build(self, shape: Shape) -> Any:
         from torch import nn
 
-        return nn.Flatten()
+        return nn.Flatten(start_dim=self.start + 1)  # dim 0 is the batch
 
     def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
         """A view keeps nothing."""
         return []
 
     def output_is_input(self, shape: Shape, layout: Layout) -> bool:
-        """A view, except of a channels-last map, which the reshape must copy."""
-        return not layout.channels_last
+        """A view, except of a channels-last map flattened whole, which the reshape must
+        copy (H and W of a channels-last map merge without one)."""
+        return self.start > 0 or not layout.channels_last
 
 
 class Linear(Layer):

@@ -1,5 +1,6 @@
 """Torch modules for layer types torch lacks: LeNet-5's sparse conv, trainable subsampling,
-scaled tanh and Euclidean RBF units.
+scaled tanh and Euclidean RBF units, ConvNeXt's pieces, crops, channel slices and YOLOv8's
+box decoding.
 
 Imported only inside the layers' build(), so the static commands never import torch. Each
 module checks its own arguments (ValueError), as torch's own modules do.
@@ -194,3 +195,86 @@ class CenterCrop2d(nn.Module):
 
     def extra_repr(self) -> str:
         return f"size={self.size}"
+
+
+class ChannelSlice(nn.Module):
+    """Channels start to stop - 1 of the input: a view, as `chunk` gives YOLOv8's C2f."""
+
+    def __init__(self, start: int, stop: int):
+        super().__init__()
+        if not 0 <= start < stop:
+            raise ValueError(f"slice needs 0 <= start < stop, got {start} and {stop}")
+        self.start, self.stop = start, stop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stop > x.shape[1]:
+            raise ValueError(f"cannot slice channels up to {self.stop} of {x.shape[1]}")
+        return x[:, self.start:self.stop]
+
+    def extra_repr(self) -> str:
+        return f"start={self.start}, stop={self.stop}"
+
+
+class Integral(nn.Module):
+    """The DFL's fixed 1x1 conv from reg_max bins to their expected value: weight
+    0, 1, ..., reg_max - 1, never trained (Ultralytics' `dfl.conv`). Not an nn.Conv2d, so
+    weight initialisation passes it by."""
+
+    def __init__(self, bins: int):
+        super().__init__()
+        # From a list, not arange: arange on the meta device first imports torch's
+        # decompositions, seconds for every build.
+        values = torch.tensor([float(i) for i in range(bins)]).view(1, bins, 1, 1)
+        self.weight = nn.Parameter(values, requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight)
+
+
+class YoloDecode(nn.Module):
+    """Ultralytics' Detect decoding on (N, 4·reg_max + classes, anchors), the levels'
+    maps flattened and joined in order: DFL (softmax over each side's bins, then their
+    expected value), left/top/right/bottom distances to x, y, w, h around each cell's
+    centre, times the level's stride; sigmoid class scores. The anchors are constants of
+    the grids, made on each call (no buffers: Ultralytics keeps them out of the
+    state_dict)."""
+
+    def __init__(self, reg_max: int, strides: Sequence[int], grids: Sequence[Sequence[int]]):
+        super().__init__()
+        if len(strides) != len(grids) or not strides:
+            raise ValueError(f"one stride per grid, got {len(strides)} and {len(grids)}")
+        self.reg_max = reg_max
+        self.strides = tuple(int(s) for s in strides)
+        self.grids = tuple((int(h), int(w)) for h, w in grids)
+        self.conv = Integral(reg_max)
+        # each cell's centre (x + 0.5, y + 0.5) in its grid's units, row by row, and stride
+        cells = [(x + 0.5, y + 0.5, float(s)) for (h, w), s in zip(self.grids, self.strides)
+                 for y in range(h) for x in range(w)]
+        self.cells = [list(axis) for axis in zip(*cells)]
+
+    def anchors(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each cell's centre, (2, anchors), and its stride, (1, anchors)."""
+        def made(rows: list[list[float]]) -> torch.Tensor:
+            return torch.tensor(rows, dtype=x.dtype, device=x.device)
+
+        # two tensors: the boxes' product keeps the strides alone for backward
+        return made(self.cells[:2]), made(self.cells[2:])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, a = x.shape
+        bins = 4 * self.reg_max
+        if c <= bins or a != sum(h * w for h, w in self.grids):
+            raise ValueError(f"yolo decoding needs more than {bins} channels and one anchor "
+                             f"per grid cell, got {c} x {a}")
+        box, scores = x.split((bins, c - bins), 1)
+        probs = box.view(n, 4, self.reg_max, a).transpose(2, 1).softmax(1)
+        dist = self.conv(probs).view(n, 4, a)
+        points, strides = self.anchors(x)
+        left_top, right_bottom = dist.chunk(2, 1)
+        x1y1 = points - left_top
+        x2y2 = points + right_bottom
+        boxes = torch.cat(((x1y1 + x2y2) / 2, x2y2 - x1y1), 1) * strides
+        return torch.cat((boxes, scores.sigmoid()), 1)
+
+    def extra_repr(self) -> str:
+        return f"reg_max={self.reg_max}, strides={self.strides}, grids={self.grids}"

@@ -1,5 +1,6 @@
-"""Layers that change a map's size without weights: upsampling (interpolation), padding
-and centre cropping, the glue of encoder-decoder networks (U-Net, FPN, DeepLab)."""
+"""Layers that change a map's size without weights: upsampling (interpolation), padding,
+centre cropping and channel slices, the glue of encoder-decoder networks (U-Net, FPN,
+DeepLab) and of YOLOv8's C2f."""
 
 from __future__ import annotations
 
@@ -203,11 +204,65 @@ class Crop(Layer):
         return []
 
     def output_is_input(self, shape: Shape, layout: Layout) -> bool:
-        """Cropping nothing: the module's contiguous() returns its (contiguous) input."""
-        return tuple(self.size) == tuple(shape[1:]) and layout.contiguous
+        """The module's contiguous() returns the slice itself where torch finds it
+        contiguous already: cropping nothing from a contiguous input, or a crop whose
+        slice happens to be (one position of a channels-last map at batch 1)."""
+        c, h, w = shape
+        if not layout.dense and layout.batch > 1:
+            return False  # a share of a wider tensor: the batch stride spans the rest
+        sizes = (layout.batch, c, *self.size)
+        strides = (c * h * w, 1, w * c, c) if layout.channels_last else (c * h * w, h * w, w, 1)
+        return _contiguous(sizes, strides)
 
     def channels_last(self, shape: Shape, channels_last: bool) -> bool:
         return False  # contiguous() gives NCHW order
+
+
+class Slice(Layer):
+    name = "slice"
+    summary = "channels start to stop - 1 (a view; YOLOv8's C2f reads its two halves so)"
+    work = "none (a view)"
+    start: Arg[int] = Arg("int", 0, min=0, doc="first channel kept")
+    stop: Arg[int] = Arg("int", min=1, doc="channel after the last kept")
+
+    def validate(self) -> None:
+        if self.start >= self.stop:
+            raise ArgError(f"start {self.start} must be below stop {self.stop}")
+
+    def infer(self, shape: Shape) -> Cost:
+        if self.stop > shape[0]:
+            raise ShapeError(f"slice: stop {self.stop} is past the {shape[0]} channels of "
+                             f"{shape_text(shape)}")
+        return Cost(output=(self.stop - self.start, *shape[1:]))
+
+    def explain(self, shape: Shape, cost: Cost) -> list[Figure]:
+        return [Figure("output channels", f"{self.stop} − {self.start}", cost.output[0],
+                       f"channels {self.start} to {self.stop - 1} of {shape[0]}: a view, no "
+                       "arithmetic")]
+
+    def build(self, shape: Shape) -> Any:
+        from .modules import ChannelSlice
+
+        return ChannelSlice(self.start, self.stop)
+
+    def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
+        """Nothing: the slice's backward needs only the sizes."""
+        return []
+
+    def output_is_input(self, shape: Shape, layout: Layout) -> bool:
+        """A view of its input's storage (which a layer that keeps it keeps whole)."""
+        return True
+
+
+def _contiguous(sizes: tuple[int, ...], strides: tuple[int, ...]) -> bool:
+    """torch's is_contiguous: each axis longer than 1 steps over everything after it."""
+    expected = 1
+    for size, stride in zip(reversed(sizes), reversed(strides)):
+        if size != 1:
+            if stride != expected:
+                return False
+            expected *= size
+    return True
 
 
 def replace_args(layer: Layer, **values: Any) -> Any:

@@ -39,7 +39,7 @@ class Composite(nn.Module):
     along channels, each on its share of the channels when split; ("add", body, shortcut),
     shortcut None for the identity; ("mul", gate), x times gate(x). The graph form adds
     ("from", path, plan), the plan run on an earlier named output instead of x;
-    ("keep", path, plan), whose output later steps read by name; ("join", op, paths).
+    ("keep", path, plan), whose output later steps read by name; ("join", op, paths, axis).
     Named outputs travel in `env` (path -> tensor), shared by the whole model's forward.
     """
 
@@ -93,7 +93,7 @@ class Composite(nn.Module):
         if kind == "from":
             return self.run(plan[2], _named(env, plan[1]), env)
         if kind == "join":
-            return _join(plan[1], [_named(env, path) for path in plan[2]])
+            return _join(plan[1], [_named(env, path) for path in plan[2]], plan[3])
         raise AssertionError(f"unknown plan step {kind!r}")
 
 
@@ -104,9 +104,9 @@ def _named(env: dict[str, torch.Tensor], path: str) -> torch.Tensor:
     return env[path]
 
 
-def _join(op: str, tensors: list[torch.Tensor]) -> torch.Tensor:
-    if op == "concat":
-        return torch.cat(tensors, dim=1)
+def _join(op: str, tensors: list[torch.Tensor], axis: int = 0) -> torch.Tensor:
+    if op == "concat":  # axis counts the per-sample axes; dim 0 is the batch
+        return torch.cat(tensors, dim=axis + 1)
     out = tensors[0]
     for t in tensors[1:]:
         out = out + t if op == "add" else out * t
@@ -186,7 +186,7 @@ def assemble(row: Row, keep: frozenset[str] = frozenset()
     def step(child: Row) -> Plan:
         node = child.node
         if isinstance(node, Join):
-            plan: Plan = ("join", node.op, node.sources)
+            plan: Plan = ("join", node.op, node.sources, node.axis)
         elif node.inline:
             owned, plan = assemble(child, keep)
             modules.extend(owned)

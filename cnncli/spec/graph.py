@@ -116,8 +116,9 @@ def join(op: str, args: YMap, mark: Mark, tensors: Any, ahead: Any, name: str, p
          frozen: bool) -> Join:
     """A join of the named outputs, its shape checked."""
     for key in args:
-        if key not in ("from", "name", "when", "frozen"):
-            raise SpecError(f"{op} of named outputs takes from: and name:, not {key!r}",
+        if key not in ("from", "name", "when", "frozen") and (key, op) != ("axis", "concat"):
+            raise SpecError(f"{op} of named outputs takes from: and name:"
+                            f"{' (and axis:)' if op == 'concat' else ''}, not {key!r}",
                             args.key_marks[key], path)
     if "from" not in args:
         raise SpecError(f"{op} needs from: the names of the outputs it joins", mark, path)
@@ -127,9 +128,20 @@ def join(op: str, args: YMap, mark: Mark, tensors: Any, ahead: Any, name: str, p
                         args.mark_of("from"), path)
     shapes = [n.output for n in inputs]
     node = Join(name=name, path=path, mark=mark, frozen=frozen, op=op, shapes=shapes,
-                sources=tuple(n.path for n in inputs), input=shapes[0])
+                sources=tuple(n.path for n in inputs), input=shapes[0],
+                axis=_axis(args, len(shapes[0]), path) if "axis" in args else 0)
     node.output = join_output(node, [n.name for n in inputs])
     return node
+
+
+def _axis(args: YMap, rank: int, path: str) -> int:
+    """concat's `axis:` as an index into the per-sample shape (negative: from the end)."""
+    raw = args["axis"]
+    if isinstance(raw, bool) or not isinstance(raw, int) or not -rank <= raw < rank:
+        raise SpecError(f"concat: axis must be an integer from {-rank} to {rank - 1} (0 is "
+                        f"the channels; -1 the last axis) for inputs of {rank} axes, got "
+                        f"{raw!r}", args.mark_of("axis"), path)
+    return raw % rank
 
 
 def join_output(node: Join, names: list[str]) -> Shape:
@@ -141,20 +153,28 @@ def join_output(node: Join, names: list[str]) -> Shape:
         fits = {
             "add": other == first,
             "multiply": other == first or _broadcasts(first, other),
-            "concat": len(other) == len(first) and other[1:] == first[1:],
+            "concat": len(other) == len(first) and _but(other, node.axis) == _but(first,
+                                                                                 node.axis),
         }[node.op]
         if not fits:
+            along = "channels" if node.axis == 0 else f"axis {node.axis}"
             rule = {"add": "inputs of add must have one shape",
                     "multiply": "inputs of multiply must have one shape, or one is Cx1x1",
-                    "concat": "inputs of concat must agree on everything but channels"}
+                    "concat": f"inputs of concat must agree on everything but {along}"}
             raise SpecError(f"{node.op}: input {names[0]!r} is {shape_text(first)} but input "
                             f"{other_name!r} is {shape_text(other)}; {rule[node.op]}",
                             node.mark, node.path)
     if node.op == "concat":
-        return (sum(s[0] for s in shapes), *first[1:])
+        axis = node.axis
+        return (*first[:axis], sum(s[axis] for s in shapes), *first[axis + 1:])
     if node.op == "multiply":  # the map, where a Cx1x1 factor is broadcast over it
         return next((s for s in shapes if s[1:] != (1, 1)), first)
     return first
+
+
+def _but(shape: Shape, axis: int) -> Shape:
+    """The shape without one axis."""
+    return (*shape[:axis], *shape[axis + 1:])
 
 
 def _broadcasts(a: Shape, b: Shape) -> bool:

@@ -135,11 +135,13 @@ class Gate(Node):
 @dataclass
 class Join(Node):
     """Several earlier outputs (`sources`, two or more) added, multiplied elementwise (a
-    Cx1x1 factor broadcast over a CxHxW map) or concatenated along channels."""
+    Cx1x1 factor broadcast over a CxHxW map) or concatenated along channels (or `axis`)."""
 
     op: str = "add"
     #: the shape of each source, in order
     shapes: list[Shape] = field(default_factory=list)
+    #: concat's axis of the per-sample shape (0: channels; torch's dim is axis + 1)
+    axis: int = 0
 
     @property
     def kind(self) -> str:

@@ -26,6 +26,8 @@ SUMMARY_FIELD = {
     "output H = W": lambda r: r["output"][1], "output H": lambda r: r["output"][1],
     "output W": lambda r: r["output"][2], "output features": lambda r: r["output"][0],
     "output channels": lambda r: r["output"][0], "connections": lambda r: r["connections"],
+    "output axis 1": lambda r: r["output"][1], "output axis 2": lambda r: r["output"][2],
+    "anchors": lambda r: r["output"][1],
 }
 
 

@@ -14,7 +14,7 @@ import json
 from functools import cache
 
 import pytest
-from conftest import TESTS
+from conftest import TESTS, by_family
 
 import cnncli
 
@@ -23,7 +23,8 @@ GRAPHS = TESTS / "fixtures" / "graphs.json.gz"
 WRITTEN_AFTER = {"unet": "unet", "unet_paper": "unet_paper", "fcn_resnet50": "fcn_resnet50",
                  "deeplabv3_resnet50": "deeplabv3_resnet50",
                  "deeplabv3_mobilenet_v3_large": "deeplabv3_mobilenet_v3_large",
-                 "lraspp_mobilenet_v3_large": "lraspp_mobilenet_v3_large"}
+                 "lraspp_mobilenet_v3_large": "lraspp_mobilenet_v3_large",
+                 "yolov8n": "yolov8n", "yolov8s": "yolov8s"}
 
 
 @cache
@@ -53,3 +54,38 @@ def test_keys_and_every_modules_output_equal_the_reference(name: str) -> None:
     assert shapes == {path: shape for path, _, shape in theirs["modules"]}
     assert sum(rows[p].macs for p in theirs["leaf_macs"]) == theirs["leaf_macs_total"]
     assert {p: rows[p].macs for p in theirs["leaf_macs"]} == theirs["leaf_macs"]
+
+
+@pytest.mark.parametrize("name", by_family(["yolov8n", "yolov8s"]))
+def test_yolov8_keys_modules_and_the_dfl_equal_ultralytics(name: str) -> None:
+    """Every state_dict key with its shape (as a mapping: Ultralytics' C2f registers cv2
+    before m, our modules follow the forward, so only the order differs), each module's
+    output where the paths match, each leaf's MACs, and the DFL's fixed conv: its 16
+    params counted but not trained (Ultralytics: 16 fewer gradients than params)."""
+    theirs = reference(name)
+    model = cnncli.build(name, device="meta")
+    assert {k: list(v.shape) for k, v in model.state_dict().items()} == \
+        dict(theirs["state_dict"])
+    a = cnncli.analyze(name)
+    rows = {r.path: r for r in a.root.walk()}
+    shared = [(path, shape) for path, _, shape in theirs["modules"] if path in rows]
+    assert {p for p, _, _ in theirs["modules"]} - rows.keys() == {"model.22.dfl.conv"}
+    assert {p: list(rows[p].output) for p, _ in shared} == dict(shared)
+    leaf = dict(theirs["leaf_macs"])
+    dfl = rows["model.22.dfl"]
+    assert (dfl.macs, dfl.params, dfl.trainable) == (leaf.pop("model.22.dfl.conv"),
+                                                     theirs["dfl"]["params"], 0)
+    assert {p: rows[p].macs for p in leaf} == leaf
+    assert a.totals()["trainable_params"] == theirs["ultralytics_info"]["gradients"]
+
+
+def test_yolov8m_is_the_same_file_scaled() -> None:
+    theirs = reference("yolov8m")
+    t = cnncli.analyze("yolov8m").totals()
+    assert (t["params"], t["macs"]) == (theirs["params"], theirs["macs"])
+
+
+@pytest.mark.parametrize("name,params", [("yolov8l", 43_691_520), ("yolov8x", 68_229_648)])
+def test_yolov8l_and_x_have_ultralytics_params(name: str, params: int) -> None:
+    """The counts Ultralytics' yolov8.yaml states for its l and x scales."""
+    assert cnncli.analyze(name).totals()["params"] == params

@@ -93,15 +93,15 @@ def test_every_layer_type_defines_its_rule() -> None:
 
 def probe(cls: type[Layer]) -> tuple[str, dict, Shape]:
     """A case for every registered type: its defaults, 2 for each required option (out,
-    kernel, groups), on a map where it takes one, else on a vector."""
+    kernel, groups), on a map where it takes one, else on a vector, else on C x N."""
     args = {arg.name: 2 for arg in cls.args if arg.required}
-    for shape in ((4, 9, 9), (6,)):
+    for shape in ((4, 9, 9), (6,), (70, 4)):
         try:
             cls.create(**args).infer(shape)
         except ShapeError:
             continue
         return cls.name, args, shape
-    raise AssertionError(f"{cls.name} takes neither a 4x9x9 map nor a vector of 6")
+    raise AssertionError(f"{cls.name} takes neither a 4x9x9 map, a vector of 6 nor 70x4")
 
 
 CASES = [  # (type, args, input shape): each layer after a trainable conv, as in a network
@@ -136,6 +136,8 @@ CASES = [  # (type, args, input shape): each layer after a trainable conv, as in
       for mode in ("zeros", "reflect", "replicate", "circular")],
     ("pad", {"padding": 2, "value": 1.5}, (4, 9, 9)),
     ("crop", {"size": (5, 6)}, (4, 9, 9)), ("crop", {"size": (9, 9)}, (4, 9, 9)),
+    ("slice", {"start": 1, "stop": 3}, (4, 9, 9)), ("flatten", {"start": 1}, (4, 9, 9)),
+    ("yolo_decode", {"reg_max": 4, "strides": [8, 16], "grids": [[2, 3], [1, 2]]}, (19, 8)),
 ]
 
 
@@ -143,17 +145,25 @@ CASES = [  # (type, args, input shape): each layer after a trainable conv, as in
 def test_layer_rule_matches_autograd(tmp_path, name: str, args: dict, shape: tuple) -> None:
     """A trainable 1x1 conv, then the layer (so its input requires grad, as in a network):
     the prediction equals what autograd keeps, on CPU."""
-    first = {"conv": {"out": shape[0], "kernel": 1}} if len(shape) == 3 else \
-        {"linear": {"out": shape[0]}}
-    layers = [first,
-              {name: {k: list(v) if isinstance(v, tuple) else v for k, v in args.items()}}]
-    spec = {"name": "probe", "input": list(shape), "layers": layers}
+    first = [{"conv": {"out": shape[0], "kernel": 1}}] if len(shape) != 1 else \
+        [{"linear": {"out": shape[0]}}]
+    if len(shape) == 2:  # C x N: a map's positions in a row
+        first.append({"flatten": {"start": 1}})
+    layers = [*first,
+              {name: {k: _listed(v) for k, v in args.items()}}]
+    given = [*shape, 1] if len(shape) == 2 else list(shape)
+    spec = {"name": "probe", "input": given, "layers": layers}
     path = tmp_path / "probe.yaml"
     path.write_text(yaml.safe_dump(spec))
     analysis = cnncli.analyze(str(path), batch=3)
     model = cnncli.build(str(path))
-    real = saved_activation_bytes(model, torch.zeros(3, *shape))
+    real = saved_activation_bytes(model, torch.zeros(3, *given))
     assert training_memory(analysis, device="cpu").saved_activation_bytes == real
+
+
+def _listed(value: object) -> object:
+    """Tuples (pairs, lists of pairs) as the lists YAML writes."""
+    return [_listed(v) for v in value] if isinstance(value, (tuple, list)) else value
 
 
 def test_rbf_rule_matches_autograd(tmp_path) -> None:

@@ -48,6 +48,10 @@ def arg_values(arg: Arg) -> st.SearchStrategy[Any]:
         return st.one_of(pair, st.sampled_from(["same", "valid"]))
     if arg.kind == "table":
         return st.lists(st.lists(ints, max_size=4), max_size=5)
+    if arg.kind == "ints":
+        return st.one_of(ints, st.lists(ints, max_size=4))
+    if arg.kind == "sizes":
+        return st.lists(st.lists(ints, min_size=1, max_size=3), max_size=4)
     if arg.default is None:
         return st.one_of(st.none(), pair)
     return pair
@@ -79,7 +83,7 @@ def is_policy(cls: type[Layer], raw: dict[str, Any], shape: tuple[int, ...]) -> 
     (torch would silently act on the last axis), pad or crop on a vector, outputs sized 0
     (torch builds empty tensors), dropout that drops everything, a conv given both groups
     and connections, a mode word cnncli does not know, negative pads, a pad value outside
-    the zeros mode."""
+    the zeros mode, a flatten start below 0 (torch's would count the batch axis)."""
     if cls.name in ("linear", "rbf") and len(shape) != 1:
         return True
     if cls.name in ("pad", "crop") and len(shape) != 3:
@@ -87,6 +91,8 @@ def is_policy(cls: type[Layer], raw: dict[str, Any], shape: tuple[int, ...]) -> 
     if raw.get("connections") is not None and raw.get("groups", 1) != 1:
         return True
     if cls.name == "dropout" and raw.get("p") == 1.0:
+        return True
+    if cls.name == "flatten" and raw.get("start", 0) < 0:
         return True
     for arg in cls.args:  # cnncli's words ("constant" for zeros) and its pads of >= 0
         value = raw.get(arg.name)
