@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import difflib
 import re
+import zlib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from ..errors import SpecError
+from ..files import cache_dir, cached, stamps
 from .eject import eject
 from .yamlsrc import YList, YMap, parse_yaml, read_text, read_yaml_file
 
@@ -65,23 +68,41 @@ def _index() -> dict[str, tuple[str, ...]]:
 
 @cache
 def _scan() -> tuple[tuple[ZooEntry, tuple[str, ...]], ...]:
-    """(entry, the family names it answers to as one of several) for every zoo network."""
-    found = []
-    for file in sorted(zoo_dir().glob("*.yaml")):
+    """(entry, the family names it answers to as one of several) for every zoo network, from
+    the index in the user cache while no zoo file (and no cnncli module) has changed since it
+    was built: a lookup then parses no YAML at all."""
+    folder = zoo_dir()
+    key = {"zoo": str(folder), "specs": stamps(folder, (".yaml",)), "code": code_stamps()}
+    name = f"zoo-{zlib.crc32(str(folder).encode()):08x}.json"
+    rows = cached(cache_dir("index", "CNNCLI_INDEX") / name, key, lambda: _parse(folder))
+    return tuple((ZooEntry(n, folder / file, variant, tuple(own)), tuple(family))
+                 for n, file, variant, own, family in rows)
+
+
+@cache
+def code_stamps() -> list[list[Any]]:
+    """The stamps of cnncli's own modules: a cache built by other code is stale (a new
+    release rewrites them; so does an edit in a checkout, where the version stays)."""
+    return stamps(Path(__file__).resolve().parents[1], (".py",), recursive=True)
+
+
+def _parse(folder: Path) -> list[list[Any]]:
+    """[name, file name, variant, own aliases, family names] per network, from the YAML."""
+    found: list[list[Any]] = []
+    for file in sorted(folder.glob("*.yaml")):
         data = read_yaml_file(str(file))
         if not isinstance(data, YMap) or "layers" not in data:
             continue  # a file of shared blocks, not a network
         top = _aliases(data)
         variants = data.get("variants")
         if isinstance(variants, YMap) and variants:
-            family = (str(data.get("name", file.stem)), file.stem, *top)
+            family = [str(data.get("name", file.stem)), file.stem, *top]
             for variant, spec in variants.items():
                 own = _aliases(spec) if isinstance(spec, YMap) else ()
-                found.append((ZooEntry(variant, file, variant, own), family))
+                found.append([str(variant), file.name, str(variant), list(own), family])
         else:
-            name = str(data.get("name", file.stem))
-            found.append((ZooEntry(name, file, None, top), ()))
-    return tuple(found)
+            found.append([str(data.get("name", file.stem)), file.name, None, list(top), []])
+    return found
 
 
 def _aliases(box: YMap) -> tuple[str, ...]:
