@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,6 +28,8 @@ def write_atomically(path: str | Path, content: str | bytes | Callable[[Path], o
     What the function raises propagates, and the temporary file is removed. The file gets the
     mode a plain `open` would give it (the temporary one is private until then).
     """
+    import tempfile  # here: it loads random and shutil, which a static command never needs
+
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=SUFFIX,
                                dir=target.parent if str(target.parent) else ".")
