@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -45,39 +46,49 @@ def commands(network: str) -> dict[str, list[str]]:
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def run_once(cmd: list[str]) -> float:
+def run_once(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system) of one whole process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True,
                    stdin=subprocess.DEVNULL, env=ENV)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def measure(cmds: dict[str, list[str]], runs: int) -> dict[str, list[float]]:
+def measure(cmds: dict[str, list[str]], runs: int) -> dict[str, list[tuple[float, float]]]:
     for cmd in cmds.values():  # warm-up
         run_once(cmd)
-    times: dict[str, list[float]] = {label: [] for label in cmds}
+    times: dict[str, list[tuple[float, float]]] = {label: [] for label in cmds}
     for _ in range(runs):
         for label, cmd in cmds.items():
             times[label].append(run_once(cmd))
     return times
 
 
-def report(times: dict[str, list[float]], runs: int, load: str) -> bool:
+def report(times: dict[str, list[tuple[float, float]]], runs: int, load: str) -> bool:
+    """The verdict is on wall time; CPU time (less swayed by other processes) beside it."""
     base = times[BASELINE]
     print(f"{runs} paired rounds (after 1 warm-up); load average before: {load}")
-    print(f"{'command':36} {'median':>9} {'min':>9} {'ratio':>7} {'goal':>6}")
+    print(f"{'command':36} {'median':>9} {'min':>9} {'ratio':>7} {'goal':>6} "
+          f"{'CPU':>9} {'ratio':>6}")
     ok = True
     for label, ts in times.items():
-        med, lo = statistics.median(ts), min(ts)
+        med, lo = statistics.median(t[0] for t in ts), min(t[0] for t in ts)
+        cpu = statistics.median(t[1] for t in ts)
         if label == BASELINE:
-            print(f"{label:36} {med * 1e3:6.1f} ms {lo * 1e3:6.1f} ms")
+            print(f"{label:36} {med * 1e3:6.1f} ms {lo * 1e3:6.1f} ms {'':15}"
+                  f"{cpu * 1e3:6.1f} ms")
             continue
-        ratio = statistics.median(t / b for t, b in zip(ts, base))
+        ratio = statistics.median(t[0] / b[0] for t, b in zip(ts, base))
+        cpu_ratio = statistics.median(t[1] / max(b[1], 1e-3) for t, b in zip(ts, base))
         limit = LIMITS.get(label, DEFAULT_LIMIT)
         passed = ratio <= limit
         ok &= passed
         print(f"{'cnncli ' + label:36} {med * 1e3:6.1f} ms {lo * 1e3:6.1f} ms {ratio:6.2f}x "
-              f"{limit:5.1f}x {'ok' if passed else 'OVER'}")
+              f"{limit:5.1f}x {cpu * 1e3:6.1f} ms {cpu_ratio:5.2f}x "
+              f"{'ok' if passed else 'OVER'}")
     print(f"load average after: {_load()}")
     return ok
 
