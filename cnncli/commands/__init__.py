@@ -18,7 +18,8 @@ from .. import __version__
 from ..errors import CnncliError, show, shown_on_stderr
 
 # name -> ("module:attribute", short help): imported on first use; the short help is here
-# so that `cnncli --help` imports none of them (a test checks it is each command's own).
+# so that `cnncli --help` imports none of them (a static command's is its docstring's, as a
+# test checks; the torch commands' are written shorter than theirs).
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "summary": ("cnncli.commands.analysis:summary",
                 "Per-layer shapes, parameters, MACs/FLOPs, memory and receptive field, with "
