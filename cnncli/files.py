@@ -90,14 +90,16 @@ def stamps(folder: Path, suffixes: tuple[str, ...], recursive: bool = False) -> 
     return sorted(found)
 
 
-def cached(path: Path, key: Any, build: Callable[[], T]) -> T:
+def cached(path: Path, key: Any, build: Callable[[], T],
+           valid: Callable[[Any], bool] = lambda value: True) -> T:
     """build()'s value (plain JSON data), kept in the file at path under key: read back while
-    the stored key equals key, else built and stored. A cache that cannot be read, parsed or
-    written is rebuilt on each call, silently (a read-only HOME still works)."""
+    the stored key equals key (and `valid` accepts the value), else built and stored. A cache
+    that cannot be read, parsed or written is rebuilt on each call, silently (a read-only
+    HOME still works)."""
     key = json.loads(json.dumps(key))  # tuples as lists, as they come back from the file
-    with contextlib.suppress(OSError, ValueError):
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError, IndexError):
         stored = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(stored, dict) and stored.get("key") == key and "value" in stored:
+        if isinstance(stored, dict) and stored.get("key") == key and valid(stored["value"]):
             return stored["value"]
     value = build()
     with contextlib.suppress(OSError):

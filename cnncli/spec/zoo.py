@@ -74,7 +74,9 @@ def _scan() -> tuple[tuple[ZooEntry, tuple[str, ...]], ...]:
     folder = zoo_dir()
     key = {"zoo": str(folder), "specs": stamps(folder, (".yaml",)), "code": code_stamps()}
     name = f"zoo-{zlib.crc32(str(folder).encode()):08x}.json"
-    rows = cached(cache_dir("index", "CNNCLI_INDEX") / name, key, lambda: _parse(folder))
+    files = {file for file, _, _ in key["specs"]}
+    rows = cached(cache_dir("index", "CNNCLI_INDEX") / name, key, lambda: _parse(folder),
+                  lambda rows: _well_formed(rows, files))
     return tuple((ZooEntry(n, folder / file, variant, tuple(own)), tuple(family))
                  for n, file, variant, own, family in rows)
 
@@ -84,6 +86,18 @@ def code_stamps() -> list[list[Any]]:
     """The stamps of cnncli's own modules: a cache built by other code is stale (a new
     release rewrites them; so does an edit in a checkout, where the version stays)."""
     return stamps(Path(__file__).resolve().parents[1], (".py",), recursive=True)
+
+
+def _well_formed(rows: Any, files: set[str]) -> bool:
+    """Rows as _parse writes them, each naming a file of the zoo folder (a cache edited by
+    hand to point elsewhere is rebuilt, not followed)."""
+    def words(value: Any) -> bool:
+        return isinstance(value, list) and all(isinstance(w, str) for w in value)
+
+    return isinstance(rows, list) and all(
+        isinstance(row, list) and len(row) == 5 and isinstance(row[0], str) and row[1] in files
+        and (row[2] is None or isinstance(row[2], str)) and words(row[3]) and words(row[4])
+        for row in rows)
 
 
 def _parse(folder: Path) -> list[list[Any]]:

@@ -103,6 +103,12 @@ def test_an_unwritable_or_broken_cache_changes_no_answer(small_zoo: dict,
     assert zoo.find("resnet-50-v1.5").name == "resnet50"
     assert small_zoo["parses"] == 4
     assert json.loads(index.read_text())["value"]  # rewritten whole
+    stored = json.loads(index.read_text())
+    stored["value"][0][1] = "../../elsewhere.yaml"  # a file outside the zoo: not followed
+    index.write_text(json.dumps(stored))
+    _forget()
+    assert zoo.find("alexnet").file == small_zoo["folder"] / "alexnet.yaml"
+    assert small_zoo["parses"] == 5
 
 
 def test_list_figures_are_kept_until_a_file_changes(small_zoo: dict,
