@@ -76,7 +76,7 @@ def stamps(folder: Path, suffixes: tuple[str, ...], recursive: bool = False) -> 
     """[relative path, size, mtime in ns] of each file under folder ending in one of
     suffixes, sorted: what a cache built from those files is keyed by."""
     found: list[list[Any]] = []
-    todo = [folder]
+    todo = [folder] if folder.is_dir() else []  # no folder: no files, as glob would say
     while todo:
         current = todo.pop()
         with os.scandir(current) as entries:

@@ -5,6 +5,10 @@ Names match whatever the case and whatever `-`, `_`, `.` and spaces a user types
 `aliases:` names the network (or, in a family file with `variants:`, the whole family), and a
 variant's `aliases:` names that variant. A family's name is an alias of the family too. A
 name that stands for several networks (a family) is ambiguous: the error lists them.
+
+The names come from an index kept in the user cache (`$CNNCLI_INDEX`, else
+~/.cache/cnncli/index), rebuilt from the YAML when a zoo file or a cnncli module changes, so
+looking a name up parses one file, the network's own, rather than the whole zoo.
 """
 
 from __future__ import annotations

@@ -129,3 +129,9 @@ def test_list_figures_are_kept_until_a_file_changes(small_zoo: dict,
     _forget()
     with pytest.raises(AssertionError, match="analysed again"):
         zoolist.records()
+
+
+def test_no_zoo_folder_is_an_empty_zoo(small_zoo: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(zoo, "zoo_dir", lambda: small_zoo["folder"] / "missing")
+    _forget()
+    assert zoo.zoo_entries() == {} and zoo.find("alexnet") is None
