@@ -10,6 +10,8 @@ Imports sit at the top of a module. A cnncli module may be imported inside a fun
 defer a heavy library, for one of these reasons:
 - in commands/: the CLI imports a command's machinery when the command runs, so `cnncli
   --help` and the static commands start without torch;
+- in cnncli/__init__: the library's face (api) loads on first use, so the command line, which
+  imports the package first, starts without it;
 - in a layer's `build`: a layer's torch module exists only when a model is built;
 - the imported module loads torch, matplotlib, onnx, PIL or rich (at its top or through its
   own imports) and the importing module does not: the function that needs it pays for it.
@@ -173,7 +175,7 @@ def deferral_problems(module: str, found: list[tuple[int, str, str | None]] | No
                       ) -> list[str]:
     """Each import of a cnncli module inside a function that defers no heavy library
     (`found`: the module's imports, by default read from its file)."""
-    if module.startswith("cnncli.commands"):
+    if module.startswith("cnncli.commands") or module == "cnncli":
         return []
     mine, wrong = heavy(module), []
     for line, target, function in GRAPH[module] if found is None else found:

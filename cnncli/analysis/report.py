@@ -13,7 +13,6 @@ from ..layers import shape_text
 from ..spec.ir import INPUT
 from .analyze import Analysis, Row
 from .table import KeyValues, TextTable, mib, wrap_text
-from .training import row_saved, training_lines
 
 FORMATS = ("table", "json", "csv", "markdown")
 #: the formats of commands that print one table or its JSON record (bench, eval, predict)
@@ -177,7 +176,7 @@ def summary_json(a: Analysis, depth: int | None, training: Any = None) -> str:
     doc["layers"] = [layer_record(r, a.batch, shown) for r in a.root.frontier(depth)]
     if training is not None:
         for record, row in zip(doc["layers"], a.root.frontier(depth)):
-            record["saved_bytes"] = row_saved(row, training)
+            record["saved_bytes"] = training.saved(row)
     doc["totals"] = a.totals()
     if training is not None:
         doc["training"] = training.as_dict()
@@ -303,8 +302,8 @@ def summary_renderables(a: Analysis, depth: int | None, training: Any = None,
     if training is not None:
         columns.append("Saved")
         for cell, row in zip(cells, a.root.frontier(depth)):
-            cell.append(f"{row_saved(row, training):,}")
-        lines += training_lines(training, fits)
+            cell.append(f"{training.saved(row):,}")
+        lines += training.lines(fits)
     return [TextTable(title, columns, cells, 3, drop=SUMMARY_DROP), KeyValues(lines), NOTE]
 
 

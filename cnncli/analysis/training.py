@@ -20,12 +20,9 @@ from ..errors import UsageError
 from ..layers.base import Layout, Saved, Shape
 from ..layers.window import elements
 from ..spec.ir import INPUT, Concat, Gate, Join, Residual
-from .analyze import DTYPE_BYTES, Analysis, Row
+from .analyze import DTYPE_BYTES, OPTIMIZER_COPIES, TRAINING_DEVICES, Analysis, Row
 from .table import mib
 
-#: copies of the trainable parameters each optimizer keeps (momentum; Adam's two moments)
-OPTIMIZER_COPIES = {"sgd": 0, "sgd-momentum": 1, "adam": 2, "adamw": 2}
-DEVICES = ("cuda", "cpu")
 HALF = 2
 
 
@@ -69,6 +66,14 @@ class Training:
                 "optimizer_bytes": self.optimizer_bytes,
                 "saved_activation_bytes": self.saved_activation_bytes,
                 "total_bytes": self.total_bytes}
+
+    # the report asks the prediction for its rows and lines, so that a summary without
+    # --train does not import this module at all
+    def saved(self, row: Row) -> int:
+        return row_saved(row, self)
+
+    def lines(self, fits: tuple[int, int] | None) -> list[tuple[str, str]]:
+        return training_lines(self, fits)
 
 
 class _Walk:
@@ -239,8 +244,8 @@ def training_memory(analysis: Analysis, optimizer: str = "sgd", amp: bool = Fals
     if optimizer not in OPTIMIZER_COPIES:
         raise UsageError(f"optimizer must be one of {', '.join(OPTIMIZER_COPIES)}, "
                          f"got {optimizer!r}")
-    if device not in DEVICES:
-        raise UsageError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if device not in TRAINING_DEVICES:
+        raise UsageError(f"device must be one of {', '.join(TRAINING_DEVICES)}, got {device!r}")
     element = DTYPE_BYTES[analysis.dtype]
     walk = _Walk(analysis.batch, element, amp, device)
     walk.named[INPUT] = x = _Tensor(0, False)

@@ -1,13 +1,16 @@
-"""`cnncli list`: every zoo network with its input, parameters and MACs."""
+"""`cnncli list`: every zoo network with its input, parameters and MACs (analysed once, then
+kept in the user cache until a zoo file or cnncli changes)."""
 
 from __future__ import annotations
 
 import json
 import re
+import zlib
 from typing import Any
 
+from ..files import cache_dir, cached, stamps
 from ..layers import shape_text
-from ..spec.zoo import zoo_entries
+from ..spec.zoo import code_stamps, zoo_dir, zoo_entries
 from .analyze import analyze
 from .report import human, markdown_table
 from .table import TextTable
@@ -16,6 +19,15 @@ COLUMNS = ("Name", "Aliases", "Input", "Params", "MACs", "Weights", "Description
 
 
 def records() -> list[dict[str, Any]]:
+    """One record per zoo network, kept in the user cache while no zoo file and no cnncli
+    module has changed: the figures are the analysis's, which reads nothing else."""
+    folder = zoo_dir()
+    key = {"zoo": str(folder), "specs": stamps(folder, (".yaml",)), "code": code_stamps()}
+    name = f"list-{zlib.crc32(str(folder).encode()):08x}.json"
+    return cached(cache_dir("index", "CNNCLI_INDEX") / name, key, _analysed)
+
+
+def _analysed() -> list[dict[str, Any]]:
     out = []
     for name, entry in sorted(zoo_entries().items(), key=lambda item: _natural(item[0])):
         a = analyze(name)

@@ -2,8 +2,9 @@
 
 One module per family of commands: analysis (summary, flops, list, check, spec), visual
 (explain, compare, diagram), model (verify, export), train (train, eval, predict, plot) and
-bench; options holds what they share. Commands that need torch are imported only when run (a
-lazy group), so the static ones start without torch.
+bench; options holds what they share. Every command is imported only when run (a lazy
+group): those that need torch, so that the static ones start without torch, and the static
+ones too, so that `cnncli --help` and `--version` load neither the spec nor the analysis.
 """
 
 from __future__ import annotations
@@ -15,12 +16,30 @@ import click
 
 from .. import __version__
 from ..errors import CnncliError, show, shown_on_stderr
-from .analysis import check, flops, list_zoo, spec_text, summary
-from .visual import compare, diagram, explain
 
-# name -> ("module:attribute", short help): imported on first use, as these import torch;
-# the short help is here so that `cnncli --help` does not import them either.
+# name -> ("module:attribute", short help): imported on first use; the short help is here
+# so that `cnncli --help` imports none of them (a static command's is its docstring's, as a
+# test checks; the torch commands' are written shorter than theirs).
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "summary": ("cnncli.commands.analysis:summary",
+                "Per-layer shapes, parameters, MACs/FLOPs, memory and receptive field, with "
+                "totals."),
+    "flops": ("cnncli.commands.analysis:flops",
+              "Where the compute goes: by layer, by block and by layer type."),
+    "list": ("cnncli.commands.analysis:list_zoo",
+             "The networks in the zoo: name, input, parameters and MACs."),
+    "check": ("cnncli.commands.analysis:check",
+              "Check that specs resolve and every shape works out; one line per spec."),
+    "spec": ("cnncli.commands.analysis:spec_text",
+             "Print (or write) a zoo network's YAML spec, to read or to start your own from."),
+    "explain": ("cnncli.commands.visual:explain",
+                "The arithmetic behind every figure, with the numbers filled in."),
+    "compare": ("cnncli.commands.visual:compare",
+                "Networks side by side: params, MACs, FLOPs, activations, memory, output, "
+                "receptive..."),
+    "diagram": ("cnncli.commands.visual:diagram",
+                "Draw the network: boxes with name, type and output shape, coloured by share "
+                "of MACs."),
     "verify": ("cnncli.commands.model:verify",
                "Build the model, run it and compare every layer with the analysis."),
     "export": ("cnncli.commands.model:export",
@@ -66,10 +85,6 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.obj = {"debug": debug}
     ctx.with_resource(shown_on_stderr())  # the library's notes, shown as lines on stderr
-
-
-for _command in (summary, flops, list_zoo, check, spec_text, explain, compare, diagram):
-    cli.add_command(_command)
 
 
 # -- entry point --------------------------------------------------------------------------

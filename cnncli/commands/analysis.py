@@ -7,8 +7,7 @@ from typing import Any
 
 import click
 
-from ..analysis.training import DEVICES as TRAINING_DEVICES
-from ..analysis.training import OPTIMIZER_COPIES
+from ..analysis.analyze import OPTIMIZER_COPIES, TRAINING_DEVICES
 from ..errors import UsageError
 from .options import (
     analysis_for,
@@ -68,12 +67,11 @@ def summary(spec: str, overrides: tuple[str, ...], input_shape: str | None, batc
 def _training(a: Any, train: bool, optimizer: str, amp: bool, target: str,
               budget: str | None, fmt: str) -> tuple[Any, tuple[int, int] | None]:
     """The training-memory prediction summary --train asks for, and --max-batch's answer."""
-    from ..analysis import training as tm
-
     if not train:
         if budget is not None or amp or optimizer != "sgd":
             raise UsageError("--optimizer, --amp and --max-batch go with --train")
         return None, None
+    from ..analysis import training as tm  # only here: a summary without --train needs none
     if fmt in ("csv", "markdown"):
         raise UsageError(f"--train is shown as a table or json, not {fmt}")
     t = tm.training_memory(a, optimizer, amp, target)

@@ -5,17 +5,24 @@ Names match whatever the case and whatever `-`, `_`, `.` and spaces a user types
 `aliases:` names the network (or, in a family file with `variants:`, the whole family), and a
 variant's `aliases:` names that variant. A family's name is an alias of the family too. A
 name that stands for several networks (a family) is ambiguous: the error lists them.
+
+The names come from an index kept in the user cache (`$CNNCLI_INDEX`, else
+~/.cache/cnncli/index), rebuilt from the YAML when a zoo file or a cnncli module changes, so
+looking a name up parses one file, the network's own, rather than the whole zoo.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+import zlib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from ..errors import SpecError
+from ..files import cache_dir, cached, stamps
 from .eject import eject
 from .yamlsrc import YList, YMap, parse_yaml, read_text, read_yaml_file
 
@@ -65,23 +72,55 @@ def _index() -> dict[str, tuple[str, ...]]:
 
 @cache
 def _scan() -> tuple[tuple[ZooEntry, tuple[str, ...]], ...]:
-    """(entry, the family names it answers to as one of several) for every zoo network."""
-    found = []
-    for file in sorted(zoo_dir().glob("*.yaml")):
+    """(entry, the family names it answers to as one of several) for every zoo network, from
+    the index in the user cache while no zoo file (and no cnncli module) has changed since it
+    was built: a lookup then parses no YAML at all."""
+    folder = zoo_dir()
+    key = {"zoo": str(folder), "specs": stamps(folder, (".yaml",)), "code": code_stamps()}
+    name = f"zoo-{zlib.crc32(str(folder).encode()):08x}.json"
+    files = {file for file, _, _ in key["specs"]}
+    rows = cached(cache_dir("index", "CNNCLI_INDEX") / name, key, lambda: _parse(folder),
+                  lambda rows: _well_formed(rows, files))
+    return tuple((ZooEntry(n, folder / file, variant, tuple(own)), tuple(family))
+                 for n, file, variant, own, family in rows)
+
+
+@cache
+def code_stamps() -> list[list[Any]]:
+    """The stamps of cnncli's own modules: a cache built by other code is stale (a new
+    release rewrites them; so does an edit in a checkout, where the version stays)."""
+    return stamps(Path(__file__).resolve().parents[1], (".py",), recursive=True)
+
+
+def _well_formed(rows: Any, files: set[str]) -> bool:
+    """Rows as _parse writes them, each naming a file of the zoo folder (a cache edited by
+    hand to point elsewhere is rebuilt, not followed)."""
+    def words(value: Any) -> bool:
+        return isinstance(value, list) and all(isinstance(w, str) for w in value)
+
+    return isinstance(rows, list) and all(
+        isinstance(row, list) and len(row) == 5 and isinstance(row[0], str) and row[1] in files
+        and (row[2] is None or isinstance(row[2], str)) and words(row[3]) and words(row[4])
+        for row in rows)
+
+
+def _parse(folder: Path) -> list[list[Any]]:
+    """[name, file name, variant, own aliases, family names] per network, from the YAML."""
+    found: list[list[Any]] = []
+    for file in sorted(folder.glob("*.yaml")):
         data = read_yaml_file(str(file))
         if not isinstance(data, YMap) or "layers" not in data:
             continue  # a file of shared blocks, not a network
         top = _aliases(data)
         variants = data.get("variants")
         if isinstance(variants, YMap) and variants:
-            family = (str(data.get("name", file.stem)), file.stem, *top)
+            family = [str(data.get("name", file.stem)), file.stem, *top]
             for variant, spec in variants.items():
                 own = _aliases(spec) if isinstance(spec, YMap) else ()
-                found.append((ZooEntry(variant, file, variant, own), family))
+                found.append([str(variant), file.name, str(variant), list(own), family])
         else:
-            name = str(data.get("name", file.stem))
-            found.append((ZooEntry(name, file, None, top), ()))
-    return tuple(found)
+            found.append([str(data.get("name", file.stem)), file.name, None, list(top), []])
+    return found
 
 
 def _aliases(box: YMap) -> tuple[str, ...]:

@@ -1,0 +1,113 @@
+"""Start-up of the static commands against `python -c "import click, yaml"`.
+
+Each round runs the baseline and then every command once, as whole processes (the `cnncli`
+script beside this Python, as a user types it), so drift in the machine's load hits the
+baseline and the commands alike. A command's ratio is the median over rounds of its time
+divided by the same round's baseline time. Goals (issue 23): summary, flops, check,
+--version and --help within 1.3x of the baseline, list within 2x.
+
+One warm-up round first (page cache, .pyc files, and cnncli's zoo index in the user cache).
+The commands run with PYTHONDONTWRITEBYTECODE unset, as an installed cnncli runs: its modules
+load from .pyc files, as click's and yaml's do (with it set, every cnncli module is compiled
+from source on every call, which is no start-up a user sees). Other work on the machine skews
+every figure: the load average is printed beside the result.
+
+    python bench/bench_startup.py [--runs 11] [--network resnet50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BASELINE = "python -c 'import click, yaml'"
+LIMITS = {"list": 2.0}  # every other command: DEFAULT_LIMIT
+DEFAULT_LIMIT = 1.3
+
+
+def commands(network: str) -> dict[str, list[str]]:
+    cnncli = str(Path(sys.executable).with_name("cnncli"))
+    return {BASELINE: [sys.executable, "-c", "import click, yaml"],
+            f"summary {network}": [cnncli, "summary", network],
+            f"summary {network} --format json": [cnncli, "summary", network, "--format", "json"],
+            f"flops {network}": [cnncli, "flops", network],
+            f"check {network}": [cnncli, "check", network],
+            "--version": [cnncli, "--version"],
+            "--help": [cnncli, "--help"],
+            "list": [cnncli, "list"]}
+
+
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def run_once(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system) of one whole process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True,
+                   stdin=subprocess.DEVNULL, env=ENV)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def measure(cmds: dict[str, list[str]], runs: int) -> dict[str, list[tuple[float, float]]]:
+    for cmd in cmds.values():  # warm-up
+        run_once(cmd)
+    times: dict[str, list[tuple[float, float]]] = {label: [] for label in cmds}
+    for _ in range(runs):
+        for label, cmd in cmds.items():
+            times[label].append(run_once(cmd))
+    return times
+
+
+def report(times: dict[str, list[tuple[float, float]]], runs: int, load: str) -> bool:
+    """The verdict is on wall time; CPU time (less swayed by other processes) beside it."""
+    base = times[BASELINE]
+    print(f"{runs} paired rounds (after 1 warm-up); load average before: {load}")
+    print(f"{'command':36} {'median':>9} {'min':>9} {'ratio':>7} {'goal':>6} "
+          f"{'CPU':>9} {'ratio':>6}")
+    ok = True
+    for label, ts in times.items():
+        med, lo = statistics.median(t[0] for t in ts), min(t[0] for t in ts)
+        cpu = statistics.median(t[1] for t in ts)
+        if label == BASELINE:
+            print(f"{label:36} {med * 1e3:6.1f} ms {lo * 1e3:6.1f} ms {'':15}"
+                  f"{cpu * 1e3:6.1f} ms")
+            continue
+        ratio = statistics.median(t[0] / b[0] for t, b in zip(ts, base))
+        cpu_ratio = statistics.median(t[1] / max(b[1], 1e-3) for t, b in zip(ts, base))
+        limit = LIMITS.get(label, DEFAULT_LIMIT)
+        passed = ratio <= limit
+        ok &= passed
+        print(f"{'cnncli ' + label:36} {med * 1e3:6.1f} ms {lo * 1e3:6.1f} ms {ratio:6.2f}x "
+              f"{limit:5.1f}x {cpu * 1e3:6.1f} ms {cpu_ratio:5.2f}x "
+              f"{'ok' if passed else 'OVER'}")
+    print(f"load average after: {_load()}")
+    return ok
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=11, help="paired rounds (default 11)")
+    parser.add_argument("--network", default="resnet50", help="zoo network (default resnet50)")
+    args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    load = _load()
+    ok = report(measure(commands(args.network), args.runs), args.runs, load)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

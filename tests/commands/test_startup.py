@@ -1,0 +1,93 @@
+"""What a static command imports: only what it uses, so it starts about as fast as
+`python -c "import click, yaml"` (bench/bench_startup.py measures it).
+
+Each command runs in a fresh interpreter and lists sys.modules; a module that a change drags
+into the start-up (torch, rich, numpy, the model or training code, analysis a command does not
+show) fails here rather than slowing every call unnoticed.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import subprocess
+import sys
+
+import click
+import pytest
+
+import cnncli
+from cnncli.commands import LAZY_COMMANDS, cli
+
+PROBE = ("import sys\nfrom cnncli.commands import main\n"
+         "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+         "sys.stdout.write('\\nMODULES=' + ' '.join(sorted(sys.modules)))\n")
+
+#: the cnncli modules a summary of a zoo network loads: the spec and the layers (any module),
+#: the analysis it shows, the command's own module
+SUMMARY = {"cnncli", "cnncli.errors", "cnncli.files", "cnncli.commands",
+           "cnncli.commands.analysis", "cnncli.commands.options", "cnncli.analysis",
+           "cnncli.analysis.analyze", "cnncli.analysis.report", "cnncli.analysis.table"}
+#: --version and --help: the group alone
+BARE = {"cnncli", "cnncli.errors", "cnncli.commands"}
+
+
+def loaded(*args: str) -> set[str]:
+    result = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return set(result.stdout.rpartition("MODULES=")[2].split())
+
+
+def third_party(modules: set[str]) -> set[str]:
+    """Top-level packages outside the standard library, cnncli and what any interpreter here
+    loads before a line runs (pip's editable-install hook, setuptools' distutils hack)."""
+    tops = {m.split(".")[0] for m in modules}
+    return {t for t in tops if t not in sys.stdlib_module_names and t != "cnncli"
+            and t not in bare_interpreter()}
+
+
+@functools.cache
+def bare_interpreter() -> frozenset[str]:
+    return frozenset(subprocess.run([sys.executable, "-c", "import sys; print(*sys.modules)"],
+                                    capture_output=True, text=True, check=True).stdout.split())
+
+
+@pytest.mark.slow  # one subprocess, but the whole spec stack: about 0.3 s on 2 busy cores
+def test_summary_loads_the_spec_stack_and_nothing_more() -> None:
+    modules = loaded("summary", "resnet50")
+    ours = {m for m in modules if m.startswith("cnncli")}
+    extra = {m for m in ours - SUMMARY if not m.startswith(("cnncli.spec", "cnncli.layers"))}
+    assert extra == set()  # no model, train, api, analysis.training, explain, zoolist ...
+    assert {"cnncli.spec.zoo", "cnncli.layers.conv"} <= ours
+    # yaml's C parser brings cython's runtime; no torch, rich, numpy
+    assert {t for t in third_party(modules) if "cython" not in t} == {"click", "yaml"}
+
+
+@pytest.mark.parametrize("flag", ["--version", "--help"])
+def test_version_and_help_load_the_group_alone(flag: str) -> None:
+    modules = loaded(flag)
+    assert {m for m in modules if m.startswith("cnncli")} == BARE
+    assert third_party(modules) == {"click"}
+
+
+def test_each_static_command_s_short_help_is_its_own() -> None:
+    """`cnncli --help` lists the commands from LAZY_COMMANDS without importing them; a static
+    command's line is its docstring's first sentence, as click would show it (the torch
+    commands' lines are written shorter there on purpose)."""
+    ctx = click.Context(cli)
+    static = ("summary", "flops", "list", "check", "spec", "explain", "compare", "diagram")
+    for name in static:
+        short = cli.get_command(ctx, name).get_short_help_str(limit=90)
+        assert LAZY_COMMANDS[name][1] == short, name
+
+
+def test_the_package_face_loads_on_first_use() -> None:
+    assert cnncli.__version__ == "0.1.0"
+    assert callable(cnncli.analyze) and issubclass(cnncli.SpecError, cnncli.CnncliError)
+    importlib.import_module("cnncli.train.recipe")  # binds the subpackage on its parent
+
+    assert callable(cnncli.train) and cnncli.train.__module__ == "cnncli.api"
+    assert set(cnncli.__all__) <= set(dir(cnncli))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        cnncli.nope  # noqa: B018
