@@ -5,6 +5,7 @@ counts and saved tensors, and every mistake a located sentence."""
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -259,3 +260,18 @@ def test_a_block_after_a_residual_without_shortcut_reads_the_body(tmp_path: Path
     model = cnncli.build(str(path))
     x = torch.randn(2, 2, 4, 4)
     assert torch.equal(model(x), 2 * torch.relu(model.a(x)))
+
+
+def test_a_residual_whose_body_is_a_join_is_drawn(tmp_path: Path) -> None:
+    """The diagram took the first op in a residual's rows for its add: a body of one add
+    join left the body empty and the layout failed (max() of nothing)."""
+    from cnncli.analysis.diagram import svg
+
+    path = tmp_path / "r.yaml"
+    path.write_text("name: r\ninput: [2, 4, 4]\nlayers:\n  - relu: {name: a}\n"
+                    "  - residual: {layers: [add: {from: [a, a]}]}\n")
+    ns = "{http://www.w3.org/2000/svg}"
+    y = {g.get("data-path"): float(g.find(f"{ns}rect").get("y"))
+         for g in ET.fromstring(svg(cnncli.analyze(str(path)), None)).iter(f"{ns}g")
+         if g.get("class", "").startswith("box")}
+    assert y["a"] < y["1.0"] < y["1.(add)"]  # the join in the body, the residual's add below
