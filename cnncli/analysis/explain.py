@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import UsageError, did_you_mean
 from ..layers import shape_text
 from ..layers.base import Figure, dot
-from ..spec.ir import Residual
+from ..spec.ir import INPUT, Residual
 from ..spec.zoo import zoo_dir
 from .analyze import RF, Analysis, Row
 from .lessons import Lesson, lessons
@@ -32,6 +32,7 @@ class Context:
     def __init__(self, a: Analysis):
         self.starts: dict[str, RF] = {}
         self.parents: dict[str, Row] = {}
+        self.rfs: dict[str, RF] = {INPUT: RF()}  # each row's, for one that reads it by name
         self._visit(a.root, RF())
 
     def _visit(self, row: Row, rf: RF) -> None:
@@ -39,11 +40,16 @@ class Context:
         prev = rf
         for child in row.children:
             self.parents[child.path] = row
-            if child.role in ("branch", "shortcut"):
+            reads = child.node.sources if child.node.path == child.path else ()
+            if reads:  # from: a named output (a join's figures need no start)
+                self._visit(child, self.rfs[reads[0]])
+                prev = child.rf
+            elif child.role in ("branch", "shortcut"):
                 self._visit(child, rf)  # branches and shortcuts all start from the input
             else:
                 self._visit(child, prev)
                 prev = child.rf
+            self.rfs[child.path] = child.rf
 
     def figures(self, row: Row) -> list[Figure]:
         return figures(row, self.starts[row.path], self.parents.get(row.path))

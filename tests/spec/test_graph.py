@@ -275,3 +275,22 @@ def test_a_residual_whose_body_is_a_join_is_drawn(tmp_path: Path) -> None:
          for g in ET.fromstring(svg(cnncli.analyze(str(path)), None)).iter(f"{ns}g")
          if g.get("class", "").startswith("box")}
     assert y["a"] < y["1.0"] < y["1.(add)"]  # the join in the body, the residual's add below
+
+
+def test_explain_starts_a_reading_row_from_what_it_reads(tmp_path: Path) -> None:
+    """explain's receptive-field formula for a row with from: starts from the output it
+    reads (it started from the row above: `3 + (3 − 1) · 2 = 3`)."""
+    from cnncli.analysis.explain import Context
+
+    path = tmp_path / "rf.yaml"
+    path.write_text("name: rf\ninput: [2, 16, 16]\nlayers:\n"
+                    "  - conv: {out: 2, kernel: 3, stride: 2, name: a}\n"
+                    "  - conv: {out: 2, kernel: 3, name: b, from: input}\n  - relu\n")
+    a = cnncli.analyze(str(path))
+    ctx = Context(a)
+    rows = {r.path: r for r in a.root.walk()}
+    rf = {row: {f.name: (f.formula, f.value) for f in ctx.figures(rows[row])}
+          for row in ("b", "2")}
+    assert rf["b"]["receptive field"] == ("1 + (3 − 1) · 1", 3)
+    assert rf["b"]["RF stride"] == ("1 · 1", 1)
+    assert rf["2"]["receptive field"] == ("3 + (1 − 1) · 1", 3)  # relu reads b
