@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import UsageError, did_you_mean
 from ..layers import shape_text
 from ..layers.base import Figure, dot
-from ..spec.ir import INPUT, Residual
+from ..spec.ir import INPUT, Join, Residual
 from ..spec.zoo import zoo_dir
 from .analyze import RF, Analysis, Row
 from .lessons import Lesson, lessons
@@ -77,6 +77,8 @@ def _own(row: Row, parent: Row | None) -> tuple[list[Figure], Step | None]:
         cost = row.cost
         assert cost is not None  # a layer row keeps its node's cost
         return row.layer.explain(row.input, cost), (cost.rf_kernel, cost.rf_stride)
+    if isinstance(row.node, Join):  # of named outputs: not a composite's own add or concat
+        return [_join_figure(row, row.node)], None
     if row.op == "add":
         return [Figure("other ops", dot(*row.output), row.other_ops,
                        "one add per element: body + shortcut")], None
@@ -87,6 +89,15 @@ def _own(row: Row, parent: Row | None) -> tuple[list[Figure], Step | None]:
     if row.op == "concat" and parent is not None:
         return [_concat_channels(row, parent)], None
     return _block(row), None
+
+
+def _join_figure(row: Row, node: Join) -> Figure:
+    if node.op == "concat":
+        return Figure("output channels", " + ".join(str(s[0]) for s in node.shapes),
+                      row.output[0], "the inputs joined along channels; H and W must agree")
+    more = len(node.sources) - 1
+    return Figure("other ops", dot(*([more] if more > 1 else []), *row.output), row.other_ops,
+                  f"one {node.op} per output element for each input after the first")
 
 
 def _concat_channels(op: Row, parent: Row) -> Figure:

@@ -294,3 +294,31 @@ def test_explain_starts_a_reading_row_from_what_it_reads(tmp_path: Path) -> None
     assert rf["b"]["receptive field"] == ("1 + (3 − 1) · 1", 3)
     assert rf["b"]["RF stride"] == ("1 · 1", 1)
     assert rf["2"]["receptive field"] == ("3 + (1 − 1) · 1", 3)  # relu reads b
+
+
+def test_explain_gives_a_join_its_own_figures(spec: str) -> None:
+    """A join is explained as what it does to the outputs it reads (it was explained as a
+    residual's add, `body + shortcut`; a concat as a composite's join with no branches,
+    `output channels =  = 16`; a multiply had no figure for its work)."""
+    from cnncli.analysis.explain import Context
+
+    a = cnncli.analyze(spec)
+    ctx = Context(a)
+    rows = {r.path: r for r in a.root.walk()}
+    first = {p: ctx.figures(rows[p])[0] for p in ("sum", "scaled", "out", "up.cat")}
+    assert [(f.name, f.formula, f.value) for f in first.values()] == [
+        ("other ops", "2 · 32 · 32", 2048), ("other ops", "2 · 32 · 32", 2048),
+        ("output channels", "2 + 3", 5), ("output channels", "8 + 8", 16)]
+    assert first["sum"].note == "one add per output element for each input after the first"
+
+
+def test_explain_counts_each_input_after_the_first(tmp_path: Path) -> None:
+    from cnncli.analysis.explain import Context
+
+    path = tmp_path / "three.yaml"
+    path.write_text("name: three\ninput: [2, 4, 4]\nlayers:\n  - relu: {name: a}\n"
+                    "  - add: {from: [a, a, input], name: s}\n")
+    a = cnncli.analyze(str(path))
+    row = next(r for r in a.root.walk() if r.path == "s")
+    figure = Context(a).figures(row)[0]
+    assert (figure.formula, figure.value) == ("2 · 2 · 4 · 4", 64) and row.other_ops == 64
