@@ -14,7 +14,10 @@ Covered: every registered layer type with random valid arguments; sequences, res
 variable, single-entry and list bodies), blocks with required and defaulted parameters
 (defaults as expressions), block bodies of every kind, `inline`, `frozen` (nested
 `frozen: false` too), `when` (kept and dropped entries), expressions over spec params,
-block params and `in_channels` / `in_height` / `in_width` / `in_features`.
+block params and `in_channels` / `in_height` / `in_width` / `in_features`; and the graph
+form (tests/specgraph.py): `from:` (this list, enclosing lists, dotted names, the input, a
+block's inputs), joins add / multiply / concat of 2-3 named outputs, blocks with `inputs:`,
+`like:` and the network's `outputs:`.
 """
 
 from __future__ import annotations
@@ -326,19 +329,24 @@ class Gen(GraphDraws):
             out.append(entry)
             (kind, args), = entry.items()
             args = args or {}
-            inline = args.get("inline") is True
-            nothing = self.made_nothing and (kind == "repeat" or kind in self.block_empty)
-            if not (inline and nothing):  # it gives the output the next entry reads
+            empty = self.empty_inline(kind, args)
+            if not empty:  # it gives the output the next entry reads
                 flow = True
-            if "name" in args and not (inline and nothing):
+            if "name" in args and not empty:
                 local.append((args["name"], shape))
-            if inline:  # its children are named among this list's
+            if args.get("inline") is True:  # its children are named among this list's
                 local += self.made_parts
                 exposed += self.made_parts
             elif "name" in args:
                 exposed.append((args["name"], shape))
         self.list_named = tuple(exposed)
         return out, shape
+
+    def empty_inline(self, kind: str, args: dict[str, Any]) -> bool:
+        """Whether the entry just drawn is an inline repeat of no items (or a call of one):
+        the resolver leaves it out, with its name and its from:."""
+        return bool(args.get("inline") is True and self.made_nothing
+                    and (kind == "repeat" or kind in self.block_empty))
 
     # -- composites --------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ class GraphDraws:
     def chance(self, p: float) -> bool: ...
     def fresh(self, prefix: str = "n") -> str: ...
     def pick(self, options: Any) -> Any: ...
+    def empty_inline(self, kind: str, args: dict[str, Any]) -> bool: ...
 
     def visible(self, scope: Named) -> list[tuple[str, Shape]]:
         """The names an entry may read: those in scope, and dotted ones into them."""
@@ -80,6 +81,8 @@ class GraphDraws:
         args = dict(args or {})
         if "from" in args:  # a call of a block with several inputs names its own
             raise Retry
+        if self.empty_inline(kind, args):  # left out, its from: too: the next entry would
+            raise Retry  # read the output before it (the resolver's rule; see the report)
         args["from"] = source
         return {kind: args}, out
 
