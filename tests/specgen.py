@@ -275,8 +275,9 @@ class Gen(GraphDraws):
 
     def draw(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
         if ctx.scope and self.chance(ctx.graph):
-            return self.graph_entry(shape, ctx.scope, keep,
-                                    lambda at: self.plain(at, replace(ctx, flow=True), keep))
+            def reading(at: Shape) -> tuple[Entry, Shape]:  # an entry on a named output
+                return self.plain(at, replace(ctx, flow=True), keep)
+            return self.graph_entry(shape, ctx.scope, keep, reading, ctx.names)
         return self.plain(shape, ctx, keep)
 
     def plain(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
@@ -396,6 +397,8 @@ class Gen(GraphDraws):
         if shape == out and self.chance(0.3):
             return []
         if len(shape) == 1:
+            if len(out) != 1:  # a body that reads a named map by from: ends on one
+                raise Retry
             first: Entry = {"linear": {"out": out[0]}}
         else:
             step = strides(shape, out)
