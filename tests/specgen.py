@@ -15,7 +15,10 @@ takes C x anchors: tests/layers/test_yolo_layers.py); sequences, residuals
 variable, single-entry and list bodies), blocks with required and defaulted parameters
 (defaults as expressions), block bodies of every kind, `inline`, `frozen` (nested
 `frozen: false` too), `when` (kept and dropped entries), expressions over spec params,
-block params and `in_channels` / `in_height` / `in_width` / `in_features`.
+block params and `in_channels` / `in_height` / `in_width` / `in_features`; and the graph
+form (tests/specgraph.py): `from:` (this list, enclosing lists, dotted names, the input, a
+block's inputs), joins add / multiply / concat of 2-3 named outputs, blocks with `inputs:`,
+`like:` and the network's `outputs:`.
 """
 
 from __future__ import annotations
@@ -334,8 +337,9 @@ class Gen(GraphDraws):
 
     def draw(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
         if ctx.scope and self.chance(ctx.graph):
-            return self.graph_entry(shape, ctx.scope, keep,
-                                    lambda at: self.plain(at, replace(ctx, flow=True), keep))
+            def reading(at: Shape) -> tuple[Entry, Shape]:  # an entry on a named output
+                return self.plain(at, replace(ctx, flow=True), keep)
+            return self.graph_entry(shape, ctx.scope, keep, reading, ctx.names)
         return self.plain(shape, ctx, keep)
 
     def plain(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
@@ -388,19 +392,24 @@ class Gen(GraphDraws):
             out.append(entry)
             (kind, args), = entry.items()
             args = args or {}
-            inline = args.get("inline") is True
-            nothing = self.made_nothing and (kind == "repeat" or kind in self.block_empty)
-            if not (inline and nothing):  # it gives the output the next entry reads
+            empty = self.empty_inline(kind, args)
+            if not empty:  # it gives the output the next entry reads
                 flow = True
-            if "name" in args and not (inline and nothing):
+            if "name" in args and not empty:
                 local.append((args["name"], shape))
-            if inline:  # its children are named among this list's
+            if args.get("inline") is True:  # its children are named among this list's
                 local += self.made_parts
                 exposed += self.made_parts
             elif "name" in args:
                 exposed.append((args["name"], shape))
         self.list_named = tuple(exposed)
         return out, shape
+
+    def empty_inline(self, kind: str, args: dict[str, Any]) -> bool:
+        """Whether the entry just drawn is an inline repeat of no items (or a call of one):
+        the resolver leaves it out, with its name and its from:."""
+        return bool(args.get("inline") is True and self.made_nothing
+                    and (kind == "repeat" or kind in self.block_empty))
 
     # -- composites --------------------------------------------------------------------------
 
@@ -450,6 +459,8 @@ class Gen(GraphDraws):
         if shape == out and self.chance(0.3):
             return []
         if len(shape) == 1:
+            if len(out) != 1:  # a body that reads a named map by from: ends on one
+                raise Retry
             first: Entry = {"linear": {"out": out[0]}}
         else:
             step = strides(shape, out)

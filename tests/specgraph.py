@@ -45,6 +45,7 @@ class GraphDraws:
     def chance(self, p: float) -> bool: ...
     def fresh(self, prefix: str = "n") -> str: ...
     def pick(self, options: Any) -> Any: ...
+    def empty_inline(self, kind: str, args: dict[str, Any]) -> bool: ...
 
     def visible(self, scope: Named) -> list[tuple[str, Shape]]:
         """The names an entry may read: those in scope, and dotted ones into them."""
@@ -63,13 +64,13 @@ class GraphDraws:
             found += self.dotted(f"{path}.{part}", part, depth - 1)
         return found
 
-    def graph_entry(self, shape: Shape, scope: Named, keep: str,
-                    plain: Any) -> tuple[Entry, Shape]:
+    def graph_entry(self, shape: Shape, scope: Named, keep: str, plain: Any,
+                    names_ok: bool = True) -> tuple[Entry, Shape]:
         """A join of named outputs, or an entry (drawn by `plain` on the shape it reads)
         that reads one with `from:`."""
         names = self.visible(scope)
         if self.chance(0.5):
-            return self.join(names, shape, keep)
+            return self.join(names, shape, keep, names_ok)
         fit = [(n, s) for n, s in names if fits(s, shape, keep)]
         named = [(n, s) for n, s in fit if n != "input"]  # the input is always there
         if not fit:
@@ -80,11 +81,13 @@ class GraphDraws:
         args = dict(args or {})
         if "from" in args:  # a call of a block with several inputs names its own
             raise Retry
+        if self.empty_inline(kind, args):  # left out, its from: too: the next entry would
+            raise Retry  # read the output before it (the resolver's rule; see the report)
         args["from"] = source
         return {kind: args}, out
 
-    def join(self, names: list[tuple[str, Shape]], shape: Shape,
-             keep: str) -> tuple[Entry, Shape]:
+    def join(self, names: list[tuple[str, Shape]], shape: Shape, keep: str,
+             names_ok: bool = True) -> tuple[Entry, Shape]:
         """add (one shape), multiply (one shape, or a map and a Cx1x1 factor) or concat
         (one height and width) of 2 or 3 named outputs; the same name twice now and then."""
         op = self.pick(("add", "multiply", "concat"))
@@ -101,12 +104,26 @@ class GraphDraws:
                 chosen = self.pick(pairs)
                 self.rng.shuffle(chosen)
                 return self.joined(op, chosen, shape, keep)
+            maps = [(n, s) for n, s in names
+                    if len(s) == 3 and s[1:] != (1, 1) and fits(s, shape, keep)]
+            if maps and names_ok:
+                return self.squeezed(*self.pick(maps))
         if not fitting:
             raise Retry
         group = self.pick(fitting)
         chosen = [self.pick(group) for _ in range(n)] if len(group) < n \
             else self.rng.sample(group, n)
         return self.joined(op, chosen, shape, keep)
+
+    def squeezed(self, name: str, shape: Shape) -> tuple[Entry, Shape]:
+        """A map times its own channel means, as SE does with named outputs: an inline
+        sequence of a named global_avgpool (Cx1x1) and the multiply."""
+        factor = self.fresh()
+        self.made_parts = ((factor, (shape[0], 1, 1)),)  # named among its parent's
+        pair = [name, factor] if self.chance(0.5) else [factor, name]
+        return {"sequence": {"layers": [{"global_avgpool": {"from": name, "name": factor}},
+                                        {"multiply": {"from": pair}}],
+                             "inline": True}}, shape
 
     def joined(self, op: str, chosen: list[tuple[str, Shape]], shape: Shape,
                keep: str) -> tuple[Entry, Shape]:

@@ -69,7 +69,7 @@ function branchEnds(b, x, y) {
   const [into, out] = offsets(b), h = branchSize(b)[1]; return [x + into, x + out, y + h];
 }
 function resParts(n) {
-  const k = n.children, add = k.findIndex(c => c.t === "op");
+  const k = n.children, add = k.findIndex(c => c.path === `${n.path}.(add)`);  // not a join
   return [k.slice(0, add).filter((c, i) => i !== n.side), n.side >= 0 ? k[n.side] : null,
           k[add], k.slice(add + 1)];
 }

@@ -163,7 +163,8 @@ class Layout:
 
     def res_parts(self, n: dict[str, Any]) -> tuple[list, dict | None, dict, list]:
         kids, side = n["children"], n["side"]
-        add = next(i for i, c in enumerate(kids) if c["t"] == "op")
+        # its own add, not an add: {from: ...} join in its body
+        add = next(i for i, c in enumerate(kids) if c["path"] == f"{n['path']}.(add)")
         body = [c for i, c in enumerate(kids[:add]) if i != side]
         return body, (kids[side] if side >= 0 else None), kids[add], kids[add + 1:]
 

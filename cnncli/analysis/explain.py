@@ -44,7 +44,11 @@ class Context:
         prev = rf
         for child in row.children:
             self.parents[child.path] = row
-            if child.role in ("branch", "shortcut"):
+            reads = child.node.sources if child.node.path == child.path else ()
+            if reads:  # from: a named output (_visit starts it there)
+                self._visit(child, prev)
+                prev = child.rf
+            elif child.role in ("branch", "shortcut"):
                 self._visit(child, rf)  # branches and shortcuts all start from the input
             else:
                 self._visit(child, prev)
@@ -105,7 +109,8 @@ def _join(row: Row, node: Join) -> Figure:
     if node.op == "concat":
         return Figure("output channels", " + ".join(str(s[0]) for s in node.shapes),
                       row.output[0], "inputs joined along channels; H and W must agree")
-    return Figure("other ops", dot(len(node.sources) - 1, *row.output), row.other_ops,
+    more = len(node.sources) - 1  # ops per element: one per input after the first
+    return Figure("other ops", dot(*([more] if more > 1 else []), *row.output), row.other_ops,
                   f"one {'add' if node.op == 'add' else 'multiply'} per output element "
                   "for each input after the first")
 

@@ -5,6 +5,7 @@ counts and saved tensors, and every mistake a located sentence."""
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -272,3 +273,65 @@ def test_a_block_after_a_residual_without_shortcut_reads_the_body(tmp_path: Path
     model = cnncli.build(str(path))
     x = torch.randn(2, 2, 4, 4)
     assert torch.equal(model(x), 2 * torch.relu(model.a(x)))
+
+
+def test_a_residual_whose_body_is_a_join_is_drawn(tmp_path: Path) -> None:
+    """The diagram took the first op in a residual's rows for its add: a body of one add
+    join left the body empty and the layout failed (max() of nothing)."""
+    from cnncli.analysis.diagram import svg
+
+    path = tmp_path / "r.yaml"
+    path.write_text("name: r\ninput: [2, 4, 4]\nlayers:\n  - relu: {name: a}\n"
+                    "  - residual: {layers: [add: {from: [a, a]}]}\n")
+    ns = "{http://www.w3.org/2000/svg}"
+    y = {g.get("data-path"): float(g.find(f"{ns}rect").get("y"))
+         for g in ET.fromstring(svg(cnncli.analyze(str(path)), None)).iter(f"{ns}g")
+         if g.get("class", "").startswith("box")}
+    assert y["a"] < y["1.0"] < y["1.(add)"]  # the join in the body, the residual's add below
+
+
+def test_explain_starts_a_reading_row_from_what_it_reads(tmp_path: Path) -> None:
+    """explain's receptive-field formula for a row with from: starts from the output it
+    reads (it started from the row above: `3 + (3 − 1) · 2 = 3`)."""
+    from cnncli.analysis.explain import Context
+
+    path = tmp_path / "rf.yaml"
+    path.write_text("name: rf\ninput: [2, 16, 16]\nlayers:\n"
+                    "  - conv: {out: 2, kernel: 3, stride: 2, name: a}\n"
+                    "  - conv: {out: 2, kernel: 3, name: b, from: input}\n  - relu\n")
+    a = cnncli.analyze(str(path))
+    ctx = Context(a)
+    rows = {r.path: r for r in a.root.walk()}
+    rf = {row: {f.name: (f.formula, f.value) for f in ctx.figures(rows[row])}
+          for row in ("b", "2")}
+    assert rf["b"]["receptive field"] == ("1 + (3 − 1) · 1", 3)
+    assert rf["b"]["RF stride"] == ("1 · 1", 1)
+    assert rf["2"]["receptive field"] == ("3 + (1 − 1) · 1", 3)  # relu reads b
+
+
+def test_explain_gives_a_join_its_own_figures(spec: str) -> None:
+    """A join is explained as what it does to the outputs it reads (it was explained as a
+    residual's add, `body + shortcut`; a concat as a composite's join with no branches,
+    `output channels =  = 16`; a multiply had no figure for its work)."""
+    from cnncli.analysis.explain import Context
+
+    a = cnncli.analyze(spec)
+    ctx = Context(a)
+    rows = {r.path: r for r in a.root.walk()}
+    first = {p: ctx.figures(rows[p])[0] for p in ("sum", "scaled", "out", "up.cat")}
+    assert [(f.name, f.formula, f.value) for f in first.values()] == [
+        ("other ops", "2 · 32 · 32", 2048), ("other ops", "2 · 32 · 32", 2048),
+        ("output channels", "2 + 3", 5), ("output channels", "8 + 8", 16)]
+    assert first["sum"].note == "one add per output element for each input after the first"
+
+
+def test_explain_counts_each_input_after_the_first(tmp_path: Path) -> None:
+    from cnncli.analysis.explain import Context
+
+    path = tmp_path / "three.yaml"
+    path.write_text("name: three\ninput: [2, 4, 4]\nlayers:\n  - relu: {name: a}\n"
+                    "  - add: {from: [a, a, input], name: s}\n")
+    a = cnncli.analyze(str(path))
+    row = next(r for r in a.root.walk() if r.path == "s")
+    figure = Context(a).figures(row)[0]
+    assert (figure.formula, figure.value) == ("2 · 2 · 4 · 4", 64) and row.other_ops == 64
