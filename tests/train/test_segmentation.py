@@ -428,3 +428,16 @@ def test_resume_mid_epoch_keeps_the_partial_confusion(tmp_path: Path, write_spec
     a, b = (checkpoint.load(tmp_path / name / "last.pt") for name in "ab")
     assert_same_weights(a, b)
     assert [r["train_miou"] for r in a["history"]] == [r["train_miou"] for r in b["history"]]
+
+
+@pytest.mark.slow
+def test_unet_small_learns_the_shapes(tmp_path: Path, monkeypatch) -> None:
+    """The README's run, shortened: the zoo's unet_small on the shapes set (val mIoU 0.34
+    after 3 epochs, 0.89 after 9, on this seed)."""
+    monkeypatch.chdir(tmp_path)
+    code = subprocess.run([sys.executable, "-m", "cnncli", "train", "unet_small", "--epochs",
+                           "3", "--out", "run"], capture_output=True, text=True, timeout=600)
+    assert code.returncode == 0, code.stderr[-2000:]
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    history = [json.loads(line) for line in lines]
+    assert history[-1]["val_miou"] > 0.3
