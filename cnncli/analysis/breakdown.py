@@ -13,6 +13,7 @@ from .report import (
     layer_record,
     markdown_table,
     no_macs,
+    reads,
     rows_csv,
     totals_table,
 )
@@ -26,7 +27,8 @@ def _share(part: int, whole: int) -> float:
 def _layers(a: Analysis, depth: int | None, top: int | None) -> list[tuple[Row, dict[str, Any]]]:
     """Each row shown with its record (the tables ask the row whether its work is MACs)."""
     total = a.root.macs * a.batch
-    pairs = [(r, layer_record(r, a.batch)) for r in a.root.frontier(depth)]
+    shown = reads(a.root, depth)
+    pairs = [(r, layer_record(r, a.batch, shown)) for r in a.root.frontier(depth)]
     for _, rec in pairs:
         rec["macs_percent"] = _share(rec["macs"], total)
     if top is not None:
@@ -93,8 +95,13 @@ def _mac_cells(r: dict[str, Any], none: bool) -> list[str]:
     return [f"{r['macs']:,}", f"{r['macs_percent']:.2f}", f"{r['flops']:,}"]
 
 
+def _label(r: dict[str, Any]) -> str:
+    """The path, and what the row reads when it is not the row above (as in summary)."""
+    return f"{r['path']} ← {', '.join(r['reads'])}" if "reads" in r else r["path"]
+
+
 def _layer_cells(pairs: list[tuple[Row, dict[str, Any]]]) -> list[list[str]]:
-    return [[r["path"], r["type"], shape_text(r["output"]),
+    return [[_label(r), r["type"], shape_text(r["output"]),
              *_mac_cells(r, no_macs(row)), f"{r['other_ops']:,}", f"{r['params']:,}"]
             for row, r in pairs]
 

@@ -335,3 +335,12 @@ def test_explain_counts_each_input_after_the_first(tmp_path: Path) -> None:
     row = next(r for r in a.root.walk() if r.path == "s")
     figure = Context(a).figures(row)[0]
     assert (figure.formula, figure.value) == ("2 · 2 · 4 · 4", 64) and row.other_ops == 64
+
+
+def test_flops_marks_what_a_row_reads(spec: str, cli) -> None:
+    code, out, _ = cli("flops", spec, "--wide", "--depth", "1")
+    assert code == 0
+    assert " up ← down, inc " in out and " sum ← head, head2 " in out
+    code, out, _ = cli("flops", spec, "--format", "json", "--depth", "1")
+    rows = {r["path"]: r.get("reads") for r in json.loads(out)["by_layer"]}
+    assert rows["up"] == ["down", "inc"] and rows["pool"] is None
