@@ -173,10 +173,11 @@ class Resolver:
         declared = {arg.name: arg for arg in cls.args}
         options: dict[str, Any] = {}
         scope = ctx.scope
-        if "like" in args and "size" in declared:  # the size of another feature map
+        sized = "size" in declared and declared["size"].kind == "pair"  # a map's H and W
+        if "like" in args and sized:  # the size of another feature map
             options["size"] = graph.like_size(args, ctx.tensors, ctx.ahead, kind, path)
         for key in args:  # values as written, evaluated; create checks them (and the keys)
-            if key in COMMON_KEYS or (key == "like" and "size" in declared):
+            if key in COMMON_KEYS or (key == "like" and sized):
                 continue
             arg = declared.get(key)
             if arg is None:

@@ -148,6 +148,8 @@ def bad(tmp_path: Path, cli, body: str) -> str:
      "bad.yaml:5:18: layer 1: from: a has no part 'x' (its parts: none)"),
     ("  - flatten: {name: flat}\n  - adaptive_avgpool: {like: flat}\n",
      "bad.yaml:5:30: layer 1: like: 'flat' is 192, not a feature map (CxHxW)"),
+    ("  - conv: {out: 4, kernel: 1, name: a}\n  - lrn: {like: a}\n",
+     "bad.yaml:5:11: layer 1: lrn has no option 'like'; its options: size, alpha, beta, k"),
 ])
 def test_mistakes_are_located(tmp_path: Path, cli, body: str, message: str) -> None:
     assert bad(tmp_path, cli, body) == f"error: {message}\n"
