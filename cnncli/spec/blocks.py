@@ -43,6 +43,9 @@ class Block:
     #: names of its tensor inputs (`inputs: [x, skip]`), the first the output flowing in;
     #: empty: the one input, read as `input`
     inputs: tuple[str, ...] = ()
+    #: names of parts of its body that callers read as `CALL.NAME` (`outputs: [p3, p4]`);
+    #: empty: any part may be read
+    outputs: tuple[str, ...] = ()
 
 
 def parse_block(name: str, raw: Any, mark: Mark) -> Block:
@@ -53,7 +56,7 @@ def parse_block(name: str, raw: Any, mark: Mark) -> Block:
     if not isinstance(raw, YMap):
         raise SpecError(f"block {name!r} must be a mapping with params and one of "
                         f"{', '.join(BLOCK_BODIES)}", mark)
-    allowed = ("params", "description", "inputs", *BLOCK_BODIES)
+    allowed = ("params", "description", "inputs", "outputs", *BLOCK_BODIES)
     for key in raw:
         if key not in allowed:
             raise SpecError(f"unknown key {key!r} in block {name!r}{did_you_mean(key, allowed)}"
@@ -85,7 +88,20 @@ def parse_block(name: str, raw: Any, mark: Mark) -> Block:
     if kind == "layers":
         kind, body = "sequence", wrap({"layers": body}, raw.mark_of("layers"))
     return Block(name, params, kind, body, raw.mark_of(bodies[0]), mark,
-                 _inputs(raw, name, params))
+                 _inputs(raw, name, params), _names(raw, "outputs", name))
+
+
+def _names(raw: YMap, key: str, name: str) -> tuple[str, ...]:
+    """A block's `outputs:`: a list of plain names, none twice."""
+    if key not in raw:
+        return ()
+    names = raw[key]
+    if not isinstance(names, list) or not names or not all(
+            isinstance(n, (str, int)) and not isinstance(n, bool) for n in names) \
+            or len({str(n) for n in names}) != len(names):
+        raise SpecError(f"{key} of block {name!r} must be a list of names of parts of its "
+                        "body, none twice, e.g. [p3, p4]", raw.mark_of(key))
+    return tuple(str(n) for n in names)
 
 
 def _inputs(raw: YMap, name: str, params: YMap) -> tuple[str, ...]:

@@ -77,6 +77,9 @@ def lookup(name: str, tensors: Any, ahead: Any, mark: Mark, path: str) -> Node:
         raise SpecError(f"from: no earlier output is named {name!r} here; the names this "
                         f"entry can read: {known}", mark, path)
     for part in rest:
+        if node.exports and part not in node.exports:
+            raise SpecError(f"from: {node.path} gives the outputs {', '.join(node.exports)} "
+                            f"(its block's outputs:), not {part!r}", mark, path)
         inner = _child(node, part)
         if inner is None:
             kids = ", ".join(c.name for c in _named(node)) or "none"
@@ -110,6 +113,18 @@ def _named(node: Node) -> list[Node]:
 
 def _child(node: Node, name: str) -> Node | None:
     return next((c for c in _named(node) if c.name == name), None)
+
+
+def declare_outputs(node: Node, block: str, names: tuple[str, ...], mark: Mark,
+                    path: str) -> None:
+    """A block call's `outputs:`: each must name a part of the body as resolved here."""
+    parts = {c.name for c in _named(node)}
+    for name in names:
+        if name not in parts:
+            raise SpecError(f"block {block!r} declares the output {name!r}, but its body has "
+                            f"no part of that name here (its parts: {', '.join(sorted(parts))})",
+                            mark, path)
+    node.exports = names
 
 
 def join(op: str, args: YMap, mark: Mark, tensors: Any, ahead: Any, name: str, path: str,

@@ -38,6 +38,9 @@ class Node:
     #: entry's output (or its composite's input); the first is its input (a block call's
     #: others are its further inputs, read inside it; a join reads them all)
     sources: tuple[str, ...] = field(default=(), kw_only=True)
+    #: a block call's declared `outputs:`, the only parts a dotted name may read (empty:
+    #: any part)
+    exports: tuple[str, ...] = field(default=(), kw_only=True)
 
 
 #: the path that stands for the network's input among `sources`

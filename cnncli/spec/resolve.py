@@ -234,8 +234,10 @@ class Resolver:
         body = replace(ctx, scope=inner, calls=(*calls, block.name),
                        inline=ctx.inline and block.body_kind == "repeat",
                        tensors=block_inputs(block, reads, ctx, args, mark), ahead={})
-        return self.composite(block.body_kind, block.body, block.body_mark, body, name,
-                              block.name)
+        built, out = self.composite(block.body_kind, block.body, block.body_mark, body, name,
+                                    block.name)
+        graph.declare_outputs(built, block.name, block.outputs, block.mark, path)
+        return built, out
 
     # -- composites -------------------------------------------------------------------
 

@@ -346,3 +346,35 @@ def test_flops_marks_what_a_row_reads(spec: str, cli) -> None:
     code, out, _ = cli("flops", spec, "--format", "json", "--depth", "1")
     rows = {r["path"]: r.get("reads") for r in json.loads(out)["by_layer"]}
     assert rows["up"] == ["down", "inc"] and rows["pool"] is None
+
+
+BACKBONE = """\
+name: bout
+input: [3, 32, 32]
+blocks:
+  backbone:
+    outputs: [c2, c3]
+    layers:
+      - conv: {out: 8, kernel: 3, stride: 2, padding: 1, name: c1}
+      - conv: {out: 16, kernel: 3, stride: 2, padding: 1, name: c2}
+      - conv: {out: 32, kernel: 3, stride: 2, padding: 1, name: c3}
+layers:
+  - backbone: {name: body}
+  - conv: {out: 8, kernel: 1, from: body.READ, name: lat}
+"""
+
+
+def test_a_blocks_declared_outputs_are_what_callers_read(tmp_path: Path, cli) -> None:
+    path = tmp_path / "bout.yaml"
+    path.write_text(BACKBONE.replace("READ", "c2"))
+    lat = next(r for r in cnncli.analyze(str(path)).root.walk() if r.path == "lat")
+    assert lat.input == (16, 8, 8) and lat.node.sources == ("body.c2",)
+    path.write_text(BACKBONE.replace("READ", "c1"))
+    code, _, err = cli("check", str(path))
+    assert code == 2 and err == (f"error: {path}:12:37: layer lat: from: body gives the outputs "
+                                 "c2, c3 (its block's outputs:), not 'c1'\n")
+    path.write_text(BACKBONE.replace("[c2, c3]", "[c2, c9]").replace("READ", "c2"))
+    code, _, err = cli("check", str(path))
+    assert code == 2 and err == (f"error: {path}:4:3: layer body: block 'backbone' declares the "
+                                 "output 'c9', but its body has no part of that name here (its "
+                                 "parts: c1, c2, c3)\n")
