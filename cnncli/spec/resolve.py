@@ -81,7 +81,7 @@ class Resolver:
         seen: dict[str, Mark] = {}
         index, shape, last = first_index, ctx.shape, ctx.last
         # this list's names (`from:`) in front of the enclosing lists'
-        tensors: ChainMap[str, Node] = ChainMap({}, dict(ctx.tensors))
+        tensors: ChainMap[str, Node] = ChainMap({}, ctx.tensors)  # a view, not a copy
         ahead = _given_names(raw)
         for item, item_mark in zip(raw, raw.item_marks):
             here = replace(ctx, shape=shape, start=index, last=last, tensors=tensors,
