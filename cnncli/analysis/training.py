@@ -32,6 +32,9 @@ class _Tensor:
     grad: bool  # requires grad
     last: bool = False  # lies channels-last (see Layout)
     dense: bool = True  # False: a split's share of a wider tensor
+    #: its strides are channels-last's even where that order is not distinct (one channel, or
+    #: one position): torch.cat and the convs still follow them (suggest_memory_format)
+    strided: bool = False
 
 
 def _channels_last(shape: Shape, last: bool) -> bool:
@@ -90,7 +93,7 @@ class _Walk:
     def new(self, grad: bool, shape: tuple[int, ...], last: bool = False) -> _Tensor:
         self.made += 1
         self.sizes[self.made] = elements(shape)
-        return _Tensor(self.made, grad, _channels_last(shape, last))
+        return _Tensor(self.made, grad, _channels_last(shape, last), strided=last)
 
     def node(self, row: Row, x: _Tensor) -> _Tensor:
         node = row.node
@@ -132,7 +135,7 @@ class _Walk:
         self.by_row[row.path] = 0
         grad = any(t.grad for t in ins)
         if node.op == "concat":  # torch.cat's rule: channels-last when every part is
-            return self.new(grad, row.output, all(t.last for t in ins))
+            return self.new(grad, row.output, all(t.strided for t in ins))
         acc = ins[0]  # a chain of adds: each sum a new tensor in the first operand's order
         for _ in ins[1:]:
             acc = self.new(grad, row.output, acc.last)
@@ -145,12 +148,12 @@ class _Walk:
         out = x
         node = row.node
         if isinstance(node, Concat) and node.split and len(node.branches) > 1:
-            x = _Tensor(x.key, x.grad, x.last, dense=False)
+            x = _Tensor(x.key, x.grad, x.last, dense=False, strided=x.strided)
         for child in row.children:
             if child.op == "concat" and child.node is node:  # its own, not a join in it
                 self.by_row[child.path] = 0
                 out = self.new(any(t.grad for t in outs), child.output,
-                               all(t.last for t in outs))
+                               all(t.strided for t in outs))
             elif child.role == "branch":
                 outs.append(self.node(child, x))
             else:
@@ -192,9 +195,9 @@ class _Walk:
         grad = x.grad or trainable
         layout = Layout(x.last, x.dense, self.batch)
         if layer.output_is_input(row.input, layout):
-            out = _Tensor(x.key, grad, x.last, x.dense)
+            out = _Tensor(x.key, grad, x.last, x.dense, x.strided)
         else:
-            out = self.new(grad, row.output, layer.channels_last(row.input, x.last))
+            out = self.new(grad, row.output, layer.channels_last(row.input, x.strided))
         charged = 0
         if grad:  # else autograd records nothing for this layer
             assert cost is not None  # a layer row keeps its node's cost

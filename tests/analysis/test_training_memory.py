@@ -208,3 +208,18 @@ def test_summary_train_json_and_table(capsys: pytest.CaptureFixture[str]) -> Non
     code, out, err = run_cli(["summary", "lenet5", "--train", "--max-batch", "8XB"], capsys)
     assert code == 2 and "--max-batch takes a memory size" in err
     assert "Traceback" not in out + err
+
+
+def test_cat_of_one_channel_maps_follows_their_strides(tmp_path) -> None:
+    """A one-channel map made channels-last (a pointwise linear) has channels-last strides
+    though its order is not distinct: torch.cat keeps them, so the shuffle after the cat
+    copies, and the conv beside it keeps the cat's own output."""
+    spec = tmp_path / "cat1.yaml"
+    spec.write_text(
+        "name: cat1\ninput: [6, 4, 4]\nlayers:\n"
+        "  - concat: {branches: [[linear: {out: 1, pointwise: true}],\n"
+        "                        [linear: {out: 2, pointwise: true}]]}\n"
+        "  - concat: {branches: [[conv: {out: 3, kernel: 1}],\n"
+        "                        [channel_shuffle: {groups: 3}, gelu]]}\n")
+    for batch in (1, 2):
+        assert predicted(str(spec), batch) == measured(str(spec), batch, "cpu")
