@@ -13,7 +13,7 @@ from typing import Any
 
 from ..layers import shape_text
 from .analyze import Analysis
-from .report import _outputs, human
+from .report import human, outputs_text
 
 PX = {"name": 7.9, "info": 6.8, "title": 6.8, "head": 10.4, "totals": 7.4}  # px a character
 INPUT_FILL, OP_FILL, FRAME_FILL = "#dbe7f5", "#eef2f7", "#f7f9fc"
@@ -69,7 +69,7 @@ def totals_text(a: Analysis, depth: int | None) -> str:
     t = a.totals()
     line = (f"{t['params']:,} params ({human(t['params'])}) · {t['macs']:,} MACs "
             f"({human(t['macs'])}) · input {shape_text(a.input)} → "
-            f"{'outputs' if a.network.outputs else 'output'} {_outputs(a)}")
+            f"{'outputs' if a.network.outputs else 'output'} {outputs_text(a)}")
     if a.batch != 1:
         line += f" · batch {a.batch}"
     return line + (f" · blocks below depth {depth} closed" if depth is not None else "")

@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import UsageError, did_you_mean
 from ..layers import shape_text
 from ..layers.base import Figure, dot
-from ..spec.ir import INPUT, Join, Residual
+from ..spec.ir import INPUT, Join, Residual, shown_path
 from ..spec.zoo import zoo_dir
 from .analyze import RF, Analysis, Row
 from .lessons import Lesson, lessons
@@ -45,10 +45,7 @@ class Context:
         for child in row.children:
             self.parents[child.path] = row
             reads = child.node.sources if child.node.path == child.path else ()
-            if reads:  # from: a named output (_visit starts it there)
-                self._visit(child, prev)
-                prev = child.rf
-            elif child.role in ("branch", "shortcut"):
+            if child.role in ("branch", "shortcut") and not reads:
                 self._visit(child, rf)  # branches and shortcuts all start from the input
             else:
                 self._visit(child, prev)
@@ -84,8 +81,6 @@ def _own(row: Row, parent: Row | None) -> tuple[list[Figure], Step | None]:
         assert cost is not None  # a layer row keeps its node's cost
         return row.layer.explain(row.input, cost), (cost.rf_kernel, cost.rf_stride,
                                                     cost.rf_upsample)
-    if isinstance(row.node, Join):
-        return [_join(row, row.node)], None
     if row.op == "add":
         return [Figure("other ops", dot(*row.output), row.other_ops,
                        "one add per element: body + shortcut")], None
@@ -102,7 +97,7 @@ def _join(row: Row, node: Join) -> Figure:
     """A join of named outputs: the channels it concatenates, or its elementwise ops."""
     if node.op == "concat" and node.axis:  # along another axis (YOLO's anchors)
         axis = node.axis
-        names = ", ".join("input" if p == INPUT else p for p in node.sources)
+        names = ", ".join(shown_path(p) for p in node.sources)
         return Figure(f"output axis {axis}", " + ".join(str(s[axis]) for s in node.shapes),
                       row.output[axis], f"{names} joined along axis {axis}; the other axes "
                       "must agree")
@@ -118,12 +113,12 @@ def _join(row: Row, node: Join) -> Figure:
 def input_phrase(row: Row) -> str:
     """What a row reads: the input shape, and where it comes from when it reads named
     outputs (`input 8x32x32 (from up)`; a join: each input with its shape)."""
-    node, named = row.node, lambda p: "input" if p == INPUT else p
+    node = row.node
     if isinstance(node, Join):
-        return "inputs " + ", ".join(f"{named(p)} {shape_text(s)}"
+        return "inputs " + ", ".join(f"{shown_path(p)} {shape_text(s)}"
                                      for p, s in zip(node.sources, node.shapes))
     own = node.sources if node.path == row.path else ()
-    where = f" (from {', '.join(named(p) for p in own)})" if own else ""
+    where = f" (from {', '.join(shown_path(p) for p in own)})" if own else ""
     return f"input {shape_text(row.input)}{where}"
 
 

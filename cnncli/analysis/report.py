@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..layers import shape_text
-from ..spec.ir import INPUT
+from ..spec.ir import shown_path
 from .analyze import Analysis, Row
 from .table import KeyValues, TextTable, mib, wrap_text
 
@@ -99,7 +99,7 @@ def reads(root: Row, depth: int | None) -> dict[str, list[str]]:
         sources = own or inherited
         if not row.children or (depth is not None and row.depth >= depth):
             if sources:
-                found[row.path] = ["input" if p == INPUT else p for p in sources]
+                found[row.path] = [shown_path(p) for p in sources]
             return
         for i, child in enumerate(row.children):
             visit(child, sources if i == 0 else ())
@@ -231,7 +231,7 @@ def no_macs(row: Row) -> bool:
     return row.is_layer and not row.layer.counts_macs
 
 
-def _outputs(a: Analysis) -> str:
+def outputs_text(a: Analysis) -> str:
     """The output shape, or each named output's (`p3 256x80x80, p4 ...`)."""
     named = a.network.outputs
     if not named:
@@ -244,7 +244,7 @@ def totals_lines(a: Analysis) -> list[tuple[str, str]]:
     per = "" if a.batch == 1 else f" (batch {a.batch})"
     return [
         ("Input", f"{shape_text(a.input)} x batch {a.batch}, {a.dtype}"),
-        ("Output", _outputs(a)),
+        ("Output", outputs_text(a)),
         ("Params", f"{t['params']:,} ({human(t['params'])})"),
         ("Trainable params", f"{t['trainable_params']:,}"),
         ("Buffers", f"{t['buffers']:,}"  # what they hold, where there are any

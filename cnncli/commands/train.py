@@ -152,41 +152,38 @@ def evaluate(checkpoint: str, data: str | None, data_dir: str | None, split: str
     if fmt == "json":
         emit("json", json.dumps(result, indent=2))
         return
-    from ..analysis.report import TextTable
-
     if "miou" in result:
         emit("table", _segmentation_eval(result))
         return
-    classes = result["classes"]
-    per_class = [[name, f"{acc:.4f}" if acc is not None else "—", f"{n:,}"]
-                 for name, acc, n in zip(classes, result["per_class_accuracy"],
-                                         result["per_class_count"])]
-    matrix = [[classes[i], *[str(v) for v in row]] for i, row in enumerate(result["confusion"])]
     head = (f"{result['checkpoint']}: {result['dataset']} {result['split']}, "
             f"{result['count']:,} images\n\n accuracy {result['accuracy']:.4f}   "
             f"loss {result['loss']:.4f}\n")
-    emit("table", [head,
-                   TextTable("Per class", ("Class", "Accuracy", "Images"), per_class, 1),
-                   TextTable("Confusion matrix (rows: true class, columns: predicted)",
-                             ["true \\ pred", *classes], matrix, 1)])
+    emit("table", [head, *_per_class_tables(result, ("Accuracy", "Images"),
+                                            "per_class_accuracy", "per_class_count", "")])
 
 
 def _segmentation_eval(result: dict[str, Any]) -> list[Any]:
     """A segmentation eval: pixel accuracy, mIoU and loss, IoU per class, the confusion
     matrix in pixels."""
-    from ..analysis.report import TextTable
-
-    classes = result["classes"]
-    per_class = [[name, f"{iou:.4f}" if iou is not None else "—", f"{n:,}"]
-                 for name, iou, n in zip(classes, result["per_class_iou"],
-                                         result["per_class_pixels"])]
-    matrix = [[classes[i], *[str(v) for v in row]] for i, row in enumerate(result["confusion"])]
     head = (f"{result['checkpoint']}: {result['dataset']} {result['split']}, "
             f"{result['count']:,} images, {result['pixels']:,} pixels\n\n pixel accuracy "
             f"{result['pixel_accuracy']:.4f}   mIoU {result['miou']:.4f}   "
             f"loss {result['loss']:.4f}\n")
-    return [head, TextTable("Per class", ("Class", "IoU", "Pixels"), per_class, 1),
-            TextTable("Confusion matrix in pixels (rows: true class, columns: predicted)",
+    return [head, *_per_class_tables(result, ("IoU", "Pixels"), "per_class_iou",
+                                     "per_class_pixels", " in pixels")]
+
+
+def _per_class_tables(result: dict[str, Any], columns: tuple[str, str], score: str,
+                      count: str, unit: str) -> list[Any]:
+    """An eval's per-class table (a score and a count per class) and its confusion matrix."""
+    from ..analysis.report import TextTable
+
+    classes = result["classes"]
+    per_class = [[name, f"{value:.4f}" if value is not None else "—", f"{n:,}"]
+                 for name, value, n in zip(classes, result[score], result[count])]
+    matrix = [[classes[i], *[str(v) for v in row]] for i, row in enumerate(result["confusion"])]
+    return [TextTable("Per class", ("Class", *columns), per_class, 1),
+            TextTable(f"Confusion matrix{unit} (rows: true class, columns: predicted)",
                       ["true \\ pred", *classes], matrix, 1)]
 
 

@@ -173,7 +173,7 @@ def kept(analysis: Analysis) -> frozenset[str]:
     """The paths whose outputs a later step reads by name."""
     paths = {n.path for n in analysis.network.outputs.values()}
     for row in analysis.root.walk():
-        paths.update(row.node.sources if row.node is not analysis.network.root else ())
+        paths.update(row.node.sources)
     return frozenset(paths)
 
 

@@ -45,6 +45,11 @@ class Node:
 
 #: the path that stands for the network's input among `sources`
 INPUT = "(input)"
+
+
+def shown_path(path: str) -> str:
+    """A source path as the spec writes it: `input` for the network's input."""
+    return "input" if path == INPUT else path
 #: the path of a tensor no node gives: the sum or concatenation an `after` list starts
 #: from, a split concat's share (a block called there cannot read its input by name)
 UNNAMED = "(unnamed)"
