@@ -52,7 +52,7 @@ OPTIONAL = {  # the optional arguments of the simpler types: each given half the
     "layer_norm": {"eps": (1e-6,), "affine": (True, False)},
     "layer_scale": {"init": (0.5,)},
 }
-TYPES = sorted({cls.name for cls in REGISTRY.values()})  # every registered type, by its name
+TYPES = sorted({cls.name for cls in REGISTRY.values() if cls.priced})  # every type torch builds
 
 
 @dataclass(frozen=True)

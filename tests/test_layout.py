@@ -26,11 +26,11 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "cnncli"
-LAYERS = ["errors", "files", "layers", "spec", "analysis", "model", "train", "commands"]
+LAYERS = ["errors", "files", "layers", "onnxin", "spec", "analysis", "model", "train", "commands"]
 MAX_LINES = 400
 #: modules allowed past MAX_LINES, each with its reason
 #: the libraries worth deferring into a function (what makes a module slow to import)
-HEAVY = ("torch", "matplotlib", "onnx", "onnxruntime", "onnxscript", "PIL", "rich")
+HEAVY = ("torch", "matplotlib", "onnx", "onnxruntime", "onnxscript", "PIL", "rich", "numpy")
 MODULES = sorted(PACKAGE.rglob("*.py"))
 
 

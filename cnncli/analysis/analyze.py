@@ -177,6 +177,11 @@ class Analysis:
     def output(self) -> Shape:
         return self.root.output
 
+    def unpriced(self) -> list[Row]:
+        """Layers whose work cnncli does not know (an imported file's onnx_op entries): the
+        totals leave them out and say they are partial."""
+        return [row for row in self.root.walk() if row.is_layer and not row.layer.priced]
+
     def totals(self) -> dict[str, Any]:
         r, b = self.root, self.batch
         element = DTYPE_BYTES[self.dtype]

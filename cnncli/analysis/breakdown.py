@@ -11,6 +11,7 @@ from .report import (
     CONVENTIONS,
     header_record,
     layer_record,
+    mark_partial,
     markdown_table,
     no_macs,
     reads,
@@ -73,7 +74,7 @@ def flops_json(a: Analysis, depth: int | None, top: int | None) -> str:
     doc["by_layer"] = by_layer(a, depth, top)
     doc["by_block"] = by_block(a)
     doc["by_type"] = by_type(a)
-    doc["totals"] = a.totals()
+    mark_partial(doc, a)
     return json.dumps(doc, indent=2)
 
 

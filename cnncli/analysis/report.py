@@ -177,7 +177,7 @@ def summary_json(a: Analysis, depth: int | None, training: Any = None) -> str:
     if training is not None:
         for record, row in zip(doc["layers"], a.root.frontier(depth)):
             record["saved_bytes"] = training.saved(row)
-    doc["totals"] = a.totals()
+    mark_partial(doc, a)
     if training is not None:
         doc["training"] = training.as_dict()
     return json.dumps(doc, indent=2)
@@ -239,10 +239,36 @@ def outputs_text(a: Analysis) -> str:
     return ", ".join(f"{name} {shape_text(node.output)}" for name, node in named.items())
 
 
+def unpriced_ops(a: Analysis) -> list[dict[str, Any]]:
+    """Each operator cnncli could not price: its name, how many, and where."""
+    ops: dict[str, list[str]] = {}
+    for row in a.unpriced():
+        ops.setdefault(row.layer.op, []).append(row.path)
+    return [{"op": op, "count": len(paths), "paths": paths} for op, paths in ops.items()]
+
+
+def mark_partial(doc: dict[str, Any], a: Analysis) -> None:
+    """The totals in a JSON document, `partial` when some operator was not priced, and the
+    list of those (`unpriced`)."""
+    doc["totals"] = {**a.totals(), "partial": bool(a.unpriced())}
+    if a.unpriced():
+        doc["unpriced"] = unpriced_ops(a)
+
+
+def partial_line(a: Analysis) -> list[tuple[str, str]]:
+    ops = unpriced_ops(a)
+    if not ops:
+        return []
+    listed = "; ".join(f"{o['op']} x{o['count']} ({', '.join(o['paths'][:3])}"
+                       f"{', ...' if o['count'] > 3 else ''})" for o in ops)
+    return [("PARTIAL", f"the totals leave out {sum(o['count'] for o in ops)} operator(s) "
+                        f"cnncli cannot price: {listed}")]
+
+
 def totals_lines(a: Analysis) -> list[tuple[str, str]]:
     t = a.totals()
     per = "" if a.batch == 1 else f" (batch {a.batch})"
-    return [
+    return partial_line(a) + [
         ("Input", f"{shape_text(a.input)} x batch {a.batch}, {a.dtype}"),
         ("Output", outputs_text(a)),
         ("Params", f"{t['params']:,} ({human(t['params'])})"),

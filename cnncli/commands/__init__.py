@@ -42,6 +42,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
                 "of MACs."),
     "verify": ("cnncli.commands.model:verify",
                "Build the model, run it and compare every layer with the analysis."),
+    "import": ("cnncli.commands.model:import_onnx",
+               "Turn an ONNX file into a spec and its weights (FILE.yaml, FILE.pt)."),
     "export": ("cnncli.commands.model:export",
                "Write a model as pt2 (torch.export), ONNX or TorchScript, and check the file."),
     "train": ("cnncli.commands.train:train",

@@ -130,3 +130,39 @@ def export(spec: str, fmt: str | None, output: str, force: bool, overrides: tupl
         click.echo(note, err=True)
     click.echo(f"wrote {result.path} ({result.format}, {result.path.stat().st_size:,} bytes); "
                f"checked with {result.checked_with}{diff}")
+
+
+@click.command("import")
+@click.argument("source", metavar="MODEL.onnx")
+@click.option("--output", "-o", required=True, metavar="FILE.yaml",
+              help="The spec to write; the weights go beside it as FILE.pt (a state_dict).")
+@click.option("--input", "input_shape", metavar="CxHxW", default=None,
+              help="Input shape per sample, for a file whose input is not fixed  [default: "
+                   "the file's]")
+@click.option("--force", is_flag=True, help="Overwrite FILE.yaml and FILE.pt if they exist.")
+def import_onnx(source: str, output: str, input_shape: str | None, force: bool) -> None:
+    """Turn an ONNX file into a spec and its weights: `cnncli import resnet50.onnx -o
+    resnet50.yaml` writes resnet50.yaml and resnet50.pt, so that `cnncli summary`, `verify`,
+    `train ... --weights resnet50.pt` work on the network.
+
+    The spec follows the module tree the exporter recorded (torch's names, so the weights
+    keep theirs), with `from:` where the graph branches, and a repeated unit (a ResNet
+    stage's blocks) as one block and a repeat. With onnxruntime installed (the onnx extra)
+    the imported network is run against the file on a random input and the largest
+    difference is printed. A node cnncli cannot express is named, and nothing is written
+    (exit 2).
+    """
+    from .. import onnxin
+    from ..model.onnximport import import_onnx as run_import
+    from ..spec.load import parse_shape
+
+    if not source.lower().endswith(".onnx") or not Path(source).is_file():
+        raise UsageError(f"{source}: no such ONNX file (give a path ending in .onnx)")
+    given = parse_shape(input_shape) if input_shape else None
+    result = run_import(onnxin.load(source, given), output, force)
+    checked = (f"{result.unchecked}, so the outputs were not compared"
+               if result.max_abs_diff is None else
+               f"outputs equal onnxruntime's on a random input, max |diff| "
+               f"{result.max_abs_diff:.1e}")
+    click.echo(f"wrote {result.spec} and {result.weights} ({result.tensors} tensors); "
+               f"{checked}")

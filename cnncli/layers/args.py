@@ -123,6 +123,11 @@ class Arg(Generic[T]):
             return self._table(value)
         if self.kind == "choice":
             return self._choice(value)
+        if self.kind == "text":
+            if not isinstance(value, str) or not value or len(value) > 200:
+                raise ArgError(f"{self.name} must be a word of at most 200 characters, got "
+                               f"{yaml_repr(value)}")
+            return value
         if self.kind in ("ints", "sizes"):
             return self._list(value)
         if self.kind == "scale":

@@ -145,6 +145,9 @@ class Layer:
     #: True when the layer's parameters are fixed values, never trained (YOLOv8's DFL
     #: integral): counted as parameters, never as trainable ones
     fixed_params: ClassVar[bool] = False
+    #: False for a layer whose work cnncli does not know (an imported ONNX operator): its
+    #: figures are not counted, and totals that include it are marked partial
+    priced: ClassVar[bool] = True
     #: what the layer's buffers hold, for the summary's Buffers line ("" if it has none)
     buffer_note: ClassVar[str] = ""
     #: under autocast: "half" for ops run in fp16/bf16 (conv, linear), "fp32" for ops autocast

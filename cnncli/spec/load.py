@@ -59,7 +59,10 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
     family's name is; one variant alone is used.
     """
     files: dict[str, str] = {}
-    data = _read(file, files)
+    if file.lower().endswith(".onnx"):
+        data = _read_onnx(file, files, input_shape)
+    else:
+        data = _read(file, files)
     if data is None:
         raise SpecError("the spec file is empty", Mark(file, 1, 1))
     if not isinstance(data, YMap):
@@ -122,6 +125,18 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
 
 def _read(path: str, files: dict[str, str]) -> Any:
     text = _read_stdin() if path == STDIN else read_text(path)
+    files[path] = text
+    return parse_yaml(text, path)
+
+
+def _read_onnx(path: str, files: dict[str, str],
+               input_shape: str | tuple[int, ...] | None) -> Any:
+    """An ONNX file as the spec `cnncli import` writes for it (numpy, which the importer
+    uses, is a heavy import: only a file that needs it loads it)."""
+    from .. import onnxin
+
+    given = parse_shape(input_shape) if isinstance(input_shape, str) else input_shape
+    text = onnxin.load(path, given).text
     files[path] = text
     return parse_yaml(text, path)
 

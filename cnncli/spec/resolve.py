@@ -188,6 +188,9 @@ class Resolver:
                 raise SpecError(f"{kind}: {key} must be true or false, got {args[key]!r} (YAML "
                                 "1.1 read it as a boolean, cnncli does not: write true or "
                                 "false)", where, path)
+            if arg.kind == "text":  # a word written as it is (an onnx_op's operator)
+                options[key] = args[key]
+                continue
             options[key] = value(args[key], scope, where, arg.words, path)
         try:
             layer = cls.create(**options)

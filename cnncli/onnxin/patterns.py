@@ -1,0 +1,151 @@
+"""Several ONNX nodes that are one cnncli layer: x·sigmoid(x) (SiLU), the erf form of GELU,
+a bias Add after a MatMul, a channel shuffle's Reshape-Transpose-Reshape, and the binary
+elementwise ops between activations (joins) or with a constant (a layer scale)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .graph import Unsupported, Val, Walk
+from .proto import Node
+
+
+def _other(node: Node, name: str) -> str:
+    """The input of a two-input node that is not `name`."""
+    a, b = node.inputs[:2]
+    return b if a == name else a
+
+
+def _scalar(walk: Walk, name: str) -> float | None:
+    value = walk.values.get(name)
+    if value is None or value.const is None or value.const.size != 1:
+        return None
+    return float(value.const.reshape(-1)[0])
+
+
+def silu(walk: Walk, node: Node) -> bool:
+    """Sigmoid(x) whose one consumer is Mul(x, ·): SiLU. Takes both nodes."""
+    mul = walk.sole_consumer(node.outputs[0])
+    x = node.inputs[0]
+    if mul is None or mul.op != "Mul" or _other(mul, node.outputs[0]) != x:
+        return False
+    walk.done.add(id(mul))
+    walk.values[mul.outputs[0]] = walk.add("silu", {}, [walk.val(x)], node, nodes=[mul])
+    return True
+
+
+def gelu(walk: Walk, node: Node) -> bool:
+    """x / √2 (or x · 1/√2) → Erf → + 1 → · x → · ½ (the last two in either order, or ½·x
+    first): GELU. `node` is the Div or Mul by the constant."""
+    x = next((n for n in node.inputs if walk.val(n).is_act), None)
+    factor = _scalar(walk, _other(node, x)) if x else None
+    if factor is None or not (math.isclose(factor, math.sqrt(2), rel_tol=1e-4) if
+                              node.op == "Div" else math.isclose(factor, 1 / math.sqrt(2),
+                                                                 rel_tol=1e-4)):
+        return False
+    erf = walk.sole_consumer(node.outputs[0])
+    plus = erf and erf.op == "Erf" and walk.sole_consumer(erf.outputs[0])
+    if not plus or plus.op != "Add" or _scalar(walk, _other(plus, erf.outputs[0])) != 1.0:
+        return False
+    taken = [erf, plus]
+    value, need = plus.outputs[0], {"x", "half"}
+    while need:
+        mul = walk.sole_consumer(value)
+        if mul is None or mul.op != "Mul":
+            return False
+        other = _other(mul, value)
+        half = _half_of(walk, other, x)
+        if other == x and "x" in need:
+            need.discard("x")
+        elif _scalar(walk, other) == 0.5 and "half" in need:
+            need.discard("half")
+        elif half is not None and need == {"x", "half"}:
+            taken.append(half)
+            need.clear()
+        else:
+            return False
+        taken.append(mul)
+        value = mul.outputs[0]
+    walk.done.update(id(n) for n in taken)
+    walk.values[value] = walk.add("gelu", {}, [walk.val(x)], node, nodes=taken)
+    return True
+
+
+def _half_of(walk: Walk, name: str, x: str) -> Node | None:
+    """The Mul node making `name` = x · ½, if that is what it is."""
+    for node in walk.model.graph.nodes:
+        if name in node.outputs and node.op == "Mul" and x in node.inputs and \
+                _scalar(walk, _other(node, x)) == 0.5:
+            return node
+    return None
+
+
+def bias_after(walk: Walk, node: Node, width: int) -> tuple[list[Node], str | None]:
+    """An Add of a bias vector right after `node` (MatMul): the nodes taken, the bias."""
+    add = walk.sole_consumer(node.outputs[0])
+    if add is None or add.op != "Add":
+        return [], None
+    bias = walk.values.get(_other(add, node.outputs[0]))
+    if bias is None or bias.weight is None or tuple(bias.shape) != (width,):
+        return [], None
+    walk.done.add(id(add))
+    return [add], bias.weight
+
+
+def shuffle(walk: Walk, node: Node, target: list[int]) -> bool:
+    """Reshape to [N, g, C/g, H, W], Transpose(0, 2, 1, 3, 4), Reshape back: channel_shuffle."""
+    x = walk.val(node.inputs[0])
+    if len(target) != 5 or len(x.shape) != 3 or target[1] * target[2] != x.shape[0]:
+        return False
+    transpose = walk.sole_consumer(node.outputs[0])
+    if transpose is None or transpose.op != "Transpose" or \
+            list(transpose.attributes["perm"].value()) != [0, 2, 1, 3, 4]:
+        return False
+    back = walk.sole_consumer(transpose.outputs[0])
+    if back is None or back.op != "Reshape":
+        return False
+    walk.done.update({id(transpose), id(back)})
+    walk.values[back.outputs[0]] = walk.add("channel_shuffle", {"groups": int(target[1])},
+                                            [x], node, nodes=[transpose, back])
+    return True
+
+
+def binary(walk: Walk, node: Node) -> None:
+    """Add, Mul, Sub, Div with at least one activation."""
+    if node.op in ("Div", "Mul") and gelu(walk, node):
+        return
+    a, b = (walk.val(n) for n in node.inputs[:2])
+    if a.is_act and b.is_act:
+        _join(walk, node, a, b)
+        return
+    x, c = (a, b) if a.is_act else (b, a)
+    if node.op == "Mul" and c.weight is not None and _scale_shape(x, c.shape):
+        walk.values[node.outputs[0]] = walk.add("layer_scale", {}, [x], node,
+                                                {"scale": (c.weight, "chw")})
+        return
+    what = "a constant" if c.const is not None else "a weight"
+    raise Unsupported(f"{node.op} of an activation and {what} of shape {list(c.shape)}")
+
+
+def _scale_shape(x: Val, shape: tuple[int, ...]) -> bool:
+    channels = x.shape[0] if not x.nhwc else x.shape[0]
+    if x.nhwc:
+        return tuple(shape) == (channels,)
+    return tuple(shape) in ((channels, 1, 1), (1, channels, 1, 1))
+
+
+def _join(walk: Walk, node: Node, a: Val, b: Val) -> None:
+    if a.nhwc != b.nhwc:
+        raise Unsupported("its inputs are laid out differently (one transposed)")
+    if node.op == "Add" and a.shape == b.shape:
+        walk.values[node.outputs[0]] = walk.add("add", {}, [a, b], node)
+        return
+    if node.op == "Mul":
+        big, small = (a, b) if np.prod(a.shape) >= np.prod(b.shape) else (b, a)
+        gate = len(big.shape) == 3 and small.shape == (big.shape[0], 1, 1)
+        if small.shape == big.shape or gate:
+            walk.values[node.outputs[0]] = walk.add("multiply", {}, [big, small], node)
+            return
+    raise Unsupported(f"{node.op} of activations shaped {list(a.shape)} and {list(b.shape)}")

@@ -1,0 +1,150 @@
+"""ONNX files are untrusted input: corrupt, truncated, oversized or hostile files get one
+clear sentence and exit status 2, quickly, and nothing outside the file's folder is read."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import onnx_fixture
+import pytest
+from onnx import TensorProto, helper
+
+from cnncli.model.onnximport import import_onnx
+from cnncli.onnxin import load
+
+
+def model_with(nodes: list, inputs: list, outputs: list, initializers: list = (),
+               value_info: list = ()) -> bytes:
+    graph = helper.make_graph(nodes, "g", inputs, outputs, list(initializers),
+                              value_info=list(value_info))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]) \
+        .SerializeToString()
+
+
+def image(name: str = "x", shape: tuple = (1, 3, 8, 8)):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape))
+
+
+def conv_weight(name: str = "w", external: str | None = None) -> TensorProto:
+    tensor = helper.make_tensor(name, TensorProto.FLOAT, [4, 3, 3, 3], [0.1] * 108)
+    if external is not None:
+        tensor.ClearField("float_data")
+        tensor.data_location = TensorProto.EXTERNAL
+        for key, value in (("location", external), ("offset", "0"), ("length", "432")):
+            entry = tensor.external_data.add()
+            entry.key, entry.value = key, value
+    return tensor
+
+
+def dims_only(name: str, dims: list[int]) -> TensorProto:
+    tensor = TensorProto(name=name, data_type=TensorProto.FLOAT)
+    tensor.dims.extend(dims)
+    return tensor
+
+
+CONV = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3, 3], name="conv")
+
+
+def hostile_files() -> dict[str, tuple[bytes, str]]:
+    """name -> (the file's bytes, words the error must contain)."""
+    resnet = (onnx_fixture.ARCHIVE, "resnet18.ts17.onnx")
+    import zipfile
+    real = zipfile.ZipFile(resnet[0]).read(resnet[1])
+    rng = random.Random(0)
+    return {
+        "empty.onnx": (b"", "the file is empty"),
+        "text.onnx": (b"name: lenet\nlayers: []\n" * 10, "not a readable ONNX model"),
+        "noise.onnx": (bytes(rng.randrange(256) for _ in range(4096)),
+                       "not a readable ONNX model"),
+        "truncated_half.onnx": (real[:len(real) // 2], "truncated?"),
+        "truncated_header.onnx": (real[:7], "not a readable ONNX model"),
+        "length_bomb.onnx": (b"\x08\x07\x3a\xff\xff\xff\xff\xff\x3f", "claims"),
+        "varint_runaway.onnx": (b"\x08" + b"\xff" * 12, "runs past 10 bytes"),
+        "group_wire_type.onnx": (b"\x08\x07\x3b", "wire type 3"),
+        "dims_bomb.onnx": (model_with(
+            [CONV], [image()], [image("y", (1, 4, 6, 6))],
+            [dims_only("w", [2**20, 2**20, 2**20, 1])]),
+            "claims"),
+        "cycle.onnx": (model_with(
+            [helper.make_node("Relu", ["z"], ["y"], name="a"),
+             helper.make_node("Relu", ["y"], ["z"], name="b")],
+            [image()], [image("y")]), "or the graph has a cycle"),
+        "constant_bomb.onnx": (model_with(
+            [helper.make_node("Constant", [], ["s"], value=helper.make_tensor(
+                "s", TensorProto.INT64, [4], [1, 4096, 4096, 4096]), name="s"),
+             helper.make_node("ConstantOfShape", ["s"], ["big"], name="fill"),
+             helper.make_node("Add", ["x", "big"], ["y"], name="add")],
+            [image()], [image("y")]), "at most 1,000,000 numbers"),
+        "subgraph_no_shape.onnx": (model_with(
+            [helper.make_node("If", ["x"], ["y"], name="branch",
+                              then_branch=helper.make_graph([], "t", [], []),
+                              else_branch=helper.make_graph([], "e", [], []))],
+            [image()], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]),
+            "cannot follow the graph past it"),
+        "symbolic_input.onnx": (model_with(
+            [CONV], [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                   ["n", 3, "h", "w"])],
+            [image("y", (1, 4, 6, 6))], [conv_weight()]), "give --input"),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(hostile_files()))
+def test_hostile_file_gets_one_sentence_and_exit_2(name: str, cli, tmp_path: Path) -> None:
+    data, words = hostile_files()[name]
+    path = tmp_path / name
+    path.write_bytes(data)
+    start = time.process_time()
+    code, out, err = cli("summary", str(path))
+    assert time.process_time() - start < 5
+    assert code == 2 and out == ""
+    assert err.count("error: ") == 1 and "Traceback" not in err
+    assert words in " ".join(err.split()), err
+
+
+def test_external_data_cannot_leave_the_files_folder(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"\0" * 432)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "link.bin").symlink_to(secret)
+    for location in ("../secret.bin", str(secret), "link.bin"):
+        path = folder / "net.onnx"
+        path.write_bytes(model_with([CONV], [image()], [image("y", (1, 4, 6, 6))],
+                                    [conv_weight(external=location)]))
+        imported = load(path)  # the figures need only the dims: no data is read
+        assert "conv: {out: 4, kernel: 3, bias: false, name: conv}" in imported.text
+        with pytest.raises(Exception, match="outside the model's folder"):
+            import_onnx(imported, str(folder / "net.yaml"), force=True)
+        assert not (folder / "net.yaml").exists() and not (folder / "net.pt").exists()
+
+
+def test_external_data_beside_the_file_is_read(tmp_path: Path) -> None:
+    import numpy as np
+    (tmp_path / "w.bin").write_bytes(np.full(108, 0.5, np.float32).tobytes())
+    path = tmp_path / "net.onnx"
+    path.write_bytes(model_with([CONV], [image()], [image("y", (1, 4, 6, 6))],
+                                [conv_weight(external="w.bin")]))
+    result = import_onnx(load(path), str(tmp_path / "net.yaml"), force=False)
+    assert result.max_abs_diff is not None and result.max_abs_diff < 1e-5
+
+
+def test_every_truncation_and_byte_flip_is_refused_or_read(cli, tmp_path: Path) -> None:
+    """A seeded fuzz of a real file: each damaged copy is read (the damage fell in a name or a
+    number) or refused with one sentence; never a traceback."""
+    import zipfile
+    real = zipfile.ZipFile(onnx_fixture.ARCHIVE).read("squeezenet1_1.ts17.onnx")
+    rng = random.Random(1)
+    path = tmp_path / "damaged.onnx"
+    for trial in range(60):
+        data = bytearray(real)
+        if trial % 2:
+            data = data[:rng.randrange(len(data))]
+        else:
+            for _ in range(3):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        path.write_bytes(bytes(data))
+        code, _, err = cli("summary", str(path), "--format", "json")
+        assert code in (0, 2), err
+        assert "Traceback" not in err and (code == 0 or err.count("error: ") == 1)

@@ -1,0 +1,99 @@
+"""`cnncli import model.onnx -o net.yaml`: a spec and its weights whose network computes what
+onnxruntime computes on the file; and every zoo network exported to ONNX comes back with the
+same figures."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import onnx_fixture
+import pytest
+import torch
+
+from cnncli import analyze, build
+from cnncli.model.export import export as run_export
+from cnncli.model.onnximport import import_onnx
+from cnncli.onnxin import load
+
+RUN = ["resnet18.ts17.onnx", "mobilenet_v3_small.ts17.onnx", "convnext_tiny.dynamo18.onnx",
+       "densenet121.ts17.onnx", "efficientnet_b0.dynamo18.onnx", "googlenet.ts17.onnx",
+       "shufflenet_v2_x1_0.ts17.onnx", "squeezenet1_1.ts13.onnx", "inception_v3.ts17.onnx",
+       "lraspp_mobilenet_v3_large.ts17.onnx", "deeplabv3_mobilenet_v3_large.dynamo18.onnx",
+       "regnet_y_400mf.ts17.onnx", "alexnet.ts17.onnx"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", RUN)
+def test_imported_network_computes_what_onnxruntime_does(name: str, tmp_path: Path) -> None:
+    path = onnx_fixture.filled(name, tmp_path)
+    result = import_onnx(load(path), str(tmp_path / "net.yaml"), force=False)
+    assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-4
+    # the spec and weights stand alone: build them again, as a user would
+    model = build(str(tmp_path / "net.yaml"), weights=str(tmp_path / "net.pt"))
+    assert sum(p.numel() for p in model.parameters()) == \
+        analyze(str(tmp_path / "net.yaml")).totals()["params"]
+
+
+def test_import_writes_a_spec_and_weights_that_verify(cli, tmp_path: Path) -> None:
+    path = onnx_fixture.filled("resnet18.ts13.onnx", tmp_path)
+    code, out, err = cli("import", str(path), "-o", str(tmp_path / "r18.yaml"))
+    assert code == 0, err
+    assert re.search(r"wrote .*r18\.yaml and .*r18\.pt \(\d+ tensors\); outputs equal "
+                     r"onnxruntime's on a random input, max \|diff\| \d\.\de-0[5-9]", out)
+    code, out, _ = cli("verify", str(tmp_path / "r18.yaml"), "--weights",
+                       str(tmp_path / "r18.pt"))
+    assert code == 0 and "weights: 42 tensors from" in out
+    code, _, err = cli("import", str(path), "-o", str(tmp_path / "r18.yaml"))
+    assert code == 2 and "r18.yaml exists; pass --force to overwrite it" in err
+
+
+def test_import_refuses_what_it_cannot_express_and_writes_nothing(cli, tmp_path: Path) -> None:
+    path = onnx_fixture.unpack("yolov8n.dynamo18.onnx", tmp_path)
+    code, out, err = cli("import", str(path), "-o", str(tmp_path / "y.yaml"))
+    assert code == 2 and out == ""
+    assert "8 node(s) cnncli cannot express as layers: Reshape at " in err
+    assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_a_file_without_weights_is_said_so(cli, tmp_path: Path) -> None:
+    path = onnx_fixture.unpack("alexnet.ts17.onnx", tmp_path)
+    code, _, err = cli("import", str(path), "-o", str(tmp_path / "a.yaml"))
+    assert code == 2 and "holds no numbers (a file exported without its weights)" in err
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def expected_params(network: str) -> int:
+    """The spec's parameters once the exporter has folded each BatchNorm that follows a conv
+    into it: the BatchNorm's 2·C go, and a conv without a bias gains one (C)."""
+    rows = [r for r in analyze(network).root.walk() if r.is_layer]
+    total = analyze(network).totals()["params"]
+    for before, row in zip(rows, rows[1:]):
+        if row.kind in ("batchnorm", "bn", "batch_norm") and before.kind in ("conv", "conv2d") \
+                and row.node.sources in ((), (before.path,)):
+            total -= row.params - (0 if before.layer.bias else row.output[0])
+    return total
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("network", ["lenet5", "resnet18", "mobilenet_v3_large", "unet_small"])
+def test_zoo_network_exported_and_imported_keeps_its_figures(network: str,
+                                                             tmp_path: Path) -> None:
+    """Round trip: cnncli export --format onnx (BatchNorm folded into the convs, as the
+    exporter does in eval mode), then import: the same MACs, output and parameters."""
+    torch.manual_seed(0)
+    model = build(network, init="torch")
+    for module in model.modules():  # statistics a trained network has (zeros fold away)
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.bias.data.uniform_(-0.1, 0.1)
+    run_export(model, str(tmp_path / "net.onnx"), "onnx")
+    imported = load(tmp_path / "net.onnx")
+    assert not imported.unpriced
+    spec = tmp_path / "net.yaml"
+    spec.write_text(imported.text)
+    got, want = analyze(str(spec)), analyze(network)
+    assert got.totals()["macs"] == want.totals()["macs"]
+    assert got.output == want.output
+    assert got.totals()["params"] == expected_params(network)
