@@ -385,8 +385,8 @@ ARROW = ('<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" marker
 EDGE_STYLE = {"": "", "dashed": ' stroke-dasharray="5 3"', "arrow": ' marker-end="url(#arrow)"'}
 
 
-def svg(a: Analysis, depth: int | None) -> str:
-    d = Layout(open_to(depth)).run(tree(a), hd.header_size(a, depth, MARGIN))
+def svg(a: Analysis, depth: int | None, opened: Any = None) -> str:
+    d = Layout(opened or open_to(depth)).run(tree(a), hd.header_size(a, depth, MARGIN))
     head = hd.header(a, depth, MARGIN, d.width)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{d.width}" height="{d.height}" '
              f'viewBox="0 0 {d.width} {d.height}"><title>{html.escape(a.network.name)}</title>'
