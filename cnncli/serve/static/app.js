@@ -217,8 +217,14 @@ async function explain(path) {
   const out = $("#explain-out");
   if (answer.error) { out.textContent = answer.error.message; return; }
   out.replaceChildren(...answer.rows.flatMap(row => {
-    const head = document.createElement("pre");
-    head.textContent = `${row.path} (${row.type})\n${row.input.join("×")} → ${row.output.join("×")}\n${row.spec}`;
+    const head = document.createElement("pre"), at = row.spec.match(/^(.*):(\d+):\d+$/);
+    head.textContent = `${row.path} (${row.type})\n${row.input.join("×")} → ${row.output.join("×")}\n`;
+    if (at) {  // where it is written: the file's name only; a click shows the line
+      const where = Object.assign(document.createElement("a"), {href: "#", textContent:
+        `${at[1].split("/").pop()}, line ${at[2]}`});
+      where.addEventListener("click", ev => { ev.preventDefault(); if (at[1] === state.name) editor.reveal(Number(at[2])); });
+      head.append(where);
+    }
     return [head, ...row.figures.map(f => {
       const d = document.createElement("div");
       d.className = "fig";

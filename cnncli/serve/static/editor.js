@@ -57,7 +57,12 @@ const Editor = (() => {
       get value() { return area.value; },
       set value(text) { area.value = text; render(); },
       mark(line) { if (bad !== line) { bad = line; render(); } },
-      reveal(line) { root.scrollTop = Math.max(0, (line - 4) * LINE); },
+      reveal(line) {  // the caret to the start of `line`, scrolled into view
+        const at = area.value.split("\n").slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0);
+        area.focus({preventScroll: true});
+        area.setSelectionRange(at, at);
+        root.scrollTop = Math.max(0, (line - 4) * LINE);
+      },
       render,
     };
   }
