@@ -12,9 +12,11 @@ function ancestors(path) {  // the blocks a path sits in, innermost first
   return out;
 }
 function closing(path) {  // the drawing with block `path` shut: its nearest opened ancestor's
+  if (!shutByDepth(NODES[path])) return "-" + path;  // open at DEPTH: the drawing without it
   return ancestors(path).find(p => STATES[p] && shutByDepth(NODES[p])) || "";
 }
-const closable = path => shutByDepth(NODES[path]) && (path === state || state.startsWith(path + "."));
+const closable = path => shutByDepth(NODES[path]) ? path === state || state.startsWith(path + ".")
+  : state === "" && STATES["-" + path] !== undefined;
 function el(tag, attrs, text) {
   const e = document.createElementNS(NS, tag);
   for (const k in attrs) e.setAttribute(k, attrs[k]);
@@ -64,7 +66,8 @@ function draw() {
   }
   for (const [d, style] of D.edges) svg.append(el("path", Object.assign({d, fill: "none", stroke: "#6b7785", "stroke-width": 1.2}, EDGE[style])));
   for (const [path, x, y, bw, bh] of D.boxes) {
-    const n = NODES[path], closed = n.block && STATES[path] !== undefined;
+    const reopen = state === "-" + path, n = NODES[path];
+    const closed = n.block && (reopen || STATES[path] !== undefined);
     const g = el("g", {class: "box" + (closed ? " closed" : "") + (n.t === "in" ? " input" : ""), "data-path": path});
     if (n.t === "op") {
       g.append(el("rect", {x, y, width: bw, height: bh, rx: 12, fill: C.OP_FILL, stroke: "#7a8799"}));
@@ -77,7 +80,7 @@ function draw() {
       g.append(text(x + 8, y + 33, "info", infoLabel(n, room(bw - 16, "info")), bw - 16));
       if (n.macs) g.append(el("rect", {x: x + 1, y: y + bh - 4, width: Math.max(2, Math.round((bw - 2) * n.share * 10) / 10), height: 3, fill: "#c0392b"}));
     }
-    g.addEventListener("click", () => { show(n); if (closed) go(path); });
+    g.addEventListener("click", () => { show(n); if (closed) go(reopen ? "" : path); });
     svg.append(g);
   }
   for (const [a, b, d, label, shape] of D.reads) {

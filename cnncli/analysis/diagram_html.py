@@ -2,10 +2,11 @@
 details on click, blocks that open and close, and the summary table under it.
 
 The page draws what diagram.Layout placed, never a layout of its own: the drawing at the
-depth asked for, and one drawing per block a click can open (that block and the blocks it
-sits in opened), shallowest first while they fit in BUDGET bytes. A block beyond the budget
-stays shut (`cnncli serve` lays out any block on request). `#expand=PATH` in the address
-opens that block on load (the browser test uses it).
+depth asked for, one drawing per block a click can open (that block and the blocks it sits
+in opened), then one per block open at that depth that a click can shut, shallowest first,
+while they fit in BUDGET bytes; a block past the budget stays as the depth has it (`cnncli
+serve` lays out any block on request). `#expand=PATH` in the address opens that block on
+load (the browser test uses it).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from .report import SUMMARY_COLUMNS, summary_cells, totals_lines
 
 CONSTANTS = {"PX": hd.PX, "INPUT_FILL": hd.INPUT_FILL, "OP_FILL": hd.OP_FILL,
              "FRAME_FILL": hd.FRAME_FILL, "DEFS": dg.ARROW, "OP_LABELS": dg.OP_LABELS}
-#: the most layout data (JSON bytes) a page carries for the blocks a click opens; the drawing
-#: at the asked depth always comes. ResNet-152 at depth 1 needs about 0.4 MB for all of them.
-BUDGET = 2_000_000
+#: the most layout data (JSON bytes) a page carries for the blocks a click opens or shuts; the
+#: drawing at the asked depth always comes. ResNet-152 at depth 1 needs 0.3 MB for all of them.
+BUDGET = 1_500_000
 
 SCRIPT = Path(__file__).with_name("diagram.js")
 
@@ -79,31 +80,37 @@ def page(a: Analysis, depth: int | None) -> str:
 
 def drawings(a: Analysis, depth: int | None) -> dict[str, Any]:
     """{"nodes": every node's figures by path, "states": {"": the drawing at `depth`, PATH:
-    the drawing with block PATH opened, ...}}: the placed boxes, frames and edges."""
+    the drawing with block PATH opened, "-PATH": with block PATH (open at `depth`) shut}}:
+    the placed boxes, frames and edges, the blocks a click opens first."""
     root = tree(a)
     nodes: dict[str, Any] = {}
-    shut: list[dict[str, Any]] = []
+    blocks: list[dict[str, Any]] = []
     default = dg.open_to(depth)
 
     def visit(n: dict[str, Any]) -> None:
         block = "children" in n and n["t"] != "op"
         nodes[n["path"]] = {k: v for k, v in n.items() if k != "children"} | {"block": block}
-        if block and n["path"] and not default(n):
-            shut.append(n)
+        if block and n["path"]:
+            blocks.append(n)
         for child in n.get("children", ()):
             visit(child)
 
     visit(root)
     states = {"": placed(dg.Layout(default).run(root))}
     size = len(_json(states))
-    for n in sorted(shut, key=lambda n: n["depth"]):  # stable: tree order within a depth
-        chain = _ancestors(n["path"])
-        state = placed(dg.Layout(lambda m, chain=chain: default(m) or m["path"] in chain)
-                       .run(root))
+    # stable sorts: tree order within a depth; the blocks to open before those to shut
+    for n in sorted(sorted(blocks, key=lambda n: n["depth"]), key=default):
+        path = n["path"]
+        if default(n):
+            key, opened = f"-{path}", (lambda m, path=path: default(m) and m["path"] != path)
+        else:
+            chain = _ancestors(path)
+            key, opened = path, (lambda m, chain=chain: default(m) or m["path"] in chain)
+        state = placed(dg.Layout(opened).run(root))
         size += len(_json(state))
         if size > BUDGET:
             break
-        states[n["path"]] = state
+        states[key] = state
     return {"nodes": nodes, "states": states}
 
 

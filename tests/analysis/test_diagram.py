@@ -455,3 +455,25 @@ layers:
     crossings(root)
     assert [t.text for t in root.iter(f"{NS}text") if t.get("class") == "op"] == \
         ["⊕ add", "⊗ multiply", "concat"]
+
+
+def test_the_page_carries_a_drawing_per_block_a_click_opens_or_shuts(monkeypatch) -> None:
+    """The HTML page lays out nothing: it carries diagram.Layout's drawings, one per block a
+    click opens (with the blocks it sits in) or shuts, as long as they fit the budget."""
+    from cnncli.analysis import diagram_html
+
+    a = analyze("resnet18")
+    at1 = diagram_html.drawings(a, 1)
+    blocks = {p for p, n in at1["nodes"].items() if n["block"] and p}
+    assert {"layer1", "layer1.0", "layer4.1"} <= blocks
+    assert set(at1["states"]) == {""} | blocks  # at depth 1 every block starts shut
+    want = Layout(lambda n: n["path"] in ("layer1", "layer1.0")).run(tree(a))
+    assert at1["states"]["layer1.0"]["boxes"] == [[n["path"], x, y, w, h]
+                                                  for n, x, y, w, h in want.boxes]
+    full = diagram_html.drawings(a, None)
+    assert set(full["states"]) == {""} | {f"-{p}" for p in blocks}  # all open: each shuts
+    shut = Layout(lambda n: n["path"] != "layer2").run(tree(a))
+    assert full["states"]["-layer2"]["frames"] == [[n["path"], x, y, w, h]
+                                                   for n, x, y, w, h in shut.frames]
+    monkeypatch.setattr(diagram_html, "BUDGET", len(json.dumps(at1["states"][""])) + 10)
+    assert set(diagram_html.drawings(a, 1)["states"]) == {""}  # over the budget: none more
