@@ -115,7 +115,7 @@ def explain(setup: Setup, req: dict[str, Any]) -> dict[str, Any]:
 
 def compare(setup: Setup, req: dict[str, Any]) -> dict[str, Any]:
     """The spec beside a zoo network (`zoo`) or an earlier text of itself (`previous`), as
-    `cnncli compare --format json --depth 1` gives them."""
+    `cnncli compare OTHER SPEC --format json --depth 1` gives them: ratios are to the other."""
     mine = load_request(setup, req)
     zoo = req.get("zoo")
     if isinstance(zoo, str) and zoo:
@@ -128,7 +128,7 @@ def compare(setup: Setup, req: dict[str, Any]) -> dict[str, Any]:
     else:
         other = load_request(setup, req, "previous")
         label = "previous version"
-    items = [cmp.Entry("this spec", "editor", {}, mine), cmp.Entry(label, label, {}, other)]
+    items = [cmp.Entry(label, label, {}, other), cmp.Entry("this spec", "editor", {}, mine)]
     return json.loads(cmp.compare_json(items, 1))
 
 

@@ -99,9 +99,10 @@ def test_explain_compare_export_and_the_zoo(setup: jobs.Setup) -> None:
     wider = SPEC.replace("width: 8", "width: 16")
     compared = jobs.run(setup, "compare", {"spec": wider, "previous": SPEC})
     first, second = compared["networks"]
-    assert (first["label"], second["label"]) == ("this spec", "previous version")
-    assert second["params"] == 8 * 27 + 8 + 2 * (8 * 72 + 8) + 90
-    assert jobs.run(setup, "compare", {"spec": SPEC, "zoo": "lenet5"})["networks"][1][
+    assert (first["label"], second["label"]) == ("previous version", "this spec")
+    assert first["params"] == 8 * 27 + 8 + 2 * (8 * 72 + 8) + 90
+    assert second["ratios"]["params"] == round(second["params"] / first["params"], 6)
+    assert jobs.run(setup, "compare", {"spec": SPEC, "zoo": "lenet5"})["networks"][0][
         "params"] == 61_706
     csv = jobs.run(setup, "export", {"spec": SPEC, "format": "csv"})["text"]
     assert csv.splitlines()[1].startswith("0,conv,8x32x32,224,")

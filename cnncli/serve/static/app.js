@@ -245,11 +245,11 @@ async function compare() {
   }
   const answer = await post("compare", request(other ? {zoo: other} : {previous: state.previous}));
   if (answer.error) { out.textContent = answer.error.message; return; }
-  const keys = [["params", human], ["macs", human], ["flops", human], ["activations", human],
-                ["memory_bytes", mib]];
+  const keys = [["params", human, "Params"], ["macs", human, "MACs"], ["flops", human, "FLOPs"],
+                ["activations", human, "Activations"], ["memory_bytes", mib, "Memory"]];
   const t = document.createElement("table");
   t.className = "grid";
-  t.innerHTML = "<tr><th>Network</th><th>Output</th>" + keys.map(([k]) => `<th>${k}</th>`).join("") + "</tr>";
+  t.innerHTML = "<tr><th>Network</th><th>Output</th>" + keys.map(k => `<th>${k[2]}</th>`).join("") + "</tr>";
   for (const n of answer.networks) {
     const tr = t.insertRow();
     tr.insertCell().textContent = n.label;

@@ -44,7 +44,8 @@ const Editor = (() => {
       gutter.innerHTML = lines.map((_, i) => i + 1 === bad ? `<span class="bad">${i + 1}</span>`
         : String(i + 1)).join("\n");
       const cols = Math.max(...lines.map(l => l.length));  // grow with the text: the pane scrolls
-      code.style.height = `${Math.max(lines.length * LINE + 2 * PAD, root.clientHeight)}px`;
+      code.style.height = gutter.style.height =
+        `${Math.max(lines.length * LINE + 2 * PAD, root.clientHeight)}px`;
       code.style.minWidth = `${cols * 7.9 + 40}px`;
     }
     area.addEventListener("input", () => { render(); onChange(area.value); });
