@@ -49,6 +49,7 @@ def serve(spec: str | None, port: int, host: str, open_browser: bool, timeout: f
         server = make_server(app, host, port)
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    app.worker.start()  # now, so the page's first answer does not wait for an interpreter
     url = url_of(server, host)
     click.echo(f"cnncli serve: {url}  (Ctrl-C stops it)")
     sys.stdout.flush()

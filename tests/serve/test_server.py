@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -165,3 +166,16 @@ def test_answers_as_summary_json_and_quickly(served: int, tmp_path: Path) -> Non
         job(served, "analyze", {"spec": spec})
         times.append(time.monotonic() - started)
     assert sorted(times)[2] < 0.1, times
+
+
+def test_a_bad_spec_or_a_taken_port_is_one_located_error(cli, tmp_path: Path) -> None:
+    code, out, err = cli("serve", "lenet6")
+    assert code == 2 and out == ""
+    assert err.startswith("error: no spec file or zoo network named 'lenet6' (did you mean")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = cli("serve", "lenet5", "--port", str(port))
+    assert code == 2 and out == ""
+    assert err == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
