@@ -7,10 +7,10 @@ taller than the drawing's column height (chosen so the whole is about as wide as
 up to twice that when it keeps every top-level block in one column) goes on in a next
 column, joined by an arrow, as text does in a newspaper. Blocks deeper than
 `--depth` are one box. Above the drawing: a title with the totals and a legend
-(diagram_header.py). The tree both lay out is diagram_tree.py's `tree()`: the HTML page
-(diagram_html.py) runs the same layout in JavaScript on it, so the two drawings agree; a
-browser test checks it. A graph network (`from:`, joins, `outputs:`) gets its reads drawn
-as edges and, when it is an encoder-decoder, a U layout: the rules are diagram_graph.py's.
+(diagram_header.py). The tree laid out is diagram_tree.py's `tree()`; this layout is the
+only one: the HTML page (diagram_html.py) and `cnncli serve` draw what it placed. A graph
+network (`from:`, joins, `outputs:`) gets its reads drawn as edges and, when it is an
+encoder-decoder, a U layout: the rules are diagram_graph.py's.
 """
 
 from __future__ import annotations
@@ -385,8 +385,8 @@ ARROW = ('<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" marker
 EDGE_STYLE = {"": "", "dashed": ' stroke-dasharray="5 3"', "arrow": ' marker-end="url(#arrow)"'}
 
 
-def svg(a: Analysis, depth: int | None) -> str:
-    d = Layout(open_to(depth)).run(tree(a), hd.header_size(a, depth, MARGIN))
+def svg(a: Analysis, depth: int | None, opened: Any = None) -> str:
+    d = Layout(opened or open_to(depth)).run(tree(a), hd.header_size(a, depth, MARGIN))
     head = hd.header(a, depth, MARGIN, d.width)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{d.width}" height="{d.height}" '
              f'viewBox="0 0 {d.width} {d.height}"><title>{html.escape(a.network.name)}</title>'

@@ -27,7 +27,7 @@ wrapped in it); a U-Net at full depth is taller, and is laid out in the usual co
 Outputs. Where the spec lists several `outputs:`, each one's box (or the closed block it is
 in) gets a dark outline and an `output N` tag.
 
-diagram.js does the same in the page; the test compares the two.
+The HTML page draws these edges as routed here (diagram_html.py embeds them).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Widths are estimated from character counts (DejaVu Sans, the font the drawing asks for, is
 about 0.62 em a character): no font metrics are at hand when writing an SVG file. A label
 that does not fit is shortened at a boundary (a dot of a layer path, a space), never inside
-a word; the JavaScript twins in diagram.js follow the same rules.
+a word; diagram.js, which draws the HTML page's boxes, fits its labels by the same rules.
 """
 
 from __future__ import annotations

@@ -1,8 +1,12 @@
 """`cnncli diagram -o FILE.html`: one self-contained page (nothing fetched) with the drawing,
 details on click, blocks that open and close, and the summary table under it.
 
-The script lays out `diagram_tree.tree()` with the same rules and constants as diagram.Layout;
-`#expand=PATH,PATH` in the address opens those blocks on load (the browser test uses it).
+The page draws what diagram.Layout placed, never a layout of its own: the drawing at the
+depth asked for, one drawing per block a click can open (that block and the blocks it sits
+in opened), then one per block open at that depth that a click can shut, shallowest first,
+while they fit in BUDGET bytes; a block past the budget stays as the depth has it (`cnncli
+serve` lays out any block on request). `#expand=PATH` in the address opens that block on
+load (the browser test uses it).
 """
 
 from __future__ import annotations
@@ -13,18 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from . import diagram as dg
-from . import diagram_graph as gr
 from . import diagram_header as hd
 from .analyze import Analysis
 from .diagram_tree import tree
 from .report import SUMMARY_COLUMNS, summary_cells, totals_lines
 
-CONSTANTS = {k: getattr(dg, k) for k in ("BW", "BH", "OPW", "OPH", "GAP", "HGAP", "CGAP", "PAD",
-                                          "TITLE", "LANE", "MARGIN", "HMIN", "ASPECT",
-                                          "OP_LABELS")}
-CONSTANTS.update(LANE_STEP=gr.LANE_STEP, U_ASPECT=gr.U_ASPECT, PX=hd.PX,
-                 INPUT_FILL=hd.INPUT_FILL, OP_FILL=hd.OP_FILL, FRAME_FILL=hd.FRAME_FILL,
-                 DEFS=dg.ARROW)
+CONSTANTS = {"PX": hd.PX, "INPUT_FILL": hd.INPUT_FILL, "OP_FILL": hd.OP_FILL,
+             "FRAME_FILL": hd.FRAME_FILL, "DEFS": dg.ARROW, "OP_LABELS": dg.OP_LABELS}
+#: the most layout data (JSON bytes) a page carries for the blocks a click opens or shuts; the
+#: drawing at the asked depth always comes. ResNet-152 at depth 1 needs 0.3 MB for all of them.
+BUDGET = 1_500_000
 
 SCRIPT = Path(__file__).with_name("diagram.js")
 
@@ -57,7 +59,8 @@ h2{font-size:16px;margin:16px 0 0}
 def page(a: Analysis, depth: int | None) -> str:
     """The whole page as one string: style, drawing script, data and summary inline."""
     script = (SCRIPT.read_text(encoding="utf-8").replace("CONSTANTS", _json(CONSTANTS))
-              .replace("TREE_JSON", _json(tree(a))).replace("DEPTH_JSON", json.dumps(depth)))
+              .replace("DRAWINGS_JSON", _json(drawings(a, depth)))
+              .replace("DEPTH_JSON", json.dumps(depth)))
     e = html.escape
     return "\n".join([
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -73,6 +76,56 @@ def page(a: Analysis, depth: int | None) -> str:
         '<button id="zoom" title="actual size">100%</button><button id="larger" '
         'title="larger">+</button><table id="details"><tr><td>Click a box.</td></tr></table>'
         "</div></div>", f"<script>{script}</script></body></html>", ""])
+
+
+def drawings(a: Analysis, depth: int | None) -> dict[str, Any]:
+    """{"nodes": every node's figures by path, "states": {"": the drawing at `depth`, PATH:
+    the drawing with block PATH opened, "-PATH": with block PATH (open at `depth`) shut}}:
+    the placed boxes, frames and edges, the blocks a click opens first."""
+    root = tree(a)
+    nodes: dict[str, Any] = {}
+    blocks: list[dict[str, Any]] = []
+    default = dg.open_to(depth)
+
+    def visit(n: dict[str, Any]) -> None:
+        block = "children" in n and n["t"] != "op"
+        nodes[n["path"]] = {k: v for k, v in n.items() if k != "children"} | {"block": block}
+        if block and n["path"]:
+            blocks.append(n)
+        for child in n.get("children", ()):
+            visit(child)
+
+    visit(root)
+    states = {"": placed(dg.Layout(default).run(root))}
+    size = len(_json(states))
+    # stable sorts: tree order within a depth; the blocks to open before those to shut
+    for n in sorted(sorted(blocks, key=lambda n: n["depth"]), key=default):
+        path = n["path"]
+        if default(n):
+            key, opened = f"-{path}", (lambda m, path=path: default(m) and m["path"] != path)
+        else:
+            chain = _ancestors(path)
+            key, opened = path, (lambda m, chain=chain: default(m) or m["path"] in chain)
+        state = placed(dg.Layout(opened).run(root))
+        size += len(_json(state))
+        if size > BUDGET:
+            break
+        states[key] = state
+    return {"nodes": nodes, "states": states}
+
+
+def _ancestors(path: str) -> set[str]:
+    """'a.b.c' -> {'a', 'a.b', 'a.b.c'}: the blocks opened to show block a.b.c open."""
+    parts = path.split(".")
+    return {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+
+
+def placed(d: dg.Drawing) -> dict[str, Any]:
+    """A layout's result as the page draws it: boxes and frames by path, edges as drawn."""
+    return {"size": [d.width, d.height],
+            "boxes": [[n["path"], x, y, w, h] for n, x, y, w, h in d.boxes],
+            "frames": [[n["path"], x, y, w, h] for n, x, y, w, h in d.frames],
+            "edges": d.edges, "reads": d.reads, "marks": d.marks}
 
 
 def _json(data: Any) -> str:

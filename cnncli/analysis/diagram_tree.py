@@ -1,5 +1,5 @@
-"""The analysed network as the plain tree a diagram lays out (`tree()`): the same data for
-the SVG (diagram.py) and the HTML page's JavaScript (diagram_html.py). A node that reads
+"""The analysed network as the plain tree a diagram lays out (`tree()`): what diagram.py's
+layout places, and the figures the HTML page (diagram_html.py) shows per node. A node that reads
 named outputs (graph form) lists their paths as `reads`; the root lists the network's
 named `outputs` as [name, path] pairs."""
 

@@ -1,10 +1,11 @@
 """The command line: parse options, call the library, render. Kept thin.
 
 One module per family of commands: analysis (summary, flops, list, check, spec), visual
-(explain, compare, diagram), model (verify, export), train (train, eval, predict, plot) and
-bench; options holds what they share. Every command is imported only when run (a lazy
-group): those that need torch, so that the static ones start without torch, and the static
-ones too, so that `cnncli --help` and `--version` load neither the spec nor the analysis.
+(explain, compare, diagram), model (verify, export), train (train, eval, predict, plot),
+bench and serve (the web playground); options holds what they share. Every command is
+imported only when run (a lazy group): those that need torch, so that the static ones start
+without torch, and the static ones too, so that `cnncli --help` and `--version` load neither
+the spec nor the analysis.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("cnncli.commands.bench:bench",
               "Measured images/s, latency, peak memory and time per layer beside MACs."),
     "plot": ("cnncli.commands.train:plot", "Loss and accuracy curves of a run, as a PNG."),
+    "serve": ("cnncli.commands.serve:serve",
+              "A local web playground: edit a spec, see every shape and count update as you "
+              "type."),
 }
 
 

@@ -51,15 +51,17 @@ def load(ref: str | Network, overrides: Mapping[str, Any] | None = None,
 
 
 def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | None = None,
-              input_shape: str | tuple[int, ...] | None = None, ask: str | None = None) -> Network:
+              input_shape: str | tuple[int, ...] | None = None, ask: str | None = None,
+              text: str | None = None, roots: tuple[str, ...] | None = None) -> Network:
     """Read and resolve one spec file, with a variant of its `variants` or none.
 
     With `ask` (the reference as the user wrote it), a family file (several variants) with
     no variant chosen and no `variant:` line is refused with the list to choose from, as the
-    family's name is; one variant alone is used.
+    family's name is; one variant alone is used. With `text`, that is the spec (named `file`
+    in messages, nothing read from it); with `roots`, includes come only from those folders.
     """
-    files: dict[str, str] = {}
-    if file.lower().endswith(".onnx"):
+    files: dict[str, str] = {} if text is None else {file: text}
+    if text is None and file.lower().endswith(".onnx"):
         data = _read_onnx(file, files, input_shape)
     else:
         data = _read(file, files)
@@ -100,7 +102,7 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
     applied = {key: _override(key, value, params, declared.get(key))
                for key, value in (overrides or {}).items()}
     params.update(applied)
-    blocks = collect_blocks(data, file, set(), files)
+    blocks = collect_blocks(data, file, set(), files, roots)
     resolver = Resolver(blocks, params)
     raw_shape = shape_raw if isinstance(shape_raw, str) else resolver.value(
         shape_raw, params, shape_mark)  # "3x224x224" is a shape, not an expression
@@ -124,7 +126,9 @@ def load_file(file: str, variant: str | None, overrides: Mapping[str, Any] | Non
 
 
 def _read(path: str, files: dict[str, str]) -> Any:
-    text = _read_stdin() if path == STDIN else read_text(path)
+    text = files.get(path)
+    if text is None:
+        text = _read_stdin() if path == STDIN else read_text(path)
     files[path] = text
     return parse_yaml(text, path)
 
@@ -325,9 +329,10 @@ def _spec_shape(value: Any, mark: Mark) -> tuple[int, ...]:
     return tuple(value)
 
 
-def collect_blocks(data: YMap, file: str, seen: set[str],
-                   files: dict[str, str]) -> dict[str, Block]:
-    """The spec's own blocks plus those of its `include` files (paths relative to it)."""
+def collect_blocks(data: YMap, file: str, seen: set[str], files: dict[str, str],
+                   roots: tuple[str, ...] | None = None) -> dict[str, Block]:
+    """The spec's own blocks plus those of its `include` files (paths relative to it, or
+    with `roots` found in those folders only)."""
     seen = seen | {os.path.realpath(file)}
     blocks: dict[str, Block] = {}
     includes = data.get("include", [])
@@ -339,7 +344,8 @@ def collect_blocks(data: YMap, file: str, seen: set[str],
     for item, mark in zip(includes, marks):
         if not isinstance(item, str):
             raise SpecError(f"include takes file names, got {item!r}", mark)
-        path = os.path.join(os.path.dirname(file), item)
+        path = os.path.join(os.path.dirname(file), item) if roots is None \
+            else _rooted(item, file, roots, mark)
         if os.path.realpath(path) in seen:
             raise SpecError(f"include {item!r} includes itself (a cycle)", mark)
         if not os.path.isfile(path):
@@ -348,7 +354,7 @@ def collect_blocks(data: YMap, file: str, seen: set[str],
         if not isinstance(included, YMap):
             raise SpecError(f"included file {item!r} must be a mapping with blocks", mark)
         _check_keys(included, ("description", "blocks", "include"), f"included file {item!r}")
-        _merge_blocks(blocks, collect_blocks(included, path, seen, files), mark)
+        _merge_blocks(blocks, collect_blocks(included, path, seen, files, roots), mark)
     raw = data.get("blocks")
     if raw is not None and not isinstance(raw, YMap):
         raise SpecError("blocks must be a mapping of block name: definition",
@@ -356,6 +362,20 @@ def collect_blocks(data: YMap, file: str, seen: set[str],
     own = {name: parse_block(name, body, raw.key_marks[name]) for name, body in (raw or {}).items()}
     _merge_blocks(blocks, own, None)
     return blocks
+
+
+def _rooted(item: str, file: str, roots: tuple[str, ...], mark: Mark) -> str:
+    """The include `item` inside one of `roots` (the including file's folder first, when it is
+    one of them): an absolute path, `..` or a link that leads out of them is refused."""
+    real_roots = [os.path.realpath(r) for r in roots]
+    here = os.path.realpath(os.path.dirname(file) or ".")
+    inside = any(os.path.commonpath([here, r]) == r for r in real_roots)
+    for root in ([here] if inside else []) + real_roots:
+        path = os.path.realpath(os.path.join(root, item))
+        if os.path.commonpath([path, root]) == root and os.path.isfile(path):
+            return path
+    raise SpecError(f"included file {item!r} is not in the folders this spec may include from "
+                    f"({', '.join(roots)})", mark)
 
 
 def _merge_blocks(into: dict[str, Block], new: dict[str, Block], mark: Mark | None) -> None:

@@ -197,7 +197,7 @@ def test_html_page_in_a_real_browser(cli, tmp_path: Path) -> None:
     assert '<g class="frame" data-path="inception3a" data-open="true">' in dom
     opened = set(re.findall(r'<g class="box[^"]*" data-path="([^"]*)"', dom))
     assert {"inception3a.branch1", "inception3a.branch4", "inception3a.(concat)"} <= opened
-    # the page's script lays out exactly as the SVG does
+    # the page draws each box where diagram.Layout placed it (it has no layout of its own)
     layout = Layout(lambda n: n["depth"] < 1 or n["path"] == "inception3a").run(tree(a))
     want = {n["path"]: (x, y) for n, x, y, _, _ in layout.boxes}
     got = {m[0]: (float(m[1]), float(m[2])) for m in re.findall(
@@ -216,7 +216,7 @@ def placed_in(dom: str) -> dict[str, tuple[float, float]]:
 def test_full_depth_page_fits_a_laptop_window_and_lays_out_as_the_svg(cli,
                                                                       tmp_path: Path) -> None:
     """DenseNet-121 at full depth (wrapped columns, dashed lanes) in a 1366x768 window: the
-    page itself never scrolls (one scroll pane), and the script places every box as the SVG."""
+    page itself never scrolls (one scroll pane), and every box is drawn where the SVG has it."""
     page = tmp_path / "densenet121.html"
     assert cli("diagram", "densenet121", "-o", str(page))[0] == 0
     dom = dump_dom(page, "#measure", tmp_path)
@@ -397,7 +397,7 @@ def test_explain_compare_and_diagram_take_a_graph(cli, unet3: str, tmp_path: Pat
 @pytest.mark.skipif(BROWSER is None, reason="no headless Chromium here (apt-get install "
                                             "chromium); .ci/run installs it where apt exists")
 def test_graph_page_draws_the_edges_as_the_svg(cli, unet3: str, tmp_path: Path) -> None:
-    """The page's script routes every read as the SVG does, and as rendered each edge
+    """The page draws every read as the SVG's routing placed it, and as rendered each edge
     starts on its producer's box and ends on its reader's; a screenshot comes out."""
     a = analyze(unet3)
     for depth, want in ((None, READS_FULL), (1, READS_1)):
@@ -455,3 +455,25 @@ layers:
     crossings(root)
     assert [t.text for t in root.iter(f"{NS}text") if t.get("class") == "op"] == \
         ["⊕ add", "⊗ multiply", "concat"]
+
+
+def test_the_page_carries_a_drawing_per_block_a_click_opens_or_shuts(monkeypatch) -> None:
+    """The HTML page lays out nothing: it carries diagram.Layout's drawings, one per block a
+    click opens (with the blocks it sits in) or shuts, as long as they fit the budget."""
+    from cnncli.analysis import diagram_html
+
+    a = analyze("resnet18")
+    at1 = diagram_html.drawings(a, 1)
+    blocks = {p for p, n in at1["nodes"].items() if n["block"] and p}
+    assert {"layer1", "layer1.0", "layer4.1"} <= blocks
+    assert set(at1["states"]) == {""} | blocks  # at depth 1 every block starts shut
+    want = Layout(lambda n: n["path"] in ("layer1", "layer1.0")).run(tree(a))
+    assert at1["states"]["layer1.0"]["boxes"] == [[n["path"], x, y, w, h]
+                                                  for n, x, y, w, h in want.boxes]
+    full = diagram_html.drawings(a, None)
+    assert set(full["states"]) == {""} | {f"-{p}" for p in blocks}  # all open: each shuts
+    shut = Layout(lambda n: n["path"] != "layer2").run(tree(a))
+    assert full["states"]["-layer2"]["frames"] == [[n["path"], x, y, w, h]
+                                                   for n, x, y, w, h in shut.frames]
+    monkeypatch.setattr(diagram_html, "BUDGET", len(json.dumps(at1["states"][""])) + 10)
+    assert set(diagram_html.drawings(a, 1)["states"]) == {""}  # over the budget: none more

@@ -213,7 +213,7 @@ def test_buffers_are_explained_only_where_there_are_some(cli) -> None:
 
 #: the commands of commands/analysis.py, visual.py, model.py and bench.py, and the group's own
 #: options; train, eval, predict and plot (commands/train.py) are checked with their module
-STATED = ("summary", "flops", "list", "check", "spec", "explain", "compare", "diagram",
+STATED = ("summary", "flops", "list", "check", "spec", "explain", "compare", "diagram", "serve",
           "verify", "export", "bench")
 
 

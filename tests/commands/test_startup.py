@@ -91,3 +91,28 @@ def test_the_package_face_loads_on_first_use() -> None:
     assert set(cnncli.__all__) <= set(dir(cnncli))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         cnncli.nope  # noqa: B018
+
+
+@pytest.mark.slow  # one subprocess with the whole spec stack
+def test_serve_and_its_jobs_never_load_torch() -> None:
+    """`cnncli serve` (the command, the server, the worker) and every job it answers for a
+    zoo network load no torch, numpy or rich: the playground starts as fast as summary."""
+    probe = (
+        "import sys\nfrom cnncli.commands import cli\nimport click\n"
+        "cli.get_command(click.Context(cli), 'serve')\n"
+        "from cnncli.serve import jobs\nfrom cnncli.spec.zoo import zoo_dir\n"
+        "setup = jobs.Setup('net.yaml', (str(zoo_dir()),))\n"
+        "text = jobs.run(setup, 'zoo', {'name': 'resnet18'})['text']\n"
+        "for job, extra in [('analyze', {}), ('explain', {'path': 'layer1'}),\n"
+        "                   ('compare', {'zoo': 'alexnet'}), ('export', {'format': 'csv'})]:\n"
+        "    assert 'error' not in jobs.run(setup, job, {'spec': text, **extra}), job\n"
+        "print(' '.join(sorted(sys.modules)))\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    modules = set(result.stdout.split())
+    assert {"cnncli.serve.app", "cnncli.serve.worker", "cnncli.commands.serve"} <= modules
+    assert not {m for m in modules if m.startswith(("cnncli.model", "cnncli.train"))}
+    # __mp_main__: multiprocessing's name for the main module, imported by the worker's module
+    assert {t for t in third_party(modules - {"__mp_main__"}) if "cython" not in t} == \
+        {"click", "yaml"}
