@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..analysis.analyze import OPTIMIZER_COPIES, TRAINING_DEVICES
+from ..analysis.choices import OPTIMIZER_COPIES, TRAINING_DEVICES
 from ..errors import UsageError
 from .options import (
     analysis_for,

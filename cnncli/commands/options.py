@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..analysis.analyze import DTYPE_BYTES
+from ..analysis.choices import DTYPE_BYTES, FORMATS
 from ..analysis.table import wrap_text
 from ..errors import UsageError
 from ..files import write_atomically
@@ -71,8 +70,6 @@ def weights_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def format_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    from ..analysis.report import FORMATS
-
     f = click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table",
                      show_default=True, help="Output format.")(f)
     return wide_option(f)
@@ -124,6 +121,8 @@ def output_width() -> int | None:
     ctx = click.get_current_context(silent=True)
     if (ctx is not None and ctx.meta.get("cnncli.wide")) or not sys.stdout.isatty():
         return None
+    import shutil  # here: a pipe never asks, and shutil loads bz2, lzma, fnmatch ...
+
     return shutil.get_terminal_size().columns
 
 

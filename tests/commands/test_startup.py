@@ -27,7 +27,8 @@ PROBE = ("import sys\nfrom cnncli.commands import main\n"
 #: the analysis it shows, the command's own module
 SUMMARY = {"cnncli", "cnncli.errors", "cnncli.files", "cnncli.commands",
            "cnncli.commands.analysis", "cnncli.commands.options", "cnncli.analysis",
-           "cnncli.analysis.analyze", "cnncli.analysis.report", "cnncli.analysis.table"}
+           "cnncli.analysis.choices", "cnncli.analysis.analyze", "cnncli.analysis.report",
+           "cnncli.analysis.table"}
 #: --version and --help: the group alone
 BARE = {"cnncli", "cnncli.errors", "cnncli.commands"}
 
