@@ -92,12 +92,35 @@ def parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+class Recording:
+    """What a command prints (each text as written, newline included) and the spec files it
+    reads (path: text), while the result cache (commands.results) works out an answer."""
+
+    def __init__(self) -> None:
+        self.printed: list[str] = []
+        self.files: dict[str, str] = {}
+
+
+#: the recordings under way (commands.results pushes one while a command runs)
+RECORDINGS: list[Recording] = []
+
+
+def echo(text: str, nl: bool = True) -> None:
+    """click.echo to stdout, recorded for the result cache: what a cached command prints
+    goes through here."""
+    click.echo(text, nl=nl)
+    for recording in RECORDINGS:
+        recording.printed.append(text + "\n" if nl else text)
+
+
 def analysis_for(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
                  dtype: str, freeze: tuple[str, ...] = ()) -> Any:
     from ..analysis.analyze import analyze
     from ..spec.load import load
 
     network = load(spec, parse_sets(overrides), input_shape)
+    for recording in RECORDINGS:
+        recording.files.update(network.files)
     if freeze:
         from ..spec.freeze import freeze as freeze_layers
 
@@ -135,15 +158,15 @@ def emit(fmt: str, text_or_renderables: Any) -> None:
     the width, and no line ends in spaces, so scripts can read it.
     """
     if isinstance(text_or_renderables, str):
-        click.echo(text_or_renderables, nl=not text_or_renderables.endswith("\n"))
+        echo(text_or_renderables, nl=not text_or_renderables.endswith("\n"))
         return
     width = output_width()
     for item in text_or_renderables:
         if isinstance(item, str):  # prose: each line wraps under its own indentation
-            click.echo("\n".join(part for line in item.split("\n") for part in
-                                 wrap_text(line, width, " " * (len(line) - len(line.lstrip())))))
+            echo("\n".join(part for line in item.split("\n") for part in
+                           wrap_text(line, width, " " * (len(line) - len(line.lstrip())))))
         else:
-            click.echo(item.render(width))
+            echo(item.render(width))
 
 
 def check_new_file(path: Path, force: bool) -> Path:
