@@ -113,14 +113,21 @@ def echo(text: str, nl: bool = True) -> None:
         recording.printed.append(text + "\n" if nl else text)
 
 
+def depends_on(files: dict[str, str]) -> None:
+    """Files (path: the text read) the answer of a command under way depends on: a kept
+    answer is replayed only while each still reads the same. Every file a cached command
+    reads beyond its spec (a profile, a table) must be named here."""
+    for recording in RECORDINGS:
+        recording.files.update(files)
+
+
 def analysis_for(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
                  dtype: str, freeze: tuple[str, ...] = ()) -> Any:
     from ..analysis.analyze import analyze
     from ..spec.load import load
 
     network = load(spec, parse_sets(overrides), input_shape)
-    for recording in RECORDINGS:
-        recording.files.update(network.files)
+    depends_on(network.files)
     if freeze:
         from ..spec.freeze import freeze as freeze_layers
 

@@ -110,7 +110,7 @@ def replayed(path: Path, request: str) -> bool:
         files, printed = entry["files"], entry["printed"]
         if not (files and all(_holds(file, text) for file, text in files.items())):
             return False
-        if not all(isinstance(text, str) for text in printed):
+        if not (isinstance(printed, list) and all(isinstance(t, str) for t in printed)):
             return False
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return False

@@ -174,7 +174,9 @@ def test_what_is_not_kept(cli, here: Path, monkeypatch, case: str) -> None:
 def test_a_damaged_or_unwritable_cache_changes_nothing(cli, here: Path, monkeypatch) -> None:
     first = cli("summary", "lenet5", "--format", "json")
     [entry] = kept()
-    for damage in ("{not json", json.dumps({"request": 1}), json.dumps([])):
+    good = json.loads(entry.read_text())
+    for damage in ("{not json", json.dumps({"request": 1}), json.dumps([]),
+                   json.dumps({**good, "printed": "a string, not a list of them"})):
         entry.write_text(damage)
         assert cli("summary", "lenet5", "--format", "json") == first
     blocker = here / "blocker"
@@ -201,3 +203,21 @@ def test_a_kept_file_is_compared_as_spec_files_are_read(tmp_path: Path) -> None:
     assert not results._holds(str(spec), NET + "\n")
     spec.write_bytes(b"\xff\xfe")
     assert not results._holds(str(spec), "")
+
+
+def test_a_file_named_with_depends_on_is_compared_too(cli, here: Path, monkeypatch) -> None:
+    """A command that reads more than its spec (a device profile) names the file."""
+    extra = here / "profile.json"
+    extra.write_text('{"gflops": 1}')
+    worked_out, analysis_for = [], commands.analysis_for
+
+    def with_profile(*args, **kwargs):
+        worked_out.append(True)
+        options.depends_on({str(extra): extra.read_text()})
+        return analysis_for(*args, **kwargs)
+
+    monkeypatch.setattr(commands, "analysis_for", with_profile)
+    first = cli("check", "lenet5")
+    assert cli("check", "lenet5") == first and len(worked_out) == 1
+    extra.write_text('{"gflops": 2}')
+    assert cli("check", "lenet5") == first and len(worked_out) == 2
