@@ -7,9 +7,9 @@ An answer is used only while everything it was worked out from is unchanged:
   output width (a terminal's columns; none for a pipe, a file or --wide) and the Python;
 - what each spec reference is on disk (a file, a folder, nothing; and the FILE of
   FILE:VARIANT), which decides whether it names a file or the zoo;
-- the code: the size and modification time of every cnncli module, of every zoo spec (in
-  both places spec.zoo.zoo_dir may find the zoo: they decide what a name means) and of
-  PyYAML's files;
+- the code: cnncli's folder and version, the size and modification time of every cnncli
+  module, of every zoo spec (in both places spec.zoo.zoo_dir may find the zoo: they decide
+  what a name means) and of PyYAML's files;
 - the whole text of every file the answer read (the spec and its includes), read again and
   compared.
 An answer that failed, read standard input, or printed a note or warning on stderr is not
@@ -35,6 +35,7 @@ from typing import Any
 
 import click
 
+from .. import __version__
 from ..files import cache_dir, stamps, write_atomically
 from . import options
 from .options import RECORDINGS, Recording, echo
@@ -93,10 +94,11 @@ def _kind(path: str) -> str:
 
 
 def code_key() -> list[Any]:
-    """The stamps of what works an answer out: cnncli's modules, the zoo, PyYAML."""
+    """The stamps of what works an answer out: cnncli's modules (where they are and their
+    version too: a wheel may give two releases' files one time), the zoo, PyYAML."""
     found = importlib.util.find_spec("yaml")
     yaml_dir = Path(found.origin).parent if found and found.origin else None
-    return [stamps(PACKAGE, (".py",), recursive=True),
+    return [str(PACKAGE), __version__, stamps(PACKAGE, (".py",), recursive=True),
             [stamps(place, (".yaml",)) for place in ZOO_PLACES],
             [str(yaml_dir), stamps(yaml_dir, (".py", ".so", ".pyd")) if yaml_dir else []]]
 
