@@ -4,7 +4,9 @@ or `check` prints its kept answer without loading the spec, the layers or the an
 
 An answer is used only while everything it was worked out from is unchanged:
 - the request: the command, the value of every argument and option, the working folder, the
-  output width (a terminal's columns; none for a pipe, a file or --wide) and the Python;
+  output width (a terminal's columns; none for a pipe, a file or --wide), the Python, the
+  CNNCLI_* environment variables and the machine's name (a home shared by machines keeps
+  each one's answers apart, should an answer ever depend on the machine);
 - what each spec reference is on disk (a file, a folder, nothing; and the FILE of
   FILE:VARIANT), which decides whether it names a file or the zoo;
 - the code: cnncli's folder and version, the size and modification time of every cnncli
@@ -79,9 +81,11 @@ def _request(command: str, params: dict[str, Any], specs: list[str]) -> str:
     """The request as canonical JSON text: what the answer's file is named and keyed by."""
     on_disk = [[ref, _kind(ref), _kind(ref.rpartition(":")[0]) if ":" in ref else None]
                for ref in specs]
+    ours = {name: value for name, value in os.environ.items() if name.startswith("CNNCLI_")}
+    host = os.uname().nodename if hasattr(os, "uname") else os.environ.get("COMPUTERNAME")
     return json.dumps({"command": command, "params": params, "cwd": os.getcwd(),
-                       "width": options.output_width(), "python": sys.version, "refs": on_disk},
-                      sort_keys=True, default=repr)
+                       "width": options.output_width(), "python": sys.version, "refs": on_disk,
+                       "environment": ours, "host": host}, sort_keys=True, default=repr)
 
 
 def _kind(path: str) -> str:

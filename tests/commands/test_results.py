@@ -120,6 +120,9 @@ def test_another_working_folder_or_width_is_another_answer(cli, here: Path,
     assert "tiny" in cli("check", "net.yaml")[1]
     monkeypatch.chdir(here / "b")
     assert "other" in cli("check", "net.yaml")[1]
+    kept_before = len(kept())
+    monkeypatch.setenv("CNNCLI_INDEX", str(here / "index"))  # any CNNCLI_ variable
+    assert "other" in cli("check", "net.yaml")[1] and len(kept()) == kept_before + 1
     piped = cli("summary", "alexnet")[1]
     monkeypatch.setattr(options, "output_width", lambda: 60)
     narrow = cli("summary", "alexnet")[1]
