@@ -7,10 +7,7 @@ and `show`, which prints such a line on stderr, as the CLI does with every one i
 
 from __future__ import annotations
 
-import difflib
-import shutil
 import sys
-import textwrap
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -62,6 +59,8 @@ class UsageError(CnncliError):
 def did_you_mean(word: str, choices: Iterable[str], n: int = 1) -> str:
     """' (did you mean 'x'?)' for the closest choice (or the n closest: 'x', 'y' or 'z'),
     or '' when none is close."""
+    import difflib  # here, as shutil and textwrap in show: every command imports this module
+
     close = difflib.get_close_matches(word, list(dict.fromkeys(choices)), n=n, cutoff=0.6)
     if not close:
         return ""
@@ -114,6 +113,9 @@ def tell(kind: str, message: str) -> None:
 def show(kind: str, message: str) -> None:
     """`kind: message` on stderr (never stdout: it may be JSON). In a terminal the message
     wraps at the window's width under its first word, never inside a path or a number."""
+    import shutil
+    import textwrap
+
     text = f"{kind}: {message}"
     width = shutil.get_terminal_size().columns if sys.stderr.isatty() else None
     if width is not None and len(text) > width:

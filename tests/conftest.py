@@ -58,6 +58,14 @@ def by_family(cases: list) -> list:
     return [param(case) for case in cases]
 
 
+@pytest.fixture(autouse=True)
+def own_results_cache(tmp_path_factory: pytest.TempPathFactory,
+                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test keeps the static commands' answers (commands.results) in a folder of its
+    own: a test never replays another's answer, nor a user's from ~/.cache."""
+    monkeypatch.setenv("CNNCLI_RESULTS", str(tmp_path_factory.mktemp("results")))
+
+
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     """Run the CLI in-process as a user would; return (exit code, stdout, stderr)."""
     with pytest.raises(SystemExit) as exit_info:

@@ -7,5 +7,6 @@ layer, block and type), report (the summary as table, JSON, CSV and Markdown), t
 text renderer that fits a terminal), zoolist (`cnncli list`), explain and lessons (each
 figure's arithmetic, design notes), compare (networks and sweeps side by side), diagram,
 diagram_tree, diagram_header, diagram_graph (reads as edges, the U layout) and diagram_html
-(SVG and the HTML page; diagram.js draws in the browser what diagram's layout placed), figures (plot
-axes in K/M/G)."""
+(SVG and the HTML page; diagram.js draws in the browser what diagram's layout placed),
+figures (plot axes in K/M/G), choices (the options' choices: dtypes, formats, optimizers,
+devices; what declaring a command imports)."""

@@ -29,13 +29,7 @@ from ..spec.ir import (
     parts,
 )
 from ..spec.load import load
-
-DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp64": 8}
-#: training memory's choices (analysis.training), here so that summary's options need not
-#: import it: copies of the trainable parameters each optimizer keeps (momentum; Adam's two
-#: moments), and the devices whose dropout masks differ
-OPTIMIZER_COPIES = {"sgd": 0, "sgd-momentum": 1, "adam": 2, "adamw": 2}
-TRAINING_DEVICES = ("cuda", "cpu")
+from .choices import DTYPE_BYTES
 
 
 @dataclass

@@ -12,9 +12,9 @@ from typing import Any
 from ..layers import shape_text
 from ..spec.ir import shown_path
 from .analyze import Analysis, Row
+from .choices import FORMATS
 from .table import KeyValues, TextTable, mib, wrap_text
 
-FORMATS = ("table", "json", "csv", "markdown")
 #: the formats of commands that print one table or its JSON record (bench, eval, predict)
 TABLE_OR_JSON = FORMATS[:2]
 SCHEMA = "cnncli.summary/1"

@@ -20,7 +20,8 @@ from ..errors import UsageError
 from ..layers.base import Layout, Saved, Shape
 from ..layers.window import elements
 from ..spec.ir import INPUT, Concat, Gate, Join, Residual
-from .analyze import DTYPE_BYTES, OPTIMIZER_COPIES, TRAINING_DEVICES, Analysis, Row
+from .analyze import Analysis, Row
+from .choices import DTYPE_BYTES, OPTIMIZER_COPIES, TRAINING_DEVICES
 from .table import mib
 
 HALF = 2

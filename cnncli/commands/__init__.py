@@ -1,11 +1,12 @@
 """The command line: parse options, call the library, render. Kept thin.
 
 One module per family of commands: analysis (summary, flops, list, check, spec), visual
-(explain, compare, diagram), model (verify, export), train (train, eval, predict, plot),
-bench and serve (the web playground); options holds what they share. Every command is
-imported only when run (a lazy group): those that need torch, so that the static ones start
-without torch, and the static ones too, so that `cnncli --help` and `--version` load neither
-the spec nor the analysis.
+(explain, compare, diagram), model (verify, export, import), train (train, eval, predict,
+plot), bench and serve (the web playground); options holds what they share; results keeps
+the static commands' answers in the user cache. Every command is imported only when run (a
+lazy group): those that need torch, so that the static ones start without torch, and the
+static ones too, so that `cnncli --help` and `--version` load neither the spec nor the
+analysis.
 """
 
 from __future__ import annotations

@@ -7,18 +7,20 @@ from typing import Any
 
 import click
 
-from ..analysis.analyze import OPTIMIZER_COPIES, TRAINING_DEVICES
+from ..analysis.choices import OPTIMIZER_COPIES, TRAINING_DEVICES
 from ..errors import UsageError
 from .options import (
     analysis_for,
     complete_spec,
     depth_option,
+    echo,
     emit,
     format_option,
     override_options,
     spec_options,
     write_new_file,
 )
+from .results import remembered
 
 
 @click.command()
@@ -40,6 +42,7 @@ from .options import (
 @click.option("--freeze", multiple=True, metavar="PATTERN",
               help="Count these layers as frozen (non-trainable), as train --freeze does: a "
                    "path glob such as 'layer1.*', a block path, or backbone. Default: none.")
+@remembered("spec")
 def summary(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
             dtype: str, fmt: str, depth: int | None, train: bool, optimizer: str, amp: bool,
             target: str, budget: str | None, freeze: tuple[str, ...]) -> None:
@@ -95,6 +98,7 @@ def _with_fits(doc: str, fits: tuple[int, int]) -> str:
 @depth_option(2, "Depth of the by-layer breakdown (blocks deeper are summed).")
 @click.option("--top", type=click.IntRange(1),
               help="Only the N most expensive rows, by MACs; default: every row.")
+@remembered("spec")
 def flops(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
           dtype: str, fmt: str, depth: int | None, top: int | None) -> None:
     """Where the compute goes: by layer, by block and by layer type."""
@@ -131,6 +135,7 @@ def list_zoo(fmt: str) -> None:
 @click.command()
 @click.argument("specs", nargs=-1, required=True, shell_complete=complete_spec)
 @override_options
+@remembered("specs")
 def check(specs: tuple[str, ...], overrides: tuple[str, ...], input_shape: str | None) -> None:
     """Check that specs resolve and every shape works out; one line per spec.
 
@@ -144,9 +149,9 @@ def check(specs: tuple[str, ...], overrides: tuple[str, ...], input_shape: str |
     for spec in (member for ref in specs for member in members(ref)):
         a = analysis_for(spec, overrides, input_shape, 1, "fp32")
         t = a.totals()
-        click.echo(f"ok  {spec}: {a.network.name}, input {shape_text(a.input)}, "
-                   f"output {shape_text(a.output)}, {t['params']:,} params "
-                   f"({human(t['params'])}), {t['macs']:,} MACs ({human(t['macs'])})")
+        echo(f"ok  {spec}: {a.network.name}, input {shape_text(a.input)}, "
+             f"output {shape_text(a.output)}, {t['params']:,} params "
+             f"({human(t['params'])}), {t['macs']:,} MACs ({human(t['macs'])})")
 
 
 @click.command(name="spec")

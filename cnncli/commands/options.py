@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..analysis.analyze import DTYPE_BYTES
+from ..analysis.choices import DTYPE_BYTES, FORMATS
 from ..analysis.table import wrap_text
 from ..errors import UsageError
 from ..files import write_atomically
@@ -71,8 +70,6 @@ def weights_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def format_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    from ..analysis.report import FORMATS
-
     f = click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table",
                      show_default=True, help="Output format.")(f)
     return wide_option(f)
@@ -95,12 +92,42 @@ def parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+class Recording:
+    """What a command prints (each text as written, newline included) and the spec files it
+    reads (path: text), while the result cache (commands.results) works out an answer."""
+
+    def __init__(self) -> None:
+        self.printed: list[str] = []
+        self.files: dict[str, str] = {}
+
+
+#: the recordings under way (commands.results pushes one while a command runs)
+RECORDINGS: list[Recording] = []
+
+
+def echo(text: str, nl: bool = True) -> None:
+    """click.echo to stdout, recorded for the result cache: what a cached command prints
+    goes through here."""
+    click.echo(text, nl=nl)
+    for recording in RECORDINGS:
+        recording.printed.append(text + "\n" if nl else text)
+
+
+def depends_on(files: dict[str, str]) -> None:
+    """Files (path: the text read) the answer of a command under way depends on: a kept
+    answer is replayed only while each still reads the same. Every file a cached command
+    reads beyond its spec (a profile, a table) must be named here."""
+    for recording in RECORDINGS:
+        recording.files.update(files)
+
+
 def analysis_for(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
                  dtype: str, freeze: tuple[str, ...] = ()) -> Any:
     from ..analysis.analyze import analyze
     from ..spec.load import load
 
     network = load(spec, parse_sets(overrides), input_shape)
+    depends_on(network.files)
     if freeze:
         from ..spec.freeze import freeze as freeze_layers
 
@@ -124,6 +151,8 @@ def output_width() -> int | None:
     ctx = click.get_current_context(silent=True)
     if (ctx is not None and ctx.meta.get("cnncli.wide")) or not sys.stdout.isatty():
         return None
+    import shutil  # here: a pipe never asks, and shutil loads bz2, lzma, fnmatch ...
+
     return shutil.get_terminal_size().columns
 
 
@@ -136,15 +165,15 @@ def emit(fmt: str, text_or_renderables: Any) -> None:
     the width, and no line ends in spaces, so scripts can read it.
     """
     if isinstance(text_or_renderables, str):
-        click.echo(text_or_renderables, nl=not text_or_renderables.endswith("\n"))
+        echo(text_or_renderables, nl=not text_or_renderables.endswith("\n"))
         return
     width = output_width()
     for item in text_or_renderables:
         if isinstance(item, str):  # prose: each line wraps under its own indentation
-            click.echo("\n".join(part for line in item.split("\n") for part in
-                                 wrap_text(line, width, " " * (len(line) - len(line.lstrip())))))
+            echo("\n".join(part for line in item.split("\n") for part in
+                           wrap_text(line, width, " " * (len(line) - len(line.lstrip())))))
         else:
-            click.echo(item.render(width))
+            echo(item.render(width))
 
 
 def check_new_file(path: Path, force: bool) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from .base import Arg, Cost, Figure, Layer, Layout, Saved, Shape, ShapeError, dot, shape_text
@@ -153,6 +152,8 @@ class EuclideanRBF(Layer):
     def prototypes(self, features: int) -> list[list[float]]:
         """The fixed +-1 codes: bits of Python's Mersenne Twister seeded with 0, the same on
         every machine and torch version (a stand-in for the paper's 7x12 bitmaps)."""
+        import random  # here: only RBF's codes need it (random loads hashlib, bisect ...)
+
         rng = random.Random(0)
         return [[1.0 if rng.getrandbits(1) else -1.0 for _ in range(features)]
                 for _ in range(self.out)]

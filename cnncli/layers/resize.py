@@ -4,7 +4,6 @@ DeepLab) and of YOLOv8's C2f."""
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Any
 
 from .base import (
@@ -283,6 +282,8 @@ def _scaled(size: int, scale: float) -> str:
     """⌊size · scale⌋ in integers where the scale is a small fraction (1.5 is 3 / 2)."""
     if float(scale).is_integer():
         return dot(size, int(scale))
+    from fractions import Fraction  # here: it loads decimal, which nothing else needs
+
     ratio = Fraction(scale).limit_denominator(64)
     if float(ratio) == scale and size * ratio.numerator // ratio.denominator == \
             int(float(size) * scale):  # torch's float product can round below (100 · 0.29)

@@ -27,9 +27,15 @@ PROBE = ("import sys\nfrom cnncli.commands import main\n"
 #: the analysis it shows, the command's own module
 SUMMARY = {"cnncli", "cnncli.errors", "cnncli.files", "cnncli.commands",
            "cnncli.commands.analysis", "cnncli.commands.options", "cnncli.analysis",
-           "cnncli.analysis.analyze", "cnncli.analysis.report", "cnncli.analysis.table"}
+           "cnncli.analysis.choices", "cnncli.analysis.analyze", "cnncli.analysis.report",
+           "cnncli.analysis.table", "cnncli.commands.results"}
 #: --version and --help: the group alone
 BARE = {"cnncli", "cnncli.errors", "cnncli.commands"}
+#: a summary, flops or check answered from the result cache: the group, the command's module
+#: and what declaring its options needs; no spec, layers or analysis
+KEPT = BARE | {"cnncli.commands.analysis", "cnncli.commands.options", "cnncli.commands.results",
+               "cnncli.files", "cnncli.analysis", "cnncli.analysis.choices",
+               "cnncli.analysis.table"}
 
 
 def loaded(*args: str) -> set[str]:
@@ -62,6 +68,17 @@ def test_summary_loads_the_spec_stack_and_nothing_more() -> None:
     assert {"cnncli.spec.zoo", "cnncli.layers.conv"} <= ours
     # yaml's C parser brings cython's runtime; no torch, rich, numpy
     assert {t for t in third_party(modules) if "cython" not in t} == {"click", "yaml"}
+
+
+@pytest.mark.slow  # two subprocesses
+@pytest.mark.parametrize("command", ["summary", "flops", "check"])
+def test_a_kept_answer_loads_no_spec_layers_analysis_or_yaml(command: str) -> None:
+    """The first call works the answer out (the stack above); a repeat prints the kept one
+    (conftest gives each test a results folder of its own)."""
+    assert "cnncli.spec.load" in loaded(command, "resnet50")
+    modules = loaded(command, "resnet50")
+    assert {m for m in modules if m.startswith("cnncli")} == KEPT
+    assert third_party(modules) == {"click"}  # not even yaml
 
 
 @pytest.mark.parametrize("flag", ["--version", "--help"])
