@@ -12,6 +12,7 @@ import functools
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -133,3 +134,15 @@ def test_serve_and_its_jobs_never_load_torch() -> None:
     # __mp_main__: multiprocessing's name for the main module, imported by the worker's module
     assert {t for t in third_party(modules - {"__mp_main__"}) if "cython" not in t} == \
         {"click", "yaml"}
+
+
+@pytest.mark.slow  # one subprocess with the whole spec stack and numpy
+def test_summary_of_an_onnx_file_never_loads_torch_or_onnx(tmp_path: Path) -> None:
+    """cnncli reads ONNX files itself: neither torch nor the onnx package (an optional extra)
+    is loaded, only numpy for the file's small constants."""
+    import onnx_fixture
+    path = onnx_fixture.unpack("resnet18.ts17.onnx", tmp_path)
+    modules = loaded("summary", str(path), "--format", "json")
+    assert "cnncli.onnxin.proto" in modules
+    numpy_own = {"cython_runtime"} | {t for t in third_party(modules) if t.startswith("_cython")}
+    assert third_party(modules) - numpy_own == {"click", "yaml", "numpy"}
