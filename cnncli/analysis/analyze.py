@@ -245,10 +245,16 @@ def _analyze(node: Node, role: str, rf: RF, depth: int, seen: Seen) -> Row:
 def _join(node: Join, role: str, depth: int, seen: Seen) -> Row:
     """Named outputs joined: an add or multiply does one op per output element for each
     input after the first, reading every input element; a concat copies. Its receptive
-    field is the widest of its inputs'."""
-    rf = seen[node.sources[0]]
-    for source in node.sources[1:]:
-        rf = rf.widest(seen[source])
+    field is the widest of its inputs'; its jump is that of the inputs as large as its
+    output (a Cx1x1 factor broadcast over a map, squeeze-and-excitation's, lies on the map's
+    grid, as the gate composite's does)."""
+    rfs = [seen[source] for source in node.sources]
+    rf = rfs[0]
+    for other in rfs[1:]:
+        rf = rf.widest(other)
+    full = [r for r, shape in zip(rfs, node.shapes) if shape[1:] == node.output[1:]]
+    if full and len(full) < len(rfs):
+        rf = RF(rf.size, (max(r.jump[0] for r in full), max(r.jump[1] for r in full)))
     out = elements(node.output)
     ops = 0 if node.op == "concat" else out * (len(node.sources) - 1)
     reads = 0 if node.op == "concat" else sum(elements(s) for s in node.shapes)

@@ -95,3 +95,15 @@ def test_yolov8s_decoding_is_marked_partial(cli, folder: Path) -> None:
     assert ops == {"Reshape": 2, "Transpose": 1, "Sub": 2, "Add": 1, "Div": 1, "Mul": 1}
     code, out, _ = cli("summary", str(path))
     assert "PARTIAL  " in out and "the totals leave out 8 operator(s)" in out
+
+
+@pytest.mark.parametrize(("name", "zoo"), [("mobilenet_v3_large.ts17.onnx", "mobilenet_v3_large"),
+                                           ("efficientnet_b0.dynamo18.onnx", "efficientnet_b0"),
+                                           ("resnet50.ts17.onnx", "resnet50"),
+                                           ("densenet121.ts17.onnx", "densenet121")])
+def test_receptive_field_equals_the_zoo_networks(name: str, zoo: str, folder: Path) -> None:
+    """A squeeze-and-excitation multiply (a Cx1x1 factor on a map, as a graph join) keeps the
+    map's grid, as the zoo's gate composite does."""
+    a, b = analyze(str(onnx_fixture.unpack(name, folder))), analyze(zoo)
+    assert (a.root.rf.size, a.root.rf.jump) == (b.root.rf.size, b.root.rf.jump)
+    assert a.totals()["macs"] == b.totals()["macs"]
