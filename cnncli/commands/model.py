@@ -163,6 +163,6 @@ def import_onnx(source: str, output: str, input_shape: str | None, force: bool) 
     checked = (f"{result.unchecked}, so the outputs were not compared"
                if result.max_abs_diff is None else
                f"outputs equal onnxruntime's on a random input, max |diff| "
-               f"{result.max_abs_diff:.1e}")
+               f"{result.max_abs_diff:.1e} (outputs up to {result.scale:.3g})")
     click.echo(f"wrote {result.spec} and {result.weights} ({result.tensors} tensors); "
                f"{checked}")

@@ -29,6 +29,7 @@ class ImportResult:
     weights: Path
     tensors: int
     max_abs_diff: float | None  # against onnxruntime, when it is installed and runs the file
+    scale: float = 0.0  # the largest |output| onnxruntime gave, to read the difference by
     unchecked: str = ""  # why not, where it was not compared
 
 
@@ -82,26 +83,28 @@ def import_onnx(imported: Imported, output: str, force: bool) -> ImportResult:
             raise UsageError(f"{imported.model.path}: {exc}") from None
         model.load_state_dict(state, strict=True)
         torch.save(model.state_dict(), weights_path)
-        diff, unchecked = compare_with_onnxruntime(imported.model.path, model, network.input)
+        diff, scale, unchecked = compare_with_onnxruntime(imported.model.path, model,
+                                                          network.input)
     except BaseException:
         spec_path.unlink(missing_ok=True)
         weights_path.unlink(missing_ok=True)
         raise
-    return ImportResult(spec_path, weights_path, len(state), diff, unchecked)
+    return ImportResult(spec_path, weights_path, len(state), diff, scale, unchecked)
 
 
 def compare_with_onnxruntime(path: Path, model: torch.nn.Module,
-                             shape: tuple[int, ...]) -> tuple[float | None, str]:
-    """Max |difference| of the model's outputs from onnxruntime's on one random input, or
-    None and why not (onnxruntime, the `onnx` extra, is not installed or refuses the file)."""
+                             shape: tuple[int, ...]) -> tuple[float | None, float, str]:
+    """Max |difference| of the model's outputs from onnxruntime's on one random input and
+    the largest |output|, or None and why not (onnxruntime, the `onnx` extra, is not
+    installed or refuses the file)."""
     try:
         import onnxruntime
     except ImportError:
-        return None, "onnxruntime is not installed (pip install 'cnncli[onnx]')"
+        return None, 0.0, "onnxruntime is not installed (pip install 'cnncli[onnx]')"
     try:
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime's own errors have no common base  # noqa: BLE001
-        return None, f"onnxruntime cannot run the file ({str(exc).splitlines()[0][:200]})"
+        return None, 0.0, f"onnxruntime cannot run the file ({str(exc).splitlines()[0][:200]})"
     feed = session.get_inputs()[0]
     batch = feed.shape[0] if isinstance(feed.shape[0], int) else 1
     x = np.random.default_rng(0).standard_normal((batch, *shape)).astype(np.float32)
@@ -110,4 +113,5 @@ def compare_with_onnxruntime(path: Path, model: torch.nn.Module,
     with torch.no_grad():
         got = model(torch.from_numpy(x))
     got = got if isinstance(got, (tuple, list)) else [got]
-    return max(float(np.abs(g.numpy() - w).max()) for g, w in zip(got, want)), ""
+    diff = max(float(np.abs(g.numpy() - w).max()) for g, w in zip(got, want))
+    return diff, max(float(np.abs(w).max()) for w in want), ""

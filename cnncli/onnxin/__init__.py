@@ -3,8 +3,9 @@
 `proto` reads the file (protobuf's wire format, bounded, no code run, no dependency),
 `tensors` its numbers, `follow` walks the graph from its input (`graph` holds the walk's
 state, `fold` folds shape arithmetic to constants), translating each operator with `ops`,
-`layout` and `patterns` into cnncli entries; `tree` places them in the module tree the
-exporter recorded and `emit` writes the spec, repeated units as a block. An operator cnncli
+`layout` and `patterns` (and YOLOv8's decoding with `detect`) into cnncli entries; `tree`
+places them in the module tree the exporter recorded and `emit` writes the spec, repeated
+units as a block. An operator cnncli
 cannot price or build becomes an `onnx_op` entry: its shape is the file's, its work is
 unknown, and the totals say they are partial.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import UsageError, tell
 from . import emit
 from .follow import follow
 from .graph import Entry
@@ -50,14 +51,38 @@ def load(path: str | Path, input_shape: tuple[int, ...] | None = None) -> Import
     if any(o is None for o in outputs):
         raise UsageError(f"{path}: an output of the graph is a constant, not computed from "
                          "its input")
-    header = [f"Imported by cnncli from {path.name}: {model.producer or 'unknown producer'}, "
-              f"ONNX opset {model.opsets.get('ai.onnx', '?')}, "
-              f"{len(model.graph.nodes):,} nodes."]
+    producer = " ".join(p for p in (model.producer, model.producer_version) if p)
+    origin = (f"imported from {path.name} ({producer or 'unknown producer'}, ONNX opset "
+              f"{model.opsets.get('ai.onnx', '?')}, {len(model.graph.nodes):,} nodes)")
+    header = [f"Written by cnncli import: {origin}."]
     if walk.unpriced:
         ops = sorted({e.options["op"] for e in walk.unpriced})
         header.append(f"Not priced or buildable: {', '.join(ops)} (onnx_op entries).")
-    text, paths = emit.spec_text(walk.entries, shape, outputs, _name(path), header)
+    shared = _shared(walk.entries, model)
+    if shared:
+        header.append(shared)
+    text, paths = emit.spec_text(walk.entries, shape, outputs, _name(path), origin, header)
+    if shared:
+        tell("note", f"{path}: {shared}")
     return Imported(text, model, walk.entries, paths)
+
+
+def _shared(entries: list[Entry], model: Model) -> str:
+    """What to say of weights several layers read (a module called twice): the spec gives
+    each layer its own copy, so its parameter total counts them once per use."""
+    readers: dict[str, int] = {}
+    for entry in entries:
+        for init, _ in entry.weights.values():
+            readers[init] = readers.get(init, 0) + 1
+    shared = {name: n for name, n in readers.items() if n > 1}
+    if not shared:
+        return ""
+    extra = sum((n - 1) * model.graph.initializers[name].size for name, n in shared.items()
+                if name in model.graph.initializers)
+    names = ", ".join(sorted(shared)[:3]) + (", ..." if len(shared) > 3 else "")
+    return (f"{len(shared)} weight(s) are read by several layers ({names}); the spec gives "
+            f"each layer its own copy, so its params count {extra:,} more numbers than the "
+            "file holds")
 
 
 def _name(path: Path) -> str:

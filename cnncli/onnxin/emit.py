@@ -121,13 +121,15 @@ def where_text(where: list[str], name: str) -> str:
 
 
 def spec_text(entries: list[Entry], shape: tuple[int, ...], outputs: list[int],
-              name: str, header: list[str]) -> tuple[str, dict[int, list[str]]]:
+              name: str, description: str, header: list[str]
+              ) -> tuple[str, dict[int, list[str]]]:
     """The spec's text, and each entry's path in the network it describes."""
     root, paths = tree.build(entries)
     writer = Writer(entries, paths)
     layers = writer.items(root, [], INPUT, 1)
     lines = [f"# {line}" if line else "#" for line in header]
-    lines += [f"name: {flow_value(name)}", f"input: {flow_value(list(shape))}"]
+    lines += [f"name: {flow_value(name)}", f"description: {flow_value(description)}",
+              f"input: {flow_value(list(shape))}"]
     if writer.blocks:
         lines.append("blocks:")
         for body, block in writer.blocks.items():

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..layers import shape_text
-from . import layout, ops, patterns
+from . import detect, layout, ops, patterns
 from .fold import FOLD_LIMIT, FOLDS, constant
 from .graph import INPUT, Unsupported, Val, Walk
 from .proto import BadFile, Model, Node, ValueInfo
@@ -68,9 +68,14 @@ def follow(model: Model, given: tuple[int, ...] | None = None) -> tuple[Walk, tu
             walk.done.add(id(node))
         for value in node.inputs:
             walk.consumers.setdefault(value, []).append(node)
+    decoding = detect.plan(walk, nodes)
     for node in nodes:
         if id(node) not in walk.done:
             step(walk, node)
+        if decoding and node is decoding.joins[-1]:
+            if not detect.emit(walk, decoding, shape):  # then its nodes, one by one
+                walk.done.difference_update(id(n) for n in decoding.nodes)
+            decoding = None
     return walk, shape
 
 

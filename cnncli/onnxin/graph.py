@@ -135,7 +135,7 @@ def _recorded(node: Node) -> str:
     scopes = node.metadata.get("pkg.torch.onnx.name_scopes")
     if scopes:
         parts = [p.strip(" '\"") for p in scopes.strip("[]").split(",")]
-        return parts[-2] if len(parts) >= 2 else ""
+        return _joined([p for p in parts[:-1] if p])
     if node.name.startswith("/"):
         # each part is a module's name within the part before it ("layer1.0", "conv1"),
         # except a Sequential's child, which repeats its parent's name ("layer1" then
@@ -148,3 +148,13 @@ def _recorded(node: Node) -> str:
                 names.append(part)
         return ".".join(names)
     return ""
+
+
+def _joined(parts: list[str]) -> str:
+    """The dynamo exporter's scopes as one path: each is the module's whole path
+    (`layer1`, `layer1.0`, `layer1.0.bn1`) or, for a module a loop called, its name within the
+    one before (`model.0`, `conv`)."""
+    path = ""
+    for part in parts:
+        path = part if not path or part.startswith(path + ".") else f"{path}.{part}"
+    return path

@@ -108,6 +108,7 @@ class Model:
     data: Any  # the file's bytes (an mmap): tensors' raw data are offsets into it
     ir_version: int = 0
     producer: str = ""
+    producer_version: str = ""
     opsets: dict[str, int] = field(default_factory=dict)
     graph: Graph = field(default_factory=Graph)
 
@@ -359,6 +360,8 @@ def read(path: Path) -> Model:
             model.ir_version = value
         elif number == 2 and wire == 2:
             model.producer = _text(data, value)
+        elif number == 3 and wire == 2:
+            model.producer_version = _text(data, value)
         elif number == 8 and wire == 2:
             domain, version = "", 0
             for n2, _, v2 in _Reader(data, *value):

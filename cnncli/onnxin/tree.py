@@ -16,7 +16,7 @@ NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*|[0-9]+")
 RESERVED = {"input", "sequence", "residual", "concat", "repeat", "gate", "add", "multiply"}
 #: a name for an entry the exporter recorded no module of its own for
 AUTO = {"add": "add", "multiply": "mul", "concat": "cat", "flatten": "flatten",
-        "global_avgpool": "pool", "slice": "slice", "onnx_op": "op"}
+        "global_avgpool": "pool", "slice": "slice"}
 
 
 @dataclass
@@ -48,7 +48,8 @@ def clean(part: str) -> str:
 
 def build(entries: list[Entry]) -> tuple[Box, dict[int, list[str]]]:
     """The tree and each entry's path (names from the top)."""
-    scopes = [_bounded([clean(p) for p in e.scope.split(".") if p]) for e in entries]
+    scopes = _placed([_bounded([clean(p) for p in e.scope.split(".") if p]) for e in entries],
+                     entries)
     containers = {tuple(s[:k]) for s in scopes for k in range(1, len(s))}
     root = Box("")
     paths: dict[int, list[str]] = {}
@@ -65,10 +66,34 @@ def build(entries: list[Entry]) -> tuple[Box, dict[int, list[str]]]:
             stack[-1].items.append(box)
             stack.append(box)
             opened.append(opened[-1] + [part])
-        name = _unique(stack[-1], scope[-1] if own else AUTO.get(entry.kind, entry.kind))
+        name = _unique(stack[-1], scope[-1] if own else _auto_name(entry))
         stack[-1].items.append(Leaf(i, name))
         paths[i] = [b.name for b in stack[1:]] + [name]
     return root, paths
+
+
+def _placed(scopes: list[list[str]], entries: list[Entry]) -> list[list[str]]:
+    """An entry the exporter recorded no scope for (the dynamo exporter's chunk in YOLOv8's
+    C2f) goes in the module the entries around it share: the one it reads from and the next
+    one with a scope."""
+    placed = list(scopes)
+    for i, scope in enumerate(scopes):
+        if scope or not entries[i].inputs or entries[i].inputs[0] < 0:
+            continue
+        before = placed[entries[i].inputs[0]]
+        after = next((s for s in scopes[i + 1:] if s), [])
+        common = 0
+        while common < min(len(before), len(after)) and before[common] == after[common]:
+            common += 1
+        placed[i] = before[:common]
+    return placed
+
+
+def _auto_name(entry: Entry) -> str:
+    """A name for an entry the exporter recorded no module for: what it does."""
+    if entry.kind == "onnx_op":
+        return clean(str(entry.options["op"]).lower())
+    return AUTO.get(entry.kind, entry.kind)
 
 
 def _bounded(scope: list[str]) -> list[str]:

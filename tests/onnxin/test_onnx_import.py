@@ -20,7 +20,8 @@ RUN = ["resnet18.ts17.onnx", "mobilenet_v3_small.ts17.onnx", "convnext_tiny.dyna
        "densenet121.ts17.onnx", "efficientnet_b0.dynamo18.onnx", "googlenet.ts17.onnx",
        "shufflenet_v2_x1_0.ts17.onnx", "squeezenet1_1.ts13.onnx", "inception_v3.ts17.onnx",
        "lraspp_mobilenet_v3_large.ts17.onnx", "deeplabv3_mobilenet_v3_large.dynamo18.onnx",
-       "regnet_y_400mf.ts17.onnx", "alexnet.ts17.onnx"]
+       "regnet_y_400mf.ts17.onnx", "alexnet.ts17.onnx", "yolov8n.ts17.onnx",
+       "yolov8n.dynamo18.onnx"]
 
 
 @pytest.mark.slow
@@ -28,7 +29,9 @@ RUN = ["resnet18.ts17.onnx", "mobilenet_v3_small.ts17.onnx", "convnext_tiny.dyna
 def test_imported_network_computes_what_onnxruntime_does(name: str, tmp_path: Path) -> None:
     path = onnx_fixture.filled(name, tmp_path)
     result = import_onnx(load(path), str(tmp_path / "net.yaml"), force=False)
-    assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-4
+    # 1e-4, relative to outputs larger than 1 (YOLOv8's boxes are in pixels, up to 320)
+    assert result.max_abs_diff is not None
+    assert result.max_abs_diff <= 1e-4 * max(1.0, result.scale)
     # the spec and weights stand alone: build them again, as a user would
     model = build(str(tmp_path / "net.yaml"), weights=str(tmp_path / "net.pt"))
     assert sum(p.numel() for p in model.parameters()) == \
@@ -40,7 +43,8 @@ def test_import_writes_a_spec_and_weights_that_verify(cli, tmp_path: Path) -> No
     code, out, err = cli("import", str(path), "-o", str(tmp_path / "r18.yaml"))
     assert code == 0, err
     assert re.search(r"wrote .*r18\.yaml and .*r18\.pt \(\d+ tensors\); outputs equal "
-                     r"onnxruntime's on a random input, max \|diff\| \d\.\de-0[5-9]", out)
+                     r"onnxruntime's on a random input, max \|diff\| \d\.\de-0[5-9] "
+                     r"\(outputs up to [\d.e+]+\)", out)
     code, out, _ = cli("verify", str(tmp_path / "r18.yaml"), "--weights",
                        str(tmp_path / "r18.pt"))
     assert code == 0 and "weights: 42 tensors from" in out
@@ -49,10 +53,13 @@ def test_import_writes_a_spec_and_weights_that_verify(cli, tmp_path: Path) -> No
 
 
 def test_import_refuses_what_it_cannot_express_and_writes_nothing(cli, tmp_path: Path) -> None:
-    path = onnx_fixture.unpack("yolov8n.dynamo18.onnx", tmp_path)
+    from test_onnx_figures import partial_model
+    path = tmp_path / "elu.onnx"
+    path.write_bytes(partial_model())
     code, out, err = cli("import", str(path), "-o", str(tmp_path / "y.yaml"))
     assert code == 2 and out == ""
-    assert "8 node(s) cnncli cannot express as layers: Reshape at " in err
+    assert "2 node(s) cnncli cannot express as layers: Elu at elu (an operator cnncli does " \
+        "not know); Elu at elu_1" in " ".join(err.split())
     assert "Traceback" not in err
     assert list(tmp_path.iterdir()) == [path]
 
