@@ -190,6 +190,7 @@ def test_corpus_covers_the_language() -> None:
         "from an enclosing list", "from dotted", "like", "block inputs", "outputs",
         "outputs 2"}
     wanted.discard("yolo_decode")  # it takes C x anchors: tests/layers/test_yolo_layers.py
+    wanted.discard("onnx_op")  # what import writes for an unknown operator: no torch module
     assert wanted - found == set()
 
 
