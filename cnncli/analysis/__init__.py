@@ -8,4 +8,5 @@ text renderer that fits a terminal), zoolist (`cnncli list`), explain and lesson
 figure's arithmetic, design notes), compare (networks and sweeps side by side), diagram,
 diagram_tree, diagram_header, diagram_graph (reads as edges, the U layout) and diagram_html
 (SVG and the HTML page; diagram.js draws the same layout in the browser), figures (plot
-axes in K/M/G)."""
+axes in K/M/G), profile (device profiles: calibrated ones in the user cache, published GPU
+ones in profiles/) and timing (each layer's predicted time on a profile's device)."""

@@ -53,6 +53,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("cnncli.commands.bench:bench",
               "Measured images/s, latency, peak memory and time per layer beside MACs."),
     "plot": ("cnncli.commands.train:plot", "Loss and accuracy curves of a run, as a PNG."),
+    "calibrate": ("cnncli.commands.bench:calibrate",
+                  "Measure this machine for summary --time: a profile of per-layer speeds."),
 }
 
 

@@ -1,0 +1,269 @@
+"""`cnncli calibrate`: measure this device with microbenchmarks and fit a profile.
+
+Each microbenchmark is one cnncli layer (built by its own `build`, as a network's are) on
+one input shape, run forward in eval mode under no_grad as `cnncli bench` runs a network.
+Its work (kind, ops, activation bytes, weight bytes) comes from the same function the
+predictor uses (`analysis.timing.layer_work`), so a fitted rate means the same thing on both
+sides. Per kind, a non-negative least-squares fit of time = overhead + ops / rate + bytes /
+rate + weight bytes / rate, weighted to relative error, gives the profile's terms. The
+shapes span what the zoo's networks do: 3 to 2048 channels, 7x7 to 224x224 maps, batch 1
+to 16. A training step's extra time (backward over forward) is measured on a conv block.
+
+On CUDA every timing is bracketed by torch.cuda.Event records and a synchronize; on the CPU
+by perf_counter, with torch's thread count recorded in the profile.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..analysis.analyze import DTYPE_BYTES
+from ..analysis.profile import KINDS, Profile, Rate, cpu_model
+from ..analysis.timing import Work, layer_work
+from ..layers import REGISTRY, Shape
+from .devices import Dist, pick_device
+
+Case = tuple[str, dict[str, Any], Shape, int]  # layer type, options, input shape, batch
+
+
+def _conv(k: int, pairs: list[tuple[int, int, int]], stride: int = 1,
+          batch: int = 1) -> list[Case]:
+    return [("conv", {"out": out, "kernel": k, "padding": k // 2, "stride": stride},
+             (c, hw, hw), batch) for c, out, hw in pairs]
+
+
+def _dw(pairs: list[tuple[int, int, int]]) -> list[Case]:
+    return [("conv", {"out": c, "kernel": k, "padding": k // 2, "groups": c}, (c, hw, hw), 1)
+            for c, hw, k in pairs]
+
+
+def _maps(layer: str, pairs: list[tuple[int, int]], batch: int = 1,
+          **options: Any) -> list[Case]:
+    return [(layer, dict(options), (c, hw, hw), batch) for c, hw in pairs]
+
+
+MAPS = [(16, 112), (64, 112), (256, 56), (512, 28), (1024, 14), (2048, 7), (64, 56)]
+CASES: list[Case] = [
+    *_conv(3, [(3, 32, 224), (64, 64, 56), (128, 128, 28), (256, 256, 14), (512, 512, 7),
+               (32, 32, 112), (64, 64, 28)]),
+    *_conv(3, [(64, 128, 56), (256, 256, 28)], stride=2),
+    *_conv(3, [(512, 512, 7), (64, 64, 28)], batch=16),
+    *_conv(1, [(64, 256, 56), (256, 64, 56), (128, 512, 28), (512, 128, 28), (1024, 256, 14),
+               (2048, 512, 7), (16, 96, 112), (960, 160, 7), (48, 16, 28)]),
+    *_conv(1, [(512, 2048, 7), (256, 64, 14)], batch=16),
+    *_conv(7, [(3, 64, 224)], stride=2), *_conv(5, [(64, 64, 28), (96, 96, 14)]),
+    *_conv(11, [(3, 64, 224)], stride=4), *_conv(5, [(48, 128, 28)], batch=16),
+    *[("conv", {"out": c, "kernel": 3, "padding": 1, "groups": 32}, (c, hw, hw), b)
+      for c, hw, b in [(128, 56, 1), (256, 28, 1), (512, 14, 1), (1024, 7, 1), (256, 28, 16),
+                       (64, 56, 1)]],
+    *_dw([(32, 112, 3), (144, 56, 3), (192, 28, 3), (384, 14, 3), (960, 7, 3), (240, 14, 5),
+          (672, 7, 5), (16, 112, 3)]),
+    *[("linear", {"out": o}, (i,), b) for i, o, b in
+      [(512, 1000, 1), (2048, 1000, 1), (4096, 4096, 1), (9216, 4096, 1), (1280, 1000, 1),
+       (4096, 4096, 16), (2048, 1000, 16), (120, 84, 1)]],
+    *_maps("maxpool", [(64, 112), (64, 224), (256, 56), (512, 14)], kernel=3, stride=2,
+           padding=1),
+    *_maps("maxpool", [(64, 224), (512, 28)], kernel=2, stride=2),
+    *_maps("avgpool", [(256, 56), (6, 28)], kernel=2, stride=2),
+    *_maps("global_avgpool", [(512, 7), (2048, 7), (1280, 7), (96, 56), (64, 56)]),
+    *_maps("global_avgpool", [(2048, 7)], batch=16),
+    *_maps("adaptive_avgpool", [(512, 7), (256, 6)], size=6),
+    *_maps("batchnorm", MAPS), *_maps("batchnorm", [(256, 28)], batch=16),
+    *_maps("layer_norm", [(96, 56), (768, 7)]),
+    *_maps("relu", MAPS), *_maps("relu", [(256, 28)], batch=16),
+    *_maps("hardswish", [(16, 112), (240, 14)]), *_maps("silu", [(96, 56), (1152, 7)]),
+    *_maps("sigmoid", [(240, 1)]),
+    *_maps("flatten", [(512, 1), (256, 6)]), *_maps("dropout", [(512, 1)], p=0.5),
+]
+#: a composite's own work, timed as torch does it: an add of two maps, a concat of two
+OPS = [("add", (256, 56, 56), 1), ("add", (64, 56, 56), 1), ("add", (1024, 14, 14), 1),
+       ("add", (2048, 7, 7), 16), ("concat", (128, 28, 28), 1), ("concat", (32, 56, 56), 1)]
+
+
+class _Op(nn.Module):
+    """x + x (reads two maps, writes one) or torch.cat of two halves."""
+
+    def __init__(self, op: str):
+        super().__init__()
+        self.op = op
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.op == "add":
+            return x + x
+        return torch.cat([x, x], 1)
+
+
+@dataclass
+class Sample:
+    """One microbenchmark: its work and its measured seconds per call."""
+
+    label: str
+    work: Work
+    seconds: float
+
+
+def _timer(device: torch.device) -> Callable[[Callable[[], None], int], float]:
+    """Seconds of `calls` calls of fn: CUDA events around them, else perf_counter."""
+    if device.type == "cuda":
+        def cuda_time(fn: Callable[[], None], calls: int) -> float:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(
+                enable_timing=True)
+            torch.cuda.synchronize(device)
+            start.record()
+            for _ in range(calls):
+                fn()
+            end.record()
+            torch.cuda.synchronize(device)
+            return start.elapsed_time(end) / 1e3
+        return cuda_time
+
+    def cpu_time(fn: Callable[[], None], calls: int) -> float:
+        begin = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        return time.perf_counter() - begin
+    return cpu_time
+
+
+#: bytes of weights and activations a rotation of copies spans, so that a layer meets its
+#: data in memory as it does inside a network, not in the cache its last call left warm
+SPAN = 16 * 2**20
+
+
+def _copies(module: nn.Module, x: torch.Tensor, work: Work) -> list[tuple[nn.Module,
+                                                                           torch.Tensor]]:
+    count = max(1, min(16, SPAN // max(work.act_bytes + work.weight_bytes, 1)))
+    copies = [(module, x)]
+    for _ in range(count - 1):
+        twin = copy.deepcopy(module)
+        copies.append((twin, torch.randn_like(x)))
+    return copies
+
+
+def _seconds(copies: list[tuple[nn.Module, torch.Tensor]], device: torch.device,
+             repeats: int) -> float:
+    """Seconds per forward call, the fastest of `repeats` timings of the copies called in
+    turn, each timing long enough (about 3 ms) to dwarf the clock's own cost."""
+    clock = _timer(device)
+    turn = itertools.cycle(copies)
+
+    def call() -> None:
+        module, x = next(turn)
+        module(x)
+
+    with torch.no_grad():
+        once = clock(call, 1)  # also the warm-up: first calls allocate and pack
+        once = min(once, clock(call, 1))
+        calls = max(1, min(200, int(3e-3 / max(once, 1e-7))))
+        # the fastest: on a shared machine, slower timings carry other processes' work
+        return min(clock(call, calls) / calls for _ in range(repeats))
+
+
+def _sample(case: Case, device: torch.device, repeats: int) -> Sample:
+    name, options, shape, batch = case
+    layer = REGISTRY[name].create(**options)
+    cost = layer.infer(shape)
+    module = layer.build(shape).to(device).eval()
+    x = torch.randn(batch, *shape, device=device)
+    work = layer_work(layer, shape, cost.output, cost.macs, cost.other_ops, cost.params,
+                      batch, DTYPE_BYTES["fp32"])
+    label = f"{name} {options} {'x'.join(map(str, shape))} b{batch}"
+    return Sample(label, work, _seconds(_copies(module, x, work), device, repeats))
+
+
+def _op_sample(op: str, shape: Shape, batch: int, device: torch.device,
+               repeats: int) -> Sample:
+    x = torch.randn(batch, *shape, device=device)
+    out = batch * int(np.prod(shape)) * (2 if op == "concat" else 1) * 4
+    ops = batch * int(np.prod(shape)) if op == "add" else 0
+    work = Work("elementwise", ops, (3 if op == "add" else 2) * out, 0)
+    return Sample(f"{op} {'x'.join(map(str, shape))} b{batch}", work,
+                  _seconds(_copies(_Op(op), x, work), device, repeats))
+
+
+# -- fitting --------------------------------------------------------------------------------
+
+def fit(samples: list[Sample]) -> tuple[Rate, float]:
+    """Non-negative least squares of seconds on (1, ops, act bytes, weight bytes), weighted
+    to relative error: every subset of the terms is fitted and the best one with no negative
+    coefficient kept (four terms: sixteen small fits). Returns the rate and the fit's
+    median relative error."""
+    x = np.array([[1.0, s.work.ops, s.work.act_bytes, s.work.weight_bytes] for s in samples])
+    y = np.array([s.seconds for s in samples])
+    w = 1.0 / y
+    best: tuple[float, np.ndarray] | None = None
+    for size in range(1, 5):
+        for cols in itertools.combinations(range(4), size):
+            a = x[:, cols] * w[:, None]
+            if np.linalg.matrix_rank(a) < len(cols):
+                continue
+            coef, *_ = np.linalg.lstsq(a, y * w, rcond=None)
+            if (coef < 0).any():
+                continue
+            full = np.zeros(4)
+            full[list(cols)] = coef
+            err = float(np.sum((x @ full * w - 1.0) ** 2))
+            if best is None or err < best[0] - 1e-12:
+                best = (err, full)
+    assert best is not None  # the overhead alone always fits
+    c = best[1]
+    rate = Rate(round(float(c[0]) * 1e6, 3),
+                *(round(1 / (float(v) * 1e9), 4) if v > 0 else None for v in c[1:]))
+    median = statistics.median(abs(x @ c / y - 1.0))
+    return rate, float(median)
+
+
+def _backward_ratio(device: torch.device, repeats: int) -> float:
+    """(forward + backward) / forward - 1 of a conv, batch norm, relu block at batch 4."""
+    block = nn.Sequential(nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+                          nn.Conv2d(64, 64, 3, padding=1)).to(device)
+    x = torch.randn(4, 64, 28, 28, device=device, requires_grad=True)
+    clock = _timer(device)
+
+    def step() -> None:
+        block(x).sum().backward()
+
+    block.eval()
+    forward = _seconds([(block, x)], device, repeats)
+    block.train()
+    step()
+    both = min(clock(step, 3) / 3 for _ in range(repeats))
+    return round(max(both / forward - 1.0, 0.0), 3)
+
+
+def calibrate(device: str = "auto", repeats: int = 5,
+              progress: Callable[[str], None] | None = None) -> Profile:
+    """Measure the device and fit a profile (see the module docstring)."""
+    dev = pick_device(device, Dist())
+    began = time.perf_counter()
+    samples = [_sample(case, dev, repeats) for case in CASES]
+    samples += [_op_sample(op, shape, batch, dev, repeats) for op, shape, batch in OPS]
+    if progress:
+        progress(f"measured {len(samples)} layers in {time.perf_counter() - began:.1f} s")
+    kinds, fits = {}, {}
+    for kind in KINDS:
+        mine = [s for s in samples if s.work.kind == kind]
+        kinds[kind], fits[kind] = fit(mine)
+    cuda = dev.type == "cuda"
+    name = torch.cuda.get_device_name(dev) if cuda else cpu_model()
+    threads = None if cuda else torch.get_num_threads()
+    ratio = _backward_ratio(dev, repeats)
+    seconds = round(time.perf_counter() - began, 1)
+    return Profile(
+        name, dev.type, True,
+        f"measured by cnncli calibrate: {len(samples)} layers, {repeats} timings each, "
+        f"fp32, {seconds} s", "sum", ratio, kinds, threads=threads, host_cpu=cpu_model(),
+        extra=(("created", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")),
+               ("torch", torch.__version__), ("seconds", seconds),
+               ("fit_median_error", {k: round(v, 4) for k, v in fits.items()})))
