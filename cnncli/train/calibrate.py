@@ -1,7 +1,8 @@
 """`cnncli calibrate`: measure this device with microbenchmarks and fit a profile.
 
 Each microbenchmark is one cnncli layer (built by its own `build`, as a network's are) on
-one input shape, run forward in eval mode under no_grad as `cnncli bench` runs a network.
+one input shape, run forward in eval mode under no_grad as `cnncli bench` runs a network,
+one call at a time in shuffled passes through all of them (`_passes`).
 Its work (kind, ops, activation bytes, weight bytes) comes from the same function the
 predictor uses (`analysis.timing.layer_work`), so a fitted rate means the same thing on both
 sides. Per kind, a non-negative least-squares fit of time = overhead + ops / rate + bytes /
@@ -9,14 +10,16 @@ rate + weight bytes / rate, weighted to relative error, gives the profile's term
 shapes span what the zoo's networks do: 3 to 2048 channels, 7x7 to 224x224 maps, batch 1
 to 16. A training step's extra time (backward over forward) is measured on a conv block.
 
-On CUDA every timing is bracketed by torch.cuda.Event records and a synchronize; on the CPU
-by perf_counter, with torch's thread count recorded in the profile.
+On CUDA every call is bracketed by torch.cuda.Event records, with a synchronize before and
+after each pass; on the CPU by perf_counter, with torch's thread count recorded in the
+profile. Each call's time is the fastest of its passes: on a shared machine slower ones
+carry other processes' work.
 """
 
 from __future__ import annotations
 
-import copy
 import itertools
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -113,83 +116,85 @@ class Sample:
     seconds: float
 
 
-def _timer(device: torch.device) -> Callable[[Callable[[], None], int], float]:
-    """Seconds of `calls` calls of fn: CUDA events around them, else perf_counter."""
-    if device.type == "cuda":
-        def cuda_time(fn: Callable[[], None], calls: int) -> float:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(
-                enable_timing=True)
-            torch.cuda.synchronize(device)
-            start.record()
-            for _ in range(calls):
-                fn()
-            end.record()
-            torch.cuda.synchronize(device)
-            return start.elapsed_time(end) / 1e3
-        return cuda_time
+@dataclass
+class Bench:
+    """A microbenchmark ready to run: the module, its input, what it does."""
 
-    def cpu_time(fn: Callable[[], None], calls: int) -> float:
-        begin = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        return time.perf_counter() - begin
-    return cpu_time
+    label: str
+    work: Work
+    module: nn.Module
+    x: torch.Tensor
 
 
-#: bytes of weights and activations a rotation of copies spans, so that a layer meets its
-#: data in memory as it does inside a network, not in the cache its last call left warm
-SPAN = 16 * 2**20
-
-
-def _copies(module: nn.Module, x: torch.Tensor, work: Work) -> list[tuple[nn.Module,
-                                                                           torch.Tensor]]:
-    count = max(1, min(16, SPAN // max(work.act_bytes + work.weight_bytes, 1)))
-    copies = [(module, x)]
-    for _ in range(count - 1):
-        twin = copy.deepcopy(module)
-        copies.append((twin, torch.randn_like(x)))
-    return copies
-
-
-def _seconds(copies: list[tuple[nn.Module, torch.Tensor]], device: torch.device,
-             repeats: int) -> float:
-    """Seconds per forward call, the fastest of `repeats` timings of the copies called in
-    turn, each timing long enough (about 3 ms) to dwarf the clock's own cost."""
-    clock = _timer(device)
-    turn = itertools.cycle(copies)
-
-    def call() -> None:
-        module, x = next(turn)
-        module(x)
-
-    with torch.no_grad():
-        once = clock(call, 1)  # also the warm-up: first calls allocate and pack
-        once = min(once, clock(call, 1))
-        calls = max(1, min(200, int(3e-3 / max(once, 1e-7))))
-        # the fastest: on a shared machine, slower timings carry other processes' work
-        return min(clock(call, calls) / calls for _ in range(repeats))
-
-
-def _sample(case: Case, device: torch.device, repeats: int) -> Sample:
+def _layer_bench(case: Case, device: torch.device) -> Bench:
     name, options, shape, batch = case
     layer = REGISTRY[name].create(**options)
     cost = layer.infer(shape)
-    module = layer.build(shape).to(device).eval()
-    x = torch.randn(batch, *shape, device=device)
     work = layer_work(layer, shape, cost.output, cost.macs, cost.other_ops, cost.params,
                       batch, DTYPE_BYTES["fp32"])
-    label = f"{name} {options} {'x'.join(map(str, shape))} b{batch}"
-    return Sample(label, work, _seconds(_copies(module, x, work), device, repeats))
+    return Bench(f"{name} {options} {'x'.join(map(str, shape))} b{batch}", work,
+                 layer.build(shape).to(device).eval(), torch.randn(batch, *shape,
+                                                                   device=device))
 
 
-def _op_sample(op: str, shape: Shape, batch: int, device: torch.device,
-               repeats: int) -> Sample:
-    x = torch.randn(batch, *shape, device=device)
-    out = batch * int(np.prod(shape)) * (2 if op == "concat" else 1) * 4
-    ops = batch * int(np.prod(shape)) if op == "add" else 0
-    work = Work("elementwise", ops, (3 if op == "add" else 2) * out, 0)
-    return Sample(f"{op} {'x'.join(map(str, shape))} b{batch}", work,
-                  _seconds(_copies(_Op(op), x, work), device, repeats))
+def _op_bench(op: str, shape: Shape, batch: int, device: torch.device) -> Bench:
+    n = batch * int(np.prod(shape))
+    work = (Work("elementwise", n, 3 * n * 4, 0) if op == "add"
+            else Work("elementwise", 0, 2 * 2 * n * 4, 0))
+    return Bench(f"{op} {'x'.join(map(str, shape))} b{batch}", work, _Op(op),
+                 torch.randn(batch, *shape, device=device))
+
+
+def _passes(benches: list[Bench], device: torch.device, repeats: int) -> list[float]:
+    """Seconds of each bench's call, the fastest over `repeats` passes through all of them
+    in a shuffled order, after two untimed passes. One call at a time, among other layers,
+    meets its weights and input as a layer inside a network does, not in the cache its own
+    last call left warm (a loop over one layer runs up to twice as fast)."""
+    order = list(range(len(benches)))
+    random.Random(0).shuffle(order)
+    best = [float("inf")] * len(benches)
+    cuda = device.type == "cuda"
+    with torch.no_grad():
+        for done in range(repeats + 2):
+            took = _cuda_pass(benches, order, device) if cuda else _cpu_pass(benches, order)
+            if done >= 2:
+                best = [min(b, t) for b, t in zip(best, took)]
+    return best
+
+
+def _cpu_pass(benches: list[Bench], order: list[int]) -> list[float]:
+    took = [0.0] * len(benches)
+    for i in order:
+        bench = benches[i]
+        begin = time.perf_counter()
+        bench.module(bench.x)
+        took[i] = time.perf_counter() - begin
+    return took
+
+
+def _cuda_pass(benches: list[Bench], order: list[int], device: torch.device) -> list[float]:
+    """Each call between two CUDA events; one synchronize at the end of the pass."""
+    events = {i: (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+              for i in order}
+    torch.cuda.synchronize(device)
+    for i in order:
+        start, end = events[i]
+        start.record()
+        benches[i].module(benches[i].x)
+        end.record()
+    torch.cuda.synchronize(device)
+    took = [0.0] * len(benches)
+    for i, (start, end) in events.items():
+        took[i] = start.elapsed_time(end) / 1e3
+    return took
+
+
+def measure(device: torch.device, repeats: int) -> list[Sample]:
+    """Every case and op, timed in passes (see `_passes`)."""
+    benches = [_layer_bench(case, device) for case in CASES]
+    benches += [_op_bench(op, shape, batch, device) for op, shape, batch in OPS]
+    seconds = _passes(benches, device, repeats)
+    return [Sample(b.label, b.work, s) for b, s in zip(benches, seconds)]
 
 
 # -- fitting --------------------------------------------------------------------------------
@@ -225,21 +230,36 @@ def fit(samples: list[Sample]) -> tuple[Rate, float]:
 
 
 def _backward_ratio(device: torch.device, repeats: int) -> float:
-    """(forward + backward) / forward - 1 of a conv, batch norm, relu block at batch 4."""
+    """(forward + backward) / forward - 1 of a conv, batch norm, relu, conv block at batch
+    4, each the fastest of `repeats` timings."""
     block = nn.Sequential(nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
                           nn.Conv2d(64, 64, 3, padding=1)).to(device)
     x = torch.randn(4, 64, 28, 28, device=device, requires_grad=True)
-    clock = _timer(device)
+
+    def forward() -> None:
+        with torch.no_grad():
+            block(x)
 
     def step() -> None:
         block(x).sum().backward()
 
+    def fastest(fn: Callable[[], None]) -> float:
+        fn()  # warm-up: first calls allocate and pack
+        out = float("inf")
+        for _ in range(repeats):
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            begin = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            out = min(out, time.perf_counter() - begin)
+        return out
+
     block.eval()
-    forward = _seconds([(block, x)], device, repeats)
+    alone = fastest(forward)
     block.train()
-    step()
-    both = min(clock(step, 3) / 3 for _ in range(repeats))
-    return round(max(both / forward - 1.0, 0.0), 3)
+    return round(max(fastest(step) / alone - 1.0, 0.0), 3)
 
 
 def calibrate(device: str = "auto", repeats: int = 5,
@@ -247,8 +267,7 @@ def calibrate(device: str = "auto", repeats: int = 5,
     """Measure the device and fit a profile (see the module docstring)."""
     dev = pick_device(device, Dist())
     began = time.perf_counter()
-    samples = [_sample(case, dev, repeats) for case in CASES]
-    samples += [_op_sample(op, shape, batch, dev, repeats) for op, shape, batch in OPS]
+    samples = measure(dev, repeats)
     if progress:
         progress(f"measured {len(samples)} layers in {time.perf_counter() - began:.1f} s")
     kinds, fits = {}, {}
@@ -262,7 +281,7 @@ def calibrate(device: str = "auto", repeats: int = 5,
     seconds = round(time.perf_counter() - began, 1)
     return Profile(
         name, dev.type, True,
-        f"measured by cnncli calibrate: {len(samples)} layers, {repeats} timings each, "
+        f"measured by cnncli calibrate: {len(samples)} layers, fastest of {repeats} passes, "
         f"fp32, {seconds} s", "sum", ratio, kinds, threads=threads, host_cpu=cpu_model(),
         extra=(("created", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")),
                ("torch", torch.__version__), ("seconds", seconds),
