@@ -16,6 +16,7 @@ command printed at the end.
 
     python bench/bench_time.py [--profile FILE] [--batches 1,16] [--budget 20]
                                [--networks a,b] [--input-scale 1.0] [--repeats 5]
+                               [--threads N] [--save rows.json]
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+import torch
 
 import cnncli
 from cnncli.analysis.profile import KINDS, Profile, read
@@ -70,15 +73,19 @@ def scaled_input(a: cnncli.Analysis, scale: float) -> str | None:  # type: ignor
     return f"{c}x{max(int(h * scale), 1)}x{max(int(w * scale), 1)}"
 
 
-def per_kind(timing: Timing, measured: dict[str, float]) -> dict[str, tuple[float, float]]:
-    """(predicted, measured) ms per kind of layer, over the layers the profiler timed."""
+def per_kind(timing: Timing, measured: dict[str, float],
+             latency_ms: float) -> dict[str, tuple[float, float]]:
+    """(predicted, measured) ms per kind of layer, over the layers the profiler timed. The
+    profiler's own cost per layer (its timed layers' sum over the unprofiled latency, shared
+    evenly) is taken off each measured layer first."""
+    cost = max(sum(measured.values()) - latency_ms, 0.0) / max(len(measured), 1)
     out: dict[str, tuple[float, float]] = {}
     for path, ms in measured.items():
         terms = timing.leaves.get(path)
         if terms is None:
             continue
         p, m = out.get(terms.work.kind, (0.0, 0.0))
-        out[terms.work.kind] = (p + terms.ms, m + ms)
+        out[terms.work.kind] = (p + terms.ms, m + max(ms - cost, 0.0))
     return out
 
 
@@ -106,7 +113,7 @@ def run_one(name: str, batch: int, profile: Profile, args: argparse.Namespace) -
                    repeats=args.repeats)
     # the fastest timed pass: on a shared machine the median carries other processes' work
     measured = min(result.latencies_s) * 1e3
-    kinds = per_kind(timing, {layer.path: layer.ms for layer in result.layers})
+    kinds = per_kind(timing, {layer.path: layer.ms for layer in result.layers}, measured)
     row = {"network": name, "batch": batch, "input": list(a.input),
            "predicted_ms": timing.total_ms, "measured_ms": measured,
            "median_ms": result.median_s * 1e3,
@@ -158,11 +165,19 @@ def main() -> int:
     parser.add_argument("--input-scale", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--save", type=Path, help="write the rows as JSON here")
+    parser.add_argument("--threads", type=int,
+                        help="torch's CPU threads for calibration and measurement alike "
+                             "(1 keeps clear of one other busy process); default: torch's")
     args = parser.parse_args()
-    print(f"bench_time: {load()}", flush=True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"bench_time: {load()}; torch threads {torch.get_num_threads()}", flush=True)
     began = time.perf_counter()
     if args.profile is not None:
         profile = read(args.profile)
+        if profile.threads not in (None, torch.get_num_threads()):
+            print(f"note: {args.profile} was calibrated at {profile.threads} threads, "
+                  f"measuring at {torch.get_num_threads()}")
     else:
         profile = calibrate("cpu", progress=lambda line: print("  " + line, flush=True))
         print(f"calibrated {profile.label()} in {time.perf_counter() - began:.1f} s",
@@ -175,6 +190,8 @@ def main() -> int:
     print(f"bench_time: {load()}; {time.perf_counter() - began:.0f} s in all")
     if args.save:
         write_atomically(args.save, json.dumps(rows, indent=1))
+        write_atomically(args.save.with_suffix(".profile.json"),
+                         json.dumps(profile.as_dict(), indent=1))
     print("\nOn a quiet machine, the figures for the README:\n  python bench/bench_time.py "
           + " ".join(sys.argv[1:]))
     return 0 if ok else 1

@@ -43,8 +43,9 @@ def profile(key: str) -> dict:
     kinds |= {"conv_grouped": rate(conv * GROUPED),
               "conv_depthwise": rate(fp32 * 1e3 * DEPTHWISE),
               "linear": rate(fp32 * 1e3 * LINEAR),
-              **{k: rate(None, k == "norm") for k in ("pool", "global_pool", "norm",
-                                                        "elementwise")},
+              **{k: rate(None, k == "norm") for k in ("maxpool", "avgpool",
+                                                        "global_pool", "norm",
+                                                        "elementwise", "transcendental")},
               "view": {"overhead_us": VIEW_US, "gops": None, "act_gbs": None,
                        "weight_gbs": None}}
     peak = f"FP32 {fp32:g} TFLOP/s" + (f", TF32 tensor {tf32:g} TFLOP/s dense" if tf32 else "")

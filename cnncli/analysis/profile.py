@@ -29,17 +29,20 @@ CALIBRATE_HINT = "run `cnncli calibrate` (about 30 s on 2 cores)"
 
 #: kind of work -> what it covers (docs/counting.md repeats this table)
 KINDS = {
-    "conv1x1": "dense conv with a 1x1 kernel, and transposed convs (a GEMM each)",
+    "conv1x1": "dense conv with a 1x1 kernel, linear on a map, transposed conv (GEMMs)",
     "conv3x3": "dense conv with a 3x3 kernel",
     "conv_kxk": "dense conv with any other kernel (5x5, 7x7, 11x11, 1x7, a connection table)",
-    "conv_grouped": "grouped conv (1 < groups < input channels)",
+    "conv_grouped": "grouped conv with fewer than 16 input channels a group",
     "conv_depthwise": "depthwise conv (groups = input channels)",
-    "linear": "fully connected, and the RBF layer",
-    "pool": "max and average pooling over windows, subsampling",
+    "linear": "fully connected on a vector, and the RBF layer",
+    "maxpool": "max pooling over windows",
+    "avgpool": "average pooling over windows, subsampling",
     "global_pool": "adaptive and global average pooling",
-    "norm": "batch norm, layer norm, LRN, softmax",
-    "elementwise": "activations, residual add, gate multiply, concat, resize, pad, crop, "
-                   "shuffle, layer scale, detection decode",
+    "norm": "batch norm, layer norm, softmax",
+    "elementwise": "relu-like activations, residual add, gate multiply, concat, resize, "
+                   "pad, crop, shuffle, layer scale, detection decode",
+    "transcendental": "layers that take an exp, tanh, erf or power per element: gelu, silu, "
+                      "sigmoid, tanh, LRN",
     "view": "flatten, and dropout and drop-path in eval: no work but the call",
 }
 

@@ -25,12 +25,16 @@ from ..layers.window import elements
 from .analyze import DTYPE_BYTES, Analysis, Row
 from .profile import KINDS, Profile, Rate
 
+#: input channels a group from which a grouped conv runs as dense convs, one a group
+WIDE_GROUP = 16
 _BY_NAME = {
     "linear": "linear", "rbf": "linear", "conv_transpose": "conv1x1",
-    "maxpool": "pool", "avgpool": "pool", "adaptive_avgpool": "global_pool",
-    "global_avgpool": "global_pool", "subsample": "pool",
-    "batchnorm": "norm", "layer_norm": "norm", "lrn": "norm", "softmax": "norm",
+    "maxpool": "maxpool", "avgpool": "avgpool", "subsample": "avgpool",
+    "adaptive_avgpool": "global_pool", "global_avgpool": "global_pool",
+    "batchnorm": "norm", "layer_norm": "norm", "softmax": "norm", "lrn": "transcendental",
     "flatten": "view", "dropout": "view", "drop_path": "view",
+    "gelu": "transcendental", "silu": "transcendental", "sigmoid": "transcendental",
+    "tanh": "transcendental", "scaled_tanh": "transcendental",
 }
 
 
@@ -38,12 +42,16 @@ def kind_of(layer: Layer, shape: Shape) -> str:
     """Which kind of work a layer on input `shape` does."""
     if layer.name == "conv":
         groups = layer.groups
-        if groups > 1:
-            return "conv_depthwise" if groups == shape[0] else "conv_grouped"
+        if groups == shape[0] and groups > 1:
+            return "conv_depthwise"
+        if groups > 1 and shape[0] // groups < WIDE_GROUP:
+            return "conv_grouped"  # a wide group (AlexNet's two) runs as a dense conv
         if layer.connections is None and layer.kernel == (1, 1):
             return "conv1x1"
         return "conv3x3" if layer.kernel == (3, 3) and layer.connections is None \
             else "conv_kxk"
+    if layer.name == "linear" and len(shape) == 3:
+        return "conv1x1"  # on each position of a map (ConvNeXt): a 1x1 conv's GEMM
     return _BY_NAME.get(layer.name, "elementwise")
 
 

@@ -2,7 +2,7 @@
 
 Each microbenchmark is one cnncli layer (built by its own `build`, as a network's are) on
 one input shape, run forward in eval mode under no_grad as `cnncli bench` runs a network,
-one call at a time in shuffled passes through all of them (`_passes`).
+one call at a time in passes through all of them, smallest to largest (`_passes`).
 Its work (kind, ops, activation bytes, weight bytes) comes from the same function the
 predictor uses (`analysis.timing.layer_work`), so a fitted rate means the same thing on both
 sides. Per kind, a non-negative least-squares fit of time = overhead + ops / rate + bytes /
@@ -19,7 +19,6 @@ carry other processes' work.
 from __future__ import annotations
 
 import itertools
-import random
 import statistics
 import time
 from collections.abc import Callable
@@ -66,6 +65,8 @@ CASES: list[Case] = [
                (2048, 512, 7), (16, 96, 112), (960, 160, 7), (48, 16, 28)]),
     *_conv(1, [(512, 2048, 7), (256, 64, 14)], batch=16),
     *_conv(7, [(3, 64, 224)], stride=2), *_conv(5, [(64, 64, 28), (96, 96, 14)]),
+    *[("conv", {"out": o, "kernel": k, "padding": k // 2, "groups": 2}, (c, hw, hw), 1)
+      for c, o, hw, k in [(96, 256, 27, 5), (384, 384, 13, 3)]],
     *_conv(11, [(3, 64, 224)], stride=4), *_conv(5, [(48, 128, 28)], batch=16),
     *[("conv", {"out": c, "kernel": 3, "padding": 1, "groups": 32}, (c, hw, hw), b)
       for c, hw, b in [(128, 56, 1), (256, 28, 1), (512, 14, 1), (1024, 7, 1), (256, 28, 16),
@@ -78,7 +79,10 @@ CASES: list[Case] = [
     *_maps("maxpool", [(64, 112), (64, 224), (256, 56), (512, 14)], kernel=3, stride=2,
            padding=1),
     *_maps("maxpool", [(64, 224), (512, 28)], kernel=2, stride=2),
-    *_maps("avgpool", [(256, 56), (6, 28)], kernel=2, stride=2),
+    *_maps("avgpool", [(256, 56), (6, 28), (128, 28)], kernel=2, stride=2),
+    *_maps("avgpool", [(192, 35), (768, 17), (64, 56)], kernel=3, stride=1, padding=1),
+    *_maps("avgpool", [(16, 8)], kernel=2, stride=2), *_maps("maxpool", [(8, 8)], kernel=3),
+    *_maps("lrn", [(96, 55), (256, 27), (64, 56)]),
     *_maps("global_avgpool", [(512, 7), (2048, 7), (1280, 7), (96, 56), (64, 56)]),
     *_maps("global_avgpool", [(2048, 7)], batch=16),
     *_maps("adaptive_avgpool", [(512, 7), (256, 6)], size=6),
@@ -86,8 +90,21 @@ CASES: list[Case] = [
     *_maps("layer_norm", [(96, 56), (768, 7)]),
     *_maps("relu", MAPS), *_maps("relu", [(256, 28)], batch=16),
     *_maps("hardswish", [(16, 112), (240, 14)]), *_maps("silu", [(96, 56), (1152, 7)]),
-    *_maps("sigmoid", [(240, 1)]),
+    *_maps("sigmoid", [(240, 1), (32, 16)]), *_maps("gelu", [(96, 56), (768, 7), (384, 28)]),
+    *_maps("tanh", [(6, 28), (16, 10)]), *_maps("silu", [(64, 80)], batch=16),
+    *[("linear", {"out": o, "pointwise": True}, (c, hw, hw), 1)
+      for c, o, hw in [(96, 384, 56), (768, 192, 14)]],
     *_maps("flatten", [(512, 1), (256, 6)]), *_maps("dropout", [(512, 1)], p=0.5),
+    # tiny layers, where the call is all there is: they pin each kind's fixed overhead
+    *_conv(3, [(8, 8, 8), (16, 16, 4)]), *_conv(1, [(16, 16, 7), (8, 32, 4)]),
+    *_conv(5, [(6, 16, 14), (1, 6, 32)]), *_dw([(16, 7, 3), (32, 4, 5)]),
+    *[("conv", {"out": 16, "kernel": 3, "padding": 1, "groups": 4}, (16, hw, hw), 1)
+      for hw in (4, 8)],
+    *[("linear", {"out": o}, (i,), 1) for i, o in [(16, 10), (84, 10)]],
+    *_maps("maxpool", [(6, 28), (16, 8)], kernel=2, stride=2), *_maps("lrn", [(8, 8)]),
+    *_maps("global_avgpool", [(16, 2), (32, 4)]),
+    *_maps("batchnorm", [(16, 4), (8, 8)]), *_maps("relu", [(16, 4), (8, 8)]),
+    *_maps("flatten", [(16, 1)]), *_maps("dropout", [(64, 1)], p=0.2),
 ]
 #: a composite's own work, timed as torch does it: an add of two maps, a concat of two
 OPS = [("add", (256, 56, 56), 1), ("add", (64, 56, 56), 1), ("add", (1024, 14, 14), 1),
@@ -145,17 +162,25 @@ def _op_bench(op: str, shape: Shape, batch: int, device: torch.device) -> Bench:
                  torch.randn(batch, *shape, device=device))
 
 
+LEAD_IN = 8  # small layers run untimed before each pass, so that its first layer is not cold
+
+
 def _passes(benches: list[Bench], device: torch.device, repeats: int) -> list[float]:
-    """Seconds of each bench's call, the fastest over `repeats` passes through all of them
-    in a shuffled order, after two untimed passes. One call at a time, among other layers,
-    meets its weights and input as a layer inside a network does, not in the cache its own
-    last call left warm (a loop over one layer runs up to twice as fast)."""
-    order = list(range(len(benches)))
-    random.Random(0).shuffle(order)
+    """Seconds of each bench's call, the fastest over `repeats` passes through all of them,
+    after two untimed passes. One call at a time among other layers meets its weights and
+    input as a layer inside a network does, not in the cache its own last call left warm (a
+    loop over one layer runs big ones up to twice as fast). The pass goes from the smallest
+    layer to the largest, so that, as in a network, a layer follows one of about its size:
+    a tiny layer right after one that streamed megabytes finds even the interpreter's own
+    data evicted and takes twice its in-network time."""
+    order = sorted(range(len(benches)),
+                   key=lambda i: benches[i].work.act_bytes + benches[i].work.weight_bytes)
     best = [float("inf")] * len(benches)
     cuda = device.type == "cuda"
     with torch.no_grad():
         for done in range(repeats + 2):
+            for i in order[:LEAD_IN]:  # untimed: the pass before ended on the largest
+                benches[i].module(benches[i].x)
             took = _cuda_pass(benches, order, device) if cuda else _cpu_pass(benches, order)
             if done >= 2:
                 best = [min(b, t) for b, t in zip(best, took)]
@@ -277,7 +302,7 @@ def calibrate(device: str = "auto", repeats: int = 5,
     cuda = dev.type == "cuda"
     name = torch.cuda.get_device_name(dev) if cuda else cpu_model()
     threads = None if cuda else torch.get_num_threads()
-    ratio = _backward_ratio(dev, repeats)
+    ratio = _backward_ratio(dev, max(repeats, 3))  # one timing alone is too easily disturbed
     seconds = round(time.perf_counter() - began, 1)
     return Profile(
         name, dev.type, True,
