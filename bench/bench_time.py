@@ -16,7 +16,7 @@ command printed at the end.
 
     python bench/bench_time.py [--profile FILE] [--batches 1,16] [--budget 20]
                                [--networks a,b] [--input-scale 1.0] [--repeats 5]
-                               [--threads N] [--save rows.json]
+                               [--threads N] [--clock wall|cpu] [--save rows.json]
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from cnncli.analysis.profile import KINDS, Profile, read
 from cnncli.analysis.timing import Timing, predict
 from cnncli.errors import CnncliError
 from cnncli.files import write_atomically
+from cnncli.layers import shape_text
 from cnncli.spec.zoo import zoo_entries
 from cnncli.train.bench import PROFILED, bench
 from cnncli.train.calibrate import calibrate
@@ -105,7 +106,7 @@ def run_one(name: str, batch: int, profile: Profile, args: argparse.Namespace) -
     timing = predict(a, profile)
     cost_s = timing.total_ms / 1e3 * (WARMUP + args.repeats + PROFILED)
     if cost_s > args.budget:
-        print(f"  skip {name} b{batch} input {'x'.join(map(str, a.input))}: predicted "
+        print(f"  skip {name} b{batch} input {shape_text(a.input)}: predicted "
               f"{timing.total_ms:,.0f} ms a pass, about {cost_s:.0f} s to measure "
               f"(over --budget {args.budget:g})", flush=True)
         return None
@@ -118,7 +119,7 @@ def run_one(name: str, batch: int, profile: Profile, args: argparse.Namespace) -
            "predicted_ms": timing.total_ms, "measured_ms": measured,
            "median_ms": result.median_s * 1e3,
            "error": err(timing.total_ms, measured), "kinds": kinds}
-    print(f"  {name:28s} b{batch:<3d} {'x'.join(map(str, a.input)):>11s}  predicted "
+    print(f"  {name:28s} b{batch:<3d} {shape_text(a.input):>11s}  predicted "
           f"{timing.total_ms:9.2f} ms  measured {measured:9.2f} ms (median "
           f"{row['median_ms']:9.2f})  error {row['error']:+7.1%}", flush=True)
     return row
@@ -139,7 +140,8 @@ def report(rows: list[dict], batches: list[int]) -> bool:
             print(f"batch {batch}: Spearman rank correlation {rho:.3f} over {len(mine)} "
                   f"networks; median error "
                   f"{statistics.median(abs(r['error']) for r in mine):.1%}")
-    print("\nper kind of layer (profiler's per-layer times, summed per network):")
+    print("\nper kind of layer (profiler's per-layer times less its own cost per layer, "
+          "summed per network; the profiler keeps wall time even under --clock cpu):")
     print(f"  {'kind':15s} {'networks':>8s} {'median':>8s} {'worst':>8s}  share of measured")
     total = sum(m for r in rows for _, m in r["kinds"].values())
     for kind in KINDS:
@@ -168,10 +170,21 @@ def main() -> int:
     parser.add_argument("--threads", type=int,
                         help="torch's CPU threads for calibration and measurement alike "
                              "(1 keeps clear of one other busy process); default: torch's")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu: this process's CPU time in place of wall time, for "
+                             "calibration and measurement alike, with one thread: time spent "
+                             "descheduled by other processes is not counted. For working on "
+                             "the model on a shared machine; the goal is on wall time")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"bench_time: {load()}; torch threads {torch.get_num_threads()}", flush=True)
+    if args.clock == "cpu":
+        if torch.get_num_threads() != 1:
+            parser.error("--clock cpu needs --threads 1 (CPU time sums the threads)")
+        # cnncli.train.bench and .calibrate read time.perf_counter when they time a call
+        time.perf_counter = time.process_time
+    print(f"bench_time: {load()}; torch threads {torch.get_num_threads()}; {args.clock} "
+          "clock", flush=True)
     began = time.perf_counter()
     if args.profile is not None:
         profile = read(args.profile)

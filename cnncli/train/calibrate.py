@@ -33,7 +33,7 @@ from torch import nn
 from ..analysis.analyze import DTYPE_BYTES
 from ..analysis.profile import KINDS, Profile, Rate, cpu_model
 from ..analysis.timing import Work, layer_work
-from ..layers import REGISTRY, Shape
+from ..layers import REGISTRY, Shape, shape_text
 from .devices import Dist, pick_device
 
 Case = tuple[str, dict[str, Any], Shape, int]  # layer type, options, input shape, batch
@@ -149,7 +149,7 @@ def _layer_bench(case: Case, device: torch.device) -> Bench:
     cost = layer.infer(shape)
     work = layer_work(layer, shape, cost.output, cost.macs, cost.other_ops, cost.params,
                       batch, DTYPE_BYTES["fp32"])
-    return Bench(f"{name} {options} {'x'.join(map(str, shape))} b{batch}", work,
+    return Bench(f"{name} {options} {shape_text(shape)} b{batch}", work,
                  layer.build(shape).to(device).eval(), torch.randn(batch, *shape,
                                                                    device=device))
 
@@ -158,7 +158,7 @@ def _op_bench(op: str, shape: Shape, batch: int, device: torch.device) -> Bench:
     n = batch * int(np.prod(shape))
     work = (Work("elementwise", n, 3 * n * 4, 0) if op == "add"
             else Work("elementwise", 0, 2 * 2 * n * 4, 0))
-    return Bench(f"{op} {'x'.join(map(str, shape))} b{batch}", work, _Op(op),
+    return Bench(f"{op} {shape_text(shape)} b{batch}", work, _Op(op),
                  torch.randn(batch, *shape, device=device))
 
 
