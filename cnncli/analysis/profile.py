@@ -24,6 +24,7 @@ SCHEMA = "cnncli.profile/1"
 SHIPPED = Path(__file__).with_name("profiles")
 COMBINE = ("sum", "max")
 RATE_FIELDS = ("overhead_us", "gops", "act_gbs", "weight_gbs")
+JSON_TYPES = {str: "a string", bool: "true or false", dict: "an object"}
 CALIBRATE_HINT = "run `cnncli calibrate` (about 30 s on 2 cores)"
 
 
@@ -131,7 +132,7 @@ def parse(text: str, path: str) -> Profile:
     for key, kind in (("name", str), ("device", str), ("calibrated", bool), ("source", str),
                       ("combine", str), ("kinds", dict)):
         if not isinstance(data.get(key), kind):
-            raise ProfileError(f"{path}: {key}: must be a {kind.__name__}, got "
+            raise ProfileError(f"{path}: {key}: must be {JSON_TYPES[kind]}, got "
                                f"{json.dumps(data.get(key))}")
     if data["combine"] not in COMBINE or data["device"] not in ("cpu", "cuda"):
         bad = "combine" if data["combine"] not in COMBINE else "device"

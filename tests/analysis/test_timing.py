@@ -137,7 +137,7 @@ def good() -> dict:
      "p.json: kinds.conv3x3.gops: must be a number > 1e-12 or null, got -1"),
     (lambda d: d["kinds"]["maxpool"].update(gops="fast"), "kinds.maxpool.gops: must be a number"),
     (lambda d: d["kinds"]["maxpool"].pop("overhead_us"), "kinds.maxpool: needs overhead_us"),
-    (lambda d: d.update(calibrated="yes"), "p.json: calibrated: must be a bool"),
+    (lambda d: d.update(calibrated="yes"), "calibrated: must be true or false, got \"yes\""),
     (lambda d: d.update(threads=0), "p.json: threads: must be a whole number"),
 ])
 def test_a_bad_profile_is_a_located_error(change, message: str) -> None:
