@@ -155,9 +155,9 @@ class Timing:
 
     def lines(self, a: Analysis) -> list[tuple[str, str]]:
         """The totals' lines: the predicted time and the profile it comes from."""
-        what = "training step" if self.train else "forward"
+        what = "a training step" if self.train else "forward"
         per = "" if a.batch == 1 else f" (batch {a.batch})"
-        out = [(f"Predicted {what}{per}", f"{self.total_ms:,.2f} ms on "
+        out = [(f"Predicted time{per}", f"{self.total_ms:,.2f} ms, {what}, on "
                 f"{self.profile.label()}")]
         if self.train:
             out.append(("", f"backward = {self.profile.backward_ratio:g} x forward; SGD "

@@ -36,7 +36,8 @@ def test_summary_time_adds_a_column_and_a_total(cli, profile: str) -> None:
     assert header.rstrip().endswith("Time ms")
     total = predict(cnncli.analyze("lenet5"), __import__("cnncli.analysis.profile").analysis
                     .profile.read(Path(profile))).total_ms
-    assert f"Predicted forward   {total:,.2f} ms on hand, 2 threads (calibrated)" in out
+    assert f"Predicted time      {total:,.2f} ms, forward, on hand, 2 threads (calibrated)" \
+        in out
     assert f"Time profile        {profile}" in out
 
 
