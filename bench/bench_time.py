@@ -200,6 +200,9 @@ def main() -> int:
     rows = [row for batch in batches for name in names
             if (row := run_one(name, batch, profile, args)) is not None]
     ok = report(rows, batches) if rows else False
+    if args.clock == "cpu":
+        print("(on CPU time at one thread: a figure to work on the model with; the goal is "
+              "on wall time at torch's own thread count, on a quiet machine)")
     print(f"bench_time: {load()}; {time.perf_counter() - began:.0f} s in all")
     if args.save:
         write_atomically(args.save, json.dumps(rows, indent=1))
