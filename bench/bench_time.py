@@ -157,6 +157,21 @@ def report(rows: list[dict], batches: list[int]) -> bool:
     return ok
 
 
+def goal_args(argv: list[str]) -> list[str]:
+    """This run's options less those that make it a working run (--clock, --threads,
+    --profile, --save)."""
+    out, skip = [], False
+    for arg in argv:
+        name = arg.split("=")[0]
+        if skip:
+            skip = False
+        elif name in ("--clock", "--threads", "--profile", "--save"):
+            skip = "=" not in arg
+        else:
+            out.append(arg)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--profile", type=Path, help="use this profile; default: calibrate")
@@ -208,8 +223,8 @@ def main() -> int:
         write_atomically(args.save, json.dumps(rows, indent=1))
         write_atomically(args.save.with_suffix(".profile.json"),
                          json.dumps(profile.as_dict(), indent=1))
-    print("\nOn a quiet machine, the figures for the README:\n  python bench/bench_time.py "
-          + " ".join(sys.argv[1:]))
+    print("\nThe goal's figures, on a quiet machine (wall time, torch's threads, a fresh "
+          "calibration):\n  python bench/bench_time.py " + " ".join(goal_args(sys.argv[1:])))
     return 0 if ok else 1
 
 
