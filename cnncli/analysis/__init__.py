@@ -9,4 +9,6 @@ figure's arithmetic, design notes), compare (networks and sweeps side by side), 
 diagram_tree, diagram_header, diagram_graph (reads as edges, the U layout) and diagram_html
 (SVG and the HTML page; diagram.js draws in the browser what diagram's layout placed),
 figures (plot axes in K/M/G), choices (the options' choices: dtypes, formats, optimizers,
-devices; what declaring a command imports)."""
+devices; what declaring a command imports), profile (device profiles: calibrated ones in the
+user cache, published GPU ones in profiles/) and timing (each layer's predicted time on a
+profile's device)."""

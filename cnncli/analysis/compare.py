@@ -41,6 +41,7 @@ class Entry:
     overrides: dict[str, str]
     analysis: Analysis
     values: dict[str, int] = field(default_factory=dict)
+    time_ms: float | None = None  # compare --time: the predicted forward time
 
     def __post_init__(self) -> None:
         totals = self.analysis.totals()
@@ -94,16 +95,32 @@ def entries(specs: tuple[str, ...], fixed: dict[str, str], sweeps: tuple[str, ..
     return out
 
 
-def ratio(value: int, first: int) -> str:
+def ratio(value: float, first: float) -> str:
     return f"{value / first:.2f}x" if first else "—"
+
+
+SORT_KEYS = (*METRICS, "time")
+
+
+def ranked(items: list[Entry], key: str) -> list[Entry]:
+    """The entries smallest first by one total, or by predicted time (stable: ties keep
+    the order given)."""
+    return sorted(items, key=lambda e: (e.time_ms or 0.0) if key == "time" else e.values[key])
 
 
 # -- totals side by side ---------------------------------------------------------------------
 
 TOTAL_COLUMNS = ("Network", "Input", "Output", "Params", "MACs", "FLOPs", "Activations",
                  "Memory", "RF/stride")
-# Left out first in a narrow terminal: FLOPs is 2 x MACs, then what a comparison needs least.
-TOTAL_DROP = ("FLOPs", "Input", "Output", "RF/stride", "Activations", "Memory")
+# Left out first in a narrow terminal: FLOPs is 2 x MACs, then what a comparison needs least;
+# --time's column last of all: it is what was asked for.
+TOTAL_DROP = ("FLOPs", "Input", "Output", "RF/stride", "Activations", "Memory", "Params")
+TIME = "Time ms"
+
+
+def total_columns(items: list[Entry]) -> list[str]:
+    """The totals' columns; with compare --time, the predicted time last."""
+    return [*TOTAL_COLUMNS, *([TIME] if items[0].time_ms is not None else [])]
 
 
 def total_cells(items: list[Entry]) -> list[list[str]]:
@@ -116,6 +133,8 @@ def total_cells(items: list[Entry]) -> list[list[str]]:
         cells.append([e.label, shape_text(a.input), output_cell(a), *shown,
                       f"{mib(v['memory'])} ({ratio(v['memory'], first['memory'])})",
                       rf_text(a.root)])
+        if e.time_ms is not None:
+            cells[-1].append(f"{e.time_ms:.3f} ({ratio(e.time_ms, items[0].time_ms or 0)})")
     return cells
 
 
@@ -135,7 +154,8 @@ def record(e: Entry, first: Entry) -> dict[str, Any]:
             "dtype": a.dtype, **e.values, "memory_bytes": e.values["memory"],
             "rf": list(a.root.rf.size), "rf_stride": list(a.root.rf.jump),
             "ratios": {k: round(e.values[k] / first.values[k], 6) if first.values[k] else None
-                       for k in METRICS}}
+                       for k in METRICS},
+            **({"time_ms": e.time_ms} if e.time_ms is not None else {})}
 
 
 # -- rows aligned by path (--depth) ----------------------------------------------------------
@@ -200,7 +220,7 @@ def row_records(items: list[Entry], depth: int) -> list[dict[str, Any]]:
 # -- renderers -------------------------------------------------------------------------------
 
 def compare_renderables(items: list[Entry], depth: int | None) -> list[Any]:
-    out: list[Any] = [TextTable(f"Compared with {items[0].label}", TOTAL_COLUMNS,
+    out: list[Any] = [TextTable(f"Compared with {items[0].label}", total_columns(items),
                                 total_cells(items), 3, drop=TOTAL_DROP)]
     if depth is not None:
         cols, cells, numeric = row_cells(items, depth)
@@ -212,7 +232,7 @@ def compare_renderables(items: list[Entry], depth: int | None) -> list[Any]:
 
 
 def compare_markdown(items: list[Entry], depth: int | None) -> str:
-    parts = [markdown_table(TOTAL_COLUMNS, total_cells(items), 3)]
+    parts = [markdown_table(total_columns(items), total_cells(items), 3)]
     if depth is not None:
         cols, cells, numeric = row_cells(items, depth)
         parts.append(markdown_table(cols, cells, numeric))

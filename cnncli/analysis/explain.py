@@ -212,10 +212,13 @@ def row_text(row: Row, ctx: Context) -> list[str]:
     return lines
 
 
-def explain_rows(a: Analysis, rows: list[Row]) -> list[str]:
-    """Each row's figures with their formulas, as prose that wraps at the terminal."""
+def explain_rows(a: Analysis, rows: list[Row], timing: Any = None) -> list[str]:
+    """Each row's figures with their formulas, as prose that wraps at the terminal; with
+    `timing` (analysis.timing), the arithmetic of each one's predicted time."""
     ctx = Context(a)
-    blocks = ["\n".join(row_text(r, ctx)) for r in rows]
+    blocks = ["\n".join([*row_text(r, ctx),
+                         *(timing.explain(r, a.batch) if timing is not None else [])])
+              for r in rows]
     return [f"{a.network.name}: {where(a.network.source)}\n\n" + "\n\n".join(blocks)]
 
 
@@ -264,7 +267,7 @@ def explain_network(a: Analysis, depth: int | None) -> list[Any]:
     return [table, "\n".join([*totals, *foot, *lesson_lines(lessons(a))])]
 
 
-def explain_json(a: Analysis, rows: list[Row] | None) -> str:
+def explain_json(a: Analysis, rows: list[Row] | None, timing: Any = None) -> str:
     ctx = Context(a)
     shown = rows if rows is not None else [r for r in a.root.walk() if r.is_leaf]
     doc: dict[str, Any] = {"schema": SCHEMA, "name": a.network.name, "source": a.network.source,
@@ -275,6 +278,8 @@ def explain_json(a: Analysis, rows: list[Row] | None) -> str:
             "output": list(row.output), "spec": where(row.node.mark),
             "figures": [{"name": f.name, "formula": f.formula, "value": f.value, "note": f.note}
                         for f in ctx.figures(row)]})
+        if timing is not None:
+            doc["rows"][-1]["time"] = timing.explain_record(row, a.batch)
     if rows is None:
         doc["notes"] = [{"title": n.title, "lines": n.lines} for n in lessons(a)]
     return json.dumps(doc, indent=2, ensure_ascii=False)

@@ -168,18 +168,25 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def summary_json(a: Analysis, depth: int | None, training: Any = None) -> str:
+def summary_json(a: Analysis, depth: int | None, training: Any = None,
+                 timing: Any = None) -> str:
     """The summary document; with `training` (summary --train) per-layer `saved_bytes`
-    and a `training` object."""
+    and a `training` object; with `timing` (summary --time) per-layer `time_ms`,
+    `totals.time_ms` and a `time` object."""
     doc = header_record(a)
     shown = reads(a.root, depth)
     doc["layers"] = [layer_record(r, a.batch, shown) for r in a.root.frontier(depth)]
-    if training is not None:
-        for record, row in zip(doc["layers"], a.root.frontier(depth)):
+    for record, row in zip(doc["layers"], a.root.frontier(depth)):
+        if training is not None:
             record["saved_bytes"] = training.saved(row)
+        if timing is not None:
+            record["time_ms"] = timing.ms[row.path]
     mark_partial(doc, a)
     if training is not None:
         doc["training"] = training.as_dict()
+    if timing is not None:
+        doc["totals"]["time_ms"] = timing.total_ms
+        doc["time"] = timing.record(a)
     return json.dumps(doc, indent=2)
 
 
@@ -206,8 +213,9 @@ def summary_csv(a: Analysis, depth: int | None) -> str:
 SUMMARY_COLUMNS = ("Layer", "Type", "Output", "Params", "MACs", "FLOPs", "Other ops",
                    "Activations", "RF/stride")
 # Left out first when a terminal is too narrow: FLOPs is 2 x MACs, then the columns a first
-# look needs least; Layer, Output, Params and MACs stay (and --train's Saved column).
-SUMMARY_DROP = ("FLOPs", "Other ops", "Activations", "RF/stride", "Type", "Saved")
+# look needs least; Layer, Output, Params and MACs stay (and --train's Saved column, and
+# --time's time column, kept longest: it is what the user asked for).
+SUMMARY_DROP = ("FLOPs", "Other ops", "Activations", "RF/stride", "Type", "Saved", "Time ms")
 
 
 def summary_cells(a: Analysis, depth: int | None) -> list[list[str]]:
@@ -318,9 +326,9 @@ def totals_table(a: Analysis) -> KeyValues:
 
 
 def summary_renderables(a: Analysis, depth: int | None, training: Any = None,
-                        fits: tuple[int, int] | None = None) -> list[Any]:
+                        fits: tuple[int, int] | None = None, timing: Any = None) -> list[Any]:
     """The table, the totals and the note; with `training`, a Saved column and the
-    training-memory lines."""
+    training-memory lines; with `timing` (analysis.timing), a time column and lines."""
     title = f"{a.network.name}: {a.network.description}" if a.network.description \
         else a.network.name
     columns, cells = list(SUMMARY_COLUMNS), summary_cells(a, depth)
@@ -330,6 +338,11 @@ def summary_renderables(a: Analysis, depth: int | None, training: Any = None,
         for cell, row in zip(cells, a.root.frontier(depth)):
             cell.append(f"{training.saved(row):,}")
         lines += training.lines(fits)
+    if timing is not None:
+        columns.append(timing.column)
+        for cell, row in zip(cells, a.root.frontier(depth)):
+            cell.append(timing.cell(row))
+        lines += timing.lines(a)
     return [TextTable(title, columns, cells, 3, drop=SUMMARY_DROP), KeyValues(lines), NOTE]
 
 

@@ -60,6 +60,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("cnncli.commands.serve:serve",
               "A local web playground: edit a spec, see every shape and count update as you "
               "type."),
+    "calibrate": ("cnncli.commands.bench:calibrate",
+                  "Measure this machine for summary --time: a profile of per-layer speeds."),
 }
 
 

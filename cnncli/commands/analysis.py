@@ -17,7 +17,9 @@ from .options import (
     emit,
     format_option,
     override_options,
+    predicted_time,
     spec_options,
+    time_option,
     write_new_file,
 )
 from .results import remembered
@@ -42,21 +44,26 @@ from .results import remembered
 @click.option("--freeze", multiple=True, metavar="PATTERN",
               help="Count these layers as frozen (non-trainable), as train --freeze does: a "
                    "path glob such as 'layer1.*', a block path, or backbone. Default: none.")
+@time_option("Add each layer's predicted time (a training step with --train) and the total")
 @remembered("spec")
 def summary(spec: str, overrides: tuple[str, ...], input_shape: str | None, batch: int,
             dtype: str, fmt: str, depth: int | None, train: bool, optimizer: str, amp: bool,
-            target: str, budget: str | None, freeze: tuple[str, ...]) -> None:
+            target: str, budget: str | None, freeze: tuple[str, ...],
+            time_profile: str | None) -> None:
     """Per-layer shapes, parameters, MACs/FLOPs, memory and receptive field, with totals."""
     from ..analysis import report
 
+    if time_profile is not None and fmt in ("csv", "markdown"):
+        raise UsageError(f"--time is shown as a table or json, not {fmt}")
     a = analysis_for(spec, overrides, input_shape, batch, dtype, freeze)
     training, fits = _training(a, train, optimizer, amp, target, budget, fmt)
-    if training is not None:
+    timing = predicted_time(a, time_profile, train)
+    if training is not None or timing is not None:
         if fmt == "json":
-            doc = report.summary_json(a, depth, training)
+            doc = report.summary_json(a, depth, training, timing)
             emit(fmt, doc if fits is None else _with_fits(doc, fits))
         else:
-            emit(fmt, report.summary_renderables(a, depth, training, fits))
+            emit(fmt, report.summary_renderables(a, depth, training, fits, timing))
     elif fmt == "json":
         emit(fmt, report.summary_json(a, depth))
     elif fmt == "csv":

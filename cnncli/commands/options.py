@@ -135,6 +135,31 @@ def analysis_for(spec: str, overrides: tuple[str, ...], input_shape: str | None,
     return analyze(network, batch=batch, dtype=dtype)
 
 
+#: the GPU profiles cnncli ships (cnncli/analysis/profiles/; a test keeps this list whole)
+SHIPPED_PROFILES = ("a100-sxm", "h100-sxm", "rtx-4090", "t4")
+
+
+def time_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--time [PROFILE]: a predicted time from a device profile; the flag alone means this
+    machine's calibrated profile."""
+    return click.option(
+        "--time", "time_profile", is_flag=False, flag_value="auto", default=None,
+        metavar="[PROFILE]",
+        help=f"{what}, predicted from a device profile: a profile file, a shipped GPU's "
+             f"(uncalibrated: {', '.join(SHIPPED_PROFILES)}), or, given alone, this "
+             "machine's from `cnncli calibrate`. Default: no time.")
+
+
+def predicted_time(a: Any, profile: str | None, train: bool = False) -> Any:
+    """analysis.timing's prediction for --time PROFILE, or None without --time."""
+    if profile is None:
+        return None
+    from ..analysis.profile import resolve
+    from ..analysis.timing import predict
+
+    return predict(a, resolve(profile), train)
+
+
 def wide_option(f: Callable[..., Any]) -> Callable[..., Any]:
     """--wide: every column and exact figures in a terminal, as in a pipe."""
     def remember(ctx: click.Context, param: click.Parameter, value: bool) -> bool:

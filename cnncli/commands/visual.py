@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..analysis.analyze import DTYPE_BYTES
+from ..analysis.compare import SORT_KEYS
 from ..analysis.explain import FORMATS as EXPLAIN_FORMATS
 from ..errors import UsageError
 from .options import (
@@ -18,7 +19,9 @@ from .options import (
     format_option,
     override_options,
     parse_sets,
+    predicted_time,
     spec_options,
+    time_option,
     wide_option,
     write_new_file,
 )
@@ -32,9 +35,12 @@ from .options import (
               show_default=True, help="Output format.")
 @depth_option(None, "Without a path: collapse blocks nested deeper than this; default: "
                     "every layer.")
+@time_option("With LAYER-PATHs: each one's time at batch 1, its arithmetic, and whether it "
+             "is compute- or memory-bound")
 @wide_option
 def explain(spec: str, paths: tuple[str, ...], overrides: tuple[str, ...],
-            input_shape: str | None, fmt: str, depth: int | None) -> None:
+            input_shape: str | None, fmt: str, depth: int | None,
+            time_profile: str | None) -> None:
     """The arithmetic behind every figure, with the numbers filled in.
 
     With LAYER-PATHs (as `cnncli summary` prints them), each figure of those layers or
@@ -42,12 +48,16 @@ def explain(spec: str, paths: tuple[str, ...], overrides: tuple[str, ...],
     """
     from ..analysis import explain as ex
 
+    if time_profile is not None and not paths:
+        raise UsageError("--time explains the layers named: give LAYER-PATHs (summary --time "
+                         "shows every layer's)")
     a = analysis_for(spec, overrides, input_shape, 1, "fp32")
     rows = ex.find_rows(a, paths) if paths else None
+    timing = predicted_time(a, time_profile)
     if fmt == "json":
-        emit(fmt, ex.explain_json(a, rows))
+        emit(fmt, ex.explain_json(a, rows, timing))
     elif rows is not None:
-        emit(fmt, ex.explain_rows(a, rows))
+        emit(fmt, ex.explain_rows(a, rows, timing))
     else:
         emit(fmt, ex.explain_network(a, depth))
 
@@ -71,9 +81,14 @@ def explain(spec: str, paths: tuple[str, ...], overrides: tuple[str, ...],
 @click.option("--axes", "axes_text", default="params,macs", show_default=True, metavar="X,Y",
               help="Columns of the plot: params, macs, flops, activations, memory.")
 @click.option("--force", is_flag=True, help="Overwrite the --plot file if it exists.")
+@time_option("Add each network's predicted forward time at the batch")
+@click.option("--sort", "sort_key", type=click.Choice(SORT_KEYS), default=None,
+              help="Rank the networks by this total, smallest (fastest) first; time needs "
+                   "--time. Default: in the order given.")
 def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], overrides: tuple[str, ...],
             input_shape: str | None, batch: int, dtype: str, fmt: str, depth: int | None,
-            plot_file: Path | None, axes_text: str, force: bool) -> None:
+            plot_file: Path | None, axes_text: str, force: bool, time_profile: str | None,
+            sort_key: str | None) -> None:
     """Networks side by side: params, MACs, FLOPs, activations, memory, output, receptive
     field, each with its ratio to the first.
 
@@ -85,7 +100,14 @@ def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], overrides: tuple[st
     axes = cmp.parse_axes(axes_text)
     if plot_file is not None:
         check_new_file(plot_file, force)
+    if sort_key == "time" and time_profile is None:
+        raise UsageError("--sort time ranks by predicted time: add --time [PROFILE]")
     items = cmp.entries(specs, parse_sets(overrides), sweeps, input_shape, batch, dtype)
+    for e in items:
+        timing = predicted_time(e.analysis, time_profile)
+        e.time_ms = None if timing is None else timing.total_ms
+    if sort_key is not None:
+        items = cmp.ranked(items, sort_key)
     if plot_file is not None:
         cmp.plot(items, plot_file, axes)
     if fmt == "json":

@@ -225,3 +225,17 @@ def test_a_file_named_with_depends_on_is_compared_too(cli, here: Path, monkeypat
     assert cli("check", "lenet5") == first and len(worked_out) == 1
     extra.write_text('{"gflops": 2}')
     assert cli("check", "lenet5") == first and len(worked_out) == 2
+
+
+def test_answers_that_read_a_profile_or_an_onnx_file_are_not_kept(cli, tmp_path: Path) -> None:
+    """--time's profile may be this machine's newest (a new calibration changes it), and an
+    ONNX file is binary: both are worked out every time, and nothing is written."""
+    import os
+
+    import onnx_fixture
+    folder = Path(os.environ["CNNCLI_RESULTS"])
+    before = sorted(folder.glob("*.json"))
+    assert cli("summary", "lenet5", "--time", "t4")[0] == 0
+    model = onnx_fixture.unpack("squeezenet1_1.ts17.onnx", tmp_path)
+    assert cli("summary", str(model))[0] == 0
+    assert sorted(folder.glob("*.json")) == before

@@ -1,0 +1,192 @@
+"""The time predictor's arithmetic on hand-made profiles, the layer kinds, and the profile
+file: round trip, validation with located errors, shipped profiles, lookup."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import cnncli
+from cnncli.analysis.profile import (
+    KINDS,
+    SHIPPED,
+    Profile,
+    ProfileError,
+    Rate,
+    parse,
+    resolve,
+    shipped_names,
+)
+from cnncli.analysis.timing import kind_of, predict
+from cnncli.errors import UsageError
+from cnncli.layers import REGISTRY
+
+SPEC = """
+name: two
+input: [4, 8, 8]
+layers:
+  - conv: {out: 8, kernel: 3, padding: 1}
+  - relu: {}
+"""
+
+
+def hand_profile(combine: str = "sum", backward: float = 2.0) -> Profile:
+    """Round numbers: every kind 10 µs, 100 Gop/s, 10 GB/s of activations, 20 GB/s of
+    weights."""
+    return Profile("hand", "cpu", True, "test", combine, backward,
+                   {kind: Rate(10.0, 100.0, 10.0, 20.0) for kind in KINDS}, threads=2)
+
+
+@pytest.fixture
+def two(write_spec) -> cnncli.Analysis:  # type: ignore[name-defined]
+    return cnncli.analyze(write_spec(SPEC), batch=2)
+
+
+def test_a_layer_s_time_is_overhead_plus_compute_plus_memory(two) -> None:
+    timing = predict(two, hand_profile())
+    conv = timing.leaves["0"]
+    # 2 x MACs = 2 · 2 · (8·8·8 · 4·3·3); bytes: (4·8·8 in + 8·8·8 out) · 4 · batch 2;
+    # weights (8·4·3·3 + 8 bias) · 4
+    assert (conv.work.kind, conv.work.ops) == ("conv3x3", 2 * 2 * 8 * 8 * 8 * 36)
+    assert (conv.work.act_bytes, conv.work.weight_bytes) == ((256 + 512) * 4 * 2, 296 * 4)
+    assert conv.overhead_ms == pytest.approx(0.010)
+    assert conv.compute_ms == pytest.approx(73728 / 100e9 * 1e3)
+    assert conv.memory_ms == pytest.approx(6144 / 10e9 * 1e3 + 1184 / 20e9 * 1e3)
+    assert conv.ms == pytest.approx(0.010 + 0.00073728 + 0.0006144 + 0.0000592)
+    assert conv.bound == "overhead"
+    relu = timing.leaves["1"]  # one op per element; reads and writes 8·8·8 floats a sample
+    assert (relu.work.kind, relu.work.ops, relu.work.act_bytes) == ("elementwise", 1024, 8192)
+    assert timing.total_ms == pytest.approx(conv.ms + relu.ms)
+
+
+def test_a_published_profile_takes_the_larger_of_compute_and_memory(two) -> None:
+    conv = predict(two, hand_profile("max")).leaves["0"]
+    assert conv.ms == pytest.approx(0.010 + max(0.00073728, 0.0006144 + 0.0000592))
+
+
+def test_a_training_step_adds_the_backward_and_the_sgd_update(two) -> None:
+    forward = predict(two, hand_profile(backward=2.0))
+    step = predict(two, hand_profile(backward=2.0), train=True)
+    update = 3 * 296 * 4 / 10e9 * 1e3  # read weight and gradient, write weight: elementwise
+    assert step.optimizer_ms == pytest.approx(update)
+    assert step.ms["0"] == pytest.approx(3 * forward.ms["0"] + update)
+    assert step.total_ms == pytest.approx(3 * forward.total_ms + update)
+
+
+def test_a_null_rate_never_limits(two) -> None:
+    free = hand_profile()
+    kinds = {**free.kinds, "conv3x3": Rate(0.0, None, None, None)}
+    timing = predict(two, Profile("free", "cpu", True, "", "sum", 0.0, kinds))
+    assert timing.leaves["0"].ms == 0.0
+
+
+def test_a_block_s_time_is_the_sum_of_its_layers() -> None:
+    a = cnncli.analyze("resnet18")
+    timing = predict(a, hand_profile())
+    layer1 = next(r for r in a.root.children if r.path == "layer1")
+    leaves = [r.path for r in layer1.walk() if r.is_leaf]
+    assert timing.ms["layer1"] == pytest.approx(sum(timing.leaves[p].ms for p in leaves))
+    assert timing.total_ms == pytest.approx(sum(t.ms for t in timing.leaves.values()))
+    assert "layer1.0.(add)" in timing.leaves  # the residual add is work too
+
+
+@pytest.mark.parametrize(("name", "options", "shape", "kind"), [
+    ("conv", {"out": 8, "kernel": 1}, (4, 8, 8), "conv1x1"),
+    ("conv", {"out": 8, "kernel": 3}, (4, 8, 8), "conv3x3"),
+    ("conv", {"out": 8, "kernel": [1, 7]}, (4, 8, 8), "conv_kxk"),
+    ("conv", {"out": 8, "kernel": 3, "groups": 2}, (4, 8, 8), "conv_grouped"),
+    ("conv", {"out": 8, "kernel": 3, "groups": 4}, (4, 8, 8), "conv_depthwise"),
+    ("conv_transpose", {"out": 8, "kernel": 2, "stride": 2}, (4, 8, 8), "conv1x1"),
+    ("linear", {"out": 8}, (16,), "linear"),
+    ("maxpool", {"kernel": 2}, (4, 8, 8), "maxpool"),
+    ("avgpool", {"kernel": 2}, (4, 8, 8), "avgpool"),
+    ("conv", {"out": 64, "kernel": 5, "groups": 2}, (32, 8, 8), "conv_kxk"),
+    ("linear", {"out": 8, "pointwise": True}, (4, 8, 8), "conv1x1"),
+    ("gelu", {}, (4, 8, 8), "transcendental"),
+    ("lrn", {}, (4, 8, 8), "transcendental"),
+    ("global_avgpool", {}, (4, 8, 8), "global_pool"),
+    ("batchnorm", {}, (4, 8, 8), "norm"),
+    ("hardswish", {}, (4, 8, 8), "elementwise"),
+    ("dropout", {}, (16,), "view"),
+])
+def test_each_layer_has_its_kind(name: str, options: dict, shape: tuple, kind: str) -> None:
+    assert kind_of(REGISTRY[name].create(**options), shape) == kind
+
+
+# -- the profile file -----------------------------------------------------------------------
+
+def test_a_profile_survives_its_json() -> None:
+    profile = hand_profile()
+    again = parse(json.dumps(profile.as_dict()), "p.json")
+    assert again.as_dict() == profile.as_dict()
+    assert again.path == "p.json" and again.label() == "hand, 2 threads (calibrated)"
+
+
+def good() -> dict:
+    return hand_profile().as_dict()
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d.update(schema="x"), "p.json: not a device profile"),
+    (lambda d: d.update(combine="min"), "p.json: combine: \"min\" is not one of sum, max"),
+    (lambda d: d["kinds"].pop("norm"), "p.json: kinds: misses 'norm'"),
+    (lambda d: d["kinds"].update(fft=d["kinds"]["norm"]), "unknown kind 'fft'"),
+    (lambda d: d["kinds"]["conv3x3"].update(gops=-1),
+     "p.json: kinds.conv3x3.gops: must be a number > 1e-12 or null, got -1"),
+    (lambda d: d["kinds"]["maxpool"].update(gops="fast"), "kinds.maxpool.gops: must be a number"),
+    (lambda d: d["kinds"]["maxpool"].pop("overhead_us"), "kinds.maxpool: needs overhead_us"),
+    (lambda d: d.update(calibrated="yes"), "calibrated: must be true or false, got \"yes\""),
+    (lambda d: d.update(threads=0), "p.json: threads: must be a whole number"),
+])
+def test_a_bad_profile_is_a_located_error(change, message: str) -> None:
+    data = good()
+    change(data)
+    with pytest.raises(ProfileError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse(json.dumps(data), "p.json")
+
+
+def test_a_file_that_is_not_json_says_where() -> None:
+    with pytest.raises(ProfileError, match=r"^p.json:3:1: not JSON"):
+        parse('{\n "a": 1,\n}', "p.json")
+
+
+def test_the_shipped_profiles_are_gpus_marked_uncalibrated() -> None:
+    from cnncli.commands.options import SHIPPED_PROFILES
+
+    assert shipped_names() == sorted(SHIPPED_PROFILES)  # the help lists every one
+    for name in shipped_names():
+        profile = resolve(name)
+        assert (profile.device, profile.calibrated, profile.combine) == ("cuda", False, "max")
+        assert profile.source.startswith("uncalibrated: published peak figures")
+        assert profile.path == f"shipped:{name}"
+    assert (SHIPPED / "h100-sxm.json").is_file()
+    # H100: convs at half the dense TF32 peak of 494.7 TFLOP/s; memory 80 % of 3.35 TB/s
+    h100 = resolve("h100-sxm").kinds
+    assert (h100["conv3x3"].gops, h100["elementwise"].act_gbs) == (247350.0, 2680.0)
+
+
+def test_no_calibrated_profile_says_how_to_calibrate(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("CNNCLI_PROFILES", str(tmp_path))
+    with pytest.raises(UsageError, match="no calibrated profile for this machine in .*: run "
+                                         "`cnncli calibrate`"):
+        resolve(None)
+
+
+def test_this_machine_s_newest_calibrated_profile_is_the_default(tmp_path: Path,
+                                                                monkeypatch) -> None:
+    from cnncli.analysis.profile import cpu_model
+
+    monkeypatch.setenv("CNNCLI_PROFILES", str(tmp_path))
+    mine = {**good(), "host_cpu": cpu_model(), "name": "mine"}
+    (tmp_path / "other.json").write_text(json.dumps({**good(), "host_cpu": "elsewhere"}))
+    (tmp_path / "mine.json").write_text(json.dumps(mine))
+    (tmp_path / "broken.json").write_text("{")  # left for --time FILE to report
+    assert resolve("auto").name == "mine"
+
+
+def test_an_unknown_profile_name_suggests_one() -> None:
+    with pytest.raises(UsageError, match="--time h100: no such profile .*did you mean "
+                                         "'h100-sxm'"):
+        resolve("h100")

@@ -1,0 +1,81 @@
+"""Calibration: the fit recovers known rates exactly, and a real calibration on the CPU
+writes a valid profile that summary --time then reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnncli.analysis.profile import KINDS, read
+from cnncli.analysis.timing import Work
+from cnncli.train.calibrate import CASES, OPS, Sample, fit
+
+
+def test_the_fit_recovers_the_rates_that_made_the_times() -> None:
+    """12 µs a call, 250 Gop/s, 20 GB/s of activations, 5 GB/s of weights, no noise."""
+    samples = []
+    for i, (ops, act, weights) in enumerate([(1e6, 1e5, 1e4), (5e7, 2e6, 1e4), (1e8, 1e5, 4e6),
+                                             (2e6, 8e6, 2e5), (3e8, 3e6, 1e6)]):
+        seconds = 12e-6 + ops / 250e9 + act / 20e9 + weights / 5e9
+        samples.append(Sample(str(i), Work("conv3x3", int(ops), int(act), int(weights)),
+                              seconds))
+    rate, error = fit(samples)
+    assert rate.overhead_us == pytest.approx(12.0, rel=1e-6)
+    assert (rate.gops, rate.act_gbs, rate.weight_gbs) == pytest.approx((250, 20, 5), rel=1e-4)
+    assert error == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_term_that_does_not_matter_is_left_out() -> None:
+    """Times that grow with ops alone: the bytes get no rate (null, never limiting)."""
+    samples = [Sample(str(n), Work("pool", n, 7 * n, 0), 3e-6 + n / 2e9)
+               for n in (10**4, 10**5, 10**6, 10**7)]
+    rate, _ = fit(samples)
+    assert rate.overhead_us == pytest.approx(3.0, rel=1e-6)
+    assert rate.gops == pytest.approx(2.0, rel=1e-6)
+    assert (rate.act_gbs, rate.weight_gbs) == (None, None)
+
+
+def test_every_kind_is_calibrated_by_several_cases() -> None:
+    from cnncli.analysis.timing import kind_of
+    from cnncli.layers import REGISTRY
+
+    counts = {kind: 0 for kind in KINDS}
+    for name, options, shape, _ in CASES:
+        counts[kind_of(REGISTRY[name].create(**options), shape)] += 1
+    counts["elementwise"] += len(OPS)
+    assert min(counts.values()) >= 3, counts
+
+
+@pytest.mark.slow  # about 100 layers timed twice: 3-10 s on 2 cores
+def test_calibrate_writes_a_profile_that_summary_reads(cli, tmp_path: Path) -> None:
+    target = tmp_path / "here.json"
+    code, out, err = cli("calibrate", "--device", "cpu", "--repeats", "1", "-o", str(target),
+                         "-f", "json")
+    assert code == 0, err
+    assert f"wrote {target}" in err
+    profile = read(target)
+    assert json.loads(out) == json.loads(target.read_text())
+    assert (profile.device, profile.calibrated, profile.combine) == ("cpu", True, "sum")
+    assert profile.threads == torch.get_num_threads()
+    assert set(profile.kinds) == set(KINDS)
+    assert all(rate.overhead_us >= 0 for rate in profile.kinds.values())
+    assert profile.backward_ratio >= 0  # about 2 on a quiet machine; noise may hide it
+    code, out, _ = cli("summary", "lenet5", "--time", str(target))
+    assert code == 0 and "(calibrated)" in out
+
+
+@pytest.mark.slow
+def test_calibrate_goes_to_the_cache_named_after_the_device(cli, tmp_path: Path,
+                                                            monkeypatch) -> None:
+    from cnncli.analysis.profile import cpu_model, file_name
+
+    monkeypatch.setenv("CNNCLI_PROFILES", str(tmp_path / "profiles"))
+    code, out, err = cli("calibrate", "--device", "cpu", "--repeats", "1")
+    assert code == 0, err
+    expected = tmp_path / "profiles" / file_name("cpu", cpu_model(), torch.get_num_threads())
+    assert expected.is_file() and "conv3x3" in out
+    code, out, _ = cli("summary", "lenet5", "--time")  # this machine's, found by itself
+    assert code == 0 and str(expected) in out
