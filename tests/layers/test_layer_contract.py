@@ -8,6 +8,7 @@ raises too (except the rejections that are cnncli policy, listed below).
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any
 
@@ -18,6 +19,10 @@ from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnncli.layers import LAYER_TYPES, Arg, ArgError, Layer, ShapeError
+
+#: hypothesis cases per layer type: 100 keeps the fast run under a minute with 34 types;
+#: CNNCLI_CONTRACT_EXAMPLES=1000 for a deeper search
+EXAMPLES = int(os.environ.get("CNNCLI_CONTRACT_EXAMPLES", "100"))
 
 BATCH = 2
 
@@ -141,7 +146,7 @@ def torch_run(cls: type[Layer], raw: dict[str, Any], shape: tuple[int, ...]) -> 
 
 
 @pytest.mark.parametrize("cls", [c for c in LAYER_TYPES if c.priced], ids=lambda c: c.name)
-@settings(max_examples=150, deadline=None, derandomize=True,
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_layer_matches_torch(cls: type[Layer], data: st.DataObject) -> None:

@@ -35,19 +35,23 @@ def weight_numbers(path: Path) -> int:
     return sum(model.graph.initializers[n].size for n in names if n in model.graph.initializers)
 
 
-@pytest.mark.parametrize("name", onnx_fixture.files())
-def test_macs_equal_torchvisions_count(name: str, folder: Path) -> None:
+#: one file of each exporter and family in the fast run; every file in the whole suite
+FAST = {"alexnet.ts17.onnx", "resnet18.ts13.onnx", "resnet50.dynamo18.onnx",
+        "mobilenet_v3_large.ts17.onnx", "efficientnet_b0.dynamo18.onnx",
+        "densenet121.ts17.onnx", "convnext_tiny.dynamo18.onnx", "shufflenet_v2_x1_0.ts17.onnx",
+        "lraspp_mobilenet_v3_large.ts17.onnx", "yolov8n.ts17.onnx"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(f, marks=() if f in FAST else pytest.mark.slow)
+                                  for f in onnx_fixture.files()])
+def test_macs_equal_torchvisions_count_and_params_the_files_weights(name: str,
+                                                                    folder: Path) -> None:
     network = name.split(".")[0]
-    a = analyze(str(onnx_fixture.unpack(name, folder)))
-    assert a.totals()["macs"] == onnx_fixture.meta()[network]["macs"]
-    assert list(a.input) == onnx_fixture.meta()[network]["input"]
-
-
-@pytest.mark.parametrize("name", onnx_fixture.files())
-def test_params_equal_the_files_weights(name: str, folder: Path) -> None:
     path = onnx_fixture.unpack(name, folder)
     a = analyze(str(path))
     assert not a.unpriced()
+    assert a.totals()["macs"] == onnx_fixture.meta()[network]["macs"]
+    assert list(a.input) == onnx_fixture.meta()[network]["input"]
     assert a.totals()["params"] == weight_numbers(path)
 
 

@@ -38,6 +38,7 @@ def test_imported_network_computes_what_onnxruntime_does(name: str, tmp_path: Pa
         analyze(str(tmp_path / "net.yaml")).totals()["params"]
 
 
+@pytest.mark.slow  # torch builds the network, onnxruntime runs the file
 def test_import_writes_a_spec_and_weights_that_verify(cli, tmp_path: Path) -> None:
     path = onnx_fixture.filled("resnet18.ts13.onnx", tmp_path)
     code, out, err = cli("import", str(path), "-o", str(tmp_path / "r18.yaml"))
