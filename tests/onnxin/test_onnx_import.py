@@ -16,12 +16,14 @@ from cnncli.model.export import export as run_export
 from cnncli.model.onnximport import import_onnx
 from cnncli.onnxin import load
 
-RUN = ["resnet18.ts17.onnx", "mobilenet_v3_small.ts17.onnx", "convnext_tiny.dynamo18.onnx",
-       "densenet121.ts17.onnx", "efficientnet_b0.dynamo18.onnx", "googlenet.ts17.onnx",
-       "shufflenet_v2_x1_0.ts17.onnx", "squeezenet1_1.ts13.onnx", "inception_v3.ts17.onnx",
+#: one of each kind of graph (residual, channels-last transposes and GELU, squeeze-and-
+#: excitation and SiLU, dense concat, branches, channel shuffle, segmentation heads with
+#: resize, YOLOv8 with its decoding), from both exporters; the figures of every file are
+#: checked in test_onnx_figures
+RUN = ["resnet18.ts17.onnx", "convnext_tiny.dynamo18.onnx", "efficientnet_b0.dynamo18.onnx",
+       "densenet121.ts17.onnx", "inception_v3.ts17.onnx", "shufflenet_v2_x1_0.ts17.onnx",
        "lraspp_mobilenet_v3_large.ts17.onnx", "deeplabv3_mobilenet_v3_large.dynamo18.onnx",
-       "regnet_y_400mf.ts17.onnx", "alexnet.ts17.onnx", "yolov8n.ts17.onnx",
-       "yolov8n.dynamo18.onnx"]
+       "yolov8n.ts17.onnx"]
 
 
 @pytest.mark.slow
@@ -85,7 +87,7 @@ def expected_params(network: str) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("network", ["lenet5", "resnet18", "mobilenet_v3_large", "unet_small"])
+@pytest.mark.parametrize("network", ["lenet5", "resnet18", "mobilenet_v3_small", "unet_small"])
 def test_zoo_network_exported_and_imported_keeps_its_figures(network: str,
                                                              tmp_path: Path) -> None:
     """Round trip: cnncli export --format onnx (BatchNorm folded into the convs, as the
