@@ -112,9 +112,40 @@ def shuffle(walk: Walk, node: Node, target: list[int]) -> bool:
     return True
 
 
+def lrn(walk: Walk, node: Node) -> bool:
+    """x·x → (Unsqueeze or Reshape) → Pad → AveragePool over [size, 1, 1] → (Squeeze or
+    Reshape) → · alpha → + k → ^ beta → x / that: torch's local response normalisation as
+    the dynamo exporter writes it. `node` is the Mul of x by itself."""
+    x = node.inputs[0]
+    chain, value = [], node.outputs[0]
+    for ops in (("Unsqueeze", "Reshape"), ("Pad",), ("AveragePool",), ("Squeeze", "Reshape"),
+                ("Mul",), ("Add",), ("Pow",), ("Div",)):
+        step = walk.sole_consumer(value)
+        if step is None or step.op not in ops:
+            return False
+        chain.append(step)
+        value = step.outputs[0]
+    pool, scale, shift, power, div = chain[2], *chain[4:]
+    kernel = list(pool.attributes["kernel_shape"].value()) if "kernel_shape" in \
+        pool.attributes else []
+    numbers = [_scalar(walk, _other(n, before.outputs[0]))
+               for n, before in ((scale, chain[3]), (shift, scale), (power, shift))]
+    if len(kernel) != 3 or kernel[1:] != [1, 1] or div.inputs[0] != x or \
+            any(v is None for v in numbers):
+        return False
+    alpha, k, beta = numbers
+    walk.done.update(id(n) for n in chain)
+    opts = {"size": kernel[0], "alpha": float(f"{alpha:.6g}"), "beta": float(f"{beta:.6g}"),
+            "k": float(f"{k:.6g}")}
+    walk.values[value] = walk.add("lrn", opts, [walk.val(x)], node, nodes=chain)
+    return True
+
+
 def binary(walk: Walk, node: Node) -> None:
     """Add, Mul, Sub, Div with at least one activation."""
     if node.op in ("Div", "Mul") and gelu(walk, node):
+        return
+    if node.op == "Mul" and node.inputs[0] == node.inputs[1] and lrn(walk, node):
         return
     a, b = (walk.val(n) for n in node.inputs[:2])
     if a.is_act and b.is_act:

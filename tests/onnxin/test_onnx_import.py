@@ -107,3 +107,25 @@ def test_zoo_network_exported_and_imported_keeps_its_figures(network: str,
     assert got.totals()["macs"] == want.totals()["macs"]
     assert got.output == want.output
     assert got.totals()["params"] == expected_params(network)
+
+
+@pytest.mark.slow
+def test_local_response_norm_as_the_dynamo_exporter_writes_it(write_spec, tmp_path: Path) -> None:
+    """torch's LRN exported as x·x, pad, 3-D average pool, scale, shift, power and divide
+    comes back as one lrn layer that computes what onnxruntime does."""
+    spec = write_spec("""
+        name: lrn_net
+        input: [3, 20, 20]
+        layers:
+          - conv: {out: 8, kernel: 3}
+          - relu
+          - lrn: {size: 5, alpha: 0.001, beta: 0.75, k: 2.0}
+          - conv: {out: 4, kernel: 3}
+    """)
+    torch.manual_seed(0)
+    run_export(build(spec, init="torch"), str(tmp_path / "lrn.onnx"), "onnx")
+    imported = load(tmp_path / "lrn.onnx")
+    assert not imported.unpriced
+    assert "- lrn: {size: 5, alpha: 0.001, beta: 0.75, k: 2.0, name: 2}" in imported.text
+    result = import_onnx(imported, str(tmp_path / "net.yaml"), force=False)
+    assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-5
