@@ -96,17 +96,35 @@ def split(walk: Walk, node: Node) -> None:
 
 
 def slice_(walk: Walk, node: Node) -> None:
+    """A range of channels (`slice`), or of rows and columns that is a map's centre (`crop`:
+    U-Net's skip connections)."""
     x = walk.val(node.inputs[0])
     starts, ends = const_input(walk, node, 1), const_input(walk, node, 2)
     axes = const_input(walk, node, 3) if len(node.inputs) > 3 else np.arange(len(starts))
     steps = const_input(walk, node, 4) if len(node.inputs) > 4 else np.ones(len(starts))
-    if len(starts) != 1 or int(axes[0]) % (len(x.shape) + 1) != 1 or int(steps[0]) != 1 \
-            or x.nhwc:
-        raise Unsupported("a slice other than a range of channels")
-    channels = x.shape[0]
-    start, stop = (int(np.clip(v if v >= 0 else v + channels, 0, channels))
-                   for v in (int(starts[0]), int(min(ends[0], 2**62))))
-    walk.values[node.outputs[0]] = walk.add("slice", {"start": start, "stop": stop}, [x], node)
+    rank = len(x.shape) + 1
+    axes = [int(a) % rank for a in axes.reshape(-1)]
+    if any(int(s) != 1 for s in steps.reshape(-1)) or x.nhwc or 0 in axes:
+        raise Unsupported("a slice with steps, of the batch or of a channels-last map")
+    kept = {}
+    for axis, start, end in zip(axes, starts.reshape(-1), ends.reshape(-1)):
+        size = x.shape[axis - 1]
+        kept[axis] = tuple(int(np.clip(v if v >= 0 else v + size, 0, size))
+                           for v in (int(start), int(min(end, 2**62))))
+    if list(kept) == [1]:
+        start, stop = kept[1]
+        walk.values[node.outputs[0]] = walk.add("slice", {"start": start, "stop": stop}, [x],
+                                                node)
+        return
+    if len(x.shape) == 3 and set(kept) <= {2, 3}:
+        ranges = [kept.get(axis, (0, x.shape[axis - 1])) for axis in (2, 3)]
+        size = [stop - start for start, stop in ranges]
+        centred = all(start == (full - n) // 2 for (start, _), full, n in
+                      zip(ranges, x.shape[1:], size))
+        if centred and min(size) > 0:
+            walk.values[node.outputs[0]] = walk.add("crop", {"size": size}, [x], node)
+            return
+    raise Unsupported(f"a slice of axes {axes} that is no channel range or centre crop")
 
 
 def resize(walk: Walk, node: Node) -> None:

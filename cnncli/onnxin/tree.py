@@ -107,10 +107,11 @@ def _unique(box: Box, name: str) -> str:
     taken = {item.name for item in box.items}
     if name not in taken:
         return name
+    stem = f"_{name}" if name.isdigit() else name  # "2_1" would be no name: "_2_1" is
     n = 1
-    while f"{name}_{n}" in taken:
+    while f"{stem}_{n}" in taken:
         n += 1
-    return f"{name}_{n}"
+    return f"{stem}_{n}"
 
 
 def reference(target: int, consumer_box: list[str], paths: dict[int, list[str]]) -> str:
