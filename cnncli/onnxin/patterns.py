@@ -161,7 +161,8 @@ def binary(walk: Walk, node: Node) -> None:
 
 
 def _scale_shape(x: Val, shape: tuple[int, ...]) -> bool:
-    channels = x.shape[0] if not x.nhwc else x.shape[0]
+    """A factor per channel: [C] on a channels-last map, [C, 1, 1] (or with a batch axis)."""
+    channels = x.shape[0]
     if x.nhwc:
         return tuple(shape) == (channels,)
     return tuple(shape) in ((channels, 1, 1), (1, channels, 1, 1))
