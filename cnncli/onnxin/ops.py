@@ -186,6 +186,8 @@ def pool(walk: Walk, node: Node) -> None:
     if node.op == "AveragePool":
         opts.pop("dilation")
         opts["count_include_pad"] = bool(attr(node, "count_include_pad", 0))
+    if opts["stride"] == opts["kernel"]:
+        del opts["stride"]  # a pool's stride is its kernel unless said
     kind = "maxpool" if node.op == "MaxPool" else "avgpool"
     walk.values[node.outputs[0]] = walk.add(kind, _tidy(opts), [x], node)
 

@@ -344,6 +344,8 @@ def _weights_stats(network: Network, options: TrainOptions) -> dict[str, Any] | 
     if not options.weights:
         return None
     tv = preprocessing(network)
+    if len(tv.mean) != network.input[0]:
+        return None  # ImageNet's are for 3-channel images: a grey network's data sets its own
     return {"mean": list(tv.mean), "std": list(tv.std)}
 
 

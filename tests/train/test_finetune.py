@@ -158,3 +158,15 @@ def test_eval_a_spec_with_weights(tmp_path, cli, photos, write_spec) -> None:
     assert result["weights"] == str(path)
     code, _, err = cli("eval", spec, "--weights", str(path))
     assert code == 2 and "eval --weights needs --data" in err
+
+
+def test_grey_weights_are_normalised_by_the_data_not_imagenet() -> None:
+    """--weights on a 1-channel network (an imported LeNet): ImageNet's three means would
+    make the grey digits three channels; the data's own statistics are used instead."""
+    from cnncli.train.recipe import TrainOptions
+    from cnncli.train.run import _weights_stats
+
+    options = TrainOptions(weights="lenet.pt")
+    assert _weights_stats(cnncli.load("lenet5"), options) is None
+    stats = _weights_stats(cnncli.load("resnet18"), options)
+    assert stats == {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
