@@ -142,7 +142,8 @@ def _read_onnx(path: str, files: dict[str, str],
     given = parse_shape(input_shape) if isinstance(input_shape, str) else input_shape
     text = onnxin.load(path, given).text
     files[path] = text
-    return parse_yaml(text, path)
+    # places are lines of the spec `cnncli import` writes for the file, not of the file
+    return parse_yaml(text, f"{path} (imported)")
 
 
 def _read_stdin() -> str:

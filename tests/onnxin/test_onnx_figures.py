@@ -188,3 +188,15 @@ def test_a_weight_two_layers_read_is_said_so(cli, tmp_path: Path) -> None:
     assert code == 0 and json.loads(out)["totals"]["params"] == 2 * 144
     assert "1 weight(s) are read by several layers (w); the spec gives each layer its own " \
         "copy, so its params count 144 more numbers than the file holds" in " ".join(err.split())
+
+
+def test_explain_places_a_layer_in_the_imported_spec(cli, folder: Path) -> None:
+    """A layer of an ONNX file is at a line of the spec `cnncli import` writes (said so),
+    here the block a ResNet stage's repeated units share."""
+    path = onnx_fixture.unpack("resnet18.ts17.onnx", folder)
+    code, out, _ = cli("explain", str(path), "layer1.1.conv1")
+    assert code == 0
+    assert f"layer1.1.conv1 (conv)  {path} (imported):8:9" in out
+    text = load(path).text.splitlines()
+    assert text[7].strip().startswith("- conv: {out: 64, kernel: 3, padding: 1, bias: true, "
+                                      "name: conv1}")
