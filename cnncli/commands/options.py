@@ -99,6 +99,7 @@ class Recording:
     def __init__(self) -> None:
         self.printed: list[str] = []
         self.files: dict[str, str] = {}
+        self.keep = True  # False: the answer depends on more than files (see not_kept)
 
 
 #: the recordings under way (commands.results pushes one while a command runs)
@@ -111,6 +112,13 @@ def echo(text: str, nl: bool = True) -> None:
     click.echo(text, nl=nl)
     for recording in RECORDINGS:
         recording.printed.append(text + "\n" if nl else text)
+
+
+def not_kept() -> None:
+    """The answer of the command under way depends on something no file's text pins down
+    (which profile is this machine's newest): the result cache does not keep it."""
+    for recording in RECORDINGS:
+        recording.keep = False
 
 
 def depends_on(files: dict[str, str]) -> None:
@@ -154,6 +162,7 @@ def predicted_time(a: Any, profile: str | None, train: bool = False) -> Any:
     """analysis.timing's prediction for --time PROFILE, or None without --time."""
     if profile is None:
         return None
+    not_kept()  # a profile named by device, or this machine's newest, is no one file's text
     from ..analysis.profile import resolve
     from ..analysis.timing import predict
 

@@ -14,8 +14,9 @@ An answer is used only while everything it was worked out from is unchanged:
   what a name means) and of PyYAML's files;
 - the whole text of every file the answer read (the spec and its includes), read again and
   compared.
-An answer that failed, read standard input, or printed a note or warning on stderr is not
-kept. The folder is $CNNCLI_RESULTS, else ~/.cache/cnncli/results; CNNCLI_RESULTS=off keeps
+An answer that failed, read standard input, printed a note or warning on stderr, depends on
+what no file's text pins down (`options.not_kept`: --time's profile), or read a file as
+other than its text (an ONNX file, read as the spec import writes for it) is not kept. The folder is $CNNCLI_RESULTS, else ~/.cache/cnncli/results; CNNCLI_RESULTS=off keeps
 and uses nothing. Entries are JSON data, never code; past MAX_ENTRIES the oldest go. A cache
 that cannot be read or written changes nothing: the answer is worked out, as without it.
 """
@@ -59,11 +60,7 @@ def remembered(refs: str) -> Callable[[Callable[..., None]], Callable[..., None]
             given = params[refs]
             specs = list(given) if isinstance(given, tuple) else [given]
             folder = results_dir()
-            # standard input is read once, never kept; an ONNX file's answer would have to
-            # compare the whole binary file, which reading it again costs no more than
-            # a --time answer depends on which profile is this machine's newest: not kept
-            if folder is None or "-" in specs or params.get("time_profile") is not None or \
-                    any(s.lower().endswith(".onnx") for s in specs):
+            if folder is None or "-" in specs:  # standard input is read once, never kept
                 command(**params)
                 return
             request = _request(click.get_current_context().info_name or "", params, specs)
@@ -143,7 +140,10 @@ def _work_out(path: Path, request: str, command: Callable[[], None]) -> None:
     recording = Recording()
     with _recorded(recording) as quiet:
         command()
-    if quiet() and recording.files and "<stdin>" not in recording.files:
+    # an answer is kept only if it could be replayed: every file it read still reads as
+    # recorded (an ONNX file is read as the spec import writes for it, never as its bytes)
+    if quiet() and recording.keep and recording.files and "<stdin>" not in recording.files \
+            and all(_holds(file, text) for file, text in recording.files.items()):
         entry = {"request": request, "code": code_key(), "files": recording.files,
                  "printed": recording.printed}
         with contextlib.suppress(OSError):
