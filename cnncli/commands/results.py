@@ -16,8 +16,9 @@ An answer is used only while everything it was worked out from is unchanged:
   compared.
 An answer that failed, read standard input, printed a note or warning on stderr, depends on
 what no file's text pins down (`options.not_kept`: --time's profile), or read a file as
-other than its text (an ONNX file, read as the spec import writes for it) is not kept. The folder is $CNNCLI_RESULTS, else ~/.cache/cnncli/results; CNNCLI_RESULTS=off keeps
-and uses nothing. Entries are JSON data, never code; past MAX_ENTRIES the oldest go. A cache
+other than its text (an ONNX file, read as the spec import writes for it) is not kept.
+The folder is $CNNCLI_RESULTS, else ~/.cache/cnncli/results; CNNCLI_RESULTS=off keeps and
+uses nothing. Entries are JSON data, never code; past MAX_ENTRIES the oldest go. A cache
 that cannot be read or written changes nothing: the answer is worked out, as without it.
 """
 
