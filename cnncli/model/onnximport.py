@@ -35,12 +35,14 @@ class ImportResult:
 
 def refuse_unpriced(imported: Imported, source: str) -> None:
     """Exit 2 naming every node the spec could not express: never a spec that drops work."""
-    if not imported.unpriced:
+    places = [(e, imported.paths[i]) for i, e in enumerate(imported.entries)
+              if e.kind == "onnx_op"]
+    if not places:
         return
-    listed = "; ".join(f"{e.options['op']} at {'.'.join(imported.paths[imported.entries.index(e)])}"
-                       f" ({e.note})" for e in imported.unpriced[:6])
-    more = f" and {len(imported.unpriced) - 6} more" if len(imported.unpriced) > 6 else ""
-    raise UsageError(f"{source}: {len(imported.unpriced)} node(s) cnncli cannot express as "
+    listed = "; ".join(f"{e.options['op']} at {'.'.join(path)} ({e.note})"
+                       for e, path in places[:6])
+    more = f" and {len(places) - 6} more" if len(places) > 6 else ""
+    raise UsageError(f"{source}: {len(places)} node(s) cnncli cannot express as "
                      f"layers: {listed}{more}; `cnncli summary {source}` shows the rest of the "
                      "network (its totals marked partial)")
 

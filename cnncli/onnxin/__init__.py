@@ -33,6 +33,7 @@ class Imported:
 
     @property
     def unpriced(self) -> list[Entry]:
+        """The entries whose work cnncli does not know (onnx_op)."""
         return [e for e in self.entries if e.kind == "onnx_op"]
 
 
@@ -55,8 +56,8 @@ def load(path: str | Path, input_shape: tuple[int, ...] | None = None) -> Import
     origin = (f"imported from {path.name} ({producer or 'unknown producer'}, ONNX opset "
               f"{model.opsets.get('ai.onnx', '?')}, {len(model.graph.nodes):,} nodes)")
     header = [f"Written by cnncli import: {origin}."]
-    if walk.unpriced:
-        ops = sorted({e.options["op"] for e in walk.unpriced})
+    ops = sorted({e.options["op"] for e in walk.entries if e.kind == "onnx_op"})
+    if ops:
         header.append(f"Not priced or buildable: {', '.join(ops)} (onnx_op entries).")
     shared = _shared(walk.entries, model)
     if shared:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .graph import Val, Walk
+from .graph import Walk
 from .proto import Node
 from .tensors import array, has_data
 
@@ -31,18 +31,18 @@ class Plan:
     nodes: list[Node]
 
 
-def plan(walk: Walk, nodes: list[Node]) -> Plan | None:
+def plan(walk: Walk) -> Plan | None:
     """The decoding in this graph, if it has one; its nodes are marked as taken."""
-    made = {out: node for node in nodes for out in node.outputs}
     for output in walk.model.graph.outputs:
-        found = _plan_for(walk, made, output.name)
+        found = _plan_for(walk, output.name)
         if found is not None:
             walk.done.update(id(n) for n in found.nodes)
             return found
     return None
 
 
-def _plan_for(walk: Walk, made: dict[str, Node], output: str) -> Plan | None:
+def _plan_for(walk: Walk, output: str) -> Plan | None:
+    made = walk.producers
     taken: list[Node] = []
     joins: dict[str, Node] = {}
     todo, seen = [output], set()
@@ -73,8 +73,7 @@ def _plan_for(walk: Walk, made: dict[str, Node], output: str) -> Plan | None:
 
 
 def _along_anchors(node: Node) -> bool:
-    axis = node.attributes.get("axis")
-    return axis is not None and axis.value() in (2, -1)
+    return node.attr("axis") in (2, -1)
 
 
 def _reads_maps(node: Node, made: dict[str, Node]) -> bool:
@@ -89,7 +88,7 @@ def emit(walk: Walk, found: Plan, shape: tuple[int, ...]) -> bool:
     if any(v is None or not v.is_act or len(v.shape) != 2 for v in values):
         return False
     values.sort(key=lambda v: v.shape[0] != 4 * found.reg_max)  # the boxes' bins first
-    levels = [walk.val(walk_reshape_input(walk, i)) for i in found.joins[0].inputs]
+    levels = [walk.val(walk.producers[i].inputs[0]) for i in found.joins[0].inputs]
     grids = [list(v.shape[1:]) for v in levels]
     if any(len(g) != 2 or shape[1] % g[0] for g in grids):
         return False
@@ -102,13 +101,8 @@ def emit(walk: Walk, found: Plan, shape: tuple[int, ...]) -> bool:
     out = walk.add("yolo_decode", {"reg_max": found.reg_max, "strides": strides,
                                    "grids": grids}, [joined], dfl,
                    {"conv.weight": (dfl.inputs[1], "")}, found.nodes)
-    walk.values[found.output] = Val(entry=out.entry, shape=out.shape)
+    walk.values[found.output] = out
     return True
-
-
-def walk_reshape_input(walk: Walk, name: str) -> str:
-    node = next(n for n in walk.model.graph.nodes if name in n.outputs)
-    return node.inputs[0]
 
 
 def _anchors_hold(walk: Walk, found: Plan, grids: list[list[int]]) -> bool:

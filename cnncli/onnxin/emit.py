@@ -35,10 +35,10 @@ class Writer:
         pad = INDENT * depth
         at = 0
         while at < len(box.items):
-            run = 1 if unit else self.run_length(box, at, where, implicit)
+            run, body = (1, None) if unit else self.run_length(box, at, where, implicit)
             item = box.items[at]
-            if run > 1:
-                name = self.block_for(item, where, implicit)
+            if run > 1 and body is not None:
+                name = self.block_for(body, where)
                 lines.append(f"{pad}- repeat: {{count: {run}, inline: true, body: {name}}}"
                              f"  # {where_text(where, box.items[at].name)} ... "
                              f"{where_text(where, box.items[at + run - 1].name)}")
@@ -79,12 +79,14 @@ class Writer:
                 raise NotLocal
         return tree.reference(target, where, self.paths)
 
-    def run_length(self, box: Box, at: int, where: list[str], implicit: int) -> int:
+    def run_length(self, box: Box, at: int, where: list[str],
+                   implicit: int) -> tuple[int, str | None]:
         """How many units from `at` on are the same block, each reading the one before
-        (named by their positions, as an inline repeat names them)."""
+        (named by their positions, as an inline repeat names them), and the body they share
+        (None: the unit reads more than its input, so it is no block)."""
         first = box.items[at]
         if not isinstance(first, Box) or first.name != str(at):
-            return 1
+            return 1, None
         body = self.body(first, where, implicit)
         run, previous = 1, first
         while body is not None and at + run < len(box.items):
@@ -93,7 +95,7 @@ class Writer:
                     self.body(nxt, where, previous.last()) != body:
                 break
             run, previous = run + 1, nxt
-        return run
+        return run, body
 
     def body(self, unit: Box, where: list[str], given: int) -> str | None:
         try:
@@ -102,15 +104,14 @@ class Writer:
         except NotLocal:
             return None
 
-    def block_for(self, unit: Box, where: list[str], given: int) -> str:
-        body = self.body(unit, where, given)
-        assert body is not None
+    def block_for(self, body: str, where: list[str]) -> str:
+        """The block whose body is `body`, defined on first use, named after where it is."""
         if body not in self.blocks:
-            name = tree.clean("_".join(where or ["unit"]) + "_unit")
+            base = name = tree.clean("_".join(where or ["unit"]) + "_unit")
             n = 1
             while name in self.block_names:
                 n += 1
-                name = f"{name.rsplit('_', 1)[0]}_{n}" if n > 2 else f"{name}_{n}"
+                name = f"{base}_{n}"
             self.blocks[body] = name
             self.block_names.add(name)
         return self.blocks[body]

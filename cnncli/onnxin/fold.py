@@ -14,19 +14,14 @@ from .proto import DTYPES, Node
 Fold = Callable[[Node, list[np.ndarray]], list[np.ndarray]]
 
 
-def _attr(node: Node, name: str, default: Any = None) -> Any:
-    attr = node.attributes.get(name)
-    return default if attr is None else attr.value()
-
-
 def _axes(node: Node, inputs: list[np.ndarray], at: int) -> list[int] | None:
     if len(inputs) > at and inputs[at] is not None and inputs[at].size:
         return [int(a) for a in inputs[at].reshape(-1)]
-    return _attr(node, "axes")
+    return node.attr("axes")
 
 
 def _gather(node: Node, x: list[np.ndarray]) -> list[np.ndarray]:
-    return [np.take(x[0], x[1].astype(np.int64), axis=_attr(node, "axis", 0))]
+    return [np.take(x[0], x[1].astype(np.int64), axis=node.attr("axis", 0))]
 
 
 def _unsqueeze(node: Node, x: list[np.ndarray]) -> list[np.ndarray]:
@@ -54,7 +49,7 @@ def _slice(node: Node, x: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def _cast(node: Node, x: list[np.ndarray]) -> list[np.ndarray]:
-    to = _attr(node, "to", 1)
+    to = node.attr("to", 1)
     return [x[0].astype(DTYPES.get(to, ("float32", 4))[0])]
 
 
@@ -72,7 +67,7 @@ def _sized(shape: np.ndarray) -> list[int]:
 
 
 def _constant_of_shape(node: Node, x: list[np.ndarray]) -> list[np.ndarray]:
-    value = _attr(node, "value")
+    value = node.attr("value")
     fill = 0.0 if value is None else float(value.values[0]) if value.values else 0.0
     return [np.full(_sized(x[0]), fill, dtype=np.float32)]
 
@@ -108,7 +103,7 @@ FOLDS: dict[str, Fold] = {
     "Slice": _slice,
     "Cast": _cast,
     "Concat": lambda node, x: [np.concatenate([np.atleast_1d(a) for a in x],
-                                              axis=_attr(node, "axis", 0))],
+                                              axis=node.attr("axis", 0))],
     "ConstantOfShape": _constant_of_shape,
     "Add": _binary(np.add),
     "Sub": _binary(np.subtract),
@@ -124,7 +119,7 @@ FOLDS: dict[str, Fold] = {
     "Reshape": _reshape,
     "Identity": lambda node, x: [x[0]],
     "Expand": lambda node, x: [x[0] * np.ones(_sized(x[1]), dtype=x[0].dtype)],
-    "Transpose": lambda node, x: [np.transpose(x[0], _attr(node, "perm"))],
+    "Transpose": lambda node, x: [np.transpose(x[0], node.attr("perm"))],
 }
 
 

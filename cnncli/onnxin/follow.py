@@ -68,7 +68,8 @@ def follow(model: Model, given: tuple[int, ...] | None = None) -> tuple[Walk, tu
             walk.done.add(id(node))
         for value in node.inputs:
             walk.consumers.setdefault(value, []).append(node)
-    decoding = detect.plan(walk, nodes)
+        walk.producers.update((out, node) for out in node.outputs)
+    decoding = detect.plan(walk)
     for node in nodes:
         if id(node) not in walk.done:
             step(walk, node)
@@ -105,7 +106,7 @@ def step(walk: Walk, node: Node) -> None:
     values = [walk.val(i) for i in node.inputs]
     if node.op == "Shape" and values and values[0].is_act:
         full = np.array([walk.batch, *values[0].shape], dtype=np.int64)
-        start, end = ops.attr(node, "start", 0), ops.attr(node, "end", None)
+        start, end = node.attr("start", 0), node.attr("end", None)
         walk.values[node.outputs[0]] = Val(const=full[start:end])
         return
     if values and all(v.const is not None for v in values if v.weight or not v.is_act) and \

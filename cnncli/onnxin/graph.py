@@ -62,8 +62,8 @@ class Walk:
     values: dict[str, Val] = field(default_factory=dict)
     entries: list[Entry] = field(default_factory=list)
     consumers: dict[str, list[Node]] = field(default_factory=dict)
+    producers: dict[str, Node] = field(default_factory=dict)  # in the walk's order
     done: set[int] = field(default_factory=set)  # ids of nodes a pattern already took
-    unpriced: list[Entry] = field(default_factory=list)
     inferred: dict | None = None  # onnx's shape inference, run once where the file has none
 
     def val(self, name: str) -> Val:
@@ -97,8 +97,6 @@ class Walk:
         entry = Entry(kind, options, [v.entry for v in inputs], shape, scope_of(node, weights),
                       [n.name for n in (node, *nodes)], weights or {})
         self.entries.append(entry)
-        if kind == "onnx_op":
-            self.unpriced.append(entry)
         return Val(entry=len(self.entries) - 1, shape=shape, nhwc=inputs[0].nhwc if inputs
                    else False)
 

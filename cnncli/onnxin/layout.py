@@ -7,14 +7,14 @@ import numpy as np
 
 from . import patterns
 from .graph import Unsupported, Val, Walk
-from .ops import attr, const_input, map_input
+from .ops import const_input, map_input
 from .proto import Node
 
 
 def flatten(walk: Walk, node: Node) -> None:
     x = walk.val(node.inputs[0])
-    if attr(node, "axis", 1) != 1 or x.nhwc:
-        raise Unsupported(f"flatten from axis {attr(node, 'axis', 1)} (cnncli's: after the "
+    if node.attr("axis", 1) != 1 or x.nhwc:
+        raise Unsupported(f"flatten from axis {node.attr('axis', 1)} (cnncli's: after the "
                           "batch)")
     walk.values[node.outputs[0]] = x if len(x.shape) == 1 else \
         walk.add("flatten", {}, [x], node)
@@ -54,7 +54,7 @@ def transpose(walk: Walk, node: Node) -> None:
     """(0, 2, 3, 1) lays a map out channels-last and (0, 3, 1, 2) back: the walk keeps the
     map as it is and remembers the layout, so ops on the last axis act on the channels."""
     x = walk.val(node.inputs[0])
-    perm = list(attr(node, "perm", []))
+    perm = list(node.attr("perm", []))
     if len(x.shape) == 3 and perm == [0, 2, 3, 1] and not x.nhwc:
         walk.values[node.outputs[0]] = Val(entry=x.entry, shape=x.shape, nhwc=True)
     elif len(x.shape) == 3 and perm == [0, 3, 1, 2] and x.nhwc:
@@ -70,7 +70,7 @@ def concat(walk: Walk, node: Node) -> None:
         return
     if not all(v.is_act for v in values) or len({v.nhwc for v in values}) != 1:
         raise Unsupported("a concat of activations and constants")
-    axis = attr(node, "axis", 1) % (len(values[0].shape) + 1)
+    axis = node.attr("axis", 1) % (len(values[0].shape) + 1)
     if axis == 0:
         raise Unsupported("a concat along the batch axis")
     opts = {} if axis == 1 else {"axis": axis - 1}
@@ -79,10 +79,10 @@ def concat(walk: Walk, node: Node) -> None:
 
 def split(walk: Walk, node: Node) -> None:
     x = walk.val(node.inputs[0])
-    axis = attr(node, "axis", 0) % (len(x.shape) + 1)
+    axis = node.attr("axis", 0) % (len(x.shape) + 1)
     if axis != 1 or x.nhwc:
         raise Unsupported(f"a split along axis {axis} (cnncli slices channels)")
-    sizes = attr(node, "split") or (
+    sizes = node.attr("split") or (
         [int(s) for s in const_input(walk, node, 1).reshape(-1)] if len(node.inputs) > 1
         and node.inputs[1] else None)
     if sizes is None:
@@ -138,9 +138,9 @@ def resize(walk: Walk, node: Node) -> None:
         out = [int(np.floor(d * s)) for d, s in zip(shape[1:], scales.reshape(-1)[-2:])]
     else:
         raise Unsupported("a resize with neither scales nor sizes")
-    mode, how = attr(node, "mode", "nearest"), attr(node, "coordinate_transformation_mode",
+    mode, how = node.attr("mode", "nearest"), node.attr("coordinate_transformation_mode",
                                                     "half_pixel")
-    if mode == "nearest" and how == "asymmetric" and attr(node, "nearest_mode",
+    if mode == "nearest" and how == "asymmetric" and node.attr("nearest_mode",
                                                           "round_prefer_floor") == "floor":
         opts: dict = {"mode": "nearest"}
     elif mode == "linear" and how in ("half_pixel", "pytorch_half_pixel", "align_corners"):
@@ -160,7 +160,7 @@ def resize(walk: Walk, node: Node) -> None:
 def pad(walk: Walk, node: Node) -> None:
     x = walk.val(node.inputs[0])
     map_input(x, "Pad")
-    pads = [int(p) for p in (attr(node, "pads") or const_input(walk, node, 1).reshape(-1))]
+    pads = [int(p) for p in (node.attr("pads") or const_input(walk, node, 1).reshape(-1))]
     value = 0.0
     if len(node.inputs) > 2 and node.inputs[2]:
         value = float(const_input(walk, node, 2).reshape(-1)[0])
@@ -168,9 +168,9 @@ def pad(walk: Walk, node: Node) -> None:
         raise Unsupported(f"pads {pads} (cnncli pads height and width)")
     modes = {"constant": "zeros", "reflect": "reflect", "edge": "replicate",
              "wrap": "circular"}
-    mode = modes.get(attr(node, "mode", "constant"))
+    mode = modes.get(node.attr("mode", "constant"))
     if mode is None:
-        raise Unsupported(f"mode {attr(node, 'mode')!r}")
+        raise Unsupported(f"mode {node.attr('mode')!r}")
     opts: dict = {"padding": [pads[3], pads[7], pads[2], pads[6]]}
     if mode != "zeros":
         opts["mode"] = mode
@@ -184,7 +184,7 @@ def gather(walk: Walk, node: Node) -> None:
     x = walk.val(node.inputs[0])
     indices = const_input(walk, node, 1)
     size = int(np.prod(x.shape))
-    if not x.flat or attr(node, "axis", 0) != 0 or indices.shape[1:] != x.shape or \
+    if not x.flat or node.attr("axis", 0) != 0 or indices.shape[1:] != x.shape or \
             not np.array_equal(indices.reshape(-1), np.arange(size)):
         raise Unsupported("a gather of an activation (cnncli reads constant indices that "
                           "only undo a flatten)")

@@ -19,11 +19,6 @@ from .proto import Node
 Handler = Callable[[Walk, Node], None]
 
 
-def attr(node: Node, name: str, default: Any = None) -> Any:
-    found = node.attributes.get(name)
-    return default if found is None else found.value()
-
-
 def acts(walk: Walk, node: Node) -> list[Val]:
     return [walk.val(name) for name in node.inputs]
 
@@ -47,10 +42,10 @@ def map_input(x: Val, name: str) -> tuple[int, ...]:
 def window(node: Node, kernel: tuple[int, ...], shape: tuple[int, ...]) -> dict[str, Any]:
     """kernel, stride, padding and dilation of a Conv or pool, from its attributes; the
     auto_pad forms become explicit padding. Uneven padding is not expressed."""
-    strides = tuple(attr(node, "strides", [1, 1]))
-    dilations = tuple(attr(node, "dilations", [1, 1]))
-    pads = list(attr(node, "pads", [0, 0, 0, 0]))
-    auto = attr(node, "auto_pad", "NOTSET")
+    strides = tuple(node.attr("strides", [1, 1]))
+    dilations = tuple(node.attr("dilations", [1, 1]))
+    pads = list(node.attr("pads", [0, 0, 0, 0]))
+    auto = node.attr("auto_pad", "NOTSET")
     if auto in ("SAME_UPPER", "SAME_LOWER"):
         pads = []
         for size, k, s, d in zip(shape[1:], kernel, strides, dilations):
@@ -72,7 +67,7 @@ def conv(walk: Walk, node: Node) -> None:
     if w.weight is None or len(w.shape) != 4:
         raise Unsupported("its weight is computed, or not 4-D")
     opts = {"out": w.shape[0], **window(node, w.shape[2:], shape)}
-    groups = attr(node, "group", 1)
+    groups = node.attr("group", 1)
     if groups != 1:
         opts["groups"] = groups
     weights = {"weight": (w.weight, "")}
@@ -86,11 +81,11 @@ def conv(walk: Walk, node: Node) -> None:
 def conv_transpose(walk: Walk, node: Node) -> None:
     x, w = walk.val(node.inputs[0]), walk.val(node.inputs[1])
     shape = map_input(x, "ConvTranspose")
-    groups = attr(node, "group", 1)
-    if w.weight is None or len(w.shape) != 4 or attr(node, "output_shape"):
+    groups = node.attr("group", 1)
+    if w.weight is None or len(w.shape) != 4 or node.attr("output_shape"):
         raise Unsupported("its weight is computed or it gives output_shape")
     opts = {"out": w.shape[1] * groups, **window(node, w.shape[2:], shape)}
-    padding = attr(node, "output_padding", [0, 0])
+    padding = node.attr("output_padding", [0, 0])
     if any(padding):
         opts["output_padding"] = list(padding)
     if groups != 1:
@@ -117,10 +112,10 @@ def _tidy(opts: dict[str, Any]) -> dict[str, Any]:
 
 def gemm(walk: Walk, node: Node) -> None:
     x, w = walk.val(node.inputs[0]), walk.val(node.inputs[1])
-    if attr(node, "transA", 0) or attr(node, "alpha", 1.0) != 1.0 or \
-            attr(node, "beta", 1.0) != 1.0 or w.weight is None or len(x.shape) != 1:
+    if node.attr("transA", 0) or node.attr("alpha", 1.0) != 1.0 or \
+            node.attr("beta", 1.0) != 1.0 or w.weight is None or len(x.shape) != 1:
         raise Unsupported("only y = x·Wᵀ + b on a vector (transA 0, alpha and beta 1)")
-    trans = attr(node, "transB", 0)
+    trans = node.attr("transB", 0)
     out = w.shape[0] if trans else w.shape[1]
     weights = {"weight": (w.weight, "" if trans else "T")}
     bias = len(node.inputs) > 2 and bool(node.inputs[2])
@@ -154,21 +149,21 @@ def batchnorm(walk: Walk, node: Node) -> None:
     names = [walk.val(n).weight or "" for n in node.inputs[1:5]]
     weights = dict(zip(("weight", "bias", "running_mean", "running_var"),
                        ((n, "") for n in names)))
-    opts = {} if attr(node, "epsilon", 1e-5) == _f32(1e-5) else \
-        {"eps": float(f"{attr(node, 'epsilon'):.6g}")}
+    opts = {} if node.attr("epsilon", 1e-5) == _f32(1e-5) else \
+        {"eps": float(f"{node.attr('epsilon'):.6g}")}
     walk.values[node.outputs[0]] = walk.add("batchnorm", opts, [x], node, weights)
 
 
 def layernorm(walk: Walk, node: Node) -> None:
     x = walk.val(node.inputs[0])
-    axis = attr(node, "axis", -1)
+    axis = node.attr("axis", -1)
     if not (axis in (-1, len(x.shape)) and (x.nhwc or len(x.shape) == 1)):
         raise Unsupported(f"normalises over axis {axis} (cnncli's layer_norm: the channels)")
     weights = {"weight": (walk.val(node.inputs[1]).weight or "", "")}
     if len(node.inputs) > 2 and node.inputs[2]:
         weights["bias"] = (walk.val(node.inputs[2]).weight or "", "")
-    opts = {} if attr(node, "epsilon", 1e-5) == _f32(1e-5) else \
-        {"eps": float(f"{attr(node, 'epsilon'):.6g}")}
+    opts = {} if node.attr("epsilon", 1e-5) == _f32(1e-5) else \
+        {"eps": float(f"{node.attr('epsilon'):.6g}")}
     out = walk.add("layer_norm", opts, [x], node, weights)
     walk.values[node.outputs[0]] = out
 
@@ -180,12 +175,12 @@ def _f32(value: float) -> float:
 def pool(walk: Walk, node: Node) -> None:
     x = walk.val(node.inputs[0])
     shape = map_input(x, node.op)
-    opts = window(node, tuple(attr(node, "kernel_shape")), shape)
-    if attr(node, "ceil_mode", 0):
+    opts = window(node, tuple(node.attr("kernel_shape")), shape)
+    if node.attr("ceil_mode", 0):
         opts["ceil_mode"] = True
     if node.op == "AveragePool":
         opts.pop("dilation")
-        opts["count_include_pad"] = bool(attr(node, "count_include_pad", 0))
+        opts["count_include_pad"] = bool(node.attr("count_include_pad", 0))
     if opts["stride"] == opts["kernel"]:
         del opts["stride"]  # a pool's stride is its kernel unless said
     kind = "maxpool" if node.op == "MaxPool" else "avgpool"
@@ -204,11 +199,11 @@ def global_pool(walk: Walk, node: Node) -> None:
 
 def reduce_mean(walk: Walk, node: Node) -> None:
     x = walk.val(node.inputs[0])
-    axes = attr(node, "axes") or [int(a) for a in const_input(walk, node, 1).reshape(-1)]
+    axes = node.attr("axes") or [int(a) for a in const_input(walk, node, 1).reshape(-1)]
     if len(x.shape) != 3 or sorted(a % 4 for a in axes) != [2, 3] or x.nhwc:
         raise Unsupported(f"a mean over axes {axes} (cnncli's: the spatial ones)")
     out = walk.add("global_avgpool", {}, [x], node)
-    if not attr(node, "keepdims", 1):
+    if not node.attr("keepdims", 1):
         out = walk.add("flatten", {}, [out], node)
     walk.values[node.outputs[0]] = out
 
@@ -235,22 +230,22 @@ def sigmoid(walk: Walk, node: Node) -> None:
 
 
 def hardsigmoid(walk: Walk, node: Node) -> None:
-    if not (math.isclose(attr(node, "alpha", 0.2), 1 / 6, rel_tol=1e-5)
-            and math.isclose(attr(node, "beta", 0.5), 0.5)):
+    if not (math.isclose(node.attr("alpha", 0.2), 1 / 6, rel_tol=1e-5)
+            and math.isclose(node.attr("beta", 0.5), 0.5)):
         raise Unsupported("alpha and beta other than torch's 1/6 and 1/2")
     walk.values[node.outputs[0]] = walk.add("hardsigmoid", {}, [walk.val(node.inputs[0])],
                                             node)
 
 
 def leaky_relu(walk: Walk, node: Node) -> None:
-    slope = float(f"{attr(node, 'alpha', 0.01):.6g}")
+    slope = float(f"{node.attr('alpha', 0.01):.6g}")
     walk.values[node.outputs[0]] = walk.add("leaky_relu", {"negative_slope": slope},
                                             [walk.val(node.inputs[0])], node)
 
 
 def clip(walk: Walk, node: Node) -> None:
-    low = const_input(walk, node, 1) if len(node.inputs) > 1 else attr(node, "min")
-    high = const_input(walk, node, 2) if len(node.inputs) > 2 else attr(node, "max")
+    low = const_input(walk, node, 1) if len(node.inputs) > 1 else node.attr("min")
+    high = const_input(walk, node, 2) if len(node.inputs) > 2 else node.attr("max")
     bounds = (None if low is None else float(low), None if high is None else float(high))
     kinds = {(0.0, 6.0): "relu6", (0.0, None): "relu"}
     if bounds not in kinds:
@@ -261,7 +256,7 @@ def clip(walk: Walk, node: Node) -> None:
 
 def softmax(walk: Walk, node: Node) -> None:
     x = walk.val(node.inputs[0])
-    axis = attr(node, "axis", -1)
+    axis = node.attr("axis", -1)
     if axis % (len(x.shape) + 1) != 1 or x.nhwc:
         raise Unsupported(f"softmax over axis {axis} (cnncli's: the channels)")
     walk.values[node.outputs[0]] = walk.add("softmax", {}, [x], node)
@@ -269,7 +264,7 @@ def softmax(walk: Walk, node: Node) -> None:
 
 def lrn(walk: Walk, node: Node) -> None:
     """LocalResponseNormalization (AlexNet's), as the TorchScript exporter writes it."""
-    opts = {"size": attr(node, "size"), "alpha": float(f"{attr(node, 'alpha', 1e-4):.6g}"),
-            "beta": float(f"{attr(node, 'beta', 0.75):.6g}"),
-            "k": float(f"{attr(node, 'bias', 1.0):.6g}")}
+    opts = {"size": node.attr("size"), "alpha": float(f"{node.attr('alpha', 1e-4):.6g}"),
+            "beta": float(f"{node.attr('beta', 0.75):.6g}"),
+            "k": float(f"{node.attr('bias', 1.0):.6g}")}
     walk.values[node.outputs[0]] = walk.add("lrn", opts, [walk.val(node.inputs[0])], node)

@@ -75,10 +75,10 @@ def gelu(walk: Walk, node: Node) -> bool:
 
 def _half_of(walk: Walk, name: str, x: str) -> Node | None:
     """The Mul node making `name` = x · ½, if that is what it is."""
-    for node in walk.model.graph.nodes:
-        if name in node.outputs and node.op == "Mul" and x in node.inputs and \
-                _scalar(walk, _other(node, x)) == 0.5:
-            return node
+    node = walk.producers.get(name)
+    if node is not None and node.op == "Mul" and x in node.inputs and \
+            _scalar(walk, _other(node, x)) == 0.5:
+        return node
     return None
 
 
@@ -101,7 +101,7 @@ def shuffle(walk: Walk, node: Node, target: list[int]) -> bool:
         return False
     transpose = walk.sole_consumer(node.outputs[0])
     if transpose is None or transpose.op != "Transpose" or \
-            list(transpose.attributes["perm"].value()) != [0, 2, 1, 3, 4]:
+            list(transpose.attr("perm", [])) != [0, 2, 1, 3, 4]:
         return False
     back = walk.sole_consumer(transpose.outputs[0])
     if back is None or back.op != "Reshape":
@@ -126,8 +126,7 @@ def lrn(walk: Walk, node: Node) -> bool:
         chain.append(step)
         value = step.outputs[0]
     pool, scale, shift, power, div = chain[2], *chain[4:]
-    kernel = list(pool.attributes["kernel_shape"].value()) if "kernel_shape" in \
-        pool.attributes else []
+    kernel = list(pool.attr("kernel_shape", []))
     numbers = [_scalar(walk, _other(n, before.outputs[0]))
                for n, before in ((scale, chain[3]), (shift, scale), (power, shift))]
     if len(kernel) != 3 or kernel[1:] != [1, 1] or div.inputs[0] != x or \

@@ -84,6 +84,11 @@ class Node:
     attributes: dict[str, Attribute] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
 
+    def attr(self, name: str, default: Any = None) -> Any:
+        """An attribute's value as Python, or `default` where the node has none."""
+        found = self.attributes.get(name)
+        return default if found is None else found.value()
+
 
 @dataclass
 class ValueInfo:

@@ -35,7 +35,7 @@ def weight_numbers(path: Path) -> int:
     return sum(model.graph.initializers[n].size for n in names if n in model.graph.initializers)
 
 
-#: one file of each exporter and family in the fast run; every file in the whole suite
+#: one file of each exporter and family in the fast run; all 43 in the whole suite
 FAST = {"alexnet.ts17.onnx", "resnet18.ts13.onnx", "resnet50.dynamo18.onnx",
         "mobilenet_v3_large.ts17.onnx", "efficientnet_b0.dynamo18.onnx",
         "densenet121.ts17.onnx", "convnext_tiny.dynamo18.onnx", "shufflenet_v2_x1_0.ts17.onnx",
