@@ -258,9 +258,10 @@ def unpriced_ops(a: Analysis) -> list[dict[str, Any]]:
 def mark_partial(doc: dict[str, Any], a: Analysis) -> None:
     """The totals in a JSON document, `partial` when some operator was not priced, and the
     list of those (`unpriced`)."""
-    doc["totals"] = {**a.totals(), "partial": bool(a.unpriced())}
-    if a.unpriced():
-        doc["unpriced"] = unpriced_ops(a)
+    ops = unpriced_ops(a)
+    doc["totals"] = {**a.totals(), "partial": bool(ops)}
+    if ops:
+        doc["unpriced"] = ops
 
 
 def partial_line(a: Analysis) -> list[tuple[str, str]]:
