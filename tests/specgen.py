@@ -90,6 +90,9 @@ class Gen(GraphDraws):
     sees_input: set[str] = field(default_factory=set)  # blocks whose body may read `input`
     list_named: Named = ()  # the names the list just written gives its parent's path
     here: Ctx = field(default_factory=Ctx)  # where the layer being drawn is
+    #: the named layers with weights: name -> (type, values as drawn, input shape)
+    weighted: dict[str, tuple[str, dict[str, Any], Shape]] = field(default_factory=dict)
+    drawn: tuple[str, dict[str, Any], Shape] | None = None  # the layer just drawn, so
 
     # -- small helpers -----------------------------------------------------------------------
 
@@ -298,6 +301,13 @@ class Gen(GraphDraws):
         kind = self.pick(kinds)
         self.here = ctx
         args = self.layer_args(kind, shape, keep)
+        owner = self.owner(shape, ctx) if self.chance(0.3) else None
+        if owner is not None:  # its weights' arguments, the rest drawn anew
+            kind, owned, _ = self.weighted[owner]
+            depends = REGISTRY[kind].weight_args or ()
+            args = {**{k: v for k, v in self.layer_args(kind, shape, keep).items()
+                       if k not in depends}, **{k: v for k, v in owned.items() if k in depends}}
+        self.drawn = (kind, dict(args), shape)
         out = infer(kind, args, shape)
         if max(out) > 64 or out[0] > MAX_CHANNELS or keep == "shape" and out != shape \
                 or keep == "spatial" and out[1:] != shape[1:]:
@@ -310,7 +320,19 @@ class Gen(GraphDraws):
             args["p"] = f"{args['p']} + 0 * {ctx.repeat_var}"
         if kind == "drop_path" and self.chance(0.2):
             args["p"] = "rate"
+        if owner is not None:
+            args["shares"] = owner
         return {self.alias(kind): args or None}, out
+
+    def owner(self, shape: Shape, ctx: Ctx) -> str | None:
+        """A named layer in scope whose weights a layer on `shape` could use (`shares:`):
+        of a type that takes `shape`, on as many channels."""
+        fit = []
+        for name, _ in ctx.scope:
+            kind, _, seen = self.weighted.get(name, ("", {}, ()))
+            if kind and seen[0] == shape[0] and not (kind in MAP_ONLY and len(shape) == 1):
+                fit.append(name)
+        return self.pick(fit) if fit else None
 
     def alias(self, kind: str) -> str:
         names = [kind, *REGISTRY[kind].aliases]
@@ -328,9 +350,12 @@ class Gen(GraphDraws):
                 continue
             parts = self.made_parts
             self.common(entry, ctx)
-            (_, args), = entry.items()
+            (kind, args), = entry.items()
             if args and "name" in args:
                 self.parts[args["name"]] = parts
+                if kind in REGISTRY and REGISTRY[kind].weight_args is not None \
+                        and "shares" not in args and self.drawn is not None:
+                    self.weighted[args["name"]] = self.drawn
             self.budget -= 1
             return entry, out
         raise AssertionError(f"no entry fits {shape} with keep={keep!r}")

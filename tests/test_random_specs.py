@@ -252,6 +252,12 @@ AMP = {  # conv and linear only: CPU autocast (bfloat16) casts them as CUDA's do
                                   "conv: {out: 2, kernel: 3, connections: [[0, 1], [2]]}"], 718),
     "pointwise": ("[3, 4, 4]", ["conv: {out: 4, kernel: 1}", "relu",
                                 "linear: {out: 2, pointwise: true}"], 744),
+    # a weight three layers share (`shares:`): autocast keeps one half copy of a weight that
+    # needs a gradient; a frozen one is cast again at each use
+    "shared": ("[6]", ["linear: {out: 6, name: a}", "relu", "linear: {out: 6, shares: a}",
+                       "relu", "linear: {out: 6, shares: a}"], 144),
+    "shared_frozen": ("[6]", ["linear: {out: 6}", "relu", "linear: {out: 6, name: a, "
+                              "frozen: true}", "relu", "linear: {out: 6, shares: a}"], 216),
 }
 
 

@@ -58,12 +58,27 @@ def _finer(jump: int, up: int) -> int:
 
 
 COUNTS = ("params", "buffers", "buffer_bytes", "macs", "other_ops", "connections")
+#: the counts of a layer's weights: none for a layer that uses another's (`shares:`), whose
+#: weights are counted once, at their owner
+WEIGHT_COUNTS = ("params", "buffers", "buffer_bytes")
 
 
 def _counted(key: str) -> property:
     """A count of a row: its layer's Cost, or for a composite or op the sum of its parts."""
-    return property(lambda row: getattr(row.cost, key) if row.cost is not None
-                    else row.sums.get(key, 0))
+    weights = key in WEIGHT_COUNTS
+
+    def count(row: Row) -> int:
+        if row.cost is None:
+            return row.sums.get(key, 0)
+        return 0 if weights and row.owner is not None else getattr(row.cost, key)
+    return property(count)
+
+
+def trains(node: LayerNode) -> bool:
+    """Whether a layer's weights get gradients: its own, or (`shares:`) its owner's."""
+    owner = node.owner or node
+    assert owner.cost is not None  # resolved before anything reads it
+    return owner.cost.params > 0 and not (owner.frozen or owner.layer.fixed_params)
 
 
 @dataclass
@@ -107,6 +122,16 @@ class Row:
     @property
     def is_layer(self) -> bool:
         return isinstance(self.node, LayerNode)
+
+    @property
+    def owner(self) -> LayerNode | None:
+        """The layer whose weights this layer uses (`shares:`), if any."""
+        return self.node.owner if isinstance(self.node, LayerNode) else None
+
+    @property
+    def weights_train(self) -> bool:
+        """A layer whose weights get gradients: its own, or (`shares:`) its owner's."""
+        return isinstance(self.node, LayerNode) and trains(self.node)
 
     @property
     def is_leaf(self) -> bool:
@@ -267,11 +292,11 @@ def _layer(node: LayerNode, role: str, rf: RF, depth: int) -> Row:
     cost = node.cost
     if cost is None:
         raise ValueError(f"{node.path} was not resolved: its cost is not recorded")
-    fixed = node.frozen or node.layer.fixed_params  # parameters that never train
+    own = node.owner is None and trains(node)  # its own parameters, trained
     return Row(path=node.path, kind=node.kind, depth=depth, node=node, input=node.input,
                output=cost.output, role=role,
                rf=rf.step(cost.rf_kernel, cost.rf_stride, cost.rf_upsample),
-               cost=cost, trainable=0 if fixed else cost.params,
+               cost=cost, trainable=cost.params if own else 0,
                activations=elements(cost.output))
 
 

@@ -79,8 +79,10 @@ def _own(row: Row, parent: Row | None) -> tuple[list[Figure], Step | None]:
     if row.is_layer:
         cost = row.cost
         assert cost is not None  # a layer row keeps its node's cost
-        return row.layer.explain(row.input, cost), (cost.rf_kernel, cost.rf_stride,
-                                                    cost.rf_upsample)
+        figures = row.layer.explain(row.input, cost)
+        if row.owner is not None:
+            figures = [_shared(f, row.owner.path) for f in figures]
+        return figures, (cost.rf_kernel, cost.rf_stride, cost.rf_upsample)
     if row.op == "add":
         return [Figure("other ops", dot(*row.output), row.other_ops,
                        "one add per element: body + shortcut")], None
@@ -91,6 +93,14 @@ def _own(row: Row, parent: Row | None) -> tuple[list[Figure], Step | None]:
     if row.op == "concat" and parent is not None:
         return [_concat_channels(row, parent)], None
     return _block(row), None
+
+
+def _shared(figure: Figure, owner: str) -> Figure:
+    """A weight count of a layer that uses `owner`'s weights (`shares:`): none of its own."""
+    if figure.name not in ("params", "buffers"):
+        return figure
+    return Figure(figure.name, "0", 0, f"it uses {owner}'s {figure.value:,} "
+                  f"({figure.formula}), counted there once")
 
 
 def _join(row: Row, node: Join) -> Figure:

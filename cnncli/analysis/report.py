@@ -120,6 +120,8 @@ def layer_record(row: Row, batch: int, shown: dict[str, list[str]] | None = None
                  ) -> dict[str, Any]:
     s = Scaled(row, batch)
     extra = {"reads": shown[row.path]} if shown and row.path in shown else {}
+    if row.owner is not None:
+        extra["shares"] = row.owner.path
     return {
         "path": row.path,
         **extra,
@@ -225,7 +227,8 @@ def summary_cells(a: Analysis, depth: int | None) -> list[list[str]]:
         s = Scaled(row, a.batch)
         none = no_macs(row)
         cells.append([
-            layer_label(row, shown), row.kind, shape_text(row.output), f"{row.params:,}",
+            layer_label(row, shown), row.kind, shape_text(row.output),
+            "shared" if row.owner is not None else f"{row.params:,}",
             "—" if none else f"{s.macs:,}", "—" if none else f"{s.flops:,}",
             f"{s.other_ops:,}", f"{s.activations:,}", rf_text(row),
         ])
@@ -274,6 +277,19 @@ def partial_line(a: Analysis) -> list[tuple[str, str]]:
                         f"cnncli cannot price: {listed}")]
 
 
+def shared_line(a: Analysis) -> list[tuple[str, str]]:
+    """Which layers use another's weights (`shares:`), said once under the totals."""
+    users: dict[str, list[str]] = {}
+    for row in a.root.walk():
+        if row.owner is not None:
+            users.setdefault(row.owner.path, []).append(row.path)
+    if not users:
+        return []
+    said = "; ".join(f"{', '.join(paths)} use{'s' if len(paths) == 1 else ''} {owner}'s"
+                     for owner, paths in users.items())
+    return [("Shared weights", f"{said} (counted once, at the owner)")]
+
+
 def totals_lines(a: Analysis) -> list[tuple[str, str]]:
     t = a.totals()
     per = "" if a.batch == 1 else f" (batch {a.batch})"
@@ -281,6 +297,7 @@ def totals_lines(a: Analysis) -> list[tuple[str, str]]:
         ("Input", f"{shape_text(a.input)} x batch {a.batch}, {a.dtype}"),
         ("Output", outputs_text(a)),
         ("Params", f"{t['params']:,} ({human(t['params'])})"),
+        *shared_line(a),
         ("Trainable params", f"{t['trainable_params']:,}"),
         ("Buffers", f"{t['buffers']:,}"  # what they hold, where there are any
          + (f" ({buffer_notes(a)}; not params)" if t["buffers"] else "")),

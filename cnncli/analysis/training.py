@@ -90,6 +90,17 @@ class _Walk:
         self.by_row: dict[str, int] = {}
         self.sizes: dict[int, int] = {}  # elements per sample of each storage (views: whole)
         self.named: dict[str, _Tensor] = {}  # every node's output by path (what from: reads)
+        self.cast: set[str] = set()  # layers whose weights' half copy is kept
+
+    def cast_before(self, row: Row) -> bool:
+        """Whether the half copy of a row's trained weights is kept already: autocast casts
+        a weight that needs a gradient once and keeps the copy, so layers that share it
+        (`shares:`) keep one."""
+        weights = (row.owner or row.node).path
+        if weights in self.cast:
+            return True
+        self.cast.add(weights)
+        return False
 
     def new(self, grad: bool, shape: tuple[int, ...], last: bool = False) -> _Tensor:
         self.made += 1
@@ -192,7 +203,7 @@ class _Walk:
 
     def layer(self, row: Row, x: _Tensor) -> _Tensor:
         layer, cost = row.layer, row.cost
-        trainable = row.trainable > 0
+        trainable = row.weights_train  # a shared weight's gradient too
         grad = x.grad or trainable
         layout = Layout(x.last, x.dense, self.batch)
         if layer.output_is_input(row.input, layout):
@@ -205,6 +216,8 @@ class _Walk:
             for item in layer.saved(row.input, cost, x.grad, trainable):
                 if item.dtype == "half" and not self.amp:
                     continue  # autocast's copy of a weight: no such tensor without it
+                if item.dtype == "half" and trainable and self.cast_before(row):
+                    continue
                 if item.folded and not layout.folds(row.input):
                     item = replace(item, what="folded copy")  # a new tensor
                 charged += self.charge(item, layer, x, out)

@@ -148,6 +148,10 @@ class Layer:
     #: False for a layer whose work cnncli does not know (an imported ONNX operator): its
     #: figures are not counted, and totals that include it are marked partial
     priced: ClassVar[bool] = True
+    #: the arguments its weights' shapes depend on besides its input's channels: a layer
+    #: can use another's weights (`shares:`) where the two agree on these and on their
+    #: input channels; None for a type with no weights to share
+    weight_args: ClassVar[tuple[str, ...] | None] = None
     #: what the layer's buffers hold, for the summary's Buffers line ("" if it has none)
     buffer_note: ClassVar[str] = ""
     #: under autocast: "half" for ops run in fp16/bf16 (conv, linear), "fp32" for ops autocast

@@ -15,6 +15,7 @@ class Conv(Layer):
     work = "MACs"
     counts_macs = True
     autocast = "half"
+    weight_args = ("out", "kernel", "groups", "bias", "connections")
     out: Arg[int] = Arg("int", min=1, doc="output channels")
     kernel: Arg[tuple[int, int]] = Arg("pair", min=1, doc="kernel size, k or [kh, kw]")
     stride: Arg[tuple[int, int]] = Arg("pair", 1, min=1)

@@ -52,6 +52,7 @@ class Linear(Layer):
     work = "MACs"
     counts_macs = True
     autocast = "half"
+    weight_args = ("out", "bias")  # pointwise or not: one (out, in) weight
     out: Arg[int] = Arg("int", min=1, doc="output features")
     bias: Arg[bool] = Arg("bool", True)
     pointwise: Arg[bool] = Arg("bool", False, doc="on a map: the channels at each position")

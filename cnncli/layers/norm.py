@@ -14,6 +14,7 @@ class BatchNorm(Layer):
     summary = "batch normalisation over channels (BatchNorm2d on maps, BatchNorm1d on vectors)"
     work = "2 per element (scale and shift, as folded at inference)"
     buffer_note = "BatchNorm running statistics"
+    weight_args = ("affine",)
     eps: Arg[float] = Arg("float", 1e-5, min=0)
     momentum: Arg[float] = Arg("float", 0.1, min=0, max=1)
     affine: Arg[bool] = Arg("bool", True, doc="learn a scale and shift per channel")

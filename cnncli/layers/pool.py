@@ -129,6 +129,7 @@ class Subsample(_WindowPool):
     summary = ("LeNet-5's trainable subsampling: window sum x a coefficient + a bias, one "
                "of each per map")
     work = "kernel area + 1 per output: area - 1 adds, a multiply, a bias add"
+    weight_args = ()
     ceil_mode = False
 
     def infer(self, shape: Shape) -> Cost:

@@ -16,6 +16,7 @@ class LayerNorm(Layer):
     summary = ("layer normalisation over the channels at each position (ConvNeXt's "
                "LayerNorm2d); over the features of a vector (torch.nn.LayerNorm)")
     work = "5 per element: mean, centre, variance, normalise, scale and shift"
+    weight_args = ("affine",)
     eps: Arg[float] = Arg("float", 1e-5, min=0)
     affine: Arg[bool] = Arg("bool", True)
 
@@ -54,6 +55,7 @@ class LayerScale(Layer):
     name = "layer_scale"
     summary = "a learned factor per channel (ConvNeXt, CaiT), starting at `init`"
     work = "1 per element"
+    weight_args = ()
     init: Arg[float] = Arg("float", 1e-6, doc="the factors' first value")
 
     def infer(self, shape: Shape) -> Cost:

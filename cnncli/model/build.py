@@ -161,12 +161,28 @@ class CnnModel(Composite):
         self.outputs = tuple(n.path for n in analysis.network.outputs.values())
         #: the graph outputs' names in an exported file
         self.output_names = tuple(analysis.network.outputs) or ("output",)
+        tie_shared(self, analysis)
 
     def forward(self, x: torch.Tensor, env: dict[str, torch.Tensor] | None = None
                 ) -> Any:
         env = {INPUT: x}
         y = self.run(self.plan, x, env)
         return tuple(env[path] for path in self.outputs) if self.outputs else y
+
+
+def tie_shared(model: nn.Module, analysis: Analysis) -> None:
+    """Give each layer that `shares:` another's weights that layer's very tensors (its
+    parameters and buffers), so one tensor is trained, counted and saved for both (its state
+    dict lists it under both names, as torch does for a module called twice)."""
+    for row in analysis.root.walk():
+        if row.owner is None:
+            continue
+        source, target = model.get_submodule(row.owner.path), model.get_submodule(row.path)
+        for name, tensor in [*source.named_parameters(), *source.named_buffers()]:
+            module, _, attr = name.rpartition(".")
+            mine = target.get_submodule(module)
+            assert getattr(mine, attr).shape == tensor.shape, (row.path, name)
+            setattr(mine, attr, tensor)
 
 
 def kept(analysis: Analysis) -> frozenset[str]:

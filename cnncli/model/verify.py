@@ -85,8 +85,9 @@ def verify_analysis(analysis: Analysis, device: str = "meta") -> Verification:
         for handle in handles:
             handle.remove()
     flops = compat.flops_by_module(counter, model)
-    checks = [_check(row, model.get_submodule(row.path), shapes, flops, analysis.batch)
-              for row in leaves]
+    counted: set[int] = set()
+    checks = [_check(row, model.get_submodule(row.path), shapes, flops, analysis.batch,
+                     counted) for row in leaves]
     checks.append(Check(
         path="(model)", kind=analysis.network.name,
         static={"output": _static_outputs(analysis), "params": analysis.root.params,
@@ -120,10 +121,19 @@ def _hook(module: nn.Module, path: str, shapes: dict[str, tuple[int, ...]]) -> A
 
 
 def _check(row: Row, module: nn.Module, shapes: dict[str, tuple[int, ...]],
-           flops: dict[str, int], batch: int) -> Check:
+           flops: dict[str, int], batch: int, counted: set[int]) -> Check:
+    """One layer's figures against its module's; a tensor an earlier layer's module holds
+    too (a shared weight) counts at that layer only."""
     return Check(
         path=row.path, kind=row.kind,
         static={"output": tuple(row.output), "params": row.params, "buffers": row.buffers,
                 "flops": row.flops * batch},
-        measured={"output": shapes.get(row.path), "params": _count(module.parameters()),
-                  "buffers": _count(module.buffers()), "flops": flops.get(row.path, 0)})
+        measured={"output": shapes.get(row.path), "params": _new(module.parameters(), counted),
+                  "buffers": _new(module.buffers(), counted), "flops": flops.get(row.path, 0)})
+
+
+def _new(tensors: Any, counted: set[int]) -> int:
+    """Elements of the tensors not counted before (then counted)."""
+    fresh = [t for t in tensors if id(t) not in counted]
+    counted.update(id(t) for t in fresh)
+    return _count(fresh)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError, tell
+from ..layers import REGISTRY
 from . import emit
 from .follow import follow
 from .graph import Entry
@@ -59,6 +60,7 @@ def load(path: str | Path, input_shape: tuple[int, ...] | None = None) -> Import
     ops = sorted({e.options["op"] for e in walk.entries if e.kind == "onnx_op"})
     if ops:
         header.append(f"Not priced or buildable: {', '.join(ops)} (onnx_op entries).")
+    tie_shared(walk.entries)
     shared = _shared(walk.entries, model)
     if shared:
         header.append(shared)
@@ -68,12 +70,32 @@ def load(path: str | Path, input_shape: tuple[int, ...] | None = None) -> Import
     return Imported(text, model, walk.entries, paths)
 
 
+def tie_shared(entries: list[Entry]) -> None:
+    """A layer that reads the very weights an earlier layer of its type reads, read the
+    same way, with the same arguments they depend on (a module called twice), uses that
+    layer's (`shares:`): the spec counts them once, as the file holds them once."""
+    first: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        depends = REGISTRY[entry.kind].weight_args if entry.kind in REGISTRY else None
+        if not entry.weights or depends is None:
+            continue
+        key = repr((entry.kind, sorted(entry.weights.items()),
+                    [entry.options.get(name) for name in depends]))
+        if key in first:
+            entry.owner = first[key]
+        else:
+            first[key] = i
+
+
 def _shared(entries: list[Entry], model: Model) -> str:
-    """What to say of weights several layers read (a module called twice): the spec gives
-    each layer its own copy, so its parameter total counts them once per use."""
+    """What to say of weights several layers read that they cannot share (`shares:` needs
+    the same weights read the same way): the spec gives each its own copy, so its
+    parameter total counts them once per use."""
     readers: dict[str, int] = {}
     for entry in entries:
-        for init, _ in entry.weights.values():
+        if entry.owner is not None:
+            continue  # it shares its owner's: counted there
+        for init in {init for init, _ in entry.weights.values()}:  # each layer once
             readers[init] = readers.get(init, 0) + 1
     shared = {name: n for name, n in readers.items() if n > 1}
     if not shared:

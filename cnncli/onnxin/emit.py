@@ -65,6 +65,8 @@ class Writer:
             options["from"] = [self.ref(i, where, unit) for i in entry.inputs]
         elif entry.inputs and entry.inputs[0] != implicit:
             options["from"] = self.ref(entry.inputs[0], where, unit)
+        if entry.owner is not None:
+            options["shares"] = self.ref(entry.owner, where, unit)
         text = f"{entry.kind}: {flow(options)}"
         if entry.kind == "onnx_op":
             text += f"  # not priced: {entry.note}"

@@ -53,6 +53,7 @@ class Entry:
     nodes: list[str]
     weights: dict[str, tuple[str, str]] = field(default_factory=dict)  # param: (init, how)
     note: str = ""  # why an onnx_op is one
+    owner: int | None = None  # the entry whose very weights it reads (`shares:`)
 
 
 @dataclass

@@ -58,36 +58,38 @@ def sources(args: YMap, tensors: Any, ahead: Any, path: str) -> list[Node]:
     return found
 
 
-def lookup(name: str, tensors: Any, ahead: Any, mark: Mark, path: str) -> Node:
-    """The node `name` (dotted: into a composite) refers to, or a located error."""
+def lookup(name: str, tensors: Any, ahead: Any, mark: Mark, path: str,
+           key: str = "from") -> Node:
+    """The node `name` (dotted: into a composite) refers to, or a located error (saying
+    `key:`, the option that named it)."""
     head, *rest = name.split(".")
     node = tensors.get(head)
     if node is None:
         if path.rpartition(".")[2] == head:
-            raise SpecError(f"from: {name!r} is this entry itself; an entry reads outputs "
+            raise SpecError(f"{key}: {name!r} is this entry itself; an entry reads outputs "
                             "made before it (no cycles)", mark, path)
         if head in ahead and _before(ahead[head], mark):  # earlier, but made nothing
-            raise SpecError(f"from: {name!r} is left out (when: false, or an inline "
+            raise SpecError(f"{key}: {name!r} is left out (when: false, or an inline "
                             "composite with no layers), so there is no output to read",
                             mark, path)
         if head in ahead:
-            raise SpecError(f"from: {name!r} is defined later (line {ahead[head].line}); an "
+            raise SpecError(f"{key}: {name!r} is defined later (line {ahead[head].line}); an "
                             "entry reads outputs made before it (no cycles)", mark, path)
         known = ", ".join(sorted(tensors, key=str)) or "none"
-        raise SpecError(f"from: no earlier output is named {name!r} here; the names this "
+        raise SpecError(f"{key}: no earlier output is named {name!r} here; the names this "
                         f"entry can read: {known}", mark, path)
     for part in rest:
         if node.exports and part not in node.exports:
-            raise SpecError(f"from: {node.path} gives the outputs {', '.join(node.exports)} "
+            raise SpecError(f"{key}: {node.path} gives the outputs {', '.join(node.exports)} "
                             f"(its block's outputs:), not {part!r}", mark, path)
         inner = _child(node, part)
         if inner is None:
             kids = ", ".join(c.name for c in _named(node)) or "none"
-            raise SpecError(f"from: {node.path or 'the network'} has no part {part!r} (its "
+            raise SpecError(f"{key}: {node.path or 'the network'} has no part {part!r} (its "
                             f"parts: {kids})", mark, path)
         node = inner
     if node.path == UNNAMED:
-        raise SpecError(f"from: {name!r}: this block is called on a tensor no entry gives (the "
+        raise SpecError(f"{key}: {name!r}: this block is called on a tensor no entry gives (the "
                         "sum or concatenation an after: list starts from, or a split branch's "
                         "share), so its input has no name to read; call it after a named "
                         "entry, or with from:", mark, path)
@@ -205,7 +207,7 @@ def like_size(args: YMap, tensors: Any, ahead: Any, kind: str, path: str) -> tup
     raw = args["like"]
     if isinstance(raw, bool) or not isinstance(raw, (str, int)):
         raise SpecError(f"like: takes the name of an earlier output, got {raw!r}", where, path)
-    node = lookup(str(raw), tensors, ahead, where, path)
+    node = lookup(str(raw), tensors, ahead, where, path, key="like")
     if len(node.output) != 3:
         raise SpecError(f"like: {raw!r} is {shape_text(node.output)}, not a feature map "
                         "(CxHxW)", where, path)

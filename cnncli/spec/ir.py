@@ -61,6 +61,9 @@ JOINS = ("add", "multiply", "concat")
 class LayerNode(Node):
     layer: Layer
     cost: Cost | None = field(default=None, kw_only=True)  # set by `apply`, once
+    #: the earlier layer whose weights (parameters and buffers) this one uses (`shares:`):
+    #: its own count none, they are counted once, at `owner`
+    owner: LayerNode | None = field(default=None, kw_only=True)
 
     @property
     def kind(self) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import Mark, SpecError, did_you_mean
 from ..layers import REGISTRY, ArgError, Shape
-from . import graph
+from . import graph, sharing
 from .blocks import COMMON_KEYS, COMPOSITES, SHAPE_NAMES, Block, entry_name, split_entry
 from .composites import BUILDERS, settle_shortcuts
 from .context import Budget, Context, claim_all, flag, join, shape_names, slots, value
@@ -177,7 +177,7 @@ class Resolver:
         if "like" in args and sized:  # the size of another feature map
             options["size"] = graph.like_size(args, ctx.tensors, ctx.ahead, kind, path)
         for key in args:  # values as written, evaluated; create checks them (and the keys)
-            if key in COMMON_KEYS or (key == "like" and sized):
+            if key in COMMON_KEYS or key == "shares" or (key == "like" and sized):
                 continue
             arg = declared.get(key)
             if arg is None:
@@ -201,7 +201,10 @@ class Resolver:
             elif exc.arg is not None:  # a key that is no option
                 where = args.key_marks[exc.arg]
             raise SpecError(exc.said_of(kind), where, path) from None
-        return LayerNode(name=name, path=path, mark=mark, frozen=frozen, layer=layer)
+        owner = sharing.owner_of(args, layer, ctx.shape, ctx.tensors, ctx.ahead, path) \
+            if "shares" in args else None
+        return LayerNode(name=name, path=path, mark=mark, frozen=frozen, layer=layer,
+                         owner=owner)
 
     # -- blocks -----------------------------------------------------------------------
 

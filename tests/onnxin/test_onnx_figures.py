@@ -167,9 +167,9 @@ def test_a_symbolic_input_takes_the_shape_from_input_and_batch(cli, tmp_path: Pa
     assert code == 2 and "--input 12 has 1 axes; the file's input 'x' has 3 per sample" in err
 
 
-def test_a_weight_two_layers_read_is_said_so(cli, tmp_path: Path) -> None:
-    """A module called twice: one initializer, two convs. The spec gives each its copy, and
-    the note says how many more numbers its params count than the file holds."""
+def test_a_weight_two_layers_read_is_counted_once(cli, tmp_path: Path) -> None:
+    """A module called twice: one initializer, two convs. The second uses the first's
+    weights (`shares:`), so the params are the file's, and its row says so."""
     from onnx import TensorProto, helper
 
     def info(name: str) -> object:
@@ -185,9 +185,12 @@ def test_a_weight_two_layers_read_is_said_so(cli, tmp_path: Path) -> None:
     path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
                      .SerializeToString())
     code, out, err = cli("summary", str(path), "--format", "json")
-    assert code == 0 and json.loads(out)["totals"]["params"] == 2 * 144
-    assert "1 weight(s) are read by several layers (w); the spec gives each layer its own " \
-        "copy, so its params count 144 more numbers than the file holds" in " ".join(err.split())
+    doc = json.loads(out)
+    assert code == 0 and doc["totals"]["params"] == 144 and err == ""
+    assert [(r["path"], r["params"], r.get("shares")) for r in doc["layers"]] == \
+        [("conv", 144, None), ("conv_1", 0, "conv")]
+    code, out, _ = cli("summary", str(path))
+    assert "Shared weights      conv_1 uses conv's (counted once, at the owner)" in out
 
 
 def test_explain_places_a_layer_in_the_imported_spec(cli, folder: Path) -> None:

@@ -5,6 +5,7 @@ same figures."""
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import onnx_fixture
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from cnncli import analyze, build
+from cnncli.errors import CnncliNote
 from cnncli.model.export import export as run_export
 from cnncli.model.onnximport import import_onnx
 from cnncli.onnxin import load
@@ -135,3 +137,74 @@ def test_lrn_and_a_centre_crop_as_the_dynamo_exporter_writes_them(write_spec,
     assert "crop: {size: [16, 18]" in imported.text
     result = import_onnx(imported, str(tmp_path / "net.yaml"), force=False)
     assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-5
+
+
+def torch_export(model: torch.nn.Module, shape: tuple[int, ...], path: Path,
+                 dynamo: bool) -> None:
+    """A module as torch writes it: the TorchScript exporter at opset 17 (it warns that it is
+    the legacy one) or the dynamo one."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.randn(*shape),), str(path), dynamo=dynamo,
+                          **({} if dynamo else {"opset_version": 17}))
+
+
+class CalledTwice(torch.nn.Module):
+    """A conv applied three times and a linear twice: one initializer each, read by several
+    nodes, as a recurrent unit or a Siamese network exports."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.block = torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.head = torch.nn.Linear(8, 8)
+        self.out = torch.nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.stem(x))
+        for _ in range(3):
+            x = torch.relu(self.block(x))
+        x = torch.relu(self.head(x.mean((2, 3))))
+        return self.out(torch.relu(self.head(x)))
+
+
+@pytest.mark.parametrize("dynamo", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_a_module_called_twice_shares_its_weights(dynamo: bool, tmp_path: Path) -> None:
+    """Weights several nodes read come back as `shares:`, counted once: the spec's params
+    are torch's, and its model, built with the written weights, computes the file's."""
+    torch.manual_seed(0)
+    model = CalledTwice().eval()
+    path = tmp_path / "twice.onnx"
+    torch_export(model, (1, 3, 16, 16), path, dynamo)
+    imported = load(path)
+    shared = re.findall(r"- (conv|linear): \{out: 8, [^}]*shares: (block|head)\}", imported.text)
+    assert shared == [("conv", "block"), ("conv", "block"), ("linear", "head")]
+    assert "read by several layers" not in imported.text
+    result = import_onnx(imported, str(tmp_path / "net.yaml"), force=False)
+    assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-5
+    assert analyze(str(tmp_path / "net.yaml")).totals()["params"] == \
+        sum(p.numel() for p in model.parameters()) == 916
+    built = build(str(tmp_path / "net.yaml"), weights=str(tmp_path / "net.pt"))
+    assert built.block_2.weight is built.block.weight
+
+
+def test_weights_read_by_layers_that_cannot_share_are_said(tmp_path: Path) -> None:
+    """One initializer read as two convs' weights with different biases: no `shares:` (a
+    layer shares all its weights or none), so the spec counts it twice and says so."""
+    class HalfShared(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = torch.nn.Conv2d(4, 4, 3, padding=1)
+            self.bias = torch.nn.Parameter(torch.randn(4))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = self.a(x)
+            return torch.nn.functional.conv2d(x, self.a.weight, self.bias, padding=1)
+
+    path = tmp_path / "half.onnx"
+    torch_export(HalfShared().eval(), (1, 4, 8, 8), path, dynamo=False)
+    with pytest.warns(CnncliNote, match="read by several layers"):
+        imported = load(path)
+    assert "shares:" not in imported.text
+    assert "1 weight(s) are read by several layers (a.weight); the spec gives each layer its " \
+        "own copy, so its params count 144 more numbers than the file holds" in imported.text
