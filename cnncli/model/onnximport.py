@@ -33,6 +33,14 @@ class ImportResult:
     unchecked: str = ""  # why not, where it was not compared
 
 
+def transformed(how: str, values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A weight's numbers as the torch parameter holds them: `how` is a TRANSFORMS key, or
+    "/N" for a factor the exporter multiplied by N (a subsampling's window area)."""
+    if how.startswith("/"):
+        return values.reshape(shape) / float(how[1:])
+    return TRANSFORMS[how](values, shape)
+
+
 def refuse_unpriced(imported: Imported, source: str) -> None:
     """Exit 2 naming every node the spec could not express: never a spec that drops work."""
     places = [(e, imported.paths[i]) for i, e in enumerate(imported.entries)
@@ -60,7 +68,7 @@ def state_dict(imported: Imported, model: torch.nn.Module) -> dict[str, torch.Te
             if not has_data(tensor):
                 raise UsageError(f"{imported.model.path}: weight {init!r} holds no numbers "
                                  "(a file exported without its weights)")
-            values = TRANSFORMS[how](array(imported.model, tensor), tuple(want[key].shape))
+            values = transformed(how, array(imported.model, tensor), tuple(want[key].shape))
             state[key] = torch.from_numpy(np.ascontiguousarray(values)).to(want[key].dtype)
     for key, value in want.items():
         if key not in state and key.endswith("num_batches_tracked"):

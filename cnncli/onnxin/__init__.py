@@ -61,25 +61,28 @@ def load(path: str | Path, input_shape: tuple[int, ...] | None = None) -> Import
     if ops:
         header.append(f"Not priced or buildable: {', '.join(ops)} (onnx_op entries).")
     tie_shared(walk.entries)
-    shared = _shared(walk.entries, model)
-    if shared:
-        header.append(shared)
     text, paths = emit.spec_text(walk.entries, shape, outputs, _name(path), origin, header)
+    shared = _shared(walk.entries, model)  # after the spec: it unties what it cannot name
     if shared:
+        lines = text.split("\n")
+        lines.insert(len(header), f"# {shared}")
+        text = "\n".join(lines)
         tell("note", f"{path}: {shared}")
     return Imported(text, model, walk.entries, paths)
 
 
 def tie_shared(entries: list[Entry]) -> None:
     """A layer that reads the very weights an earlier layer of its type reads, read the
-    same way, with the same arguments they depend on (a module called twice), uses that
-    layer's (`shares:`): the spec counts them once, as the file holds them once."""
+    same way, with the same arguments they depend on, recorded under the same module (a
+    module called twice), uses that layer's (`shares:`): the spec counts them once, as the
+    file holds them once. (Exporters also merge equal constants, such as the ones and zeros
+    of untrained norms in different modules: those stay apart.)"""
     first: dict[str, int] = {}
     for i, entry in enumerate(entries):
         depends = REGISTRY[entry.kind].weight_args if entry.kind in REGISTRY else None
         if not entry.weights or depends is None:
             continue
-        key = repr((entry.kind, sorted(entry.weights.items()),
+        key = repr((entry.kind, entry.scope, sorted(entry.weights.items()),
                     [entry.options.get(name) for name in depends]))
         if key in first:
             entry.owner = first[key]

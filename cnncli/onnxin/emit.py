@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import UsageError
 from . import tree
 from .graph import INPUT, Entry
 from .tree import Box, Leaf
@@ -61,25 +62,39 @@ class Writer:
         entry = self.entries[leaf.entry]
         options: dict[str, Any] = dict(entry.options)
         options["name"] = leaf.name
+        reader = leaf.entry
         if entry.kind in JOINS:
-            options["from"] = [self.ref(i, where, unit) for i in entry.inputs]
+            options["from"] = [self.ref(i, where, unit, reader) for i in entry.inputs]
         elif entry.inputs and entry.inputs[0] != implicit:
-            options["from"] = self.ref(entry.inputs[0], where, unit)
+            options["from"] = self.ref(entry.inputs[0], where, unit, reader)
         if entry.owner is not None:
-            options["shares"] = self.ref(entry.owner, where, unit)
+            try:
+                options["shares"] = self.ref(entry.owner, where, unit, reader, sharing=True)
+            except tree.Unreachable:
+                entry.owner = None  # its own copy: the note on shared weights says so
         text = f"{entry.kind}: {flow(options)}"
         if entry.kind == "onnx_op":
             text += f"  # not priced: {entry.note}"
         return text
 
-    def ref(self, target: int, where: list[str], unit: tuple[list[str], int] | None) -> str:
+    def ref(self, target: int, where: list[str], unit: tuple[list[str], int] | None,
+            reader: int, sharing: bool = False) -> str:
+        """How entry `reader` in box `where` names entry `target` (a block body's input
+        as `input`); NotLocal in a body that reads from outside it."""
         if unit is not None:
             root, given = unit
-            if target == given:
+            if target == given and not sharing:
                 return "input"
             if target == INPUT or self.paths[target][:len(root)] != root:
                 raise NotLocal
-        return tree.reference(target, where, self.paths)
+        try:
+            return tree.reference(target, where, self.paths, reader)
+        except tree.Unreachable as exc:
+            if sharing:
+                raise
+            raise UsageError(f"the imported spec cannot name {exc} where "
+                             f"{'.'.join(self.paths[reader])} reads it: an earlier entry on "
+                             "the way has the same name") from None
 
     def run_length(self, box: Box, at: int, where: list[str],
                    implicit: int) -> tuple[int, str | None]:

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..layers import shape_text
-from . import detect, layout, ops, patterns
+from . import detect, layout, lenet, ops, patterns
 from .fold import FOLD_LIMIT, FOLDS, constant
 from .graph import INPUT, Unsupported, Val, Walk
 from .proto import BadFile, Model, Node, ValueInfo
@@ -115,6 +115,8 @@ def step(walk: Walk, node: Node) -> None:
         return
     handler = HANDLERS.get(node.op) if node.domain in ("", "ai.onnx") else None
     try:
+        if lenet.take(walk, node):
+            return
         if handler is None:
             raise Unsupported("an operator cnncli does not know")
         handler(walk, node)

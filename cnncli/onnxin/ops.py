@@ -75,7 +75,7 @@ def conv(walk: Walk, node: Node) -> None:
     if has_bias:
         weights["bias"] = (walk.val(node.inputs[2]).weight or "", "")
     opts["bias"] = has_bias
-    walk.values[node.outputs[0]] = walk.add("conv", _tidy(opts), [x], node, weights)
+    walk.values[node.outputs[0]] = walk.add("conv", tidy(opts), [x], node, weights)
 
 
 def conv_transpose(walk: Walk, node: Node) -> None:
@@ -94,10 +94,10 @@ def conv_transpose(walk: Walk, node: Node) -> None:
     opts["bias"] = len(node.inputs) > 2 and bool(node.inputs[2])
     if opts["bias"]:
         weights["bias"] = (walk.val(node.inputs[2]).weight or "", "")
-    walk.values[node.outputs[0]] = walk.add("conv_transpose", _tidy(opts), [x], node, weights)
+    walk.values[node.outputs[0]] = walk.add("conv_transpose", tidy(opts), [x], node, weights)
 
 
-def _tidy(opts: dict[str, Any]) -> dict[str, Any]:
+def tidy(opts: dict[str, Any]) -> dict[str, Any]:
     """Options as a person writes them: a square pair as one number, defaults left out."""
     out: dict[str, Any] = {}
     for key, value in opts.items():
@@ -184,7 +184,7 @@ def pool(walk: Walk, node: Node) -> None:
     if opts["stride"] == opts["kernel"]:
         del opts["stride"]  # a pool's stride is its kernel unless said
     kind = "maxpool" if node.op == "MaxPool" else "avgpool"
-    walk.values[node.outputs[0]] = walk.add(kind, _tidy(opts), [x], node)
+    walk.values[node.outputs[0]] = walk.add(kind, tidy(opts), [x], node)
 
 
 def global_pool(walk: Walk, node: Node) -> None:

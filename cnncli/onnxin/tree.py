@@ -114,9 +114,16 @@ def _unique(box: Box, name: str) -> str:
     return f"{stem}_{n}"
 
 
-def reference(target: int, consumer_box: list[str], paths: dict[int, list[str]]) -> str:
+class Unreachable(Exception):
+    """No name reaches the target from where it is read: an earlier entry of a list in
+    between has the name the reference would start with."""
+
+
+def reference(target: int, consumer_box: list[str], paths: dict[int, list[str]],
+              before: int | None = None) -> str:
     """How an entry in box `consumer_box` names entry `target`: its path from the deepest
-    list the two share (`conv1`, `layer1.0.relu`), or `input`."""
+    list the two share (`conv1`, `layer1.0.relu`), or `input`. With `before` (the reading
+    entry), Unreachable where a name on the way would be found first."""
     if target == INPUT:
         return "input"
     path = paths[target]
@@ -124,4 +131,21 @@ def reference(target: int, consumer_box: list[str], paths: dict[int, list[str]])
     while common < len(consumer_box) and common < len(path) - 1 and \
             consumer_box[common] == path[common]:
         common += 1
-    return ".".join(path[common:])
+    name = ".".join(path[common:])
+    if before is not None and _shadowed(path[common], common, consumer_box, paths, before):
+        raise Unreachable(name)
+    return name
+
+
+def _shadowed(head: str, common: int, box: list[str], paths: dict[int, list[str]],
+              before: int) -> bool:
+    """Whether an entry before `before`, in a list between box and the one at depth
+    `common`, is named `head` (the spec's lookup finds the innermost first; an ancestor
+    of the reader is named only once it is complete)."""
+    for depth in range(common + 1, len(box) + 1):
+        inner = box[:depth]
+        if any(j < before and len(p) > depth and p[:depth] == inner and p[depth] == head
+               and p[:depth + 1] != box[:depth + 1]  # inside the reader's own ancestor,
+               for j, p in paths.items()):            # which has no name yet
+            return True
+    return False

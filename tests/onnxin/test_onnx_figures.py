@@ -167,23 +167,29 @@ def test_a_symbolic_input_takes_the_shape_from_input_and_batch(cli, tmp_path: Pa
     assert code == 2 and "--input 12 has 1 axes; the file's input 'x' has 3 per sample" in err
 
 
-def test_a_weight_two_layers_read_is_counted_once(cli, tmp_path: Path) -> None:
-    """A module called twice: one initializer, two convs. The second uses the first's
-    weights (`shares:`), so the params are the file's, and its row says so."""
+def two_convs_one_weight(first: str, second: str) -> bytes:
+    """Two Convs reading one initializer, named (the TorchScript exporter's way of recording
+    their modules) `first` and `second`."""
     from onnx import TensorProto, helper
 
     def info(name: str) -> object:
         return helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, 4, 8, 8])
     nodes = [helper.make_node("Conv", ["x", "w"], ["a"], kernel_shape=[3, 3],
-                              pads=[1, 1, 1, 1], name="/conv/Conv"),
+                              pads=[1, 1, 1, 1], name=first),
              helper.make_node("Conv", ["a", "w"], ["y"], kernel_shape=[3, 3],
-                              pads=[1, 1, 1, 1], name="/conv/Conv_1")]
+                              pads=[1, 1, 1, 1], name=second)]
     graph = helper.make_graph(nodes, "g", [info("x")], [info("y")],
                               [helper.make_tensor("w", TensorProto.FLOAT, [4, 4, 3, 3],
                                                   [0.1] * 144)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]) \
+        .SerializeToString()
+
+
+def test_a_weight_two_layers_read_is_counted_once(cli, tmp_path: Path) -> None:
+    """A module called twice: one initializer, two convs recorded under one module. The
+    second uses the first's weights (`shares:`), so the params are the file's."""
     path = tmp_path / "twice.onnx"
-    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-                     .SerializeToString())
+    path.write_bytes(two_convs_one_weight("/conv/Conv", "/conv/Conv_1"))
     code, out, err = cli("summary", str(path), "--format", "json")
     doc = json.loads(out)
     assert code == 0 and doc["totals"]["params"] == 144 and err == ""
@@ -191,6 +197,19 @@ def test_a_weight_two_layers_read_is_counted_once(cli, tmp_path: Path) -> None:
         [("conv", 144, None), ("conv_1", 0, "conv")]
     code, out, _ = cli("summary", str(path))
     assert "Shared weights      conv_1 uses conv's (counted once, at the owner)" in out
+
+
+def test_equal_weights_of_two_modules_stay_apart(cli, tmp_path: Path) -> None:
+    """Exporters merge equal constants (an untrained network's norms): one initializer
+    read by the convs of two modules is two layers' weights, each counted, and said so."""
+    path = tmp_path / "merged.onnx"
+    path.write_bytes(two_convs_one_weight("/a/Conv", "/b/Conv"))
+    code, out, err = cli("summary", str(path), "--format", "json")
+    doc = json.loads(out)
+    assert code == 0 and doc["totals"]["params"] == 2 * 144
+    assert not any("shares" in r for r in doc["layers"])
+    assert "1 weight(s) are read by several layers (w); the spec gives each layer its own " \
+        "copy, so its params count 144 more numbers than the file holds" in " ".join(err.split())
 
 
 def test_explain_places_a_layer_in_the_imported_spec(cli, folder: Path) -> None:
@@ -203,3 +222,16 @@ def test_explain_places_a_layer_in_the_imported_spec(cli, folder: Path) -> None:
     text = load(path).text.splitlines()
     assert text[7].strip().startswith("- conv: {out: 64, kernel: 3, padding: 1, bias: true, "
                                       "name: conv1}")
+
+
+def test_a_reference_that_an_earlier_name_would_hide_is_refused() -> None:
+    """`0.1` from inside features.1.0.block, where an earlier `0` (block.0) stands: the
+    spec's lookup would find block.0 first, so no name reaches features.0.1 from there. From
+    features.1.0 it does: the entries inside the reader's own unit have no name yet."""
+    from cnncli.onnxin.tree import Unreachable, reference
+    paths = {0: ["features", "0", "1"], 1: ["features", "1", "0", "block", "0"],
+             2: ["features", "1", "0", "block", "2"], 3: ["features", "1", "0", "add"]}
+    with pytest.raises(Unreachable):
+        reference(0, ["features", "1", "0", "block"], paths, before=2)
+    assert reference(0, ["features", "1", "0"], paths, before=3) == "0.1"
+    assert reference(1, ["features", "1", "0", "block"], paths, before=2) == "0"

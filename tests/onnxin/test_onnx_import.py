@@ -90,7 +90,8 @@ def expected_params(network: str) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("network", ["resnet18", "mobilenet_v3_small", "unet_small"])
+@pytest.mark.parametrize("network", ["resnet18", "mobilenet_v3_small", "unet_small",
+                                     "lenet5_paper"])
 def test_zoo_network_exported_and_imported_keeps_its_figures(network: str,
                                                              tmp_path: Path) -> None:
     """Round trip: cnncli export --format onnx (BatchNorm folded into the convs, as the
@@ -110,6 +111,28 @@ def test_zoo_network_exported_and_imported_keeps_its_figures(network: str,
     assert got.totals()["macs"] == want.totals()["macs"]
     assert got.output == want.output
     assert got.totals()["params"] == expected_params(network)
+
+
+@pytest.mark.slow
+def test_lenet5_paper_units_come_back_as_themselves(tmp_path: Path) -> None:
+    """cnncli's own LeNet-5 modules, as torch exports them (channel gathers, grouped convs
+    and a concat; a pool, a factor and a bias per map; two scalings around a tanh; the RBF's
+    |x|² − 2x·w + |w|²), come back as the layers they were, their weights with them."""
+    torch.manual_seed(0)
+    run_export(build("lenet5_paper", init="torch"), str(tmp_path / "net.onnx"), "onnx")
+    imported = load(tmp_path / "net.onnx")
+    assert [e.kind for e in imported.entries] == [
+        "conv", "scaled_tanh", "subsample", "scaled_tanh", "conv", "scaled_tanh", "subsample",
+        "scaled_tanh", "conv", "scaled_tanh", "flatten", "linear", "scaled_tanh", "rbf"]
+    zoo = {r.path: r.node.layer for r in analyze("lenet5_paper").root.walk() if r.is_layer}
+    assert imported.entries[4].options["connections"] == [list(r) for r in
+                                                           zoo["c3"].connections]
+    result = import_onnx(imported, str(tmp_path / "net.yaml"), force=False)
+    assert result.max_abs_diff is not None
+    assert result.max_abs_diff <= 1e-4 * max(1.0, result.scale)
+    got, want = analyze(str(tmp_path / "net.yaml")).totals(), analyze("lenet5_paper").totals()
+    assert {k: got[k] for k in ("params", "buffers", "macs", "other_ops")} == \
+        {k: want[k] for k in ("params", "buffers", "macs", "other_ops")}
 
 
 @pytest.mark.slow
