@@ -67,9 +67,10 @@ def _sized(shape: np.ndarray) -> list[int]:
 
 
 def _constant_of_shape(node: Node, x: list[np.ndarray]) -> list[np.ndarray]:
-    value = node.attr("value")
-    fill = 0.0 if value is None else float(value.values[0]) if value.values else 0.0
-    return [np.full(_sized(x[0]), fill, dtype=np.float32)]
+    """x[1], where given, is the `value` attribute's one number (its type too); ONNX's
+    default is a float 0."""
+    fill = x[1].reshape(-1)[0] if len(x) > 1 else np.float32(0)
+    return [np.full(_sized(x[0]), fill, dtype=fill.dtype)]
 
 
 def _range(node: Node, x: list[np.ndarray]) -> list[np.ndarray]:

@@ -134,8 +134,12 @@ def _constant(model: Model, node: Node) -> np.ndarray:
 
 
 def _fold(walk: Walk, node: Node, values: list[Val]) -> None:
+    consts = [v.const for v in values]
+    value = node.attributes.get("value")
+    if node.op == "ConstantOfShape" and value is not None and value.t is not None:
+        consts.append(array(walk.model, value.t))  # its fill, in the file's raw bytes
     try:
-        results = FOLDS[node.op](node, [v.const for v in values])
+        results = FOLDS[node.op](node, consts)
     except (ValueError, IndexError, TypeError, ZeroDivisionError) as exc:
         raise BadFile(f"node {node.name or node.op!r} ({node.op}) cannot be computed on its "
                       f"constant inputs: {exc}") from None

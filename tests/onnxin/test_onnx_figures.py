@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import onnx_fixture
 import pytest
 
@@ -235,3 +236,28 @@ def test_a_reference_that_an_earlier_name_would_hide_is_refused() -> None:
         reference(0, ["features", "1", "0", "block"], paths, before=2)
     assert reference(0, ["features", "1", "0"], paths, before=3) == "0.1"
     assert reference(1, ["features", "1", "0", "block"], paths, before=2) == "0"
+
+
+def test_a_constant_of_shape_fills_with_its_value(cli, tmp_path: Path) -> None:
+    """ConstantOfShape's fill is a tensor in the file's raw bytes (torch writes int64 1 for
+    expand(-1)'s arithmetic): a Reshape to [1, -1] made from it flattens the map. Read as
+    0, as it once was, the shape was [1, 0] and the file unreadable."""
+    from onnx import TensorProto, helper, numpy_helper
+    fill = numpy_helper.from_array(np.array([-1], dtype=np.int64))
+    nodes = [helper.make_node("Constant", [], ["one"], value=numpy_helper.from_array(
+                 np.array([1], dtype=np.int64))),
+             helper.make_node("ConstantOfShape", ["one"], ["minus"], value=fill),
+             helper.make_node("Concat", ["one", "minus"], ["target"], axis=0),
+             helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3, 3], name="/conv/Conv"),
+             helper.make_node("Reshape", ["c", "target"], ["y"], name="/flatten/Reshape")]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 144])],
+        [helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3], [0.1] * 108)])
+    path = tmp_path / "fill.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+                     .SerializeToString())
+    code, out, err = cli("summary", str(path), "--format", "json")
+    assert code == 0, err
+    assert [(r["type"], r["output"]) for r in json.loads(out)["layers"]] == \
+        [("conv", [4, 6, 6]), ("flatten", [144])]
