@@ -57,7 +57,7 @@ def test_the_model_holds_one_tensor_and_trains_it_for_both(write_spec) -> None:
     model(torch.randn(2, 3, 12, 12)).square().sum().backward()
     optimizer.step()
     assert torch.equal(model.c2.weight, model.c3.weight)
-    assert verify(path, device="cpu").ok
+    assert verify(path).ok
 
 
 def test_reports_mark_the_layers_that_share(cli, write_spec) -> None:
