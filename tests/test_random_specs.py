@@ -188,7 +188,7 @@ def test_corpus_covers_the_language() -> None:
         "join add", "join multiply", "join concat", "join add of 3", "join multiply of 3",
         "join concat of 3", "from input", "from block input", "from this list",
         "from an enclosing list", "from dotted", "like", "block inputs", "outputs",
-        "outputs 2"}
+        "outputs 2", "shares"}
     wanted.discard("yolo_decode")  # it takes C x anchors: tests/layers/test_yolo_layers.py
     wanted.discard("onnx_op")  # what import writes for an unknown operator: no torch module
     assert wanted - found == set()
