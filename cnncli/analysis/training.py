@@ -207,7 +207,7 @@ class _Walk:
         grad = x.grad or trainable
         layout = Layout(x.last, x.dense, self.batch)
         if layer.output_is_input(row.input, layout):
-            out = _Tensor(x.key, grad, x.last, x.dense, x.strided)
+            out = _Tensor(x.key, grad, x.last, layer.view_dense(row.input, layout), x.strided)
         else:
             out = self.new(grad, row.output, layer.channels_last(row.input, x.strided))
         charged = 0

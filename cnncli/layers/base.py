@@ -227,6 +227,11 @@ class Layer:
         counted once)."""
         return False
 
+    def view_dense(self, shape: Shape, layout: Layout) -> bool:
+        """Where the output is a view of the input (output_is_input): whether it is dense,
+        every element of its storage span its own (a view keeps its input's)."""
+        return layout.dense
+
     def channels_last(self, shape: Shape, channels_last: bool) -> bool:
         """Whether the output lies channels-last, given the input does: torch's kernels
         keep their input's memory order (the few that do not say so)."""

@@ -252,6 +252,11 @@ class Slice(Layer):
         """A view of its input's storage (which a layer that keeps it keeps whole)."""
         return True
 
+    def view_dense(self, shape: Shape, layout: Layout) -> bool:
+        """Some of the channels of each sample: the samples' shares lie apart in memory
+        (a layer that needs them contiguous copies them), unless it keeps them all."""
+        return layout.dense and (self.start, self.stop) == (0, shape[0])
+
 
 def _contiguous(sizes: tuple[int, ...], strides: tuple[int, ...]) -> bool:
     """torch's is_contiguous: each axis longer than 1 steps over everything after it."""
