@@ -10,12 +10,12 @@ parameters and buffers are not per-sample quantities and do not scale.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..errors import SpecError, UsageError
 from ..layers import Cost, Layer, Shape, shape_text
 from ..layers.window import elements
+from ..records import Record
 from ..spec.ir import (
     INPUT,
     Concat,
@@ -32,12 +32,14 @@ from ..spec.load import load
 from .choices import DTYPE_BYTES
 
 
-@dataclass
-class RF:
+class RF(Record):
     """Receptive field of one output position: size and cumulative stride ('jump') per axis."""
 
-    size: tuple[int, int] = (1, 1)
-    jump: tuple[int, int] = (1, 1)
+    size: tuple[int, int]
+    jump: tuple[int, int]
+
+    def __init__(self, size: tuple[int, int] = (1, 1), jump: tuple[int, int] = (1, 1)) -> None:
+        self.size, self.jump = size, jump
 
     def step(self, kernel: tuple[int, int], stride: tuple[int, int],
              up: tuple[int, int] = (1, 1)) -> RF:
@@ -66,8 +68,7 @@ def _counted(key: str) -> property:
                     else row.sums.get(key, 0))
 
 
-@dataclass
-class Row:
+class Row(Record):
     """One node of the analysed tree. Counts are per sample; the Analysis scales by batch.
 
     A layer's row keeps its node's `Cost`; a composite's sums its children's counts.
@@ -81,13 +82,24 @@ class Row:
     input: Shape
     output: Shape
     rf: RF
-    role: str = ""
-    cost: Cost | None = None
-    trainable: int = 0
-    activations: int = 0  # output elements of this node and everything inside it
-    children: list[Row] = field(default_factory=list)
-    op: str | None = None  # "add", "concat" or "mul": a composite's own work, as its own row
-    sums: dict[str, int] = field(default_factory=dict)  # a composite's or op's counts
+    role: str
+    cost: Cost | None
+    trainable: int
+    activations: int  # output elements of this node and everything inside it
+    children: list[Row]
+    op: str | None  # "add", "concat" or "mul": a composite's own work, as its own row
+    sums: dict[str, int]  # a composite's or op's counts
+
+    def __init__(self, path: str, kind: str, depth: int, node: Node, input: Shape,
+                 output: Shape, rf: RF, role: str = "", cost: Cost | None = None,
+                 trainable: int = 0, activations: int = 0, children: list[Row] | None = None,
+                 op: str | None = None, sums: dict[str, int] | None = None) -> None:
+        self.path, self.kind, self.depth, self.node = path, kind, depth, node
+        self.input, self.output, self.rf, self.role = input, output, rf, role
+        self.cost, self.trainable, self.activations = cost, trainable, activations
+        self.children = [] if children is None else children
+        self.op = op
+        self.sums = {} if sums is None else sums
 
     params = _counted("params")
     buffers = _counted("buffers")
@@ -138,14 +150,16 @@ class Row:
                 yield child
 
 
-@dataclass
-class Analysis:
+class Analysis(Record):
     """A spec's analysed tree (`root`) at a batch size and dtype, with its totals."""
 
     network: Network
     batch: int
     dtype: str
     root: Row
+
+    def __init__(self, network: Network, batch: int, dtype: str, root: Row) -> None:
+        self.network, self.batch, self.dtype, self.root = network, batch, dtype, root
 
     #: the summary's text (`table`); analysis.report, which builds on this module, sets it
     renderer: ClassVar[Callable[[Analysis, int | None, int | None], str] | None] = None

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from ..layers import shape_text
@@ -47,12 +46,11 @@ def rf_text(row: Row) -> str:
     return f"{size}/{jump}"
 
 
-@dataclass
 class Scaled:
     """A row's numbers at the analysis batch size."""
 
-    row: Row
-    batch: int
+    def __init__(self, row: Row, batch: int) -> None:
+        self.row, self.batch = row, batch
 
     @property
     def macs(self) -> int:

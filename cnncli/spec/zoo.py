@@ -16,13 +16,13 @@ from __future__ import annotations
 import difflib
 import re
 import zlib
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
 from ..files import cache_dir, cached, stamps
+from ..records import Frozen
 from .eject import eject
 from .yamlsrc import YList, YMap, parse_yaml, read_text, read_yaml_file
 
@@ -36,12 +36,17 @@ def zoo_dir() -> Path:
     return package / "specs"
 
 
-@dataclass(frozen=True)
-class ZooEntry:
+class ZooEntry(Frozen):
+    """One network of the zoo: its file, and the variant of that file it is, if any."""
+
     name: str
     file: Path
     variant: str | None  # a key of the file's `variants`, or None for the file itself
-    aliases: tuple[str, ...] = ()
+    aliases: tuple[str, ...]
+
+    def __init__(self, name: str, file: Path, variant: str | None,
+                 aliases: tuple[str, ...] = ()) -> None:
+        self._set(name=name, file=file, variant=variant, aliases=aliases)
 
 
 def normalize(name: str) -> str:

@@ -26,12 +26,12 @@ PROBE = ("import sys\nfrom cnncli.commands import main\n"
 
 #: the cnncli modules a summary of a zoo network loads: the spec and the layers (any module),
 #: the analysis it shows, the command's own module
-SUMMARY = {"cnncli", "cnncli.errors", "cnncli.files", "cnncli.commands",
+SUMMARY = {"cnncli", "cnncli.records", "cnncli.errors", "cnncli.files", "cnncli.commands",
            "cnncli.commands.analysis", "cnncli.commands.options", "cnncli.analysis",
            "cnncli.analysis.choices", "cnncli.analysis.analyze", "cnncli.analysis.report",
            "cnncli.analysis.table", "cnncli.commands.results"}
 #: --version and --help: the group alone
-BARE = {"cnncli", "cnncli.errors", "cnncli.commands"}
+BARE = {"cnncli", "cnncli.records", "cnncli.errors", "cnncli.commands"}
 #: a summary, flops or check answered from the result cache: the group, the command's module
 #: and what declaring its options needs; no spec, layers or analysis
 KEPT = BARE | {"cnncli.commands.analysis", "cnncli.commands.options", "cnncli.commands.results",
