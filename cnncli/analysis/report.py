@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -193,6 +192,8 @@ CSV_FIELDS = ("path", "type", "output", "params", "trainable_params", "buffers",
 
 
 def rows_csv(records: list[dict[str, Any]]) -> str:
+    import csv  # here: only --format csv needs it
+
     out = io.StringIO()
     writer = csv.DictWriter(out, CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()

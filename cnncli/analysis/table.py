@@ -17,7 +17,6 @@ every cell through its renderer, about 0.2 s for ResNet-152's 500 rows.
 from __future__ import annotations
 
 import re
-import textwrap
 from collections.abc import Sequence
 
 GAP = 3  # spaces between columns
@@ -54,6 +53,8 @@ def wrap_text(text: str, width: int | None, indent: str = "") -> list[str]:
     """A paragraph as lines of at most `width` characters (one line when width is None)."""
     if width is None or len(text) <= width:
         return [text]
+    import textwrap  # here: only a terminal narrower than the text needs it
+
     return textwrap.wrap(text, width, subsequent_indent=indent, break_on_hyphens=False,
                          break_long_words=False) or [""]
 

@@ -13,7 +13,6 @@ and returns the node and its output shape; the composites are in composites.py.
 
 from __future__ import annotations
 
-import difflib
 from collections import ChainMap
 from collections.abc import Mapping
 from typing import Any
@@ -157,6 +156,7 @@ class Resolver:
 
     def unknown(self, kind: str, mark: Mark, path: str) -> SpecError:
         """The error for an entry that is no layer type, composite or block."""
+        import difflib  # here: only this error needs it
         close = difflib.get_close_matches(kind, [*REGISTRY, *COMPOSITES, *self.blocks], n=6)
         one_each = {REGISTRY.get(c, c): c for c in reversed(close)}  # batchnorm, not bn too
         hint = did_you_mean(kind, one_each.values(), n=3) if close else ""
