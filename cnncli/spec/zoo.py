@@ -14,6 +14,7 @@ network's own, rather than the whole zoo.
 
 from __future__ import annotations
 
+import os
 import re
 import zlib
 from functools import cache
@@ -23,15 +24,14 @@ from typing import Any
 from ..errors import SpecError
 from ..files import cache_dir, cached, stamps
 from ..records import Frozen
-from .eject import eject
-from .yamlsrc import YList, YMap, parse_yaml, read_text, read_yaml_file
+from .yamlsrc import YList, YMap, read_yaml_file
 
 
 def zoo_dir() -> Path:
     """The shipped specs: cnncli/specs in a wheel, ../specs in a source checkout."""
     package = Path(__file__).resolve().parents[1]  # cnncli/
     for candidate in (package / "specs", package.parent / "specs"):
-        if candidate.is_dir() and any(candidate.glob("*.yaml")):
+        if candidate.is_dir() and any(n.endswith(".yaml") for n in os.listdir(candidate)):
             return candidate
     return package / "specs"
 
@@ -49,9 +49,12 @@ class ZooEntry(Frozen):
         self._set(name=name, file=file, variant=variant, aliases=aliases)
 
 
+_SEPARATORS = re.compile(r"[-_.\s]+")
+
+
 def normalize(name: str) -> str:
     """The form names are compared in: lower case, without `-`, `_`, `.` and spaces."""
-    return re.sub(r"[-_.\s]+", "", name).lower()
+    return _SEPARATORS.sub("", name).lower()
 
 
 @cache
@@ -163,22 +166,3 @@ def zoo_file(file_name: str) -> Path | None:
     path = zoo_dir() / file_name
     return path if file_name.endswith((".yaml", ".yml")) and path.is_file() else None
 
-
-def standalone_text(name: str) -> tuple[ZooEntry, str]:
-    """A zoo network's spec as one file a user can keep and edit: the zoo file's own text,
-    or, for one variant of a family, the family's text with the variant's values written in
-    as its top-level values (no `variants:`), so that every value in it takes effect."""
-    entry = find(name)
-    if entry is None:
-        raise SpecError(f"no zoo network named {name!r}{suggest(name)}; `cnncli list` shows "
-                        "the zoo")
-    text = read_text(str(entry.file))
-    data = parse_yaml(text, str(entry.file))
-    if isinstance(data, YMap) and "include" in data:  # no zoo spec does yet; say so if one will
-        raise SpecError(f"the zoo's {entry.file.name} includes other files; copy the folder "
-                        f"{entry.file.parent} instead")
-    if entry.variant is None:
-        return entry, text
-    header = (f"# The zoo's {entry.name}: the {entry.file.name} family with the values of its "
-              f"{entry.variant} variant\n# written in; every value below takes effect.\n")
-    return entry, header + eject(text, str(entry.file), entry.variant)
