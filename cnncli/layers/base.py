@@ -149,6 +149,8 @@ class Layer:
     #: the declared arguments, in declaration order (a base class's first), made from the
     #: class's `Arg` attributes when the class is defined
     args: ClassVar[tuple[Arg[Any], ...]] = ()
+    #: the same arguments by name (what a spec's keys are looked up in)
+    arg_named: ClassVar[dict[str, Arg[Any]]] = {}
     summary: ClassVar[str] = ""
     #: what the layer's work is, for reports ("MACs" or what its other_ops count)
     work: ClassVar[str] = ""
@@ -172,6 +174,7 @@ class Layer:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.args = _declared(cls)
+        cls.arg_named = {arg.name: arg for arg in cls.args}
         if "name" in vars(cls):  # a family's shared base (Activation, _WindowPool) has none
             for spelling in (cls.name, *cls.aliases):
                 known = REGISTRY.get(spelling)
@@ -185,11 +188,11 @@ class Layer:
         """A layer of this type: defaults filled in, every value checked and made canonical
         (pairs as tuples), then `validate()`. Raises OptionError for an unknown or missing
         option, ArgError for a bad value (`.arg` names it) or combination."""
-        names = [arg.name for arg in cls.args]
         layer = object.__new__(cls)
         try:
             for key in options:
-                if key not in names:
+                if key not in cls.arg_named:
+                    names = list(cls.arg_named)
                     raise OptionError(f"has no option {key!r}{did_you_mean(key, names)}; its "
                                       f"options: {', '.join(names) or 'none'}", key)
             for arg in cls.args:

@@ -169,7 +169,7 @@ class Resolver:
     def layer(self, kind: str, args: YMap, mark: Mark, ctx: Context, name: str,
               path: str, frozen: bool) -> LayerNode:
         cls = REGISTRY[kind]
-        declared = {arg.name: arg for arg in cls.args}
+        declared = cls.arg_named
         options: dict[str, Any] = {}
         scope = ctx.scope
         sized = "size" in declared and declared["size"].kind == "pair"  # a map's H and W
