@@ -142,29 +142,33 @@ class _Builder:
             kind = type(event)  # libyaml's and PyYAML's parsers make exactly these classes
             if kind in _SKIPPED:
                 continue
-            start = event.start_mark
-            mark = Mark(file, start.line + 1, start.column + 1)
-            if kind is yaml.ScalarEvent:
-                value: Any = self._scalar(event, mark, bool(stack) and _wants_key(stack[-1]))
-                size, anchor = 1, event.anchor
-                self.count(1, mark)
-            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
-                stack.append([self._open(event, mark, len(stack)), 1, event.anchor, None, None])
-                self.count(1, mark)
-                continue
-            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            if kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
                 value, size, anchor, _, _ = stack.pop()
                 mark = value.mark  # a list or mapping is located where it starts
-            elif kind is yaml.AliasEvent:
-                if event.anchor not in self.anchors:
-                    raise SpecError(f"alias *{event.anchor} refers to no earlier anchor", mark)
-                value, size = self.anchors[event.anchor]
-                self.count(size, mark)
-                anchor = None
-            else:  # DocumentStartEvent
-                if done:
-                    raise SpecError("a spec file holds one YAML document, found a second", mark)
-                continue
+            else:
+                start = event.start_mark
+                mark = Mark(file, start.line + 1, start.column + 1)
+                if kind is yaml.ScalarEvent:
+                    value = self._scalar(event, mark, bool(stack) and _wants_key(stack[-1]))
+                    size, anchor = 1, event.anchor
+                    self.count(1, mark)
+                elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                    box = self._open(event, mark, len(stack))
+                    stack.append([box, 1, event.anchor, None, None])
+                    self.count(1, mark)
+                    continue
+                elif kind is yaml.AliasEvent:
+                    if event.anchor not in self.anchors:
+                        raise SpecError(f"alias *{event.anchor} refers to no earlier anchor",
+                                        mark)
+                    value, size = self.anchors[event.anchor]
+                    self.count(size, mark)
+                    anchor = None
+                else:  # DocumentStartEvent
+                    if done:
+                        raise SpecError("a spec file holds one YAML document, found a second",
+                                        mark)
+                    continue
             if anchor is not None:
                 self.anchors[anchor] = (value, size)
             if not stack:
@@ -278,8 +282,7 @@ def parse_yaml(text: str, file: str) -> Any:
 def _events(text: str) -> Any:
     parser = _Parser(text)
     try:
-        while parser.check_event():
-            yield parser.get_event()
+        yield from iter(parser.get_event, None)  # None once the stream has ended
     finally:
         parser.dispose()
 
