@@ -21,7 +21,8 @@ from collections.abc import Callable, Sequence
 
 GAP = 3  # spaces between columns
 MIN_WRAP = 24  # narrowest a wrapped column may become before it is left out
-_NUMBER = re.compile(r"^(-?\d{1,3}(?:,\d{3})+|-?\d{4,})(.*)$")  # 1,234 and what follows
+#: 1,234 and what follows; compiled by `re` on first use (only a narrow terminal shortens)
+_NUMBER = r"^(-?\d{1,3}(?:,\d{3})+|-?\d{4,})(.*)$"
 
 
 def mib(n: int) -> str:
@@ -43,7 +44,7 @@ def short_number(n: float) -> str:
 
 def shorten_cell(text: str) -> str:
     """'236,027,904' -> '236M' and '9,472 ✓' -> '9.47K ✓'; other text as it is."""
-    match = _NUMBER.match(text)
+    match = re.match(_NUMBER, text)
     if match is None:
         return text
     return short_number(int(match.group(1).replace(",", ""))) + match.group(2)

@@ -57,40 +57,52 @@ def normalize(name: str) -> str:
     return _SEPARATORS.sub("", name).lower()
 
 
+#: one network as the index keeps it: name, file name, variant, its own aliases, and the
+#: family names it answers to as one of several
+Row = tuple[str, str, str | None, tuple[str, ...], tuple[str, ...]]
+
+
 @cache
 def zoo_entries() -> dict[str, ZooEntry]:
     """Every network of the zoo by its canonical name: one per file, or one per variant."""
-    return {entry.name: entry for entry, _ in _scan()}
+    folder, rows = _scan()
+    return {row[0]: _entry(folder, row) for row in rows}
+
+
+def _entry(folder: Path, row: Row) -> ZooEntry:
+    name, file, variant, own, _ = row
+    return ZooEntry(name, folder / file, variant, own)
 
 
 @cache
 def _index() -> dict[str, tuple[str, ...]]:
     """Normalised name or alias -> the canonical names it may stand for."""
     index: dict[str, list[str]] = {}
-    for entry, family in _scan():
-        for word in {entry.name, *entry.aliases, *family}:
+    _, rows = _scan()
+    for name, _, _, own, family in rows:
+        for word in {name, *own, *family}:
             names = index.setdefault(normalize(word), [])
-            if entry.name not in names:
-                names.append(entry.name)
+            if name not in names:
+                names.append(name)
     # a canonical name always means itself, even where a family alias shares its spelling
-    for name in zoo_entries():
+    for name, *_ in rows:
         index[normalize(name)] = [name]
     return {key: tuple(names) for key, names in index.items()}
 
 
 @cache
-def _scan() -> tuple[tuple[ZooEntry, tuple[str, ...]], ...]:
-    """(entry, the family names it answers to as one of several) for every zoo network, from
-    the index in the user cache while no zoo file (and no module of cnncli/spec) has changed
-    since it was built: a lookup then parses no YAML at all."""
+def _scan() -> tuple[Path, tuple[Row, ...]]:
+    """The zoo folder and a row for every network in it, from the index in the user cache
+    while no zoo file (and no module of cnncli/spec) has changed since it was built: a
+    lookup then parses no YAML at all (and makes the ZooEntry of the one name it finds)."""
     folder = zoo_dir()
     key = {"zoo": str(folder), "specs": stamps(folder, (".yaml",)), "code": reader_stamps()}
     name = f"zoo-{zlib.crc32(str(folder).encode()):08x}.json"
     files = {file for file, _, _ in key["specs"]}
     rows = cached(cache_dir("index", "CNNCLI_INDEX") / name, key, lambda: _parse(folder),
                   lambda rows: _well_formed(rows, files))
-    return tuple((ZooEntry(n, folder / file, variant, tuple(own)), tuple(family))
-                 for n, file, variant, own, family in rows)
+    return folder, tuple((n, file, variant, tuple(own), tuple(family))
+                         for n, file, variant, own, family in rows)
 
 
 @cache
@@ -148,15 +160,18 @@ def find(name: str) -> ZooEntry | None:
     names = _index().get(normalize(name), ())
     if len(names) > 1:
         raise SpecError(f"{name!r} could be any of {', '.join(names)}; name one of them")
-    return zoo_entries()[names[0]] if names else None
+    if not names:
+        return None
+    folder, rows = _scan()
+    return _entry(folder, next(row for row in rows if row[0] == names[0]))
 
 
 def suggest(name: str) -> str:
     """' (did you mean 'x'?)' against every name and alias of the zoo, or ''."""
     import difflib  # here: only a name that is not in the zoo needs it
 
-    spelled = {normalize(word): word for entry, _ in _scan()
-               for word in (entry.name, *entry.aliases)}
+    spelled = {normalize(word): word for name, _, _, own, _ in _scan()[1]
+               for word in (name, *own)}
     close = difflib.get_close_matches(normalize(name), list(spelled), n=1, cutoff=0.6)
     return f" (did you mean {spelled[close[0]]!r}?)" if close else ""
 
