@@ -133,8 +133,10 @@ class Row(Record):
         self.children.append(child)
         self.trainable += child.trainable
         self.activations += child.activations
-        for key in COUNTS:
-            self.sums[key] = self.sums.get(key, 0) + getattr(child, key)
+        cost, sums = child.cost, child.sums
+        for key in COUNTS:  # each count as _counted reads it, without a property per count
+            count = getattr(cost, key) if cost is not None else sums.get(key, 0)
+            self.sums[key] = self.sums.get(key, 0) + count
 
     def walk(self) -> Iterator[Row]:
         yield self
