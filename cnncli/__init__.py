@@ -4,7 +4,8 @@ The folders follow the data flow: spec (text to IR), layers (the registry), anal
 static walk), model (torch), train, commands (the CLI); api is the library's face
 (`cnncli.analyze`, `load`, `build`, `verify`, `export`, `train`; see docs/api.md), errors
 the located errors and notes every part gives, files the one atomic file write and the
-caches, __main__ `python -m cnncli`.
+caches, records the plain value classes (cheaper to define than dataclasses), __main__
+`python -m cnncli`.
 
 The face is loaded on first use (`cnncli.analyze` imports api then), so the command line,
 which imports this package first, starts without the spec and analysis stack: `cnncli

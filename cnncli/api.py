@@ -8,7 +8,6 @@ shown only when asked for. docs/api.md has runnable examples.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +15,7 @@ from .analysis import report  # noqa: F401  (gives Analysis its table())
 from .analysis.analyze import Analysis, analyze
 from .spec.ir import Network
 from .spec.load import load
-from .spec.recipe import TrainOptions
+from .spec.recipe import OPTIONS, TrainOptions
 
 if TYPE_CHECKING:  # the torch side, imported by the functions that need it
     import torch
@@ -103,7 +102,7 @@ def _given(options: TrainOptions | None) -> dict[str, Any]:
     """Every TrainOptions field as a flag: None where `options` keeps the default."""
     default = TrainOptions()
     flags: dict[str, Any] = {}
-    for name in (f.name for f in dataclasses.fields(TrainOptions)):
+    for name in OPTIONS:
         value = getattr(options, name) if options is not None else None
         flags[name] = value if options is not None and value != getattr(default, name) \
             else None

@@ -11,17 +11,20 @@ import sys
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
+from .records import Frozen
 
-@dataclass(frozen=True)
-class Mark:
+
+class Mark(Frozen):
     """A position in a spec file (1-based line and column, as editors count)."""
 
     file: str
     line: int
     col: int
+
+    def __init__(self, file: str, line: int, col: int) -> None:
+        self._set(file=file, line=line, col=col)
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"

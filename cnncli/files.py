@@ -76,17 +76,18 @@ def stamps(folder: Path, suffixes: tuple[str, ...], recursive: bool = False) -> 
     """[relative path, size, mtime in ns] of each file under folder ending in one of
     suffixes, sorted: what a cache built from those files is keyed by."""
     found: list[list[Any]] = []
-    todo = [folder] if folder.is_dir() else []  # no folder: no files, as glob would say
+    todo = [str(folder)] if folder.is_dir() else []  # no folder: no files, as glob would say
     while todo:
         current = todo.pop()
         with os.scandir(current) as entries:
             for entry in entries:
                 if recursive and entry.is_dir() and entry.name != "__pycache__":
-                    todo.append(Path(entry.path))
+                    todo.append(entry.path)
                 elif entry.name.endswith(suffixes) and entry.is_file():
                     stat = entry.stat()
-                    found.append([os.path.relpath(entry.path, folder), stat.st_size,
-                                  stat.st_mtime_ns])
+                    # the path below folder (os.path.relpath's answer, without its cost)
+                    relative = entry.path[len(str(folder)):].lstrip(os.sep)
+                    found.append([relative, stat.st_size, stat.st_mtime_ns])
     return sorted(found)
 
 

@@ -10,12 +10,12 @@ parameters and buffers are not per-sample quantities and do not scale.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..errors import SpecError, UsageError
 from ..layers import Cost, Layer, Shape, shape_text
 from ..layers.window import elements
+from ..records import Record
 from ..spec.ir import (
     INPUT,
     Concat,
@@ -32,12 +32,14 @@ from ..spec.load import load
 from .choices import DTYPE_BYTES
 
 
-@dataclass
-class RF:
+class RF(Record):
     """Receptive field of one output position: size and cumulative stride ('jump') per axis."""
 
-    size: tuple[int, int] = (1, 1)
-    jump: tuple[int, int] = (1, 1)
+    size: tuple[int, int]
+    jump: tuple[int, int]
+
+    def __init__(self, size: tuple[int, int] = (1, 1), jump: tuple[int, int] = (1, 1)) -> None:
+        self.size, self.jump = size, jump
 
     def step(self, kernel: tuple[int, int], stride: tuple[int, int],
              up: tuple[int, int] = (1, 1)) -> RF:
@@ -58,20 +60,20 @@ def _finer(jump: int, up: int) -> int:
 
 
 COUNTS = ("params", "buffers", "buffer_bytes", "macs", "other_ops", "connections")
-#: the counts of a layer's weights: none for a layer that uses another's (`shares:`), whose
-#: weights are counted once, at their owner
+#: the counts of a layer's weights: none for one that uses another's (`shares:`)
 WEIGHT_COUNTS = ("params", "buffers", "buffer_bytes")
 
 
-def _counted(key: str) -> property:
-    """A count of a row: its layer's Cost, or for a composite or op the sum of its parts."""
-    weights = key in WEIGHT_COUNTS
+def _count(cost: Cost | None, sums: dict[str, int], shared: bool, key: str) -> int:
+    """A count of a row: its layer's Cost (none of the weights it shares), or for a
+    composite or op the sum of its parts."""
+    if cost is None:
+        return sums.get(key, 0)
+    return 0 if shared and key in WEIGHT_COUNTS else getattr(cost, key)
 
-    def count(row: Row) -> int:
-        if row.cost is None:
-            return row.sums.get(key, 0)
-        return 0 if weights and row.owner is not None else getattr(row.cost, key)
-    return property(count)
+
+def _counted(key: str) -> property:
+    return property(lambda row: _count(row.cost, row.sums, row.owner is not None, key))
 
 
 def trains(node: LayerNode) -> bool:
@@ -81,8 +83,7 @@ def trains(node: LayerNode) -> bool:
     return owner.cost.params > 0 and not (owner.frozen or owner.layer.fixed_params)
 
 
-@dataclass
-class Row:
+class Row(Record):
     """One node of the analysed tree. Counts are per sample; the Analysis scales by batch.
 
     A layer's row keeps its node's `Cost`; a composite's sums its children's counts.
@@ -96,13 +97,24 @@ class Row:
     input: Shape
     output: Shape
     rf: RF
-    role: str = ""
-    cost: Cost | None = None
-    trainable: int = 0
-    activations: int = 0  # output elements of this node and everything inside it
-    children: list[Row] = field(default_factory=list)
-    op: str | None = None  # "add", "concat" or "mul": a composite's own work, as its own row
-    sums: dict[str, int] = field(default_factory=dict)  # a composite's or op's counts
+    role: str
+    cost: Cost | None
+    trainable: int
+    activations: int  # output elements of this node and everything inside it
+    children: list[Row]
+    op: str | None  # "add", "concat" or "mul": a composite's own work, as its own row
+    sums: dict[str, int]  # a composite's or op's counts
+
+    def __init__(self, path: str, kind: str, depth: int, node: Node, input: Shape,
+                 output: Shape, rf: RF, role: str = "", cost: Cost | None = None,
+                 trainable: int = 0, activations: int = 0, children: list[Row] | None = None,
+                 op: str | None = None, sums: dict[str, int] | None = None) -> None:
+        self.path, self.kind, self.depth, self.node = path, kind, depth, node
+        self.input, self.output, self.rf, self.role = input, output, rf, role
+        self.cost, self.trainable, self.activations = cost, trainable, activations
+        self.children = [] if children is None else children
+        self.op = op
+        self.sums = {} if sums is None else sums
 
     params = _counted("params")
     buffers = _counted("buffers")
@@ -146,8 +158,9 @@ class Row:
         self.children.append(child)
         self.trainable += child.trainable
         self.activations += child.activations
-        for key in COUNTS:
-            self.sums[key] = self.sums.get(key, 0) + getattr(child, key)
+        cost, sums, shared = child.cost, child.sums, child.owner is not None
+        for key in COUNTS:  # each count as _counted reads it, without a property per count
+            self.sums[key] = self.sums.get(key, 0) + _count(cost, sums, shared, key)
 
     def walk(self) -> Iterator[Row]:
         yield self
@@ -163,14 +176,16 @@ class Row:
                 yield child
 
 
-@dataclass
-class Analysis:
+class Analysis(Record):
     """A spec's analysed tree (`root`) at a batch size and dtype, with its totals."""
 
     network: Network
     batch: int
     dtype: str
     root: Row
+
+    def __init__(self, network: Network, batch: int, dtype: str, root: Row) -> None:
+        self.network, self.batch, self.dtype, self.root = network, batch, dtype, root
 
     #: the summary's text (`table`); analysis.report, which builds on this module, sets it
     renderer: ClassVar[Callable[[Analysis, int | None, int | None], str] | None] = None

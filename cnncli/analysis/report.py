@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from ..layers import shape_text
@@ -47,12 +45,11 @@ def rf_text(row: Row) -> str:
     return f"{size}/{jump}"
 
 
-@dataclass
 class Scaled:
     """A row's numbers at the analysis batch size."""
 
-    row: Row
-    batch: int
+    def __init__(self, row: Row, batch: int) -> None:
+        self.row, self.batch = row, batch
 
     @property
     def macs(self) -> int:
@@ -197,6 +194,8 @@ CSV_FIELDS = ("path", "type", "output", "params", "trainable_params", "buffers",
 
 
 def rows_csv(records: list[dict[str, Any]]) -> str:
+    import csv  # here: only --format csv needs it
+
     out = io.StringIO()
     writer = csv.DictWriter(out, CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()

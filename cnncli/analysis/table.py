@@ -17,12 +17,12 @@ every cell through its renderer, about 0.2 s for ResNet-152's 500 rows.
 from __future__ import annotations
 
 import re
-import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 GAP = 3  # spaces between columns
 MIN_WRAP = 24  # narrowest a wrapped column may become before it is left out
-_NUMBER = re.compile(r"^(-?\d{1,3}(?:,\d{3})+|-?\d{4,})(.*)$")  # 1,234 and what follows
+#: 1,234 and what follows; compiled by `re` on first use (only a narrow terminal shortens)
+_NUMBER = r"^(-?\d{1,3}(?:,\d{3})+|-?\d{4,})(.*)$"
 
 
 def mib(n: int) -> str:
@@ -44,7 +44,7 @@ def short_number(n: float) -> str:
 
 def shorten_cell(text: str) -> str:
     """'236,027,904' -> '236M' and '9,472 ✓' -> '9.47K ✓'; other text as it is."""
-    match = _NUMBER.match(text)
+    match = re.match(_NUMBER, text)
     if match is None:
         return text
     return short_number(int(match.group(1).replace(",", ""))) + match.group(2)
@@ -54,6 +54,8 @@ def wrap_text(text: str, width: int | None, indent: str = "") -> list[str]:
     """A paragraph as lines of at most `width` characters (one line when width is None)."""
     if width is None or len(text) <= width:
         return [text]
+    import textwrap  # here: only a terminal narrower than the text needs it
+
     return textwrap.wrap(text, width, subsequent_indent=indent, break_on_hyphens=False,
                          break_long_words=False) or [""]
 
@@ -124,15 +126,19 @@ class TextTable:
                 widths[i] -= cut
                 deficit -= cut
 
+        aligned = [self._aligner(c) for c in shown]
+
+        def line(texts: Sequence[str]) -> str:
+            parts = [align(text, w) for align, text, w in zip(aligned, texts, widths)]
+            return (" " + (" " * GAP).join(parts)).rstrip()
+
         def fmt(row: Sequence[str]) -> list[str]:
+            if not wrapped:
+                return [line(row)]
             columns = [wrap_text(text, widths[i]) if i in wrapped else [text]
                        for i, text in enumerate(row)]
-            out = []
-            for k in range(max(map(len, columns))):
-                parts = [self._align(shown[i], (col[k] if k < len(col) else ""), widths[i])
-                         for i, col in enumerate(columns)]
-                out.append((" " + (" " * GAP).join(parts)).rstrip())
-            return out
+            return [line([col[k] if k < len(col) else "" for col in columns])
+                    for k in range(max(map(len, columns)))]
 
         rule = " " + "─" * (sum(widths) + GAP * (len(widths) - 1))
         head = [*wrap_text(self.title, width), ""] if self.title else []
@@ -140,9 +146,10 @@ class TextTable:
         foot = self._footer(width, short, left_out)
         return [*head, *fmt([self.columns[c] for c in shown]), rule, *body, *foot, ""]
 
-    def _align(self, column: int, text: str, width: int) -> str:
+    def _aligner(self, column: int) -> Callable[[str, int], str]:
+        """How a column's cells are padded: text to the left, figures to the right."""
         left = column < self.numeric_from or column in self.wrapped
-        return text.ljust(width) if left else text.rjust(width)
+        return str.ljust if left else str.rjust
 
     def _footer(self, width: int | None, short: set[int], left_out: list[int]) -> list[str]:
         if not (short or left_out):

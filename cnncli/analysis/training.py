@@ -13,7 +13,7 @@ decides where torch's reshapes copy. See docs/counting.md.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UsageError
@@ -219,7 +219,7 @@ class _Walk:
                 if item.dtype == "half" and trainable and self.cast_before(row):
                     continue
                 if item.folded and not layout.folds(row.input):
-                    item = replace(item, what="folded copy")  # a new tensor
+                    item = item.replace(what="folded copy")  # a new tensor
                 charged += self.charge(item, layer, x, out)
         self.by_row[row.path] = charged
         return out

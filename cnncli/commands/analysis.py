@@ -173,7 +173,7 @@ def spec_text(name: str, output: str | None, force: bool) -> None:
     values written in as the top-level ones, so the file stands alone: `cnncli summary FILE`
     gives the zoo's figures, and every value edited in it takes effect.
     """
-    from ..spec.zoo import standalone_text
+    from ..spec.eject import standalone_text
 
     entry, text = standalone_text(name)
     if output is None:

@@ -12,10 +12,10 @@ from ..errors import UsageError, tell
 from ..serve.app import Playground, make_server, run_until_stopped, url_of
 from ..serve.jobs import Setup
 from ..serve.worker import Worker
-from ..spec.eject import eject
+from ..spec.eject import eject, standalone_text
 from ..spec.locate import STDIN, locate
 from ..spec.yamlsrc import read_text
-from ..spec.zoo import standalone_text, zoo_dir
+from ..spec.zoo import zoo_dir
 from .options import complete_spec
 
 #: the worker's address-space cap; the zoo's largest network (efficientnet_b7 with its diagram)

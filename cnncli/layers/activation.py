@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, ClassVar
 
 from .base import Arg, Cost, Figure, Layer, Saved, Shape
@@ -116,7 +115,7 @@ class Softmax(Activation):
     def infer(self, shape: Shape) -> Cost:
         # Each output reads every channel (feature) at its position.
         cost = super().infer(shape)
-        return replace(cost, connections=elements(shape) * shape[0])
+        return cost.replace(connections=elements(shape) * shape[0])
 
     def build(self, shape: Any) -> Any:
         from torch import nn

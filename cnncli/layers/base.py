@@ -4,10 +4,10 @@ tensors and explained figures (arguments in args, shape arithmetic in window).""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from ..errors import did_you_mean
+from ..records import Frozen
 from .args import Arg, ArgError, OptionError
 
 Shape = tuple[int, ...]  # per-sample: (C, H, W) for feature maps, (F,) for flat vectors
@@ -21,8 +21,7 @@ class ShapeError(Exception):
     """The layer cannot take this input; the analyzer adds the layer path and location."""
 
 
-@dataclass(frozen=True)
-class Cost:
+class Cost(Frozen):
     """What one layer does to one sample: output shape and costs.
 
     macs: multiply-accumulates of conv/linear (bias adds are not MACs).
@@ -35,19 +34,26 @@ class Cost:
     """
 
     output: Shape
-    params: int = 0
-    buffers: int = 0
-    buffer_bytes: int = 0
-    macs: int = 0
-    other_ops: int = 0
-    connections: int = 0
-    rf_kernel: tuple[int, int] = (1, 1)
-    rf_stride: tuple[int, int] = (1, 1)
-    rf_upsample: tuple[int, int] = (1, 1)
+    params: int
+    buffers: int
+    buffer_bytes: int
+    macs: int
+    other_ops: int
+    connections: int
+    rf_kernel: tuple[int, int]
+    rf_stride: tuple[int, int]
+    rf_upsample: tuple[int, int]
+
+    def __init__(self, output: Shape, params: int = 0, buffers: int = 0, buffer_bytes: int = 0,
+                 macs: int = 0, other_ops: int = 0, connections: int = 0,
+                 rf_kernel: tuple[int, int] = (1, 1), rf_stride: tuple[int, int] = (1, 1),
+                 rf_upsample: tuple[int, int] = (1, 1)) -> None:
+        self._set(output=output, params=params, buffers=buffers, buffer_bytes=buffer_bytes,
+                  macs=macs, other_ops=other_ops, connections=connections, rf_kernel=rf_kernel,
+                  rf_stride=rf_stride, rf_upsample=rf_upsample)
 
 
-@dataclass(frozen=True)
-class Saved:
+class Saved(Frozen):
     """One tensor a layer's backward keeps from its training-mode forward.
 
     what: "input" or "output" (the layer's own input or output tensor, which a neighbour may
@@ -60,15 +66,19 @@ class Saved:
 
     what: str
     elements: int
-    dtype: str = "act"
-    per_sample: bool = True
+    dtype: str
+    per_sample: bool
     #: "input" only: what is kept is the map's channels-last view folded to (N·H·W, C),
     #: the input's storage where that fold is a view, else a copy (Layout.folds)
-    folded: bool = False
+    folded: bool
+
+    def __init__(self, what: str, elements: int, dtype: str = "act", per_sample: bool = True,
+                 folded: bool = False) -> None:
+        self._set(what=what, elements=elements, dtype=dtype, per_sample=per_sample,
+                  folded=folded)
 
 
-@dataclass(frozen=True)
-class Layout:
+class Layout(Frozen):
     """How a layer's input lies in memory, for the rules that depend on it (torch copies
     where a view would need strides the tensor does not have).
 
@@ -77,9 +87,12 @@ class Layout:
     two orders differ. dense: false for a split concat's share (a slice of a wider tensor).
     """
 
-    channels_last: bool = False
-    dense: bool = True
-    batch: int = 1
+    channels_last: bool
+    dense: bool
+    batch: int
+
+    def __init__(self, channels_last: bool = False, dense: bool = True, batch: int = 1) -> None:
+        self._set(channels_last=channels_last, dense=dense, batch=batch)
 
     def folds(self, shape: Shape) -> bool:
         """Whether the channels-last view of a map of `shape` (permute(0, 2, 3, 1)) folds
@@ -95,8 +108,7 @@ class Layout:
         return not self.channels_last and (self.dense or self.batch == 1)
 
 
-@dataclass(frozen=True)
-class Figure:
+class Figure(Frozen):
     """One explained figure: `name = formula = value`, the formula with its numbers filled in.
 
     The value is always the analyzer's (from `infer`); the formula shows where it comes from
@@ -106,7 +118,10 @@ class Figure:
     name: str
     formula: str
     value: int
-    note: str = ""
+    note: str
+
+    def __init__(self, name: str, formula: str, value: int, note: str = "") -> None:
+        self._set(name=name, formula=formula, value=value, note=note)
 
 
 def dot(*factors: object) -> str:
@@ -134,6 +149,8 @@ class Layer:
     #: the declared arguments, in declaration order (a base class's first), made from the
     #: class's `Arg` attributes when the class is defined
     args: ClassVar[tuple[Arg[Any], ...]] = ()
+    #: the same arguments by name (what a spec's keys are looked up in)
+    arg_named: ClassVar[dict[str, Arg[Any]]] = {}
     summary: ClassVar[str] = ""
     #: what the layer's work is, for reports ("MACs" or what its other_ops count)
     work: ClassVar[str] = ""
@@ -161,6 +178,7 @@ class Layer:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.args = _declared(cls)
+        cls.arg_named = {arg.name: arg for arg in cls.args}
         if "name" in vars(cls):  # a family's shared base (Activation, _WindowPool) has none
             for spelling in (cls.name, *cls.aliases):
                 known = REGISTRY.get(spelling)
@@ -174,11 +192,11 @@ class Layer:
         """A layer of this type: defaults filled in, every value checked and made canonical
         (pairs as tuples), then `validate()`. Raises OptionError for an unknown or missing
         option, ArgError for a bad value (`.arg` names it) or combination."""
-        names = [arg.name for arg in cls.args]
         layer = object.__new__(cls)
         try:
             for key in options:
-                if key not in names:
+                if key not in cls.arg_named:
+                    names = list(cls.arg_named)
                     raise OptionError(f"has no option {key!r}{did_you_mean(key, names)}; its "
                                       f"options: {', '.join(names) or 'none'}", key)
             for arg in cls.args:

@@ -18,8 +18,9 @@ from ..analysis import explain as ex
 from ..analysis import report
 from ..analysis.analyze import DTYPE_BYTES, Analysis, analyze_network
 from ..errors import CnncliError, UsageError
+from ..spec.eject import standalone_text
 from ..spec.load import load_file
-from ..spec.zoo import find, standalone_text, suggest, zoo_entries
+from ..spec.zoo import find, suggest, zoo_entries
 
 #: the largest batch the page may ask for (the analysis scales by it; any int would do, but a
 #: typo of 10**12 is better refused than multiplied into every figure)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from ..errors import Mark, SpecError, did_you_mean
 from ..layers import REGISTRY
+from ..records import Record
 from .yamlsrc import YMap
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -30,8 +30,7 @@ BLOCK_BODIES = ("layers", "residual", "concat", "gate", "repeat")
 SHAPE_NAMES = ("in_channels", "in_height", "in_width", "in_features")
 
 
-@dataclass
-class Block:
+class Block(Record):
     """A named, reusable piece of network with parameters (`null` default = required)."""
 
     name: str
@@ -42,10 +41,16 @@ class Block:
     mark: Mark
     #: names of its tensor inputs (`inputs: [x, skip]`), the first the output flowing in;
     #: empty: the one input, read as `input`
-    inputs: tuple[str, ...] = ()
+    inputs: tuple[str, ...]
     #: names of parts of its body that callers read as `CALL.NAME` (`outputs: [p3, p4]`);
     #: empty: any part may be read
-    outputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...]
+
+    def __init__(self, name: str, params: YMap, body_kind: str, body: Any, body_mark: Mark,
+                 mark: Mark, inputs: tuple[str, ...] = (),
+                 outputs: tuple[str, ...] = ()) -> None:
+        self.name, self.params, self.body_kind, self.body = name, params, body_kind, body
+        self.body_mark, self.mark, self.inputs, self.outputs = body_mark, mark, inputs, outputs
 
 
 def parse_block(name: str, raw: Any, mark: Mark) -> Block:

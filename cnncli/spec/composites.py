@@ -5,7 +5,6 @@ and output shape; the resolver (`Walker`) resolves their lists and entries."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Protocol
 
 from ..errors import Mark, SpecError, yaml_repr
@@ -68,7 +67,7 @@ def residual(r: Walker, args: YMap, mark: Mark, ctx: Context, name: str, label: 
         # it starts from the sum, which no node gives (without a shortcut: the body's end)
         last = UNNAMED if shortcut != "none" else body[-1].path if body else ctx.last
         after, out = r.items(args["after"], args.mark_of("after"),
-                             replace(ctx, shape=body_out, last=last), "after",
+                             ctx.replace(shape=body_out, last=last), "after",
                              ctx.start + sum(slots(n) for n in body))
     seen: dict[str, Mark] = {}
     for node in [*body, *after]:
@@ -93,7 +92,7 @@ def _shortcut(r: Walker, args: YMap, ctx: Context, name: str) -> str | Sequence:
     raw, where = args["shortcut"], args.mark_of("shortcut")
     if isinstance(raw, YList):
         own = join(ctx.prefix, name)
-        kids, out = r.items(raw, where, replace(ctx, prefix=own), "shortcut")
+        kids, out = r.items(raw, where, ctx.replace(prefix=own), "shortcut")
         return Sequence(name=name, path=own, mark=where, frozen=ctx.frozen, label="shortcut",
                         children=kids, input=ctx.shape, output=out)
     bare_word = isinstance(raw, str) and NAME_RE.fullmatch(raw) and raw not in ctx.scope
@@ -187,10 +186,10 @@ def concat(r: Walker, args: YMap, mark: Mark, ctx: Context, name: str, label: st
     share = split_input(ctx.shape, len(named), mark, path) if node.split else ctx.shape
     for given_name, item, bmark in named:
         bname = given_name if given_name is not None else str(index)
-        here = replace(ctx, shape=share, start=index, last=UNNAMED if node.split else ctx.last)
+        here = ctx.replace(shape=share, start=index, last=UNNAMED if node.split else ctx.last)
         if isinstance(item, YList):
             bpath = join(path, bname)
-            kids, out = r.items(item, bmark, replace(here, prefix=bpath), "a branch")
+            kids, out = r.items(item, bmark, here.replace(prefix=bpath), "a branch")
             branch: Node | None = Sequence(name=bname, path=bpath, mark=bmark,
                                            frozen=ctx.frozen, label="branch", children=kids,
                                            input=share, output=out)
@@ -210,7 +209,7 @@ def concat(r: Walker, args: YMap, mark: Mark, ctx: Context, name: str, label: st
     node.joined = node.output = concat_output(node, shapes)
     if "after" in args:
         node.after, node.output = r.items(args["after"], args.mark_of("after"),
-                                          replace(ctx, shape=node.joined, last=UNNAMED),
+                                          ctx.replace(shape=node.joined, last=UNNAMED),
                                           "after", index)
         for child in node.after:
             claim_all(seen, child, path)
@@ -246,7 +245,7 @@ def repeat(r: Walker, args: YMap, mark: Mark, ctx: Context, name: str, label: st
     seen: dict[str, Mark] = {}
     for i in range(count):
         # each item reads the one before it: a block's `input` is that item's output
-        here = replace(ctx, scope={**ctx.scope, var: i}, shape=shape, start=index, last=last)
+        here = ctx.replace(scope={**ctx.scope, var: i}, shape=shape, start=index, last=last)
         node: Node | None
         # kept items are counted: a `when` that drops one leaves no gap in the names
         given = f"{prefix}{start + len(kids)}" if prefix or start else str(index)
@@ -256,8 +255,8 @@ def repeat(r: Walker, args: YMap, mark: Mark, ctx: Context, name: str, label: st
             node = Sequence(name=iname, path=join(path, iname), mark=body_mark,
                             frozen=ctx.frozen, label="repeat item", inline=inline,
                             input=shape)
-            node.children, out = r.items(body, body_mark, replace(
-                here, prefix=path if inline else node.path), "body", index if inline else 0)
+            node.children, out = r.items(body, body_mark, here.replace(
+                prefix=path if inline else node.path), "body", index if inline else 0)
             if inline and not node.children:
                 continue  # every layer of this item was left out by `when`
             if inline:
@@ -265,7 +264,7 @@ def repeat(r: Walker, args: YMap, mark: Mark, ctx: Context, name: str, label: st
                 node.path = join(path, node.name)
             node.output = out
         else:
-            node, out = r.entry(body, body_mark, replace(here, prefix=path), given)
+            node, out = r.entry(body, body_mark, here.replace(prefix=path), given)
         if node is not None:
             claim_all(seen, node, path)
             kids.append(node)

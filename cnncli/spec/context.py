@@ -4,11 +4,11 @@ composites: evaluating values, flags, and how names and indices are claimed in a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Mark, SpecError, yaml_repr
 from ..layers import Shape
+from ..records import Frozen
 from .blocks import SHAPE_NAMES
 from .expr import ExprError, evaluate
 from .ir import INPUT, Node, written
@@ -17,26 +17,34 @@ from .yamlsrc import YAML11_BOOLEANS, YList, YMap
 MAX_NODES = 200_000
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(Frozen):
     """Where an entry is resolved. Passed down, never changed: a child gets a copy
-    (`dataclasses.replace`) with what differs for it."""
+    (`ctx.replace(...)`) with what differs for it."""
 
     scope: dict[str, Any]  # the names its expressions see
     prefix: str  # the namespace its name joins (an inline composite's: its parent's)
     frozen: bool
     shape: Shape  # the shape flowing into it
-    start: int = 0  # where an inline composite's unnamed children start counting
-    inline: bool = False  # the composite being entered is inline
-    path: str | None = None  # the entry being resolved, for messages about its values
-    calls: tuple[str, ...] = ()  # the blocks being expanded, outermost first
+    start: int  # where an inline composite's unnamed children start counting
+    inline: bool  # the composite being entered is inline
+    path: str | None  # the entry being resolved, for messages about its values
+    calls: tuple[str, ...]  # the blocks being expanded, outermost first
     #: the outputs an entry may read by name (`from:`): this list's earlier entries, then
     #: the enclosing lists' (a block body sees only its inputs); name -> node
-    tensors: Mapping[str, Node] = field(default_factory=dict)
+    tensors: Mapping[str, Node]
     #: the path of the node whose output is `shape` (INPUT for the network's input)
-    last: str = INPUT
+    last: str
     #: names given to entries later in this list: name -> where (for "defined later")
-    ahead: Mapping[str, Mark] = field(default_factory=dict)
+    ahead: Mapping[str, Mark]
+
+    def __init__(self, scope: dict[str, Any], prefix: str, frozen: bool, shape: Shape,
+                 start: int = 0, inline: bool = False, path: str | None = None,
+                 calls: tuple[str, ...] = (), tensors: Mapping[str, Node] | None = None,
+                 last: str = INPUT, ahead: Mapping[str, Mark] | None = None) -> None:
+        self._set(scope=scope, prefix=prefix, frozen=frozen, shape=shape, start=start,
+                  inline=inline, path=path, calls=calls,
+                  tensors={} if tensors is None else tensors, last=last,
+                  ahead={} if ahead is None else ahead)
 
 
 class Budget:

@@ -1,4 +1,5 @@
-"""A family file's variant written out as one network that stands alone (`cnncli spec -o`).
+"""A zoo network's spec as one file that stands alone (`cnncli spec -o`): a family file's
+variant written out as one network.
 
 The family's text is kept (blocks, layers, comments); what the variant changes is written
 where a person would edit it: its params as the top-level params, its input, description,
@@ -14,7 +15,8 @@ import re
 from typing import Any
 
 from ..errors import SpecError
-from .yamlsrc import YMap, parse_yaml, plain_scalar
+from .yamlsrc import YMap, parse_yaml, plain_scalar, read_text
+from .zoo import ZooEntry, find, suggest
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 
@@ -146,3 +148,23 @@ def _split_comment(text: str) -> tuple[str, str]:
 
 def _balanced(text: str) -> bool:
     return text.count("[") == text.count("]") and text.count("{") == text.count("}")
+
+
+def standalone_text(name: str) -> tuple[ZooEntry, str]:
+    """A zoo network's spec as one file a user can keep and edit: the zoo file's own text,
+    or, for one variant of a family, the family's text with the variant's values written in
+    as its top-level values (no `variants:`), so that every value in it takes effect."""
+    entry = find(name)
+    if entry is None:
+        raise SpecError(f"no zoo network named {name!r}{suggest(name)}; `cnncli list` shows "
+                        "the zoo")
+    text = read_text(str(entry.file))
+    data = parse_yaml(text, str(entry.file))
+    if isinstance(data, YMap) and "include" in data:  # no zoo spec does yet; say so if one will
+        raise SpecError(f"the zoo's {entry.file.name} includes other files; copy the folder "
+                        f"{entry.file.parent} instead")
+    if entry.variant is None:
+        return entry, text
+    header = (f"# The zoo's {entry.name}: the {entry.file.name} family with the values of its "
+              f"{entry.variant} variant\n# written in; every value below takes effect.\n")
+    return entry, header + eject(text, str(entry.file), entry.variant)

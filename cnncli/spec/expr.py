@@ -9,6 +9,7 @@ that `10 ** 10 ** 10` fails at once instead of eating the machine. Never Python 
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 from collections.abc import Callable, Mapping
@@ -101,7 +102,7 @@ def evaluate(text: str, names: Mapping[str, Any]) -> Any:
     if len(text) > MAX_LENGTH:
         raise ExprError(f"expression longer than {MAX_LENGTH} characters")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = _parsed(text.strip())
     except SyntaxError as exc:
         raise ExprError(f"cannot parse expression {text!r}: {exc.msg}") from None
     except (ValueError, MemoryError, RecursionError):
@@ -110,6 +111,13 @@ def evaluate(text: str, names: Mapping[str, Any]) -> Any:
         return _Evaluator(names).visit(tree.body)
     except RecursionError:
         raise ExprError("expression nests too deeply") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str) -> ast.Expression:
+    """The tree of an expression, parsed once per text: a repeated block evaluates the same
+    few texts for every copy (ResNet-50: 161 values, 16 texts). The walk never changes it."""
+    return ast.parse(text, mode="eval")
 
 
 class _Evaluator:

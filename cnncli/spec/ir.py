@@ -17,30 +17,39 @@ is an order in which every node's inputs exist before it runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Mark, SpecError
 from ..layers import Cost, Layer, Shape, ShapeError, shape_text
+from ..records import Record
 from .recipe import Recipe
 
 
-@dataclass
-class Node:
+class Node(Record):
+    """What every node has; each kind adds its own fields (its `__init__` takes these as
+    keywords, `**node`)."""
+
     name: str  # last path component: a given name or the index in the parent
     path: str
     mark: Mark
     frozen: bool  # parameters not trained (requires_grad off when built)
-    inline: bool = field(default=False, kw_only=True)  # children named in the parent's space
-    input: Shape = field(default=(), kw_only=True)  # per sample, recorded when resolved
-    output: Shape = field(default=(), kw_only=True)
+    inline: bool  # children named in the parent's space
+    input: Shape  # per sample, recorded when resolved
+    output: Shape
     #: paths of the earlier nodes it reads (graph form), empty where it reads the previous
     #: entry's output (or its composite's input); the first is its input (a block call's
     #: others are its further inputs, read inside it; a join reads them all)
-    sources: tuple[str, ...] = field(default=(), kw_only=True)
+    sources: tuple[str, ...]
     #: a block call's declared `outputs:`, the only parts a dotted name may read (empty:
     #: any part)
-    exports: tuple[str, ...] = field(default=(), kw_only=True)
+    exports: tuple[str, ...]
+
+    def __init__(self, name: str, path: str, mark: Mark, frozen: bool, *, inline: bool = False,
+                 input: Shape = (), output: Shape = (), sources: tuple[str, ...] = (),
+                 exports: tuple[str, ...] = ()) -> None:
+        self.name, self.path, self.mark, self.frozen = name, path, mark, frozen
+        self.inline, self.input, self.output = inline, input, output
+        self.sources, self.exports = sources, exports
 
 
 #: the path that stands for the network's input among `sources`
@@ -57,13 +66,18 @@ UNNAMED = "(unnamed)"
 JOINS = ("add", "multiply", "concat")
 
 
-@dataclass
 class LayerNode(Node):
     layer: Layer
-    cost: Cost | None = field(default=None, kw_only=True)  # set by `apply`, once
+    cost: Cost | None  # set by `apply`, once
     #: the earlier layer whose weights (parameters and buffers) this one uses (`shares:`):
     #: its own count none, they are counted once, at `owner`
-    owner: LayerNode | None = field(default=None, kw_only=True)
+    owner: LayerNode | None
+
+    def __init__(self, name: str, path: str, mark: Mark, frozen: bool, layer: Layer, *,
+                 cost: Cost | None = None, owner: LayerNode | None = None,
+                 **node: Any) -> None:
+        super().__init__(name, path, mark, frozen, **node)
+        self.layer, self.cost, self.owner = layer, cost, owner
 
     @property
     def kind(self) -> str:
@@ -81,35 +95,49 @@ class LayerNode(Node):
         return cost.output
 
 
-@dataclass
 class Sequence(Node):
     """Children applied one after another. `label` names a block it came from, if any."""
 
-    children: list[Node] = field(default_factory=list)
-    label: str = "sequence"
+    children: list[Node]
+    label: str
+
+    def __init__(self, name: str, path: str, mark: Mark, frozen: bool,
+                 children: list[Node] | None = None, label: str = "sequence",
+                 **node: Any) -> None:
+        super().__init__(name, path, mark, frozen, **node)
+        self.children = [] if children is None else children
+        self.label = label
 
     @property
     def kind(self) -> str:
         return self.label
 
 
-@dataclass
 class Concat(Node):
     """Branches applied to the same input (or, with `split`, each to its equal share of the
     input's channels), outputs joined along channels, then the `after` layers."""
 
-    branches: list[Node] = field(default_factory=list)
-    split: bool = False
-    after: list[Node] = field(default_factory=list)
-    label: str = "concat"
-    joined: Shape = ()  # the branches' outputs joined, before `after`
+    branches: list[Node]
+    split: bool
+    after: list[Node]
+    label: str
+    joined: Shape  # the branches' outputs joined, before `after`
+
+    def __init__(self, name: str, path: str, mark: Mark, frozen: bool,
+                 branches: list[Node] | None = None, split: bool = False,
+                 after: list[Node] | None = None, label: str = "concat", joined: Shape = (),
+                 **node: Any) -> None:
+        super().__init__(name, path, mark, frozen, **node)
+        self.branches = [] if branches is None else branches
+        self.split = split
+        self.after = [] if after is None else after
+        self.label, self.joined = label, joined
 
     @property
     def kind(self) -> str:
         return self.label
 
 
-@dataclass
 class Residual(Node):
     """`body(x) + shortcut(x)`, then the `after` layers.
 
@@ -118,64 +146,101 @@ class Residual(Node):
     changes the shape. ("auto" only while being resolved; "none" resolves to a Sequence.)
     """
 
-    body: list[Node] = field(default_factory=list)
-    shortcut: str | Sequence = "auto"
-    after: list[Node] = field(default_factory=list)
-    label: str = "residual"
-    shortcut_name: str = "shortcut"  # the projection's name (torchvision: downsample)
-    auto: bool = False  # the shortcut is the automatic projection, not written in the spec
+    body: list[Node]
+    shortcut: str | Sequence
+    after: list[Node]
+    label: str
+    shortcut_name: str  # the projection's name (torchvision: downsample)
+    auto: bool  # the shortcut is the automatic projection, not written in the spec
+
+    def __init__(self, name: str, path: str, mark: Mark, frozen: bool,
+                 body: list[Node] | None = None, shortcut: str | Sequence = "auto",
+                 after: list[Node] | None = None, label: str = "residual",
+                 shortcut_name: str = "shortcut", auto: bool = False, **node: Any) -> None:
+        super().__init__(name, path, mark, frozen, **node)
+        self.body = [] if body is None else body
+        self.shortcut = shortcut
+        self.after = [] if after is None else after
+        self.label, self.shortcut_name, self.auto = label, shortcut_name, auto
 
     @property
     def kind(self) -> str:
         return self.label
 
 
-@dataclass
 class Gate(Node):
     """`x * gate(x)`: the gate's output (Cx1x1 broadcast over CxHxW, or x's own shape)
     scales the input, as squeeze-and-excitation does."""
 
-    layers: list[Node] = field(default_factory=list)
-    label: str = "gate"
+    layers: list[Node]
+    label: str
+
+    def __init__(self, name: str, path: str, mark: Mark, frozen: bool,
+                 layers: list[Node] | None = None, label: str = "gate", **node: Any) -> None:
+        super().__init__(name, path, mark, frozen, **node)
+        self.layers = [] if layers is None else layers
+        self.label = label
 
     @property
     def kind(self) -> str:
         return self.label
 
 
-@dataclass
 class Join(Node):
     """Several earlier outputs (`sources`, two or more) added, multiplied elementwise (a
     Cx1x1 factor broadcast over a CxHxW map) or concatenated along channels (or `axis`)."""
 
-    op: str = "add"
+    op: str
     #: the shape of each source, in order
-    shapes: list[Shape] = field(default_factory=list)
+    shapes: list[Shape]
     #: concat's axis of the per-sample shape (0: channels; torch's dim is axis + 1)
-    axis: int = 0
+    axis: int
+
+    def __init__(self, name: str, path: str, mark: Mark, frozen: bool, op: str = "add",
+                 shapes: list[Shape] | None = None, axis: int = 0, **node: Any) -> None:
+        super().__init__(name, path, mark, frozen, **node)
+        self.op = op
+        self.shapes = [] if shapes is None else shapes
+        self.axis = axis
 
     @property
     def kind(self) -> str:
         return self.op
 
 
-@dataclass
-class Network:
+class Network(Record):
+    """A resolved spec: its root sequence and what it was resolved from."""
+
     name: str
     description: str
     input: tuple[int, ...]
     root: Sequence
     source: str  # the spec file
-    params: dict[str, object] = field(default_factory=dict)  # resolved parameter values
-    init: str = "auto"  # weight initialisation scheme (see model/build.py)
-    variant: str | None = None  # the zoo variant applied, if any
-    overrides: dict[str, object] = field(default_factory=dict)  # --set values applied
-    files: dict[str, str] = field(default_factory=dict)  # every file read: path -> text
-    train: Recipe = field(default_factory=Recipe)  # the spec's `train:` options, checked
-    torchvision: Any = None  # the torchvision network it mirrors (pretrained.Torchvision)
+    params: dict[str, object]  # resolved parameter values
+    init: str  # weight initialisation scheme (see model/build.py)
+    variant: str | None  # the zoo variant applied, if any
+    overrides: dict[str, object]  # --set values applied
+    files: dict[str, str]  # every file read: path -> text
+    train: Recipe  # the spec's `train:` options, checked
+    torchvision: Any  # the torchvision network it mirrors (pretrained.Torchvision)
     #: the network's named outputs where the spec lists several (`outputs:`): name -> node;
     #: empty where its output is the last entry's
-    outputs: dict[str, Node] = field(default_factory=dict)
+    outputs: dict[str, Node]
+
+    def __init__(self, name: str, description: str, input: tuple[int, ...], root: Sequence,
+                 source: str, params: dict[str, object] | None = None, init: str = "auto",
+                 variant: str | None = None, overrides: dict[str, object] | None = None,
+                 files: dict[str, str] | None = None, train: Recipe | None = None,
+                 torchvision: Any = None, outputs: dict[str, Node] | None = None) -> None:
+        self.name, self.description, self.input = name, description, input
+        self.root, self.source = root, source
+        self.params = {} if params is None else params
+        self.init, self.variant = init, variant
+        self.overrides = {} if overrides is None else overrides
+        self.files = {} if files is None else files
+        self.train = Recipe() if train is None else train
+        self.torchvision = torchvision
+        self.outputs = {} if outputs is None else outputs
 
 
 #: what a child is to its composite: the parts of a residual and a concat; "" in a sequence

@@ -19,10 +19,10 @@ their modules as torchvision's wherever the structure allows.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from ..errors import Mark, SpecError, did_you_mean
+from ..records import Frozen
 from .yamlsrc import YMap
 
 FIELDS = ("model", "weights", "keys", "file_only", "resize", "crop", "interpolation", "mean",
@@ -32,17 +32,26 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-@dataclass(frozen=True)
-class Torchvision:
+class Torchvision(Frozen):
+    """The torchvision network a spec mirrors, and how to read its published weights."""
+
     model: str
-    weights: str | None = None
-    keys: tuple[tuple[str, str], ...] = ()
-    file_only: tuple[str, ...] = ()
-    resize: int = 256
-    crop: int = 224
-    interpolation: str = "bilinear"
-    mean: tuple[float, ...] = IMAGENET_MEAN
-    std: tuple[float, ...] = IMAGENET_STD
+    weights: str | None
+    keys: tuple[tuple[str, str], ...]
+    file_only: tuple[str, ...]
+    resize: int
+    crop: int
+    interpolation: str
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __init__(self, model: str, weights: str | None = None,
+                 keys: tuple[tuple[str, str], ...] = (), file_only: tuple[str, ...] = (),
+                 resize: int = 256, crop: int = 224, interpolation: str = "bilinear",
+                 mean: tuple[float, ...] = IMAGENET_MEAN,
+                 std: tuple[float, ...] = IMAGENET_STD) -> None:
+        self._set(model=model, weights=weights, keys=keys, file_only=file_only, resize=resize,
+                  crop=crop, interpolation=interpolation, mean=mean, std=std)
 
     @property
     def file_name(self) -> str | None:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..errors import SpecError, did_you_mean
+from ..records import Frozen, Record
 from .yamlsrc import YMap
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -24,17 +24,24 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 MACHINE_OPTIONS = ("out", "data_dir", "device", "workers", "compile")
 
 
-@dataclass(frozen=True)
-class Option:
-    """What one training option accepts, declared once next to its field."""
+class Option(Frozen):
+    """What one training option accepts, and its default: declared once, as the class
+    attribute of its TrainOptions field."""
 
+    default: Any
     kind: type  # bool, int, float, str or tuple (a list, read by `parse`)
-    optional: bool = False  # None is allowed
-    low: int = 1  # smallest whole number
-    below_one: bool = False  # a fraction: must stay under 1
-    positive: bool = False  # a number that must not be 0
-    choices: tuple[str, ...] = ()
-    parse: Callable[[Any], tuple[str, ...]] | None = None  # a list option's own reader
+    optional: bool  # None is allowed
+    low: int  # smallest whole number
+    below_one: bool  # a fraction: must stay under 1
+    positive: bool  # a number that must not be 0
+    choices: tuple[str, ...]
+    parse: Callable[[Any], tuple[str, ...]] | None  # a list option's own reader
+
+    def __init__(self, default: Any, kind: type, optional: bool = False, low: int = 1,
+                 below_one: bool = False, positive: bool = False, choices: tuple[str, ...] = (),
+                 parse: Callable[[Any], tuple[str, ...]] | None = None) -> None:
+        self._set(default=default, kind=kind, optional=optional, low=low, below_one=below_one,
+                  positive=positive, choices=choices, parse=parse)
 
 
 def _parse_augment(value: Any) -> tuple[str, ...]:
@@ -58,11 +65,14 @@ def _parse_freeze(value: Any) -> tuple[str, ...]:
 
 
 def _opt(default: Any, kind: type, **checks: Any) -> Any:
-    return field(default=default, metadata={"option": Option(kind, **checks)})
+    """An option's declaration (typed Any: on a TrainOptions object the field is its value)."""
+    return Option(default, kind, **checks)
 
 
-@dataclass
-class TrainOptions:
+class TrainOptions(Record):
+    """The options of a training run, by keyword; those not given take their default. On
+    the class, each field is its `Option` (OPTIONS lists them); on an object, its value."""
+
     data: str | None = _opt(None, str, optional=True)
     data_dir: str | None = _opt(None, str, optional=True)
     fit: str | None = _opt(None, str, optional=True, choices=FITS)
@@ -98,16 +108,23 @@ class TrainOptions:
     # learning rate of all but the classifier
     lr_backbone: float | None = _opt(None, float, optional=True, positive=True)
 
+    def __init__(self, **values: Any) -> None:
+        for name in values:
+            if name not in OPTIONS:
+                raise TypeError(f"TrainOptions has no option {name!r}")
+        for name, option in OPTIONS.items():
+            setattr(self, name, values.get(name, option.default))
+
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = dict(vars(self))
         out["augment"] = list(self.augment)
         out["freeze"] = list(self.freeze)
         return out
 
 
-FIELDS = {f.name: f for f in fields(TrainOptions)}
-#: each option's declared type and checks, by field name
-OPTIONS: dict[str, Option] = {name: f.metadata["option"] for name, f in FIELDS.items()}
+#: each option's default, declared type and checks, by field name, in declaration order
+OPTIONS: dict[str, Option] = {name: value for name, value in vars(TrainOptions).items()
+                              if isinstance(value, Option)}
 
 
 def check_option(name: str, value: Any) -> Any:
@@ -154,11 +171,13 @@ def _check_float(name: str, value: Any, option: Option) -> float:
     return float(value)
 
 
-@dataclass(frozen=True)
-class Recipe:
+class Recipe(Frozen):
     """A spec's `train:` section, checked: the options it sets, by field name, as typed values."""
 
-    values: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, Any]
+
+    def __init__(self, values: dict[str, Any] | None = None) -> None:
+        self._set(values={} if values is None else values)
 
     def given(self, name: str) -> bool:
         """Does the spec set this option (written batch_size or batch-size)?"""
@@ -181,8 +200,8 @@ def parse_recipe(recipe: Any) -> Recipe:
         if name in MACHINE_OPTIONS:
             raise SpecError(f"{key} belongs to the machine, not the spec: give it on the "
                             f"command line (--{name.replace('_', '-')})", recipe.key_marks[key])
-        if name not in FIELDS:
-            allowed = [n for n in FIELDS if n not in MACHINE_OPTIONS]
+        if name not in OPTIONS:
+            allowed = [n for n in OPTIONS if n not in MACHINE_OPTIONS]
             raise SpecError(f"unknown training option {key!r}{did_you_mean(name, allowed)}",
                             recipe.key_marks[key])
         try:

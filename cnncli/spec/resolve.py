@@ -13,10 +13,8 @@ and returns the node and its output shape; the composites are in composites.py.
 
 from __future__ import annotations
 
-import difflib
 from collections import ChainMap
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from ..errors import Mark, SpecError, did_you_mean
@@ -84,8 +82,8 @@ class Resolver:
         tensors: ChainMap[str, Node] = ChainMap({}, ctx.tensors)  # a view, not a copy
         ahead = _given_names(raw)
         for item, item_mark in zip(raw, raw.item_marks):
-            here = replace(ctx, shape=shape, start=index, last=last, tensors=tensors,
-                           ahead=ahead)
+            here = ctx.replace(shape=shape, start=index, last=last, tensors=tensors,
+                               ahead=ahead)
             node, shape = self.entry(item, item_mark, here, str(index))
             if node is None:
                 continue
@@ -119,7 +117,7 @@ class Resolver:
             raise SpecError(f"from: {kind} reads one output, not {len(reads)}; join several "
                             "first with concat, add or multiply", args.mark_of("from"), path)
         if reads:
-            ctx = replace(ctx, shape=reads[0].output, last=reads[0].path)
+            ctx = ctx.replace(shape=reads[0].output, last=reads[0].path)
         built, out = self.resolved(kind, args, kind_mark, ctx, name, path, frozen, inline,
                                    reads)
         if built is None:
@@ -142,8 +140,8 @@ class Resolver:
             raise self.unknown(kind, kind_mark, path)
         # An inline composite's children are named in the parent's namespace, numbered on
         # from its parent's list as if written there.
-        inner = replace(ctx, prefix=ctx.prefix if inline else path, frozen=frozen,
-                        start=ctx.start if inline else 0, inline=inline, path=path)
+        inner = ctx.replace(prefix=ctx.prefix if inline else path, frozen=frozen,
+                            start=ctx.start if inline else 0, inline=inline, path=path)
         if kind in COMPOSITES:
             built, out = self.composite(kind, args, kind_mark, inner, name, kind)
         else:
@@ -158,6 +156,7 @@ class Resolver:
 
     def unknown(self, kind: str, mark: Mark, path: str) -> SpecError:
         """The error for an entry that is no layer type, composite or block."""
+        import difflib  # here: only this error needs it
         close = difflib.get_close_matches(kind, [*REGISTRY, *COMPOSITES, *self.blocks], n=6)
         one_each = {REGISTRY.get(c, c): c for c in reversed(close)}  # batchnorm, not bn too
         hint = did_you_mean(kind, one_each.values(), n=3) if close else ""
@@ -170,7 +169,7 @@ class Resolver:
     def layer(self, kind: str, args: YMap, mark: Mark, ctx: Context, name: str,
               path: str, frozen: bool) -> LayerNode:
         cls = REGISTRY[kind]
-        declared = {arg.name: arg for arg in cls.args}
+        declared = cls.arg_named
         options: dict[str, Any] = {}
         scope = ctx.scope
         sized = "size" in declared and declared["size"].kind == "pair"  # a map's H and W
@@ -237,9 +236,9 @@ class Resolver:
             if default is None:
                 raise SpecError(f"block {block.name!r} needs argument {pname!r}", mark, path)
             inner[pname] = value(default, inner, block.params.mark_of(pname), path=ctx.path)
-        body = replace(ctx, scope=inner, calls=(*calls, block.name),
-                       inline=ctx.inline and block.body_kind == "repeat",
-                       tensors=block_inputs(block, reads, ctx, args, mark), ahead={})
+        body = ctx.replace(scope=inner, calls=(*calls, block.name),
+                           inline=ctx.inline and block.body_kind == "repeat",
+                           tensors=block_inputs(block, reads, ctx, args, mark), ahead={})
         built, out = self.composite(block.body_kind, block.body, block.body_mark, body, name,
                                     block.name)
         graph.declare_outputs(built, block.name, block.outputs, block.mark, path)

@@ -51,6 +51,8 @@ class YMap(dict):
     mark: Mark
     key_marks: dict[str, Mark]
     value_marks: dict[str, Mark]
+    #: keys a merge key (`<<: *defaults`) copied in, which a key of its own may still set
+    merged: frozenset[str] | set[str] = frozenset()
 
     def mark_of(self, key: str) -> Mark:
         return self.value_marks.get(key, self.mark)
@@ -112,8 +114,8 @@ def _tagged_scalar(tag: str, text: str, mark: Mark) -> Any:
     raise SpecError(f"YAML tag {tag!r} is not allowed in a spec (only plain data is read)", mark)
 
 
-def _mark(event: Any, file: str) -> Mark:
-    return Mark(file, event.start_mark.line + 1, event.start_mark.column + 1)
+#: events that hold no value: the stream's ends, a document's end
+_SKIPPED = {yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent}
 
 
 class _Builder:
@@ -135,44 +137,38 @@ class _Builder:
         stack: list[list[Any]] = []  # frames: [container, size, anchor, pending_key, key_mark]
         root: Any = None
         done = False
+        file = self.file
         for event in events:
-            if isinstance(event, (yaml.StreamStartEvent, yaml.StreamEndEvent,
-                                  yaml.DocumentEndEvent)):
+            kind = type(event)  # libyaml's and PyYAML's parsers make exactly these classes
+            if kind in _SKIPPED:
                 continue
-            mark = _mark(event, self.file)
-            if isinstance(event, yaml.DocumentStartEvent):
-                if done:
-                    raise SpecError("a spec file holds one YAML document, found a second", mark)
-                continue
-            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                self._check_tag(event, mark)
-                if len(stack) >= MAX_DEPTH:
-                    raise SpecError(f"nesting deeper than {MAX_DEPTH} levels", mark)
-                box: YMap | YList
-                if isinstance(event, yaml.MappingStartEvent):
-                    box = YMap()
-                    box.key_marks, box.value_marks = {}, {}
-                else:
-                    box = YList()
-                    box.item_marks = []
-                box.mark = mark
-                stack.append([box, 1, event.anchor, None, None])
-                self.count(1, mark)
-                continue
-            if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                box, size, anchor, _, _ = stack.pop()
-                value: Any = box
-                mark = box.mark  # a list or mapping is located where it starts
-            elif isinstance(event, yaml.AliasEvent):
-                if event.anchor not in self.anchors:
-                    raise SpecError(f"alias *{event.anchor} refers to no earlier anchor", mark)
-                value, size = self.anchors[event.anchor]
-                self.count(size, mark)
-                anchor = None
-            else:  # ScalarEvent
-                value = self._scalar(event, mark, is_key=bool(stack) and _wants_key(stack[-1]))
-                size, anchor = 1, event.anchor
-                self.count(1, mark)
+            if kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                value, size, anchor, _, _ = stack.pop()
+                mark = value.mark  # a list or mapping is located where it starts
+            else:
+                start = event.start_mark
+                mark = Mark(file, start.line + 1, start.column + 1)
+                if kind is yaml.ScalarEvent:
+                    value = self._scalar(event, mark, bool(stack) and _wants_key(stack[-1]))
+                    size, anchor = 1, event.anchor
+                    self.count(1, mark)
+                elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                    box = self._open(event, mark, len(stack))
+                    stack.append([box, 1, event.anchor, None, None])
+                    self.count(1, mark)
+                    continue
+                elif kind is yaml.AliasEvent:
+                    if event.anchor not in self.anchors:
+                        raise SpecError(f"alias *{event.anchor} refers to no earlier anchor",
+                                        mark)
+                    value, size = self.anchors[event.anchor]
+                    self.count(size, mark)
+                    anchor = None
+                else:  # DocumentStartEvent
+                    if done:
+                        raise SpecError("a spec file holds one YAML document, found a second",
+                                        mark)
+                    continue
             if anchor is not None:
                 self.anchors[anchor] = (value, size)
             if not stack:
@@ -180,6 +176,21 @@ class _Builder:
                 continue
             self._attach(stack[-1], value, size, mark)
         return root
+
+    def _open(self, event: Any, mark: Mark, depth: int) -> YMap | YList:
+        """The empty mapping or list a start event opens, `depth` levels down."""
+        self._check_tag(event, mark)
+        if depth >= MAX_DEPTH:
+            raise SpecError(f"nesting deeper than {MAX_DEPTH} levels", mark)
+        box: YMap | YList
+        if type(event) is yaml.MappingStartEvent:
+            box = YMap()
+            box.key_marks, box.value_marks = {}, {}
+        else:
+            box = YList()
+            box.item_marks = []
+        box.mark = mark
+        return box
 
     def _check_tag(self, event: Any, mark: Mark) -> None:
         tag = event.tag
@@ -211,14 +222,15 @@ class _Builder:
         if key == "<<":
             _merge(box, value, mark)
             return
-        if key in box and key not in getattr(box, "merged", ()):
+        merged = box.merged
+        if key in box and key not in merged:
             first = box.key_marks[key]
             raise SpecError(f"duplicate key {key!r} (first given at line {first.line})", key_mark)
         box[key] = value
         box.key_marks[key] = key_mark
         box.value_marks[key] = mark
-        if key in getattr(box, "merged", ()):
-            box.merged.discard(key)
+        if key in merged:
+            merged.discard(key)  # type: ignore[union-attr]  # a set once a merge copied keys
 
 
 def _wants_key(frame: list[Any]) -> bool:
@@ -228,7 +240,7 @@ def _wants_key(frame: list[Any]) -> bool:
 def _merge(box: YMap, value: Any, mark: Mark) -> None:
     """YAML merge keys (`<<: *defaults`): copy keys the mapping does not set itself."""
     sources = value if isinstance(value, YList) else [value]
-    merged: set[str] = getattr(box, "merged", set())
+    merged = set(box.merged)
     for source in sources:
         if not isinstance(source, YMap):
             raise SpecError("a merge key (<<) takes a mapping or a list of mappings", mark)
@@ -238,7 +250,7 @@ def _merge(box: YMap, value: Any, mark: Mark) -> None:
                 box.key_marks[key] = source.key_marks[key]
                 box.value_marks[key] = source.value_marks[key]
                 merged.add(key)
-    box.merged = merged  # type: ignore[attr-defined]
+    box.merged = merged
 
 
 def parse_yaml(text: str, file: str) -> Any:
@@ -270,8 +282,7 @@ def parse_yaml(text: str, file: str) -> Any:
 def _events(text: str) -> Any:
     parser = _Parser(text)
     try:
-        while parser.check_event():
-            yield parser.get_event()
+        yield from iter(parser.get_event, None)  # None once the stream has ended
     finally:
         parser.dispose()
 

@@ -7,82 +7,102 @@ variant's `aliases:` names that variant. A family's name is an alias of the fami
 name that stands for several networks (a family) is ambiguous: the error lists them.
 
 The names come from an index kept in the user cache (`$CNNCLI_INDEX`, else
-~/.cache/cnncli/index), rebuilt from the YAML when a zoo file or a cnncli module changes, so
-looking a name up parses one file, the network's own, rather than the whole zoo.
+~/.cache/cnncli/index), rebuilt from the YAML when a zoo file or a module of this folder
+(which reads the YAML and the names) changes, so looking a name up parses one file, the
+network's own, rather than the whole zoo.
 """
 
 from __future__ import annotations
 
-import difflib
+import os
 import re
 import zlib
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
 from ..files import cache_dir, cached, stamps
-from .eject import eject
-from .yamlsrc import YList, YMap, parse_yaml, read_text, read_yaml_file
+from ..records import Frozen
+from .yamlsrc import YList, YMap, read_yaml_file
 
 
 def zoo_dir() -> Path:
     """The shipped specs: cnncli/specs in a wheel, ../specs in a source checkout."""
     package = Path(__file__).resolve().parents[1]  # cnncli/
     for candidate in (package / "specs", package.parent / "specs"):
-        if candidate.is_dir() and any(candidate.glob("*.yaml")):
+        if candidate.is_dir() and any(n.endswith(".yaml") for n in os.listdir(candidate)):
             return candidate
     return package / "specs"
 
 
-@dataclass(frozen=True)
-class ZooEntry:
+class ZooEntry(Frozen):
+    """One network of the zoo: its file, and the variant of that file it is, if any."""
+
     name: str
     file: Path
     variant: str | None  # a key of the file's `variants`, or None for the file itself
-    aliases: tuple[str, ...] = ()
+    aliases: tuple[str, ...]
+
+    def __init__(self, name: str, file: Path, variant: str | None,
+                 aliases: tuple[str, ...] = ()) -> None:
+        self._set(name=name, file=file, variant=variant, aliases=aliases)
+
+
+_SEPARATORS = re.compile(r"[-_.\s]+")
 
 
 def normalize(name: str) -> str:
     """The form names are compared in: lower case, without `-`, `_`, `.` and spaces."""
-    return re.sub(r"[-_.\s]+", "", name).lower()
+    return _SEPARATORS.sub("", name).lower()
+
+
+#: one network as the index keeps it: name, file name, variant, its own aliases, and the
+#: family names it answers to as one of several
+Row = tuple[str, str, str | None, tuple[str, ...], tuple[str, ...]]
 
 
 @cache
 def zoo_entries() -> dict[str, ZooEntry]:
     """Every network of the zoo by its canonical name: one per file, or one per variant."""
-    return {entry.name: entry for entry, _ in _scan()}
+    folder, rows = _scan()
+    return {row[0]: _entry(folder, row) for row in rows}
+
+
+def _entry(folder: Path, row: Row) -> ZooEntry:
+    name, file, variant, own, _ = row
+    return ZooEntry(name, folder / file, variant, own)
 
 
 @cache
 def _index() -> dict[str, tuple[str, ...]]:
     """Normalised name or alias -> the canonical names it may stand for."""
     index: dict[str, list[str]] = {}
-    for entry, family in _scan():
-        for word in {entry.name, *entry.aliases, *family}:
+    _, rows = _scan()
+    for name, _, _, own, family in rows:
+        for word in {name, *own, *family}:
             names = index.setdefault(normalize(word), [])
-            if entry.name not in names:
-                names.append(entry.name)
+            if name not in names:
+                names.append(name)
     # a canonical name always means itself, even where a family alias shares its spelling
-    for name in zoo_entries():
+    for name, *_ in rows:
         index[normalize(name)] = [name]
     return {key: tuple(names) for key, names in index.items()}
 
 
 @cache
-def _scan() -> tuple[tuple[ZooEntry, tuple[str, ...]], ...]:
-    """(entry, the family names it answers to as one of several) for every zoo network, from
-    the index in the user cache while no zoo file (and no cnncli module) has changed since it
-    was built: a lookup then parses no YAML at all."""
+def _scan() -> tuple[Path, tuple[Row, ...]]:
+    """The zoo folder and a row for every network in it, from the index in the user cache
+    while no zoo file (and no module of cnncli/spec) has changed since it was built: a
+    lookup then parses no YAML at all (and makes the ZooEntry of the one name it finds)."""
     folder = zoo_dir()
-    key = {"zoo": str(folder), "specs": stamps(folder, (".yaml",)), "code": code_stamps()}
+    key = {"zoo": str(folder), "specs": stamps(folder, (".yaml",)), "code": reader_stamps()}
     name = f"zoo-{zlib.crc32(str(folder).encode()):08x}.json"
     files = {file for file, _, _ in key["specs"]}
     rows = cached(cache_dir("index", "CNNCLI_INDEX") / name, key, lambda: _parse(folder),
                   lambda rows: _well_formed(rows, files))
-    return tuple((ZooEntry(n, folder / file, variant, tuple(own)), tuple(family))
-                 for n, file, variant, own, family in rows)
+    return folder, tuple((n, file, variant, tuple(own), tuple(family))
+                         for n, file, variant, own, family in rows)
 
 
 @cache
@@ -90,6 +110,13 @@ def code_stamps() -> list[list[Any]]:
     """The stamps of cnncli's own modules: a cache built by other code is stale (a new
     release rewrites them; so does an edit in a checkout, where the version stays)."""
     return stamps(Path(__file__).resolve().parents[1], (".py",), recursive=True)
+
+
+def reader_stamps() -> list[list[Any]]:
+    """The stamps of this folder's modules, which read the zoo's names (zoo, yamlsrc, ...):
+    what the index is built by. One folder, not all of cnncli's (code_stamps: about 1 ms
+    of every lookup's start-up)."""
+    return stamps(Path(__file__).resolve().parent, (".py",))
 
 
 def _well_formed(rows: Any, files: set[str]) -> bool:
@@ -133,13 +160,18 @@ def find(name: str) -> ZooEntry | None:
     names = _index().get(normalize(name), ())
     if len(names) > 1:
         raise SpecError(f"{name!r} could be any of {', '.join(names)}; name one of them")
-    return zoo_entries()[names[0]] if names else None
+    if not names:
+        return None
+    folder, rows = _scan()
+    return _entry(folder, next(row for row in rows if row[0] == names[0]))
 
 
 def suggest(name: str) -> str:
     """' (did you mean 'x'?)' against every name and alias of the zoo, or ''."""
-    spelled = {normalize(word): word for entry, _ in _scan()
-               for word in (entry.name, *entry.aliases)}
+    import difflib  # here: only a name that is not in the zoo needs it
+
+    spelled = {normalize(word): word for name, _, _, own, _ in _scan()[1]
+               for word in (name, *own)}
     close = difflib.get_close_matches(normalize(name), list(spelled), n=1, cutoff=0.6)
     return f" (did you mean {spelled[close[0]]!r}?)" if close else ""
 
@@ -149,22 +181,3 @@ def zoo_file(file_name: str) -> Path | None:
     path = zoo_dir() / file_name
     return path if file_name.endswith((".yaml", ".yml")) and path.is_file() else None
 
-
-def standalone_text(name: str) -> tuple[ZooEntry, str]:
-    """A zoo network's spec as one file a user can keep and edit: the zoo file's own text,
-    or, for one variant of a family, the family's text with the variant's values written in
-    as its top-level values (no `variants:`), so that every value in it takes effect."""
-    entry = find(name)
-    if entry is None:
-        raise SpecError(f"no zoo network named {name!r}{suggest(name)}; `cnncli list` shows "
-                        "the zoo")
-    text = read_text(str(entry.file))
-    data = parse_yaml(text, str(entry.file))
-    if isinstance(data, YMap) and "include" in data:  # no zoo spec does yet; say so if one will
-        raise SpecError(f"the zoo's {entry.file.name} includes other files; copy the folder "
-                        f"{entry.file.parent} instead")
-    if entry.variant is None:
-        return entry, text
-    header = (f"# The zoo's {entry.name}: the {entry.file.name} family with the values of its "
-              f"{entry.variant} variant\n# written in; every value below takes effect.\n")
-    return entry, header + eject(text, str(entry.file), entry.variant)

@@ -26,7 +26,7 @@ from ..model.pretrained import load_pretrained
 from ..spec.freeze import freeze
 from ..spec.ir import Network
 from ..spec.load import load
-from ..spec.recipe import Recipe, TrainOptions
+from ..spec.recipe import OPTIONS, Recipe, TrainOptions
 from ..spec.snapshot import restore, snapshot
 from ..spec.zoo import zoo_dir
 from . import datasets
@@ -153,7 +153,7 @@ def run_training(spec: str | Network, overrides: dict[str, Any],
         saved.pop("augment", None)
         saved.pop("out", None)  # the run folder is where the checkpoint is now, unless --out
         given = {k: v for k, v in flags.items() if v is not None and v != ()}
-        merged = {**{k: v for k, v in saved.items() if k in TrainOptions.__dataclass_fields__},
+        merged = {**{k: v for k, v in saved.items() if k in OPTIONS},
                   **given}
         merged.setdefault("augment", tuple(state["options"].get("augment") or ()))
         options = resolve(None, merged)

@@ -114,8 +114,7 @@ def test_verify_command_passes_and_fails(cli, monkeypatch) -> None:
 
     def wrong(self, shape):  # type: ignore[no-untyped-def]
         cost = original(self, shape)
-        from dataclasses import replace
-        return replace(cost, params=cost.params + 1)
+        return cost.replace(params=cost.params + 1)
 
     monkeypatch.setattr(Conv, "infer", wrong)
     code, out, err = cli("verify", "resnet18")

@@ -3,7 +3,6 @@ recorded once: the analysis and everything after it read them and never run `inf
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 from collections import Counter
 from collections.abc import Iterator
@@ -135,8 +134,10 @@ def test_resolver_keeps_no_state_between_methods() -> None:
     resolved travels down in a frozen Context."""
     r = resolve.Resolver({}, {"width": 4})
     assert set(vars(r)) == {"blocks", "globals", "budget"}
-    assert dataclasses.is_dataclass(context.Context)
-    assert context.Context.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    ctx = context.Context(scope={}, prefix="", frozen=False, shape=(3, 8, 8))
+    with pytest.raises(AttributeError, match="frozen"):
+        ctx.prefix = "other"  # type: ignore[misc]
+    assert ctx.replace(prefix="other").prefix == "other" and ctx.prefix == ""
     for fn in (resolve.Resolver.items, resolve.Resolver.entry, composites.residual,
                composites.concat, composites.repeat):
         assert "ctx" in inspect.signature(fn).parameters
