@@ -268,11 +268,12 @@ class Layer:
 
 def _declared(cls: type[Layer]) -> tuple[Arg[Any], ...]:
     """The Arg attributes of `cls` and its bases, a base's first: a subclass may redeclare
-    one (a new default) or hide it with a plain value (global_avgpool's size = (1, 1))."""
-    names = dict.fromkeys(name for base in reversed(cls.__mro__)
-                          for name, value in vars(base).items() if isinstance(value, Arg))
-    found = (next(vars(base)[name] for base in cls.__mro__ if name in vars(base))
-             for name in names)
+    one (a new default) or hide it with a plain value (global_avgpool's size = (1, 1)).
+    From the bases' `args`, worked out when they were defined, and the class's own
+    attributes: the whole MRO's are not scanned again for each of the 36 layer classes."""
+    inherited = [arg.name for base in cls.__bases__ for arg in getattr(base, "args", ())]
+    own = [name for name, value in vars(cls).items() if isinstance(value, Arg)]
+    found = (getattr(cls, name) for name in dict.fromkeys([*inherited, *own]))  # by the MRO
     return tuple(arg for arg in found if isinstance(arg, Arg))
 
 
