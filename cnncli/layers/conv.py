@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Arg, ArgError, Cost, Figure, Layer, Saved, Shape, ShapeError, dot
+from .base import Arg, ArgError, Calls, Cost, Figure, Layer, Saved, Shape, ShapeError, dot
 from .window import axis_figures, elements, need_map, window_formula, window_output
+
+#: input channels a group from which a grouped conv runs as dense convs, one a group
+WIDE_GROUP = 16
 
 
 class Conv(Layer):
@@ -173,6 +176,21 @@ class Conv(Layer):
                                 self.padding, self.dilation, self.bias, self.out)
         return nn.Conv2d(shape[0], self.out, self.kernel, self.stride, self.padding,
                          self.dilation, self.groups, self.bias)
+
+    def calls(self, shape: Shape) -> Calls:
+        """Its kind by how torch runs it. A connection table is one grouped conv per row
+        length (`modules.SparseConv2d`), each on its own gather of the input: one call each.
+        A grouped conv with wide groups (AlexNet's two) runs as a dense conv a group."""
+        if self.connections is not None:
+            return Calls("conv_table", len({len(row) for row in self.connections}))
+        channels = shape[0]
+        if self.groups > 1 and self.groups == channels:
+            return Calls("conv_depthwise")
+        if self.groups > 1 and channels // self.groups < WIDE_GROUP:
+            return Calls("conv_grouped")
+        if self.kernel == (1, 1):
+            return Calls("conv1x1")
+        return Calls("conv3x3" if self.kernel == (3, 3) else "conv_kxk")
 
     def channels_last(self, shape: Shape, channels_last: bool) -> bool:
         """A connection table gathers its inputs (a contiguous copy): NCHW order."""

@@ -52,6 +52,7 @@ class ConvTranspose(Layer):
     summary = ("2-D transposed convolution (torch.nn.ConvTranspose2d): each input element "
                "spreads a kernel over the output; stride s upsamples by s")
     work = "MACs"
+    time_kind = "conv1x1"  # predicted as GEMM work, as a 1x1 conv's (docs/counting.md)
     counts_macs = True
     autocast = "half"
     weight_args = ("out", "kernel", "groups", "bias")

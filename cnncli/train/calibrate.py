@@ -5,8 +5,9 @@ one input shape, run forward in eval mode under no_grad as `cnncli bench` runs a
 one call at a time in passes through all of them, smallest to largest (`_passes`).
 Its work (kind, ops, activation bytes, weight bytes) comes from the same function the
 predictor uses (`analysis.timing.layer_work`), so a fitted rate means the same thing on both
-sides. Per kind, a non-negative least-squares fit of time = overhead + ops / rate + bytes /
-rate + weight bytes / rate, weighted to relative error, gives the profile's terms. The
+sides. Per kind, a non-negative least-squares fit of time = calls x overhead + ops / rate +
+bytes / rate + weight bytes / rate, weighted to relative error, gives the profile's terms
+(calls: how many calls of the kind's kernel the layer's module makes, `Layer.calls`). The
 shapes span what the zoo's networks do: 3 to 2048 channels, 7x7 to 224x224 maps, batch 1
 to 16. A training step's extra time (backward over forward) is measured on a conv block.
 
@@ -55,6 +56,18 @@ def _maps(layer: str, pairs: list[tuple[int, int]], batch: int = 1,
     return [(layer, dict(options), (c, hw, hw), batch) for c, hw in pairs]
 
 
+def _table(k: int, cases: list[tuple[int, dict[int, int], int, int]]) -> list[Case]:
+    """Connection-table convs: (input maps, {row length: output maps}, map size, batch);
+    output map i reads `length` consecutive input maps from map i on (wrapping round)."""
+    out = []
+    for inputs, lengths, hw, batch in cases:
+        rows = [n for n, count in lengths.items() for _ in range(count)]
+        table = [sorted((i + j) % inputs for j in range(n)) for i, n in enumerate(rows)]
+        out.append(("conv", {"out": len(table), "kernel": k, "connections": table},
+                    (inputs, hw, hw), batch))
+    return out
+
+
 MAPS = [(16, 112), (64, 112), (256, 56), (512, 28), (1024, 14), (2048, 7), (64, 56)]
 CASES: list[Case] = [
     *_conv(3, [(3, 32, 224), (64, 64, 56), (128, 128, 28), (256, 256, 14), (512, 512, 7),
@@ -71,6 +84,11 @@ CASES: list[Case] = [
     *[("conv", {"out": o, "kernel": k, "padding": k // 2, "groups": 2}, (c, hw, hw), 1)
       for c, o, hw, k in [(96, 256, 27, 5), (384, 384, 13, 3)]],
     *_conv(11, [(3, 64, 224)], stride=4), *_conv(5, [(48, 128, 28)], batch=16),
+    # connection tables: one to three row lengths, so one to three grouped convs
+    *_table(3, [(8, {2: 8, 4: 8}, 16, 1), (16, {4: 32}, 28, 1), (16, {4: 32}, 14, 16),
+                (32, {8: 32, 16: 32}, 14, 1), (4, {2: 4, 3: 2}, 6, 1), (4, {2: 8}, 4, 1)]),
+    *_table(5, [(6, {3: 4, 4: 8, 6: 4}, 12, 1), (6, {3: 4, 4: 8, 6: 4}, 20, 16),
+                (12, {3: 12, 5: 12}, 24, 4), (10, {2: 10, 5: 10, 10: 2}, 18, 1)]),
     *[("conv", {"out": c, "kernel": 3, "padding": 1, "groups": 32}, (c, hw, hw), b)
       for c, hw, b in [(128, 56, 1), (256, 28, 1), (512, 14, 1), (1024, 7, 1), (256, 28, 16),
                        (64, 56, 1)]],
@@ -79,6 +97,9 @@ CASES: list[Case] = [
     *[("linear", {"out": o}, (i,), b) for i, o, b in
       [(512, 1000, 1), (2048, 1000, 1), (4096, 4096, 1), (9216, 4096, 1), (1280, 1000, 1),
        (4096, 4096, 16), (2048, 1000, 16), (120, 84, 1)]],
+    *[("rbf", {"out": o}, (i,), b) for i, o, b in
+      [(84, 10, 1), (84, 10, 16), (256, 100, 1), (512, 500, 1), (512, 500, 16), (16, 4, 1),
+       (120, 10, 4)]],
     *_maps("maxpool", [(64, 112), (64, 224), (256, 56), (512, 14)], kernel=3, stride=2,
            padding=1),
     *_maps("maxpool", [(64, 224), (512, 28)], kernel=2, stride=2),
@@ -149,9 +170,7 @@ class Bench:
 def _layer_bench(case: Case, device: torch.device) -> Bench:
     name, options, shape, batch = case
     layer = REGISTRY[name].create(**options)
-    cost = layer.infer(shape)
-    work = layer_work(layer, shape, cost.output, cost.macs, cost.other_ops, cost.params,
-                      batch, DTYPE_BYTES["fp32"])
+    work = layer_work(layer, shape, layer.infer(shape), batch, DTYPE_BYTES["fp32"])
     return Bench(f"{name} {options} {shape_text(shape)} b{batch}", work,
                  layer.build(shape).to(device).eval(), torch.randn(batch, *shape,
                                                                    device=device))
@@ -228,11 +247,12 @@ def measure(device: torch.device, repeats: int) -> list[Sample]:
 # -- fitting --------------------------------------------------------------------------------
 
 def fit(samples: list[Sample]) -> tuple[Rate, float]:
-    """Non-negative least squares of seconds on (1, ops, act bytes, weight bytes), weighted
-    to relative error: every subset of the terms is fitted and the best one with no negative
-    coefficient kept (four terms: sixteen small fits). Returns the rate and the fit's
-    median relative error."""
-    x = np.array([[1.0, s.work.ops, s.work.act_bytes, s.work.weight_bytes] for s in samples])
+    """Non-negative least squares of seconds on (calls, ops, act bytes, weight bytes),
+    weighted to relative error: every subset of the terms is fitted and the best one with no
+    negative coefficient kept (four terms: sixteen small fits). Returns the rate (its
+    overhead is per call) and the fit's median relative error."""
+    x = np.array([[s.work.calls, s.work.ops, s.work.act_bytes, s.work.weight_bytes]
+                  for s in samples], dtype=float)
     y = np.array([s.seconds for s in samples])
     w = 1.0 / y
     best: tuple[float, np.ndarray] | None = None

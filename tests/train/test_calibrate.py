@@ -38,15 +38,33 @@ def test_a_term_that_does_not_matter_is_left_out() -> None:
     assert (rate.act_gbs, rate.weight_gbs) == (None, None)
 
 
+def test_the_overhead_is_per_call() -> None:
+    """Tables of one to three grouped convs: the fit takes the overhead per call."""
+    samples = [Sample(str(calls), Work("conv_table", ops, 0, 0, calls), calls * 40e-6 + ops / 5e9)
+               for calls, ops in [(1, 10**5), (2, 10**5), (3, 10**6), (1, 10**7), (3, 10**7)]]
+    rate, error = fit(samples)
+    assert rate.overhead_us == pytest.approx(40.0, rel=1e-6)
+    assert rate.gops == pytest.approx(5.0, rel=1e-6)
+    assert error == pytest.approx(0.0, abs=1e-9)
+
+
 def test_every_kind_is_calibrated_by_several_cases() -> None:
-    from cnncli.analysis.timing import kind_of
     from cnncli.layers import REGISTRY
 
     counts = {kind: 0 for kind in KINDS}
     for name, options, shape, _ in CASES:
-        counts[kind_of(REGISTRY[name].create(**options), shape)] += 1
+        counts[REGISTRY[name].create(**options).calls(shape).kind] += 1
     counts["elementwise"] += len(OPS)
     assert min(counts.values()) >= 3, counts
+
+
+def test_connection_tables_are_calibrated_with_one_to_three_calls() -> None:
+    """The per-call overhead is only told apart from the rest with several call counts."""
+    from cnncli.layers import REGISTRY
+
+    calls = {REGISTRY[name].create(**options).calls(shape).count
+             for name, options, shape, _ in CASES if "connections" in options}
+    assert calls == {1, 2, 3}
 
 
 @pytest.mark.slow  # about 100 layers timed twice: 3-10 s on 2 cores
