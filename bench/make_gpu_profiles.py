@@ -63,6 +63,7 @@ def profile(key: str) -> dict:
                   f"us a layer ({LAUNCH_US:g} us more for each further kernel it launches); "
                   "`cnncli calibrate --device cuda` measures the card",
         "threads": None, "host_cpu": "", "combine": "max", "backward_ratio": 2.0,
+        "fresh_above_bytes": None,  # CUDA's caching allocator keeps what it frees
         "kinds": kinds,
     }
 

@@ -23,7 +23,7 @@ from ..files import cache_dir
 SCHEMA = "cnncli.profile/1"
 SHIPPED = Path(__file__).with_name("profiles")
 COMBINE = ("sum", "max")
-RATE_FIELDS = ("overhead_us", "gops", "act_gbs", "weight_gbs")
+RATE_FIELDS = ("overhead_us", "gops", "act_gbs", "weight_gbs", "fresh_gbs")
 JSON_TYPES = {str: "a string", bool: "true or false", dict: "an object"}
 CALIBRATE_HINT = "run `cnncli calibrate` (about 30 s on 2 cores)"
 
@@ -54,6 +54,15 @@ KINDS = {
 BORROWED = {"conv_table": "conv_kxk", "rbf": "linear"}
 
 
+def fresh_bytes(out_bytes: int, above: int | None) -> int:
+    """The bytes of an output the allocator takes fresh from the operating system, whose
+    pages are faulted in and zeroed as they are first written: all of an output bigger than
+    `above` (glibc's malloc maps a block over 32 MiB on its own and unmaps it when freed),
+    none of a smaller one (it reuses memory it holds) or where `above` is None (CUDA's
+    caching allocator)."""
+    return out_bytes if above is not None and out_bytes > above else 0
+
+
 class ProfileError(CnncliError):
     """A profile file that cannot be used: where in it, and what is wrong."""
 
@@ -63,12 +72,14 @@ class ProfileError(CnncliError):
 @dataclass(frozen=True)
 class Rate:
     """One kind's terms: a fixed overhead per call (µs) and rates (G per second) for its
-    ops, activation bytes and weight bytes; None where the fit found no limit."""
+    ops, activation bytes, weight bytes and fresh output bytes (`fresh_bytes`); None where
+    the fit found no limit."""
 
     overhead_us: float
     gops: float | None
     act_gbs: float | None
     weight_gbs: float | None
+    fresh_gbs: float | None = None
 
     def as_dict(self) -> dict[str, float | None]:
         return {name: getattr(self, name) for name in RATE_FIELDS}
@@ -88,12 +99,14 @@ class Profile:
     host_cpu: str = ""
     extra: tuple[tuple[str, Any], ...] = ()  # fields kept as written (created, torch, fits)
     borrowed: tuple[str, ...] = ()  # kinds the file lacks, with another's rates (BORROWED)
+    fresh_above_bytes: int | None = None  # outputs bigger are fresh memory (`fresh_bytes`)
 
     def as_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA, "name": self.name, "device": self.device,
                 "calibrated": self.calibrated, "source": self.source,
                 "threads": self.threads, "host_cpu": self.host_cpu, "combine": self.combine,
-                "backward_ratio": self.backward_ratio, **dict(self.extra),
+                "backward_ratio": self.backward_ratio,
+                "fresh_above_bytes": self.fresh_above_bytes, **dict(self.extra),
                 "kinds": {kind: rate.as_dict() for kind, rate in self.kinds.items()
                           if kind not in self.borrowed}}
 
@@ -167,17 +180,23 @@ def parse(text: str, path: str) -> Profile:
         raise ProfileError(f"{path}: {bad}: {json.dumps(data[bad])} is not one of "
                            f"{', '.join(COMBINE if bad == 'combine' else ('cpu', 'cuda'))}")
     kinds, borrowed = _kinds(path, data["kinds"])
-    threads = data.get("threads")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
-                                or threads < 1):
-        raise ProfileError(f"{path}: threads: must be a whole number ≥ 1 or null")
+    threads = _whole(f"{path}: threads", data.get("threads"), 1)
     known = {"schema", "name", "device", "calibrated", "source", "combine", "kinds",
-             "threads", "host_cpu", "backward_ratio"}
+             "threads", "host_cpu", "backward_ratio", "fresh_above_bytes"}
     return Profile(data["name"], data["device"], data["calibrated"], data["source"],
                    data["combine"],
                    _number(f"{path}: backward_ratio", data.get("backward_ratio")) or 0.0,
                    kinds, path, threads, str(data.get("host_cpu") or ""),
-                   tuple((k, v) for k, v in data.items() if k not in known), borrowed)
+                   tuple((k, v) for k, v in data.items() if k not in known), borrowed,
+                   _whole(f"{path}: fresh_above_bytes", data.get("fresh_above_bytes"), 0))
+
+
+def _whole(where: str, value: Any, low: int) -> int | None:
+    """A whole number ≥ low, or None for null or missing."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or value < low):
+        raise ProfileError(f"{where}: must be a whole number ≥ {low} or null")
+    return value
 
 
 def read(path: Path) -> Profile:

@@ -202,11 +202,14 @@ def calibrate_tables(profile: Any) -> list[Any]:
         return "-" if value is None else f"{value:,.3g}"
 
     cells = [[kind, num(r.overhead_us), num(r.gops), num(r.act_gbs), num(r.weight_gbs),
-              f"{fits[kind]:.1%}" if kind in fits else "-"]
+              num(r.fresh_gbs), f"{fits[kind]:.1%}" if kind in fits else "-"]
              for kind, r in profile.kinds.items()]
     table = TextTable(f"{profile.label()}: {profile.source}",
-                      ("Kind", "Overhead µs", "Gop/s", "Act GB/s", "Weight GB/s", "Fit error"),
-                      cells, 1, drop=("Fit error",))
+                      ("Kind", "Overhead µs", "Gop/s", "Act GB/s", "Weight GB/s", "Fresh GB/s",
+                       "Fit error"), cells, 1, drop=("Fit error", "Fresh GB/s"))
+    above = profile.fresh_above_bytes
+    fresh = ("" if above is None else f"Fresh: output bytes of an output over "
+             f"{above / 2**20:g} MiB, new memory from the operating system. ")
     return [table, f"backward ≈ {profile.backward_ratio:g} x forward (a training step); "
-                   "- : no limit found. Kinds: "
+                   f"- : no limit found. {fresh}Kinds: "
                    + "; ".join(f"{k}: {v}" for k, v in KINDS.items())]

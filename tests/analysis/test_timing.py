@@ -265,3 +265,43 @@ def test_a_profile_older_than_a_kind_borrows_the_kind_it_was_predicted_as() -> N
 
 def test_a_profile_with_every_kind_borrows_nothing() -> None:
     assert parse(json.dumps(good()), "p.json").borrowed == ()
+
+
+def test_an_output_over_the_allocator_s_threshold_pays_for_fresh_memory(write_spec) -> None:
+    """Above `fresh_above_bytes` an output's bytes are fresh memory, at the kind's fresh
+    rate; below it, or on a profile without a threshold (CUDA), they are not."""
+    spec = """
+name: big
+input: [64, 112, 112]
+layers:
+  - relu: {}
+"""
+    a = cnncli.analyze(write_spec(spec), batch=16)
+    out = 64 * 112 * 112 * 16 * 4  # 49 MiB
+    kinds = {k: Rate(10.0, 100.0, 10.0, 20.0, 2.0) for k in KINDS}
+    timed = {above: predict(a, Profile("p", "cpu", True, "", "sum", 0.0, kinds,
+                                       fresh_above_bytes=above)).leaves["0"]
+             for above in (None, 32 * 2**20, 64 * 2**20)}
+    assert timed[None].work.out_bytes == out
+    assert timed[32 * 2**20].memory_ms == pytest.approx(
+        timed[None].memory_ms + out / 2e9 * 1e3)
+    assert timed[64 * 2**20].memory_ms == timed[None].memory_ms
+    lines = predict(a, Profile("p", "cpu", True, "", "sum", 0.0, kinds,
+                               fresh_above_bytes=32 * 2**20)).explain(a.root.children[0], 16)
+    assert any(f"{out:,} fresh output bytes / 2 GB/s" in line for line in lines)
+
+
+def test_a_profile_without_fresh_rates_reads_as_never_fresh() -> None:
+    """Profiles written before the fresh term: no threshold, no fresh rate."""
+    data = good()
+    del data["fresh_above_bytes"]
+    for rate in data["kinds"].values():
+        del rate["fresh_gbs"]
+    old = parse(json.dumps(data), "old.json")
+    assert old.fresh_above_bytes is None
+    assert all(rate.fresh_gbs is None for rate in old.kinds.values())
+    again = parse(json.dumps({**good(), "fresh_above_bytes": 33554432}), "p.json")
+    assert again.fresh_above_bytes == 32 * 2**20
+    with pytest.raises(ProfileError, match="p.json: fresh_above_bytes: must be a whole "
+                                           "number ≥ 0 or null"):
+        parse(json.dumps({**good(), "fresh_above_bytes": -1}), "p.json")
