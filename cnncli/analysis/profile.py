@@ -54,13 +54,16 @@ KINDS = {
 BORROWED = {"conv_table": "conv_kxk", "rbf": "linear"}
 
 
-def fresh_bytes(out_bytes: int, above: int | None) -> int:
-    """The bytes of an output the allocator takes fresh from the operating system, whose
-    pages are faulted in and zeroed as they are first written: all of an output bigger than
-    `above` (glibc's malloc maps a block over 32 MiB on its own and unmaps it when freed),
-    none of a smaller one (it reuses memory it holds) or where `above` is None (CUDA's
-    caching allocator)."""
-    return out_bytes if above is not None and out_bytes > above else 0
+def fresh_bytes(buffers: tuple[int, ...], above: int | None) -> int:
+    """Of the buffers a call allocates (sizes in bytes), those the allocator takes fresh
+    from the operating system, whose pages are faulted in and zeroed as they are first
+    written: all of them where together they pass `above`, none where they do not (it
+    reuses memory it holds) or `above` is None (CUDA's caching allocator). glibc's malloc
+    maps a block over 32 MiB on its own and unmaps it when freed, and gives the top of its
+    heap back to the system when much lies free there: a conv's output and the copy of its
+    input, 24 MiB each at batch 16, are fresh as often as not (docs/counting.md)."""
+    total = sum(buffers)
+    return total if above is not None and total > above else 0
 
 
 class ProfileError(CnncliError):

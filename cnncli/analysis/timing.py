@@ -4,8 +4,9 @@ Each leaf row (a layer, or a composite's add, multiply or concat) does one kind 
 (`KINDS`; a layer says which, and how many calls of that kind's kernel its torch module
 makes: `Layer.calls`) and four amounts of it: `ops` (2 x MACs, or its other ops where it
 does no MACs), `act_bytes` (its input read and its output written), `weight_bytes` (its
-parameters and buffers) and, of its output, the fresh bytes (`profile.fresh_bytes`: memory
-new from the operating system, its pages faulted in as they are written). The profile
+parameters and buffers) and the fresh bytes of the buffers it allocates (its output, and a
+copy of its input where `Layer.calls` says it makes one; `profile.fresh_bytes`: memory new
+from the operating system, its pages faulted in as they are written). The profile
 gives, per kind, a fixed overhead per call and a rate for each amount; a rate that is null
 never limits. Its time is
 
@@ -32,24 +33,27 @@ from .profile import BORROWED, KINDS, Profile, Rate, fresh_bytes
 @dataclass(frozen=True)
 class Work:
     """A leaf row's work for the whole batch: its kind, its amounts, how many calls of the
-    kind's kernel it makes, and the bytes of the output it allocates."""
+    kind's kernel it makes, and the sizes in bytes of the buffers it allocates (its output,
+    and a copy of its input where it makes one)."""
 
     kind: str
     ops: int
     act_bytes: int
     weight_bytes: int
     calls: int = 1
-    out_bytes: int = 0
+    buffers: tuple[int, ...] = ()
 
 
 def layer_work(layer: Layer, shape: Shape, cost: Cost, batch: int, element: int) -> Work:
     """The work of one layer call on `batch` inputs of `shape` (calibration uses it too)."""
     calls = layer.calls(shape)
     ops = 2 * cost.macs if cost.macs else cost.other_ops
-    out = 0 if calls.kind == "view" else elements(cost.output) * element
-    moved = 0 if calls.kind == "view" else elements(shape) * element + out
-    return Work(calls.kind, ops * batch, moved * batch,
-                (cost.params + cost.buffers) * element, calls.count, out * batch)
+    read = elements(shape) * element * batch
+    out = elements(cost.output) * element * batch
+    if calls.kind == "view":
+        return Work(calls.kind, ops * batch, 0, 0, calls.count)
+    return Work(calls.kind, ops * batch, read + out, (cost.params + cost.buffers) * element,
+                calls.count, (out, read) if calls.copies_input else (out,))
 
 
 def row_work(row: Row, batch: int, element: int) -> Work:
@@ -61,7 +65,7 @@ def row_work(row: Row, batch: int, element: int) -> Work:
         return layer_work(row.layer, row.input, cost, batch, element)
     out = elements(row.output) * element * batch
     return Work("elementwise", row.other_ops * batch, (3 if row.op != "concat" else 2) * out, 0,
-                out_bytes=out)
+                buffers=(out,))
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,7 @@ def terms(work: Work, profile: Profile) -> Terms:
     rate = profile.kinds[work.kind]
     memory = (_per(work.act_bytes, rate.act_gbs, 1e9)
               + _per(work.weight_bytes, rate.weight_gbs, 1e9)
-              + _per(fresh_bytes(work.out_bytes, profile.fresh_above_bytes), rate.fresh_gbs,
+              + _per(fresh_bytes(work.buffers, profile.fresh_above_bytes), rate.fresh_gbs,
                      1e9))
     return Terms(work, rate, work.calls * rate.overhead_us / 1e3, _per(work.ops, rate.gops, 1e9),
                  memory, profile.combine)
@@ -178,9 +182,9 @@ class Timing:
             parts.append(f"{w.act_bytes:,} activation bytes / {_num(r.act_gbs)} GB/s")
         if r.weight_gbs and w.weight_bytes:
             parts.append(f"{w.weight_bytes:,} weight bytes / {_num(r.weight_gbs)} GB/s")
-        fresh = fresh_bytes(w.out_bytes, p.fresh_above_bytes)
+        fresh = fresh_bytes(w.buffers, p.fresh_above_bytes)
         if r.fresh_gbs and fresh:
-            parts.append(f"{fresh:,} fresh output bytes / {_num(r.fresh_gbs)} GB/s")
+            parts.append(f"{fresh:,} fresh bytes / {_num(r.fresh_gbs)} GB/s")
         lines.append(f"  memory = {' + '.join(parts)} = {t.memory_ms:.4f} ms" if parts
                      else "  memory = 0 (no rate limits this kind's bytes)")
         how = "overhead + compute + memory" if t.combine == "sum" \
@@ -200,7 +204,7 @@ class Timing:
             t = self.leaves[row.path]
             out.update({"kind": t.work.kind, "calls": t.work.calls, "ops": t.work.ops,
                         "act_bytes": t.work.act_bytes, "weight_bytes": t.work.weight_bytes,
-                        "fresh_bytes": fresh_bytes(t.work.out_bytes,
+                        "fresh_bytes": fresh_bytes(t.work.buffers,
                                                    self.profile.fresh_above_bytes),
                         "overhead_ms": t.overhead_ms,
                         "compute_ms": t.compute_ms, "memory_ms": t.memory_ms,

@@ -110,15 +110,17 @@ class Layout(Frozen):
 
 class Calls(Frozen):
     """How a layer's torch module runs, for predicted time: the kind of work it does (one of
-    analysis/profile.py's KINDS, each with rates of its own in a device profile) and how
-    many calls of that kind's kernel it makes on one forward (each pays the kind's fixed
-    overhead per call)."""
+    analysis/profile.py's KINDS, each with rates of its own in a device profile), how many
+    calls of that kind's kernel it makes on one forward (each pays the kind's fixed overhead
+    per call), and whether it copies its whole input first (a buffer of the input's size,
+    fresh memory when big: docs/counting.md)."""
 
     kind: str
     count: int
+    copies_input: bool
 
-    def __init__(self, kind: str, count: int = 1) -> None:
-        self._set(kind=kind, count=count)
+    def __init__(self, kind: str, count: int = 1, copies_input: bool = False) -> None:
+        self._set(kind=kind, count=count, copies_input=copies_input)
 
 
 class Figure(Frozen):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .base import Arg, ArgError, Cost, Figure, Layer, Saved, Shape, ShapeError, dot
+from .base import Arg, ArgError, Calls, Cost, Figure, Layer, Saved, Shape, ShapeError, dot
+from .conv import BLOCKED_FROM
 from .window import axis_figures, elements, need_map
 
 
@@ -127,6 +128,11 @@ class ConvTranspose(Layer):
             return "a kernel from every input channel to every output channel"
         return (f"{self.groups} groups: each input channel feeds {self.out} / {self.groups} "
                 f"= {self.out // self.groups} output channels")
+
+    def calls(self, shape: Shape) -> Calls:
+        """One call; oneDNN copies an input of BLOCKED_FROM channels or more (channels
+        last), as for conv."""
+        return Calls(self.time_kind, copies_input=shape[0] >= BLOCKED_FROM)
 
     def build(self, shape: Shape) -> Any:
         from torch import nn

@@ -6,10 +6,10 @@ one call at a time in passes through all of them, smallest to largest (`_passes`
 Its work (kind, ops, activation bytes, weight bytes) comes from the same function the
 predictor uses (`analysis.timing.layer_work`), so a fitted rate means the same thing on both
 sides. Per kind, a non-negative least-squares fit of time = calls x overhead + ops / rate +
-bytes / rate + weight bytes / rate + fresh output bytes / rate, weighted to relative error,
-gives the profile's terms (calls: how many calls of the kind's kernel the layer's module
-makes, `Layer.calls`; fresh bytes: an output the allocator maps new from the operating
-system, `fresh_above`). The
+bytes / rate + weight bytes / rate + fresh bytes / rate, weighted to relative error, gives
+the profile's terms (calls: how many calls of the kind's kernel the layer's module makes,
+`Layer.calls`; fresh bytes: of its output and any copy of its input, those the allocator
+maps new from the operating system, `fresh_above`). The
 shapes span what the zoo's networks do: 3 to 2048 channels, 7x7 to 224x224 maps, batch 1
 to 16. A training step's extra time (backward over forward) is measured on a conv block.
 
@@ -133,8 +133,12 @@ CASES: list[Case] = [
     *_maps("batchnorm", [(16, 4), (8, 8)]), *_maps("relu", [(16, 4), (8, 8)]),
     *_maps("flatten", [(16, 1)]), *_maps("dropout", [(64, 1)], p=0.2),
     # at batch 16 on 224 pixels: outputs of 24 MiB, and of 38 to 98 MiB, fresh memory
-    # (`fresh_above`), as the first layers of the zoo's networks have
-    *_conv(1, [(16, 64, 112), (32, 128, 56), (128, 256, 56)], batch=16),
+    # (`fresh_above`), as the first layers of the zoo's networks have; convs whose input
+    # copy is fresh and output is not (DenseNet's transitions, MobileNet's strided ones)
+    *_conv(1, [(16, 64, 112), (32, 128, 56), (128, 256, 56), (256, 128, 56)], batch=16),
+    ("conv", {"out": 96, "kernel": 3, "padding": 1, "stride": 2, "groups": 96},
+     (96, 112, 112), 16),
+    ("linear", {"out": 4096}, (9216,), 16),
     *_conv(3, [(16, 64, 112), (32, 64, 112)], batch=16),
     *_conv(7, [(3, 64, 224)], stride=2, batch=16),
     *_dw([(64, 112, 3), (128, 56, 3)], batch=16),
@@ -193,8 +197,8 @@ def _layer_bench(case: Case, device: torch.device) -> Bench:
 
 def _op_bench(op: str, shape: Shape, batch: int, device: torch.device) -> Bench:
     n = batch * int(np.prod(shape))
-    work = (Work("elementwise", n, 3 * n * 4, 0, out_bytes=n * 4) if op == "add"
-            else Work("elementwise", 0, 2 * 2 * n * 4, 0, out_bytes=2 * n * 4))
+    work = (Work("elementwise", n, 3 * n * 4, 0, buffers=(n * 4,)) if op == "add"
+            else Work("elementwise", 0, 2 * 2 * n * 4, 0, buffers=(2 * n * 4,)))
     return Bench(f"{op} {shape_text(shape)} b{batch}", work, _Op(op),
                  torch.randn(batch, *shape, device=device))
 
@@ -295,12 +299,13 @@ def measure(device: torch.device, repeats: int) -> list[Sample]:
 
 def fit(samples: list[Sample], fresh: int | None = None) -> tuple[Rate, float]:
     """Non-negative least squares of seconds on (calls, ops, act bytes, weight bytes, fresh
-    output bytes: those of an output over `fresh` bytes), weighted to relative error: every
+    bytes: those of each buffer a call allocates over `fresh` bytes), weighted to relative
+    error: every
     subset of the terms is fitted and the best one with no negative coefficient kept (five
     terms: 32 small fits). Returns the rate (its overhead is per call) and the fit's median
     relative error."""
     x = np.array([[s.work.calls, s.work.ops, s.work.act_bytes, s.work.weight_bytes,
-                   fresh_bytes(s.work.out_bytes, fresh)] for s in samples], dtype=float)
+                   fresh_bytes(s.work.buffers, fresh)] for s in samples], dtype=float)
     y = np.array([s.seconds for s in samples])
     w = 1.0 / y
     best: tuple[float, np.ndarray] | None = None

@@ -4,6 +4,7 @@ file: round trip, validation with located errors, shipped profiles, lookup."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -282,13 +283,13 @@ layers:
     timed = {above: predict(a, Profile("p", "cpu", True, "", "sum", 0.0, kinds,
                                        fresh_above_bytes=above)).leaves["0"]
              for above in (None, 32 * 2**20, 64 * 2**20)}
-    assert timed[None].work.out_bytes == out
+    assert timed[None].work.buffers == (out,)
     assert timed[32 * 2**20].memory_ms == pytest.approx(
         timed[None].memory_ms + out / 2e9 * 1e3)
     assert timed[64 * 2**20].memory_ms == timed[None].memory_ms
     lines = predict(a, Profile("p", "cpu", True, "", "sum", 0.0, kinds,
                                fresh_above_bytes=32 * 2**20)).explain(a.root.children[0], 16)
-    assert any(f"{out:,} fresh output bytes / 2 GB/s" in line for line in lines)
+    assert any(f"{out:,} fresh bytes / 2 GB/s" in line for line in lines)
 
 
 def test_a_profile_without_fresh_rates_reads_as_never_fresh() -> None:
@@ -305,3 +306,23 @@ def test_a_profile_without_fresh_rates_reads_as_never_fresh() -> None:
     with pytest.raises(ProfileError, match="p.json: fresh_above_bytes: must be a whole "
                                            "number ≥ 0 or null"):
         parse(json.dumps({**good(), "fresh_above_bytes": -1}), "p.json")
+
+
+@pytest.mark.parametrize(("name", "options", "shape", "copies"), [
+    ("conv", {"out": 64, "kernel": 3}, (64, 8, 8), True),        # oneDNN's blocked layout
+    ("conv", {"out": 64, "kernel": 7}, (3, 8, 8), False),        # an image: read as it lies
+    ("conv", {"out": 64, "kernel": 3, "groups": 64}, (64, 8, 8), True),
+    ("conv", {"out": 2, "kernel": 3, "connections": [[0], [1]]}, (32, 8, 8), False),
+    ("conv_transpose", {"out": 8, "kernel": 2, "stride": 2}, (32, 8, 8), True),
+    ("relu", {}, (64, 8, 8), False),
+])
+def test_a_conv_s_copy_of_its_input_is_a_buffer_it_allocates(name: str, options: dict,
+                                                            shape: tuple,
+                                                            copies: bool) -> None:
+    from cnncli.analysis.timing import layer_work
+
+    layer = REGISTRY[name].create(**options)
+    cost = layer.infer(shape)
+    work = layer_work(layer, shape, cost, 2, 4)
+    out, read = 2 * 4 * math.prod(cost.output), 2 * 4 * math.prod(shape)
+    assert work.buffers == ((out, read) if copies else (out,))

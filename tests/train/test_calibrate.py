@@ -45,7 +45,7 @@ def test_the_fit_finds_the_rate_of_fresh_output_bytes() -> None:
                                     (1e8, 5e7)]):
         fresh = out if out > 1_000_000 else 0
         seconds = 5e-6 + act / 20e9 + fresh / 2.5e9
-        samples.append(Sample(str(i), Work("elementwise", 0, int(act), 0, 1, int(out)),
+        samples.append(Sample(str(i), Work("elementwise", 0, int(act), 0, 1, (int(out),)),
                               seconds))
     rate, error = fit(samples, fresh=1_000_000)
     assert rate.overhead_us == pytest.approx(5.0, rel=1e-6)
@@ -94,7 +94,7 @@ def test_kinds_with_big_outputs_in_the_zoo_are_calibrated_on_fresh_memory() -> N
     for name, options, shape, batch in CASES:
         layer = REGISTRY[name].create(**options)
         work = layer_work(layer, shape, layer.infer(shape), batch, 4)
-        if fresh_bytes(work.out_bytes, 32 * 2**20):
+        if fresh_bytes(work.buffers, 32 * 2**20):
             fresh.add(work.kind)
     assert {"conv1x1", "conv3x3", "conv_kxk", "conv_grouped", "conv_depthwise", "maxpool",
             "norm", "elementwise", "transcendental"} <= fresh
