@@ -161,7 +161,7 @@ def _kinds(path: str, given: dict[str, Any]) -> tuple[dict[str, Rate], tuple[str
         what = f"misses {missing[0]!r}" if missing else f"has an unknown kind {unknown[0]!r}"
         raise ProfileError(f"{path}: kinds: {what} (kinds: {', '.join(KINDS)})")
     rates = {k: _rate(f"{path}: kinds.{k}", given[k]) for k in KINDS if k not in borrowed}
-    return {k: rates[BORROWED.get(k, k)] for k in KINDS}, borrowed
+    return {k: rates[BORROWED[k] if k in borrowed else k] for k in KINDS}, borrowed
 
 
 def parse(text: str, path: str) -> Profile:

@@ -265,7 +265,12 @@ def test_a_profile_older_than_a_kind_borrows_the_kind_it_was_predicted_as() -> N
 
 
 def test_a_profile_with_every_kind_borrows_nothing() -> None:
-    assert parse(json.dumps(good()), "p.json").borrowed == ()
+    data = good()
+    data["kinds"]["conv_table"] = {**data["kinds"]["conv_table"], "overhead_us": 99.0}
+    profile = parse(json.dumps(data), "p.json")
+    assert profile.borrowed == ()
+    assert profile.kinds["conv_table"].overhead_us == 99.0  # its own, not conv_kxk's
+    assert profile.kinds["conv_kxk"].overhead_us == 10.0
 
 
 def test_an_output_over_the_allocator_s_threshold_pays_for_fresh_memory(write_spec) -> None:
