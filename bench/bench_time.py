@@ -8,15 +8,20 @@ error per kind of layer (the profiler's per-layer times summed by kind), the med
 whole-network error, and Spearman's rank correlation of predicted and measured time per
 batch. Goal on the 2-core CPU: median ≤ 15 %, worst ≤ 40 %, Spearman ≥ 0.9.
 
-A network whose predicted measuring time passes --budget seconds is skipped and named (the
-2-core CPU cannot run YOLOv8x at 640 sixteen times a batch in a useful time); --input-scale
-0.5 halves every input's height and width. Timings on a shared machine are noisy: the load
+Every network is measured: --budget seconds per measurement sets how many passes it gets,
+from WARMUP warm-up, --repeats timed and PROFILED profiled passes for a small network down to
+one warm-up, two timed and one profiled pass for a big one (YOLOv8x at 640, batch 16: some
+20 s a pass on 2 cores; the whole zoo at batches 1 and 16 takes about 20 minutes).
+--skip-over S leaves out, and names, networks predicted to take over S seconds a pass (a
+quick run); a network that runs out of memory is named and left out. --input-scale 0.5
+halves every input's height and width. Timings on a shared machine are noisy: the load
 average is printed before and after; take the final figures on a quiet machine with the
 command printed at the end.
 
-    python bench/bench_time.py [--profile FILE] [--batches 1,16] [--budget 20]
-                               [--networks a,b] [--input-scale 1.0] [--repeats 5]
-                               [--threads N] [--clock wall|cpu] [--save rows.json]
+    python bench/bench_time.py [--profile FILE] [--batches 1,16] [--budget 6]
+                               [--skip-over S] [--networks a,b] [--input-scale 1.0]
+                               [--repeats 5] [--threads N] [--clock wall|cpu]
+                               [--save rows.json]
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -43,6 +49,29 @@ from cnncli.train.calibrate import calibrate
 
 WARMUP = 2
 GOAL = {"median": 0.15, "worst": 0.40, "spearman": 0.9}
+
+
+@dataclass(frozen=True)
+class Passes:
+    """How many times one measurement runs the network."""
+
+    warmup: int
+    timed: int
+    profiled: int
+
+    @property
+    def total(self) -> int:
+        return self.warmup + self.timed + self.profiled
+
+
+def passes(pass_s: float, budget: float, repeats: int) -> Passes:
+    """The passes a network whose predicted pass takes `pass_s` seconds gets: all of them
+    (WARMUP, `repeats`, PROFILED) where they fit in `budget` seconds, else one warm-up and
+    one profiled pass and as many timed ones as fit, at least two."""
+    full = Passes(WARMUP, repeats, PROFILED)
+    if full.total * pass_s <= budget:
+        return full
+    return Passes(1, max(2, min(repeats, int(budget / pass_s) - 2)), 1)
 
 
 def load() -> str:
@@ -94,6 +123,15 @@ def err(predicted: float, measured: float) -> float:
     return predicted / measured - 1.0
 
 
+SKIPPED: list[str] = []
+
+
+def skip(name: str, batch: int, why: str) -> None:
+    """Name a network left out, and why (listed again at the end)."""
+    SKIPPED.append(f"{name} b{batch}: {why}")
+    print(f"  skip {SKIPPED[-1]}", flush=True)
+
+
 def run_one(name: str, batch: int, profile: Profile, args: argparse.Namespace) -> dict | None:
     a = cnncli.analyze(name, batch=batch)
     shape = scaled_input(a, args.input_scale)
@@ -101,28 +139,35 @@ def run_one(name: str, batch: int, profile: Profile, args: argparse.Namespace) -
         try:
             a = cnncli.analyze(name, batch=batch, input=shape)
         except CnncliError as exc:
-            print(f"  skip {name} b{batch}: {exc}", flush=True)
+            skip(name, batch, str(exc))
             return None
     timing = predict(a, profile)
-    cost_s = timing.total_ms / 1e3 * (WARMUP + args.repeats + PROFILED)
-    if cost_s > args.budget:
-        print(f"  skip {name} b{batch} input {shape_text(a.input)}: predicted "
-              f"{timing.total_ms:,.0f} ms a pass, about {cost_s:.0f} s to measure "
-              f"(over --budget {args.budget:g})", flush=True)
+    pass_s = timing.total_ms / 1e3
+    if args.skip_over is not None and pass_s > args.skip_over:
+        skip(name, batch, f"input {shape_text(a.input)}: predicted {pass_s:,.1f} s a pass "
+                          f"(over --skip-over {args.skip_over:g})")
         return None
-    result = bench(a, "cpu" if profile.device == "cpu" else "cuda", warmup=WARMUP,
-                   repeats=args.repeats)
+    runs = passes(pass_s, args.budget, args.repeats)
+    try:
+        result = bench(a, "cpu" if profile.device == "cpu" else "cuda", warmup=runs.warmup,
+                       repeats=runs.timed, profiled=runs.profiled)
+    except (RuntimeError, MemoryError) as exc:  # torch's allocator: "can't allocate memory"
+        if "allocate" not in str(exc) and not isinstance(exc, MemoryError):
+            raise
+        skip(name, batch, f"out of memory ({str(exc).splitlines()[0][:120]})")
+        return None
     # the fastest timed pass: on a shared machine the median carries other processes' work
     measured = min(result.latencies_s) * 1e3
     kinds = per_kind(timing, {layer.path: layer.ms for layer in result.layers}, measured)
     row = {"network": name, "batch": batch, "input": list(a.input),
            "predicted_ms": timing.total_ms, "measured_ms": measured,
-           "median_ms": result.median_s * 1e3,
+           "median_ms": result.median_s * 1e3, "timed_passes": runs.timed,
            "error": err(timing.total_ms, measured), "kinds": kinds}
     print(f"  {name:28s} b{batch:<3d} {shape_text(a.input):>11s}  predicted "
-          f"{timing.total_ms:9.2f} ms  measured {measured:9.2f} ms (median "
-          f"{row['median_ms']:9.2f})  error {row['error']:+7.1%}", flush=True)
+          f"{timing.total_ms:9.2f} ms  measured {measured:9.2f} ms (median of "
+          f"{runs.timed:2d} {row['median_ms']:9.2f})  error {row['error']:+7.1%}", flush=True)
     return row
+
 
 
 def report(rows: list[dict], batches: list[int]) -> bool:
@@ -152,6 +197,8 @@ def report(rows: list[dict], batches: list[int]) -> bool:
         share = sum(m for _, m in pairs) / total if total else 0.0
         print(f"  {kind:15s} {len(pairs):8d} {statistics.median(errs):8.1%} "
               f"{max(errs):8.1%}  {share:6.1%}")
+    if SKIPPED:
+        print(f"\nleft out ({len(SKIPPED)}):\n  " + "\n  ".join(SKIPPED))
     print(f"\ngoal (median ≤ 15 %, worst ≤ 40 %, Spearman ≥ 0.9): "
           f"{'met' if ok else 'NOT met'}")
     return ok
@@ -159,13 +206,13 @@ def report(rows: list[dict], batches: list[int]) -> bool:
 
 def goal_args(argv: list[str]) -> list[str]:
     """This run's options less those that make it a working run (--clock, --threads,
-    --profile, --save)."""
+    --profile, --save, --skip-over)."""
     out, skip = [], False
     for arg in argv:
         name = arg.split("=")[0]
         if skip:
             skip = False
-        elif name in ("--clock", "--threads", "--profile", "--save"):
+        elif name in ("--clock", "--threads", "--profile", "--save", "--skip-over"):
             skip = "=" not in arg
         else:
             out.append(arg)
@@ -177,8 +224,12 @@ def main() -> int:
     parser.add_argument("--profile", type=Path, help="use this profile; default: calibrate")
     parser.add_argument("--batches", default="1,16")
     parser.add_argument("--networks", help="comma-separated zoo names; default: all")
-    parser.add_argument("--budget", type=float, default=20.0,
-                        help="seconds one measurement may take (predicted); default 20")
+    parser.add_argument("--budget", type=float, default=6.0,
+                        help="seconds one measurement should take (predicted): sets the "
+                             "number of timed passes, at least two; default 6")
+    parser.add_argument("--skip-over", type=float,
+                        help="leave out networks predicted to take over this many seconds "
+                             "a pass; default: none (the whole zoo)")
     parser.add_argument("--input-scale", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--save", type=Path, help="write the rows as JSON here")

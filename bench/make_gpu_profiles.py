@@ -28,6 +28,8 @@ CARDS = {
 CONV, GROUPED, DEPTHWISE, LINEAR, MEMORY = 0.5, 0.15, 0.05, 0.7, 0.8
 OVERHEAD_US = 8.0  # an eager module call: Python, dispatch and a kernel launch
 VIEW_US = 3.0
+LAUNCH_US = 5.0  # each further kernel a module launches (the RBF's ten small ones)
+RBF_KERNELS = 10
 
 
 def profile(key: str) -> dict:
@@ -42,7 +44,10 @@ def profile(key: str) -> dict:
     kinds = {k: rate(conv * CONV) for k in ("conv1x1", "conv3x3", "conv_kxk")}
     kinds |= {"conv_grouped": rate(conv * GROUPED),
               "conv_depthwise": rate(fp32 * 1e3 * DEPTHWISE),
+              "conv_table": rate(fp32 * 1e3 * GROUPED),  # per call: a gather, a grouped conv
               "linear": rate(fp32 * 1e3 * LINEAR),
+              "rbf": {**rate(fp32 * 1e3 * LINEAR),
+                      "overhead_us": OVERHEAD_US + (RBF_KERNELS - 1) * LAUNCH_US},
               **{k: rate(None, k == "norm") for k in ("maxpool", "avgpool",
                                                         "global_pool", "norm",
                                                         "elementwise", "transcendental")},
@@ -53,10 +58,12 @@ def profile(key: str) -> dict:
         "schema": "cnncli.profile/1", "name": card, "device": "cuda", "calibrated": False,
         "source": f"uncalibrated: published peak figures ({sheet}: {peak}, memory "
                   f"{tbs * 1e3:g} GB/s) times assumed efficiencies (conv {CONV:.0%}, grouped "
-                  f"{GROUPED:.0%}, depthwise {DEPTHWISE:.0%} of FP32, linear {LINEAR:.0%} of "
-                  f"FP32, memory {MEMORY:.0%}), {OVERHEAD_US:g} us a layer; "
+                  f"{GROUPED:.0%} (a connection table's: of FP32), depthwise {DEPTHWISE:.0%} of "
+                  f"FP32, linear {LINEAR:.0%} of FP32, memory {MEMORY:.0%}), {OVERHEAD_US:g} "
+                  f"us a layer ({LAUNCH_US:g} us more for each further kernel it launches); "
                   "`cnncli calibrate --device cuda` measures the card",
         "threads": None, "host_cpu": "", "combine": "max", "backward_ratio": 2.0,
+        "fresh_above_bytes": None,  # CUDA's caching allocator keeps what it frees
         "kinds": kinds,
     }
 

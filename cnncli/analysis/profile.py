@@ -23,7 +23,7 @@ from ..files import cache_dir
 SCHEMA = "cnncli.profile/1"
 SHIPPED = Path(__file__).with_name("profiles")
 COMBINE = ("sum", "max")
-RATE_FIELDS = ("overhead_us", "gops", "act_gbs", "weight_gbs")
+RATE_FIELDS = ("overhead_us", "gops", "act_gbs", "weight_gbs", "fresh_gbs")
 JSON_TYPES = {str: "a string", bool: "true or false", dict: "an object"}
 CALIBRATE_HINT = "run `cnncli calibrate` (about 30 s on 2 cores)"
 
@@ -32,10 +32,13 @@ CALIBRATE_HINT = "run `cnncli calibrate` (about 30 s on 2 cores)"
 KINDS = {
     "conv1x1": "dense conv with a 1x1 kernel, linear on a map, transposed conv (GEMMs)",
     "conv3x3": "dense conv with a 3x3 kernel",
-    "conv_kxk": "dense conv with any other kernel (5x5, 7x7, 11x11, 1x7, a connection table)",
+    "conv_kxk": "dense conv with any other kernel (5x5, 7x7, 11x11, 1x7)",
     "conv_grouped": "grouped conv with fewer than 16 input channels a group",
     "conv_depthwise": "depthwise conv (groups = input channels)",
-    "linear": "fully connected on a vector, and the RBF layer",
+    "conv_table": "conv with a connection table: a gather and a grouped conv of one output map "
+                  "a group per row length (overhead per call)",
+    "linear": "fully connected on a vector",
+    "rbf": "Euclidean RBF units: squares, sums and a matrix product (ten small calls)",
     "maxpool": "max pooling over windows",
     "avgpool": "average pooling over windows, subsampling",
     "global_pool": "adaptive and global average pooling",
@@ -46,6 +49,21 @@ KINDS = {
                       "sigmoid, tanh, LRN",
     "view": "flatten, and dropout and drop-path in eval: no work but the call",
 }
+#: kinds added after profiles were first written, and the kind each was predicted as
+#: before: a profile without one borrows that kind's rates, and says so (`Profile.note`)
+BORROWED = {"conv_table": "conv_kxk", "rbf": "linear"}
+
+
+def fresh_bytes(buffers: tuple[int, ...], above: int | None) -> int:
+    """Of the buffers a call allocates (sizes in bytes), those the allocator takes fresh
+    from the operating system, whose pages are faulted in and zeroed as they are first
+    written: all of them where together they pass `above`, none where they do not (it
+    reuses memory it holds) or `above` is None (CUDA's caching allocator). glibc's malloc
+    maps a block over 32 MiB on its own and unmaps it when freed, and gives the top of its
+    heap back to the system when much lies free there: a conv's output and the copy of its
+    input, 24 MiB each at batch 16, are fresh as often as not (docs/counting.md)."""
+    total = sum(buffers)
+    return total if above is not None and total > above else 0
 
 
 class ProfileError(CnncliError):
@@ -57,12 +75,14 @@ class ProfileError(CnncliError):
 @dataclass(frozen=True)
 class Rate:
     """One kind's terms: a fixed overhead per call (µs) and rates (G per second) for its
-    ops, activation bytes and weight bytes; None where the fit found no limit."""
+    ops, activation bytes, weight bytes and fresh output bytes (`fresh_bytes`); None where
+    the fit found no limit."""
 
     overhead_us: float
     gops: float | None
     act_gbs: float | None
     weight_gbs: float | None
+    fresh_gbs: float | None = None
 
     def as_dict(self) -> dict[str, float | None]:
         return {name: getattr(self, name) for name in RATE_FIELDS}
@@ -81,13 +101,25 @@ class Profile:
     threads: int | None = None
     host_cpu: str = ""
     extra: tuple[tuple[str, Any], ...] = ()  # fields kept as written (created, torch, fits)
+    borrowed: tuple[str, ...] = ()  # kinds the file lacks, with another's rates (BORROWED)
+    fresh_above_bytes: int | None = None  # outputs bigger are fresh memory (`fresh_bytes`)
 
     def as_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA, "name": self.name, "device": self.device,
                 "calibrated": self.calibrated, "source": self.source,
                 "threads": self.threads, "host_cpu": self.host_cpu, "combine": self.combine,
-                "backward_ratio": self.backward_ratio, **dict(self.extra),
-                "kinds": {kind: rate.as_dict() for kind, rate in self.kinds.items()}}
+                "backward_ratio": self.backward_ratio,
+                "fresh_above_bytes": self.fresh_above_bytes, **dict(self.extra),
+                "kinds": {kind: rate.as_dict() for kind, rate in self.kinds.items()
+                          if kind not in self.borrowed}}
+
+    def note(self) -> str:
+        """'' or, for a profile older than some kinds, which rates it borrows."""
+        if not self.borrowed:
+            return ""
+        pairs = ", ".join(f"{kind} as {BORROWED[kind]}" for kind in self.borrowed)
+        return (f"made before the kinds {', '.join(self.borrowed)}: predicted {pairs}; "
+                f"{CALIBRATE_HINT} for their own rates")
 
     def label(self) -> str:
         how = "calibrated" if self.calibrated else "uncalibrated: published peak figures"
@@ -120,6 +152,18 @@ def _rate(where: str, value: Any) -> Rate:
     return Rate(_number(f"{where}.overhead_us", value["overhead_us"]) or 0.0, *rates)
 
 
+def _kinds(path: str, given: dict[str, Any]) -> tuple[dict[str, Rate], tuple[str, ...]]:
+    """Every kind's rate, and the kinds an older profile lacks and borrows (BORROWED)."""
+    unknown = [k for k in given if k not in KINDS]
+    borrowed = tuple(k for k in BORROWED if k not in given)
+    missing = [k for k in KINDS if k not in given and k not in borrowed]
+    if missing or unknown:
+        what = f"misses {missing[0]!r}" if missing else f"has an unknown kind {unknown[0]!r}"
+        raise ProfileError(f"{path}: kinds: {what} (kinds: {', '.join(KINDS)})")
+    rates = {k: _rate(f"{path}: kinds.{k}", given[k]) for k in KINDS if k not in borrowed}
+    return {k: rates[BORROWED[k] if k in borrowed else k] for k in KINDS}, borrowed
+
+
 def parse(text: str, path: str) -> Profile:
     """A profile from its JSON text; every error names the file and the field."""
     try:
@@ -138,23 +182,24 @@ def parse(text: str, path: str) -> Profile:
         bad = "combine" if data["combine"] not in COMBINE else "device"
         raise ProfileError(f"{path}: {bad}: {json.dumps(data[bad])} is not one of "
                            f"{', '.join(COMBINE if bad == 'combine' else ('cpu', 'cuda'))}")
-    missing = [k for k in KINDS if k not in data["kinds"]]
-    unknown = [k for k in data["kinds"] if k not in KINDS]
-    if missing or unknown:
-        what = f"misses {missing[0]!r}" if missing else f"has an unknown kind {unknown[0]!r}"
-        raise ProfileError(f"{path}: kinds: {what} (kinds: {', '.join(KINDS)})")
-    threads = data.get("threads")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
-                                or threads < 1):
-        raise ProfileError(f"{path}: threads: must be a whole number ≥ 1 or null")
+    kinds, borrowed = _kinds(path, data["kinds"])
+    threads = _whole(f"{path}: threads", data.get("threads"), 1)
     known = {"schema", "name", "device", "calibrated", "source", "combine", "kinds",
-             "threads", "host_cpu", "backward_ratio"}
+             "threads", "host_cpu", "backward_ratio", "fresh_above_bytes"}
     return Profile(data["name"], data["device"], data["calibrated"], data["source"],
                    data["combine"],
                    _number(f"{path}: backward_ratio", data.get("backward_ratio")) or 0.0,
-                   {k: _rate(f"{path}: kinds.{k}", data["kinds"][k]) for k in KINDS},
-                   path, threads, str(data.get("host_cpu") or ""),
-                   tuple((k, v) for k, v in data.items() if k not in known))
+                   kinds, path, threads, str(data.get("host_cpu") or ""),
+                   tuple((k, v) for k, v in data.items() if k not in known), borrowed,
+                   _whole(f"{path}: fresh_above_bytes", data.get("fresh_above_bytes"), 0))
+
+
+def _whole(where: str, value: Any, low: int) -> int | None:
+    """A whole number ≥ low, or None for null or missing."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or value < low):
+        raise ProfileError(f"{where}: must be a whole number ≥ {low} or null")
+    return value
 
 
 def read(path: Path) -> Profile:

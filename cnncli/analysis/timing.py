@@ -1,13 +1,17 @@
 """Predicted time per layer on a device, from the work the IR records and a device profile.
 
 Each leaf row (a layer, or a composite's add, multiply or concat) does one kind of work
-(`KINDS`) and three amounts of it: `ops` (2 x MACs, or its other ops where it does no MACs),
-`act_bytes` (its input read and its output written) and `weight_bytes` (its parameters).
-The profile gives, per kind, a fixed overhead per call and a rate for each amount; a rate
-that is null never limits. Its time is
+(`KINDS`; a layer says which, and how many calls of that kind's kernel its torch module
+makes: `Layer.calls`) and four amounts of it: `ops` (2 x MACs, or its other ops where it
+does no MACs), `act_bytes` (its input read and its output written), `weight_bytes` (its
+parameters and buffers) and the fresh bytes of the buffers it allocates (its output, and a
+copy of its input where `Layer.calls` says it makes one; `profile.fresh_bytes`: memory new
+from the operating system, its pages faulted in as they are written). The profile
+gives, per kind, a fixed overhead per call and a rate for each amount; a rate that is null
+never limits. Its time is
 
-    overhead + compute ∘ memory,   compute = ops / rate,
-                                    memory = act_bytes / act rate + weight_bytes / weight rate
+    calls x overhead + compute ∘ memory,   compute = ops / rate,
+            memory = act_bytes / act rate + weight_bytes / weight rate + fresh / fresh rate
 
 where ∘ is + for a calibrated profile (the CPU's kernels do not overlap packing the weights
 with the arithmetic) and max for a published one (a GPU's roofline). A training step is the
@@ -20,58 +24,36 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..layers import Layer, Shape
+from ..layers import Cost, Layer, Shape
 from ..layers.window import elements
 from .analyze import DTYPE_BYTES, Analysis, Row
-from .profile import KINDS, Profile, Rate
-
-#: input channels a group from which a grouped conv runs as dense convs, one a group
-WIDE_GROUP = 16
-_BY_NAME = {
-    "linear": "linear", "rbf": "linear", "conv_transpose": "conv1x1",
-    "maxpool": "maxpool", "avgpool": "avgpool", "subsample": "avgpool",
-    "adaptive_avgpool": "global_pool", "global_avgpool": "global_pool",
-    "batchnorm": "norm", "layer_norm": "norm", "softmax": "norm", "lrn": "transcendental",
-    "flatten": "view", "dropout": "view", "drop_path": "view",
-    "gelu": "transcendental", "silu": "transcendental", "sigmoid": "transcendental",
-    "tanh": "transcendental", "scaled_tanh": "transcendental",
-}
-
-
-def kind_of(layer: Layer, shape: Shape) -> str:
-    """Which kind of work a layer on input `shape` does."""
-    if layer.name == "conv":
-        groups = layer.groups
-        if groups == shape[0] and groups > 1:
-            return "conv_depthwise"
-        if groups > 1 and shape[0] // groups < WIDE_GROUP:
-            return "conv_grouped"  # a wide group (AlexNet's two) runs as a dense conv
-        if layer.connections is None and layer.kernel == (1, 1):
-            return "conv1x1"
-        return "conv3x3" if layer.kernel == (3, 3) and layer.connections is None \
-            else "conv_kxk"
-    if layer.name == "linear" and len(shape) == 3:
-        return "conv1x1"  # on each position of a map (ConvNeXt): a 1x1 conv's GEMM
-    return _BY_NAME.get(layer.name, "elementwise")
+from .profile import BORROWED, KINDS, Profile, Rate, fresh_bytes
 
 
 @dataclass(frozen=True)
 class Work:
-    """A leaf row's work for the whole batch: its kind and the three amounts."""
+    """A leaf row's work for the whole batch: its kind, its amounts, how many calls of the
+    kind's kernel it makes, and the sizes in bytes of the buffers it allocates (its output,
+    and a copy of its input where it makes one)."""
 
     kind: str
     ops: int
     act_bytes: int
     weight_bytes: int
+    calls: int = 1
+    buffers: tuple[int, ...] = ()
 
 
-def layer_work(layer: Layer, shape: Shape, output: Shape, macs: int, other_ops: int,
-               params: int, batch: int, element: int) -> Work:
+def layer_work(layer: Layer, shape: Shape, cost: Cost, batch: int, element: int) -> Work:
     """The work of one layer call on `batch` inputs of `shape` (calibration uses it too)."""
-    kind = kind_of(layer, shape)
-    ops = 2 * macs if macs else other_ops
-    moved = 0 if kind == "view" else (elements(shape) + elements(output)) * element
-    return Work(kind, ops * batch, moved * batch, params * element)
+    calls = layer.calls(shape)
+    ops = 2 * cost.macs if cost.macs else cost.other_ops
+    read = elements(shape) * element * batch
+    out = elements(cost.output) * element * batch
+    if calls.kind == "view":
+        return Work(calls.kind, ops * batch, 0, 0, calls.count)
+    return Work(calls.kind, ops * batch, read + out, (cost.params + cost.buffers) * element,
+                calls.count, (out, read) if calls.copies_input else (out,))
 
 
 def row_work(row: Row, batch: int, element: int) -> Work:
@@ -80,10 +62,10 @@ def row_work(row: Row, batch: int, element: int) -> Work:
     if row.is_layer:
         cost = row.cost
         assert cost is not None
-        return layer_work(row.layer, row.input, cost.output, cost.macs, cost.other_ops,
-                          cost.params, batch, element)
+        return layer_work(row.layer, row.input, cost, batch, element)
     out = elements(row.output) * element * batch
-    return Work("elementwise", row.other_ops * batch, (3 if row.op != "concat" else 2) * out, 0)
+    return Work("elementwise", row.other_ops * batch, (3 if row.op != "concat" else 2) * out, 0,
+                buffers=(out,))
 
 
 @dataclass(frozen=True)
@@ -119,9 +101,11 @@ def _per(amount: int, rate: float | None, per_second: float) -> float:
 def terms(work: Work, profile: Profile) -> Terms:
     rate = profile.kinds[work.kind]
     memory = (_per(work.act_bytes, rate.act_gbs, 1e9)
-              + _per(work.weight_bytes, rate.weight_gbs, 1e9))
-    return Terms(work, rate, rate.overhead_us / 1e3, _per(work.ops, rate.gops, 1e9), memory,
-                 profile.combine)
+              + _per(work.weight_bytes, rate.weight_gbs, 1e9)
+              + _per(fresh_bytes(work.buffers, profile.fresh_above_bytes), rate.fresh_gbs,
+                     1e9))
+    return Terms(work, rate, work.calls * rate.overhead_us / 1e3, _per(work.ops, rate.gops, 1e9),
+                 memory, profile.combine)
 
 
 TIME_COLUMN = "Time ms"
@@ -163,6 +147,8 @@ class Timing:
             out.append(("", f"backward = {self.profile.backward_ratio:g} x forward; SGD "
                             f"update {self.optimizer_ms:,.2f} ms"))
         out.append(("Time profile", self.profile.path or self.profile.name))
+        if self.profile.borrowed:
+            out.append(("", self.profile.note()))
         return out
 
     def record(self, a: Analysis) -> dict[str, object]:
@@ -171,7 +157,8 @@ class Timing:
         return {"mode": "train" if self.train else "forward", "batch": a.batch,
                 "total_ms": self.total_ms, "optimizer_ms": self.optimizer_ms,
                 "profile": {"name": p.name, "device": p.device, "calibrated": p.calibrated,
-                            "threads": p.threads, "source": p.source, "path": p.path},
+                            "threads": p.threads, "source": p.source, "path": p.path,
+                            "borrowed": {k: BORROWED[k] for k in p.borrowed}},
                 "model": "overhead + compute (+ or max) memory per layer: docs/counting.md"}
 
     def explain(self, row: Row, batch: int) -> list[str]:
@@ -185,8 +172,9 @@ class Timing:
                           f"{self.ms[row.path]:.4f} ms"]
         t = self.leaves[row.path]
         w, r = t.work, t.rate
+        calls = f"{w.calls} calls · " if w.calls > 1 else ""
         lines = [head, f"  kind = {w.kind} ({KINDS[w.kind]})",
-                 f"  overhead = {r.overhead_us:g} µs = {t.overhead_ms:.4f} ms"]
+                 f"  overhead = {calls}{r.overhead_us:g} µs = {t.overhead_ms:.4f} ms"]
         lines.append(f"  compute = {w.ops:,} ops / {_num(r.gops)} Gop/s = {t.compute_ms:.4f} ms"
                      if r.gops and w.ops else "  compute = 0 (no rate limits this kind's ops)")
         parts = []
@@ -194,6 +182,9 @@ class Timing:
             parts.append(f"{w.act_bytes:,} activation bytes / {_num(r.act_gbs)} GB/s")
         if r.weight_gbs and w.weight_bytes:
             parts.append(f"{w.weight_bytes:,} weight bytes / {_num(r.weight_gbs)} GB/s")
+        fresh = fresh_bytes(w.buffers, p.fresh_above_bytes)
+        if r.fresh_gbs and fresh:
+            parts.append(f"{fresh:,} fresh bytes / {_num(r.fresh_gbs)} GB/s")
         lines.append(f"  memory = {' + '.join(parts)} = {t.memory_ms:.4f} ms" if parts
                      else "  memory = 0 (no rate limits this kind's bytes)")
         how = "overhead + compute + memory" if t.combine == "sum" \
@@ -211,8 +202,11 @@ class Timing:
                                   "mode": "train" if self.train else "forward"}
         if row.is_leaf:
             t = self.leaves[row.path]
-            out.update({"kind": t.work.kind, "ops": t.work.ops, "act_bytes": t.work.act_bytes,
-                        "weight_bytes": t.work.weight_bytes, "overhead_ms": t.overhead_ms,
+            out.update({"kind": t.work.kind, "calls": t.work.calls, "ops": t.work.ops,
+                        "act_bytes": t.work.act_bytes, "weight_bytes": t.work.weight_bytes,
+                        "fresh_bytes": fresh_bytes(t.work.buffers,
+                                                   self.profile.fresh_above_bytes),
+                        "overhead_ms": t.overhead_ms,
                         "compute_ms": t.compute_ms, "memory_ms": t.memory_ms,
                         "forward_ms": t.ms, "bound": t.bound})
         out["lines"] = self.explain(row, batch)

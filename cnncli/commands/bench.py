@@ -167,10 +167,11 @@ def bench_tables(result: Any, top: int) -> list[Any]:
                                       "profile itself.")
 @wide_option
 def calibrate(device: str, repeats: int, output: str | None, fmt: str) -> None:
-    """Measure this machine for `summary --time`: about 140 layers (dense conv by kernel
-    size, grouped and depthwise conv, linear, pooling, norm, element-wise) timed forward,
-    and a fit per kind of work of a fixed overhead and rates for operations, activation
-    bytes and weight bytes. Takes about 5 s on 2 CPU cores (about 1 s more per --repeats).
+    """Measure this machine for `summary --time`: about 180 layers (dense conv by kernel
+    size, grouped and depthwise conv, connection tables, linear, pooling, norm,
+    element-wise; up to 98 MiB outputs) timed forward, and a fit per kind of work of a
+    fixed overhead per call and rates for operations, activation bytes, weight bytes and
+    fresh memory. Takes about 10 s on 2 CPU cores (about 1.5 s more per --repeats).
     """
     from pathlib import Path
 
@@ -202,11 +203,14 @@ def calibrate_tables(profile: Any) -> list[Any]:
         return "-" if value is None else f"{value:,.3g}"
 
     cells = [[kind, num(r.overhead_us), num(r.gops), num(r.act_gbs), num(r.weight_gbs),
-              f"{fits[kind]:.1%}" if kind in fits else "-"]
+              num(r.fresh_gbs), f"{fits[kind]:.1%}" if kind in fits else "-"]
              for kind, r in profile.kinds.items()]
     table = TextTable(f"{profile.label()}: {profile.source}",
-                      ("Kind", "Overhead µs", "Gop/s", "Act GB/s", "Weight GB/s", "Fit error"),
-                      cells, 1, drop=("Fit error",))
+                      ("Kind", "Overhead µs", "Gop/s", "Act GB/s", "Weight GB/s", "Fresh GB/s",
+                       "Fit error"), cells, 1, drop=("Fit error", "Fresh GB/s"))
+    above = profile.fresh_above_bytes
+    fresh = ("" if above is None else f"Fresh: output bytes of an output over "
+             f"{above / 2**20:g} MiB, new memory from the operating system. ")
     return [table, f"backward ≈ {profile.backward_ratio:g} x forward (a training step); "
-                   "- : no limit found. Kinds: "
+                   f"- : no limit found. {fresh}Kinds: "
                    + "; ".join(f"{k}: {v}" for k, v in KINDS.items())]

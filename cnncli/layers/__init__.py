@@ -15,7 +15,18 @@ from __future__ import annotations
 import importlib
 import os
 
-from .base import REGISTRY, Arg, ArgError, Cost, Layer, OptionError, Shape, ShapeError, shape_text
+from .base import (
+    REGISTRY,
+    Arg,
+    ArgError,
+    Calls,
+    Cost,
+    Layer,
+    OptionError,
+    Shape,
+    ShapeError,
+    shape_text,
+)
 
 # every module of this folder, by name (os.listdir, not pkgutil: 0.4 ms less at start-up)
 for _file in sorted(os.listdir(os.path.dirname(__file__))):
@@ -25,5 +36,5 @@ for _file in sorted(os.listdir(os.path.dirname(__file__))):
 #: every layer type once, in the order their modules define them
 LAYER_TYPES: tuple[type[Layer], ...] = tuple(dict.fromkeys(REGISTRY.values()))
 
-__all__ = ["REGISTRY", "LAYER_TYPES", "Arg", "ArgError", "Cost", "Layer", "OptionError",
-           "Shape", "ShapeError", "shape_text"]
+__all__ = ["REGISTRY", "LAYER_TYPES", "Arg", "ArgError", "Calls", "Cost", "Layer",
+           "OptionError", "Shape", "ShapeError", "shape_text"]

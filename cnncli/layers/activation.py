@@ -57,7 +57,7 @@ class LeakyReLU(Activation):
 
 class Tanh(Activation):
     name, torch_name, summary = "tanh", "Tanh", "hyperbolic tangent"
-    keeps, init_nonlinearity = "output", "tanh"
+    keeps, init_nonlinearity, time_kind = "output", "tanh", "transcendental"
 
 
 class ScaledTanh(Activation):
@@ -67,7 +67,7 @@ class ScaledTanh(Activation):
     slope: Arg[float] = Arg("float", 2 / 3, min=0)
     ops_per_element = 3
     work = "3 per element: scale, tanh, scale"
-    init_nonlinearity = "tanh"
+    init_nonlinearity, time_kind = "tanh", "transcendental"
 
     def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
         """tanh's own output, before the amplitude scales it (the scalings keep nothing)."""
@@ -81,12 +81,12 @@ class ScaledTanh(Activation):
 
 class Sigmoid(Activation):
     name, torch_name, summary = "sigmoid", "Sigmoid", "1 / (1 + exp(-x))"
-    keeps, init_nonlinearity = "output", "sigmoid"
+    keeps, init_nonlinearity, time_kind = "output", "sigmoid", "transcendental"
 
 
 class GELU(Activation):
     name, torch_name, summary = "gelu", "GELU", "Gaussian error linear unit"
-    init_nonlinearity = "relu"
+    init_nonlinearity, time_kind = "relu", "transcendental"
 
 
 class Hardswish(Activation):
@@ -101,14 +101,14 @@ class Hardsigmoid(Activation):
 
 class SiLU(Activation):
     name, torch_name, aliases, summary = "silu", "SiLU", ("swish",), "x * sigmoid(x)"
-    init_nonlinearity = "relu"
+    init_nonlinearity, time_kind = "relu", "transcendental"
 
 
 class Softmax(Activation):
     name, torch_name, summary = "softmax", "Softmax", "softmax over channels (features)"
     ops_per_element = 3
     work = "3 per element: exp, sum, divide"
-    keeps = "output"
+    keeps, time_kind = "output", "norm"
     autocast = "fp32"
     init_nonlinearity = ""  # the classifier's output, not a hidden layer's: it does not steer
 

@@ -108,6 +108,21 @@ class Layout(Frozen):
         return not self.channels_last and (self.dense or self.batch == 1)
 
 
+class Calls(Frozen):
+    """How a layer's torch module runs, for predicted time: the kind of work it does (one of
+    analysis/profile.py's KINDS, each with rates of its own in a device profile), how many
+    calls of that kind's kernel it makes on one forward (each pays the kind's fixed overhead
+    per call), and whether it copies its whole input first (a buffer of the input's size,
+    fresh memory when big: docs/counting.md)."""
+
+    kind: str
+    count: int
+    copies_input: bool
+
+    def __init__(self, kind: str, count: int = 1, copies_input: bool = False) -> None:
+        self._set(kind=kind, count=count, copies_input=copies_input)
+
+
 class Figure(Frozen):
     """One explained figure: `name = formula = value`, the formula with its numbers filled in.
 
@@ -174,6 +189,8 @@ class Layer:
     #: under autocast: "half" for ops run in fp16/bf16 (conv, linear), "fp32" for ops autocast
     #: widens (softmax), "" for ops that run in whatever type they get.
     autocast: ClassVar[str] = ""
+    #: the kind of work its torch module does, for predicted time (`calls`)
+    time_kind: ClassVar[str] = "elementwise"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -239,6 +256,11 @@ class Layer:
         backward keeps are not listed: they are counted as parameters.
         """
         raise NotImplementedError
+
+    def calls(self, shape: Shape) -> Calls:
+        """What its torch module does on input `shape`, for predicted time: most layers
+        make one call of their `time_kind`'s kernel."""
+        return Calls(self.time_kind)
 
     def output_is_input(self, shape: Shape, layout: Layout) -> bool:
         """True when the output on input `shape` is a view of the input (one storage,

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Arg, ArgError, Cost, Figure, Layer, Saved, Shape, ShapeError, dot
+from .base import Arg, ArgError, Calls, Cost, Figure, Layer, Saved, Shape, ShapeError, dot
 from .window import axis_figures, elements, need_map, window_formula, window_output
+
+#: input channels a group from which a grouped conv runs as dense convs, one a group
+WIDE_GROUP = 16
+#: input channels from which oneDNN (torch's CPU convs) copies the input into its blocked
+#: layout on every call; a 3-channel image is read as it lies
+BLOCKED_FROM = 16
 
 
 class Conv(Layer):
@@ -173,6 +179,25 @@ class Conv(Layer):
                                 self.padding, self.dilation, self.bias, self.out)
         return nn.Conv2d(shape[0], self.out, self.kernel, self.stride, self.padding,
                          self.dilation, self.groups, self.bias)
+
+    def calls(self, shape: Shape) -> Calls:
+        """Its kind by how torch runs it. A connection table is one grouped conv per row
+        length (`modules.SparseConv2d`), each on its own gather of the input: one call each.
+        A grouped conv with wide groups (AlexNet's two) runs as a dense conv a group. On
+        the CPU, oneDNN copies an input of BLOCKED_FROM channels or more into its blocked
+        layout (a connection table's im2col path reads it as it lies)."""
+        if self.connections is not None:
+            return Calls("conv_table", len({len(row) for row in self.connections}))
+        return Calls(self._kind(shape[0]), copies_input=shape[0] >= BLOCKED_FROM)
+
+    def _kind(self, channels: int) -> str:
+        if self.groups > 1 and self.groups == channels:
+            return "conv_depthwise"
+        if self.groups > 1 and channels // self.groups < WIDE_GROUP:
+            return "conv_grouped"
+        if self.kernel == (1, 1):
+            return "conv1x1"
+        return "conv3x3" if self.kernel == (3, 3) else "conv_kxk"
 
     def channels_last(self, shape: Shape, channels_last: bool) -> bool:
         """A connection table gathers its inputs (a contiguous copy): NCHW order."""

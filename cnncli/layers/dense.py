@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Arg, Cost, Figure, Layer, Layout, Saved, Shape, ShapeError, dot, shape_text
+from .base import (
+    Arg,
+    Calls,
+    Cost,
+    Figure,
+    Layer,
+    Layout,
+    Saved,
+    Shape,
+    ShapeError,
+    dot,
+    shape_text,
+)
 from .window import elements
 
 
@@ -13,6 +25,7 @@ class Flatten(Layer):
     summary = ("CxHxW map to a vector of C*H*W features (torch.nn.Flatten); from axis "
                "`start` on: start 1 keeps the channels, C x (H*W)")
     work = "none (a view)"
+    time_kind = "view"
     start: Arg[int] = Arg("int", 0, min=0, doc="first per-sample axis flattened (0: all)")
 
     def infer(self, shape: Shape) -> Cost:
@@ -53,6 +66,7 @@ class Linear(Layer):
     counts_macs = True
     autocast = "half"
     weight_args = ("out", "bias")  # pointwise or not: one (out, in) weight
+    time_kind = "linear"
     out: Arg[int] = Arg("int", min=1, doc="output features")
     bias: Arg[bool] = Arg("bool", True)
     pointwise: Arg[bool] = Arg("bool", False, doc="on a map: the channels at each position")
@@ -115,6 +129,10 @@ class Linear(Layer):
         """Pointwise: the output is the NHWC result permuted back, so channels-last."""
         return len(shape) == 3
 
+    def calls(self, shape: Shape) -> Calls:
+        """On a map (pointwise): one GEMM over every position, a 1x1 conv's work."""
+        return Calls("conv1x1" if len(shape) == 3 else "linear")
+
 
 class EuclideanRBF(Layer):
     name = "rbf"
@@ -124,6 +142,8 @@ class EuclideanRBF(Layer):
     work = "MACs (the squares summed); other ops are the subtractions"
     buffer_note = "fixed RBF prototypes"
     counts_macs = True
+    #: its module makes ten small calls (squares, sums, a matrix product): a kind of its own
+    time_kind = "rbf"
     out: Arg[int] = Arg("int", min=1, doc="output units (classes)")
 
     def infer(self, shape: Shape) -> Cost:
@@ -171,6 +191,7 @@ class Dropout(Layer):
     name = "dropout"
     summary = "zeroes a fraction p of elements in training; identity at inference"
     work = "none at inference"
+    time_kind = "view"
     p: Arg[float] = Arg("float", 0.5, min=0, max=1, max_open=True)
 
     def infer(self, shape: Shape) -> Cost:

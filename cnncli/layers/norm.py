@@ -13,6 +13,7 @@ class BatchNorm(Layer):
     aliases = ("bn", "batch_norm")
     summary = "batch normalisation over channels (BatchNorm2d on maps, BatchNorm1d on vectors)"
     work = "2 per element (scale and shift, as folded at inference)"
+    time_kind = "norm"
     buffer_note = "BatchNorm running statistics"
     weight_args = ("affine",)
     eps: Arg[float] = Arg("float", 1e-5, min=0)
@@ -52,6 +53,7 @@ class LocalResponseNorm(Layer):
     aliases = ("local_response_norm",)
     summary = "local response normalisation across channels (AlexNet; torch.nn.LocalResponseNorm)"
     work = "2*size+3 per element: size squares, size-1 adds, then scale, add, power, divide"
+    time_kind = "transcendental"  # the power
     size: Arg[int] = Arg("int", 5, min=1, doc="channels in the window")
     alpha: Arg[float] = Arg("float", 1e-4, min=0)
     beta: Arg[float] = Arg("float", 0.75, min=0)

@@ -65,6 +65,7 @@ class MaxPool(_WindowPool):
     aliases = ("max_pool", "maxpool2d")
     summary = "max pooling (torch.nn.MaxPool2d)"
     work = "comparisons: kernel area - 1 per output"
+    time_kind = "maxpool"
     dilation: Arg[tuple[int, int]] = Arg("pair", 1, min=1)
     ceil_mode: Arg[bool] = Arg("bool", False)  # type: ignore[assignment]
 
@@ -98,6 +99,7 @@ class AvgPool(_WindowPool):
     aliases = ("avg_pool", "avgpool2d")
     summary = "average pooling (torch.nn.AvgPool2d)"
     work = "adds and a divide: kernel area per output"
+    time_kind = "avgpool"
     ceil_mode: Arg[bool] = Arg("bool", False)  # type: ignore[assignment]
     count_include_pad: Arg[bool] = Arg("bool", True)
 
@@ -130,6 +132,7 @@ class Subsample(_WindowPool):
                "of each per map")
     work = "kernel area + 1 per output: area - 1 adds, a multiply, a bias add"
     weight_args = ()
+    time_kind = "avgpool"  # an average pool, then a scale and a shift per map
     ceil_mode = False
 
     def infer(self, shape: Shape) -> Cost:
@@ -184,6 +187,7 @@ class AdaptiveAvgPool(Layer):
     aliases = ("adaptive_avg_pool",)
     summary = "adaptive average pooling to a fixed output size (torch.nn.AdaptiveAvgPool2d)"
     work = "adds and a divide: one per input element of each window"
+    time_kind = "global_pool"
     size: Arg[tuple[int, int]] = Arg("pair", 1, min=1, doc="output size, s or [h, w]")
 
     def infer(self, shape: Shape) -> Cost:

@@ -17,6 +17,7 @@ class LayerNorm(Layer):
                "LayerNorm2d); over the features of a vector (torch.nn.LayerNorm)")
     work = "5 per element: mean, centre, variance, normalise, scale and shift"
     weight_args = ("affine",)
+    time_kind = "norm"
     eps: Arg[float] = Arg("float", 1e-5, min=0)
     affine: Arg[bool] = Arg("bool", True)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .base import Arg, ArgError, Cost, Figure, Layer, Saved, Shape, ShapeError, dot
+from .base import Arg, ArgError, Calls, Cost, Figure, Layer, Saved, Shape, ShapeError, dot
+from .conv import BLOCKED_FROM
 from .window import axis_figures, elements, need_map
 
 
@@ -52,6 +53,7 @@ class ConvTranspose(Layer):
     summary = ("2-D transposed convolution (torch.nn.ConvTranspose2d): each input element "
                "spreads a kernel over the output; stride s upsamples by s")
     work = "MACs"
+    time_kind = "conv1x1"  # predicted as GEMM work, as a 1x1 conv's (docs/counting.md)
     counts_macs = True
     autocast = "half"
     weight_args = ("out", "kernel", "groups", "bias")
@@ -126,6 +128,11 @@ class ConvTranspose(Layer):
             return "a kernel from every input channel to every output channel"
         return (f"{self.groups} groups: each input channel feeds {self.out} / {self.groups} "
                 f"= {self.out // self.groups} output channels")
+
+    def calls(self, shape: Shape) -> Calls:
+        """One call; oneDNN copies an input of BLOCKED_FROM channels or more (channels
+        last), as for conv."""
+        return Calls(self.time_kind, copies_input=shape[0] >= BLOCKED_FROM)
 
     def build(self, shape: Shape) -> Any:
         from torch import nn

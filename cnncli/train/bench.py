@@ -210,8 +210,8 @@ def _native_stderr_quiet() -> Iterator[None]:
 
 
 def _layer_times(model: nn.Module, analysis: Analysis, device: torch.device,
-                 dtype: torch.dtype | None) -> tuple[list[LayerTime], str]:
-    """Mean forward time per leaf layer over PROFILED profiled passes, in ms."""
+                 dtype: torch.dtype | None, passes: int) -> tuple[list[LayerTime], str]:
+    """Mean forward time per leaf layer over `passes` profiled passes, in ms."""
     rows = [row for row in analysis.root.walk() if row.is_layer]
     cuda = device.type == "cuda"
     forward = _step_fn(model, analysis, device, False, dtype)
@@ -219,7 +219,7 @@ def _layer_times(model: nn.Module, analysis: Analysis, device: torch.device,
     try:
         with _native_stderr_quiet(), \
                 torch.profiler.profile(activities=compat.profiler_activities(cuda)) as prof:
-            for _ in range(PROFILED):
+            for _ in range(passes):
                 forward()
             _sync(device)
     finally:
@@ -230,15 +230,16 @@ def _layer_times(model: nn.Module, analysis: Analysis, device: torch.device,
         if event.key.startswith(SCOPE):
             us = compat.device_time_us(event) if cuda else float(event.cpu_time_total)
             totals[event.key[len(SCOPE):]] = us
-    times = [LayerTime(row.path, row.kind, totals.get(row.path, 0.0) / PROFILED / 1e3,
+    times = [LayerTime(row.path, row.kind, totals.get(row.path, 0.0) / passes / 1e3,
                        row.macs * analysis.batch) for row in rows]
     return times, "cuda" if cuda else "cpu"
 
 
 def bench(analysis: Analysis, device: str = "auto", train: bool = False, amp: bool = False,
           warmup: int = 3, repeats: int = 10,
-          progress: Callable[[str], None] | None = None) -> Bench:
-    """Build the analysed network on `device` and measure it (see the module docstring)."""
+          progress: Callable[[str], None] | None = None, profiled: int = PROFILED) -> Bench:
+    """Build the analysed network on `device` and measure it (see the module docstring);
+    per-layer times are the mean of `profiled` profiled passes."""
     dev = pick_device(device, Dist())
     notes: list[str] = []
     dtype = _amp_dtype(dev, amp, notes)
@@ -250,7 +251,7 @@ def bench(analysis: Analysis, device: str = "auto", train: bool = False, amp: bo
     model = build_from_analysis(analysis, device=dev)
     step = _step_fn(model, analysis, dev, train, dtype)
     latencies, memory = _measured(step, dev, warmup, repeats)
-    layers, source = _layer_times(model, analysis, dev, dtype)
+    layers, source = _layer_times(model, analysis, dev, dtype, profiled)
     predicted = None
     if train:
         predicted = training_memory(analysis, "sgd", dtype is not None,

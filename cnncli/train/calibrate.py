@@ -5,8 +5,11 @@ one input shape, run forward in eval mode under no_grad as `cnncli bench` runs a
 one call at a time in passes through all of them, smallest to largest (`_passes`).
 Its work (kind, ops, activation bytes, weight bytes) comes from the same function the
 predictor uses (`analysis.timing.layer_work`), so a fitted rate means the same thing on both
-sides. Per kind, a non-negative least-squares fit of time = overhead + ops / rate + bytes /
-rate + weight bytes / rate, weighted to relative error, gives the profile's terms. The
+sides. Per kind, a non-negative least-squares fit of time = calls x overhead + ops / rate +
+bytes / rate + weight bytes / rate + fresh bytes / rate, weighted to relative error, gives
+the profile's terms (calls: how many calls of the kind's kernel the layer's module makes,
+`Layer.calls`; fresh bytes: of its output and any copy of its input, those the allocator
+maps new from the operating system, `fresh_above`). The
 shapes span what the zoo's networks do: 3 to 2048 channels, 7x7 to 224x224 maps, batch 1
 to 16. A training step's extra time (backward over forward) is measured on a conv block.
 
@@ -19,6 +22,7 @@ carry other processes' work.
 from __future__ import annotations
 
 import itertools
+import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -31,7 +35,7 @@ import torch
 from torch import nn
 
 from ..analysis.analyze import DTYPE_BYTES
-from ..analysis.profile import KINDS, Profile, Rate, cpu_model
+from ..analysis.profile import KINDS, Profile, Rate, cpu_model, fresh_bytes
 from ..analysis.timing import Work, layer_work
 from ..layers import REGISTRY, Shape, shape_text
 from .devices import Dist, pick_device
@@ -45,14 +49,26 @@ def _conv(k: int, pairs: list[tuple[int, int, int]], stride: int = 1,
              (c, hw, hw), batch) for c, out, hw in pairs]
 
 
-def _dw(pairs: list[tuple[int, int, int]]) -> list[Case]:
-    return [("conv", {"out": c, "kernel": k, "padding": k // 2, "groups": c}, (c, hw, hw), 1)
-            for c, hw, k in pairs]
+def _dw(pairs: list[tuple[int, int, int]], batch: int = 1) -> list[Case]:
+    return [("conv", {"out": c, "kernel": k, "padding": k // 2, "groups": c}, (c, hw, hw),
+             batch) for c, hw, k in pairs]
 
 
 def _maps(layer: str, pairs: list[tuple[int, int]], batch: int = 1,
           **options: Any) -> list[Case]:
     return [(layer, dict(options), (c, hw, hw), batch) for c, hw in pairs]
+
+
+def _table(k: int, cases: list[tuple[int, dict[int, int], int, int]]) -> list[Case]:
+    """Connection-table convs: (input maps, {row length: output maps}, map size, batch);
+    output map i reads `length` consecutive input maps from map i on (wrapping round)."""
+    out = []
+    for inputs, lengths, hw, batch in cases:
+        rows = [n for n, count in lengths.items() for _ in range(count)]
+        table = [sorted((i + j) % inputs for j in range(n)) for i, n in enumerate(rows)]
+        out.append(("conv", {"out": len(table), "kernel": k, "connections": table},
+                    (inputs, hw, hw), batch))
+    return out
 
 
 MAPS = [(16, 112), (64, 112), (256, 56), (512, 28), (1024, 14), (2048, 7), (64, 56)]
@@ -71,6 +87,11 @@ CASES: list[Case] = [
     *[("conv", {"out": o, "kernel": k, "padding": k // 2, "groups": 2}, (c, hw, hw), 1)
       for c, o, hw, k in [(96, 256, 27, 5), (384, 384, 13, 3)]],
     *_conv(11, [(3, 64, 224)], stride=4), *_conv(5, [(48, 128, 28)], batch=16),
+    # connection tables: one to three row lengths, so one to three grouped convs
+    *_table(3, [(8, {2: 8, 4: 8}, 16, 1), (16, {4: 32}, 28, 1), (16, {4: 32}, 14, 16),
+                (32, {8: 32, 16: 32}, 14, 1), (4, {2: 4, 3: 2}, 6, 1), (4, {2: 8}, 4, 1)]),
+    *_table(5, [(6, {3: 4, 4: 8, 6: 4}, 12, 1), (6, {3: 4, 4: 8, 6: 4}, 20, 16),
+                (12, {3: 12, 5: 12}, 24, 4), (10, {2: 10, 5: 10, 10: 2}, 18, 1)]),
     *[("conv", {"out": c, "kernel": 3, "padding": 1, "groups": 32}, (c, hw, hw), b)
       for c, hw, b in [(128, 56, 1), (256, 28, 1), (512, 14, 1), (1024, 7, 1), (256, 28, 16),
                        (64, 56, 1)]],
@@ -79,6 +100,9 @@ CASES: list[Case] = [
     *[("linear", {"out": o}, (i,), b) for i, o, b in
       [(512, 1000, 1), (2048, 1000, 1), (4096, 4096, 1), (9216, 4096, 1), (1280, 1000, 1),
        (4096, 4096, 16), (2048, 1000, 16), (120, 84, 1)]],
+    *[("rbf", {"out": o}, (i,), b) for i, o, b in
+      [(84, 10, 1), (84, 10, 16), (256, 100, 1), (512, 500, 1), (512, 500, 16), (16, 4, 1),
+       (120, 10, 4)]],
     *_maps("maxpool", [(64, 112), (64, 224), (256, 56), (512, 14)], kernel=3, stride=2,
            padding=1),
     *_maps("maxpool", [(64, 224), (512, 28)], kernel=2, stride=2),
@@ -108,10 +132,26 @@ CASES: list[Case] = [
     *_maps("global_avgpool", [(16, 2), (32, 4)]),
     *_maps("batchnorm", [(16, 4), (8, 8)]), *_maps("relu", [(16, 4), (8, 8)]),
     *_maps("flatten", [(16, 1)]), *_maps("dropout", [(64, 1)], p=0.2),
+    # at batch 16 on 224 pixels: outputs of 24 MiB, and of 38 to 98 MiB, fresh memory
+    # (`fresh_above`), as the first layers of the zoo's networks have; convs whose input
+    # copy is fresh and output is not (DenseNet's transitions, MobileNet's strided ones)
+    *_conv(1, [(16, 64, 112), (32, 128, 56), (128, 256, 56), (256, 128, 56)], batch=16),
+    ("conv", {"out": 96, "kernel": 3, "padding": 1, "stride": 2, "groups": 96},
+     (96, 112, 112), 16),
+    ("linear", {"out": 4096}, (9216,), 16),
+    *_conv(3, [(16, 64, 112), (32, 64, 112)], batch=16),
+    *_conv(7, [(3, 64, 224)], stride=2, batch=16),
+    *_dw([(64, 112, 3), (128, 56, 3)], batch=16),
+    *[("conv", {"out": 256, "kernel": 3, "padding": 1, "groups": 32}, (256, 56, 56), 16)],
+    *_maps("maxpool", [(64, 224)], 16, kernel=2, stride=2),
+    *_maps("batchnorm", [(64, 112), (128, 112)], 16), *_maps("relu", [(64, 112), (128, 112)], 16),
+    *_maps("silu", [(64, 112)], 16), *_maps("gelu", [(192, 56)], 16),
+    *_maps("hardswish", [(32, 112)], 32),
 ]
 #: a composite's own work, timed as torch does it: an add of two maps, a concat of two
 OPS = [("add", (256, 56, 56), 1), ("add", (64, 56, 56), 1), ("add", (1024, 14, 14), 1),
-       ("add", (2048, 7, 7), 16), ("concat", (128, 28, 28), 1), ("concat", (32, 56, 56), 1)]
+       ("add", (2048, 7, 7), 16), ("concat", (128, 28, 28), 1), ("concat", (32, 56, 56), 1),
+       ("add", (64, 112, 112), 16)]
 
 
 class _Op(nn.Module):
@@ -149,9 +189,7 @@ class Bench:
 def _layer_bench(case: Case, device: torch.device) -> Bench:
     name, options, shape, batch = case
     layer = REGISTRY[name].create(**options)
-    cost = layer.infer(shape)
-    work = layer_work(layer, shape, cost.output, cost.macs, cost.other_ops, cost.params,
-                      batch, DTYPE_BYTES["fp32"])
+    work = layer_work(layer, shape, layer.infer(shape), batch, DTYPE_BYTES["fp32"])
     return Bench(f"{name} {options} {shape_text(shape)} b{batch}", work,
                  layer.build(shape).to(device).eval(), torch.randn(batch, *shape,
                                                                    device=device))
@@ -159,8 +197,8 @@ def _layer_bench(case: Case, device: torch.device) -> Bench:
 
 def _op_bench(op: str, shape: Shape, batch: int, device: torch.device) -> Bench:
     n = batch * int(np.prod(shape))
-    work = (Work("elementwise", n, 3 * n * 4, 0) if op == "add"
-            else Work("elementwise", 0, 2 * 2 * n * 4, 0))
+    work = (Work("elementwise", n, 3 * n * 4, 0, buffers=(n * 4,)) if op == "add"
+            else Work("elementwise", 0, 2 * 2 * n * 4, 0, buffers=(2 * n * 4,)))
     return Bench(f"{op} {shape_text(shape)} b{batch}", work, _Op(op),
                  torch.randn(batch, *shape, device=device))
 
@@ -217,6 +255,38 @@ def _cuda_pass(benches: list[Bench], order: list[int], device: torch.device) -> 
     return took
 
 
+#: glibc's malloc maps a block over 32 MiB on its own (DEFAULT_MMAP_THRESHOLD_MAX on 64-bit
+#: machines) and unmaps it when freed, where it reuses the memory of smaller ones
+GLIBC_FRESH_ABOVE = 32 * 2**20
+
+
+def fresh_above(device: torch.device) -> int | None:
+    """The biggest output (bytes) the allocator serves from memory it holds; a bigger one
+    is fresh memory, whose pages the operating system faults in and zeroes as they are
+    first written (a relu over 49 MiB at batch 16 takes three times as long as over 24).
+    None on CUDA (the caching allocator keeps what it frees) and with a C library other
+    than glibc (not measured: no fresh term)."""
+    if device.type == "cuda" or platform.libc_ver()[0] != "glibc":
+        return None
+    return GLIBC_FRESH_ABOVE
+
+
+def _fastest(call: Callable[[], Any], repeats: int, device: torch.device) -> float:
+    """Seconds of the fastest of `repeats` calls after an untimed one (first calls allocate
+    and pack), each between two synchronizes on CUDA."""
+    call()
+    best = float("inf")
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        begin = time.perf_counter()
+        call()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - begin)
+    return best
+
+
 def measure(device: torch.device, repeats: int) -> list[Sample]:
     """Every case and op, timed in passes (see `_passes`)."""
     benches = [_layer_bench(case, device) for case in CASES]
@@ -227,24 +297,28 @@ def measure(device: torch.device, repeats: int) -> list[Sample]:
 
 # -- fitting --------------------------------------------------------------------------------
 
-def fit(samples: list[Sample]) -> tuple[Rate, float]:
-    """Non-negative least squares of seconds on (1, ops, act bytes, weight bytes), weighted
-    to relative error: every subset of the terms is fitted and the best one with no negative
-    coefficient kept (four terms: sixteen small fits). Returns the rate and the fit's
-    median relative error."""
-    x = np.array([[1.0, s.work.ops, s.work.act_bytes, s.work.weight_bytes] for s in samples])
+def fit(samples: list[Sample], fresh: int | None = None) -> tuple[Rate, float]:
+    """Non-negative least squares of seconds on (calls, ops, act bytes, weight bytes, fresh
+    bytes: those of each buffer a call allocates over `fresh` bytes), weighted to relative
+    error: every
+    subset of the terms is fitted and the best one with no negative coefficient kept (five
+    terms: 32 small fits). Returns the rate (its overhead is per call) and the fit's median
+    relative error."""
+    x = np.array([[s.work.calls, s.work.ops, s.work.act_bytes, s.work.weight_bytes,
+                   fresh_bytes(s.work.buffers, fresh)] for s in samples], dtype=float)
     y = np.array([s.seconds for s in samples])
     w = 1.0 / y
     best: tuple[float, np.ndarray] | None = None
-    for size in range(1, 5):
-        for cols in itertools.combinations(range(4), size):
+    terms = x.shape[1]
+    for size in range(1, terms + 1):
+        for cols in itertools.combinations(range(terms), size):
             a = x[:, cols] * w[:, None]
             if np.linalg.matrix_rank(a) < len(cols):
                 continue
             coef, *_ = np.linalg.lstsq(a, y * w, rcond=None)
             if (coef < 0).any():
                 continue
-            full = np.zeros(4)
+            full = np.zeros(terms)
             full[list(cols)] = coef
             err = float(np.sum((x @ full * w - 1.0) ** 2))
             if best is None or err < best[0] - 1e-12:
@@ -271,23 +345,10 @@ def _backward_ratio(device: torch.device, repeats: int) -> float:
     def step() -> None:
         block(x).sum().backward()
 
-    def fastest(fn: Callable[[], None]) -> float:
-        fn()  # warm-up: first calls allocate and pack
-        out = float("inf")
-        for _ in range(repeats):
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            begin = time.perf_counter()
-            fn()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            out = min(out, time.perf_counter() - begin)
-        return out
-
     block.eval()
-    alone = fastest(forward)
+    alone = _fastest(forward, repeats, device)
     block.train()
-    return round(max(fastest(step) / alone - 1.0, 0.0), 3)
+    return round(max(_fastest(step, repeats, device) / alone - 1.0, 0.0), 3)
 
 
 def calibrate(device: str = "auto", repeats: int = 5,
@@ -295,13 +356,14 @@ def calibrate(device: str = "auto", repeats: int = 5,
     """Measure the device and fit a profile (see the module docstring)."""
     dev = pick_device(device, Dist())
     began = time.perf_counter()
+    fresh = fresh_above(dev)
     samples = measure(dev, repeats)
     if progress:
         progress(f"measured {len(samples)} layers in {time.perf_counter() - began:.1f} s")
     kinds, fits = {}, {}
     for kind in KINDS:
         mine = [s for s in samples if s.work.kind == kind]
-        kinds[kind], fits[kind] = fit(mine)
+        kinds[kind], fits[kind] = fit(mine, fresh)
     cuda = dev.type == "cuda"
     name = torch.cuda.get_device_name(dev) if cuda else cpu_model()
     threads = None if cuda else torch.get_num_threads()
@@ -311,6 +373,7 @@ def calibrate(device: str = "auto", repeats: int = 5,
         name, dev.type, True,
         f"measured by cnncli calibrate: {len(samples)} layers, fastest of {repeats} passes, "
         f"fp32, {seconds} s", "sum", ratio, kinds, threads=threads, host_cpu=cpu_model(),
+        fresh_above_bytes=fresh,
         extra=(("created", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")),
                ("torch", torch.__version__), ("seconds", seconds),
                ("fit_median_error", {k: round(v, 4) for k, v in fits.items()})))

@@ -4,12 +4,14 @@ file: round trip, validation with located errors, shipped profiles, lookup."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 
 import cnncli
 from cnncli.analysis.profile import (
+    BORROWED,
     KINDS,
     SHIPPED,
     Profile,
@@ -19,7 +21,7 @@ from cnncli.analysis.profile import (
     resolve,
     shipped_names,
 )
-from cnncli.analysis.timing import kind_of, predict
+from cnncli.analysis.timing import predict
 from cnncli.errors import UsageError
 from cnncli.layers import REGISTRY
 
@@ -110,9 +112,58 @@ def test_a_block_s_time_is_the_sum_of_its_layers() -> None:
     ("batchnorm", {}, (4, 8, 8), "norm"),
     ("hardswish", {}, (4, 8, 8), "elementwise"),
     ("dropout", {}, (16,), "view"),
+    ("conv", {"out": 3, "kernel": 3, "connections": [[0], [0, 1], [1, 2]]}, (4, 8, 8),
+     "conv_table"),
+    ("rbf", {"out": 10}, (84,), "rbf"),
+    ("subsample", {"kernel": 2}, (4, 8, 8), "avgpool"),
+    ("scaled_tanh", {}, (4, 8, 8), "transcendental"),
 ])
 def test_each_layer_has_its_kind(name: str, options: dict, shape: tuple, kind: str) -> None:
-    assert kind_of(REGISTRY[name].create(**options), shape) == kind
+    assert REGISTRY[name].create(**options).calls(shape).kind == kind
+
+
+def test_every_layer_type_names_a_kind_the_profiles_have() -> None:
+    from cnncli.layers import LAYER_TYPES
+
+    assert {cls.time_kind for cls in LAYER_TYPES} <= set(KINDS)
+
+
+@pytest.mark.parametrize(("table", "calls"), [
+    ([[0, 1], [1, 2], [2, 3]], 1),                   # one row length: one grouped conv
+    ([[0], [0, 1], [1, 2], [0, 1, 2, 3]], 3),        # lengths 1, 2 and 4
+])
+def test_a_connection_table_makes_one_call_per_row_length(table: list, calls: int) -> None:
+    """SparseConv2d runs one grouped conv per row length: the count matches its module."""
+    layer = REGISTRY["conv"].create(out=len(table), kernel=3, connections=table)
+    assert layer.calls((4, 8, 8)).count == calls
+    assert len(layer.build((4, 8, 8)).parts) == calls
+
+
+def test_each_call_pays_the_overhead(write_spec) -> None:
+    spec = """
+name: table
+input: [4, 8, 8]
+layers:
+  - conv: {out: 4, kernel: 3, connections: [[0], [0, 1], [1, 2], [0, 1, 2, 3]]}
+"""
+    a = cnncli.analyze(write_spec(spec))
+    timing = predict(a, hand_profile())
+    conv = timing.leaves["0"]
+    assert (conv.work.kind, conv.work.calls) == ("conv_table", 3)
+    assert conv.overhead_ms == pytest.approx(3 * 0.010)
+    assert "  overhead = 3 calls · 10 µs = 0.0300 ms" in timing.explain(a.root.children[0], 1)
+
+
+def test_weight_bytes_count_the_buffers_the_forward_reads(write_spec) -> None:
+    """The RBF's prototypes are a buffer, read on every call."""
+    spec = """
+name: rbf
+input: [84]
+layers:
+  - rbf: {out: 10}
+"""
+    rbf = predict(cnncli.analyze(write_spec(spec)), hand_profile()).leaves["0"]
+    assert (rbf.work.kind, rbf.work.weight_bytes) == ("rbf", 84 * 10 * 4)
 
 
 # -- the profile file -----------------------------------------------------------------------
@@ -161,6 +212,7 @@ def test_the_shipped_profiles_are_gpus_marked_uncalibrated() -> None:
         assert (profile.device, profile.calibrated, profile.combine) == ("cuda", False, "max")
         assert profile.source.startswith("uncalibrated: published peak figures")
         assert profile.path == f"shipped:{name}"
+        assert profile.borrowed == ()  # every kind of its own
     assert (SHIPPED / "h100-sxm.json").is_file()
     # H100: convs at half the dense TF32 peak of 494.7 TFLOP/s; memory 80 % of 3.35 TB/s
     h100 = resolve("h100-sxm").kinds
@@ -190,3 +242,92 @@ def test_an_unknown_profile_name_suggests_one() -> None:
     with pytest.raises(UsageError, match="--time h100: no such profile .*did you mean "
                                          "'h100-sxm'"):
         resolve("h100")
+
+
+def test_a_profile_older_than_a_kind_borrows_the_kind_it_was_predicted_as() -> None:
+    """A profile written before conv_table and rbf existed still reads: they take the rates
+    of conv_kxk and linear (what they were predicted as), and the summary says so."""
+    data = good()
+    data["kinds"]["conv_kxk"] = {**data["kinds"]["conv_kxk"], "overhead_us": 77.0}
+    for kind in BORROWED:
+        del data["kinds"][kind]
+    old = parse(json.dumps(data), "old.json")
+    assert old.borrowed == ("conv_table", "rbf")
+    assert old.kinds["conv_table"] == old.kinds["conv_kxk"]
+    assert old.kinds["conv_table"].overhead_us == 77.0
+    assert old.kinds["rbf"] == old.kinds["linear"]
+    assert old.note() == ("made before the kinds conv_table, rbf: predicted conv_table as "
+                          "conv_kxk, rbf as linear; run `cnncli calibrate` (about 30 s on 2 "
+                          "cores) for their own rates")
+    assert "conv_table" not in old.as_dict()["kinds"]  # written back as it was read
+    lines = predict(cnncli.analyze("lenet5_paper"), old).lines(cnncli.analyze("lenet5_paper"))
+    assert ("", old.note()) in lines
+
+
+def test_a_profile_with_every_kind_borrows_nothing() -> None:
+    data = good()
+    data["kinds"]["conv_table"] = {**data["kinds"]["conv_table"], "overhead_us": 99.0}
+    profile = parse(json.dumps(data), "p.json")
+    assert profile.borrowed == ()
+    assert profile.kinds["conv_table"].overhead_us == 99.0  # its own, not conv_kxk's
+    assert profile.kinds["conv_kxk"].overhead_us == 10.0
+
+
+def test_an_output_over_the_allocator_s_threshold_pays_for_fresh_memory(write_spec) -> None:
+    """Above `fresh_above_bytes` an output's bytes are fresh memory, at the kind's fresh
+    rate; below it, or on a profile without a threshold (CUDA), they are not."""
+    spec = """
+name: big
+input: [64, 112, 112]
+layers:
+  - relu: {}
+"""
+    a = cnncli.analyze(write_spec(spec), batch=16)
+    out = 64 * 112 * 112 * 16 * 4  # 49 MiB
+    kinds = {k: Rate(10.0, 100.0, 10.0, 20.0, 2.0) for k in KINDS}
+    timed = {above: predict(a, Profile("p", "cpu", True, "", "sum", 0.0, kinds,
+                                       fresh_above_bytes=above)).leaves["0"]
+             for above in (None, 32 * 2**20, 64 * 2**20)}
+    assert timed[None].work.buffers == (out,)
+    assert timed[32 * 2**20].memory_ms == pytest.approx(
+        timed[None].memory_ms + out / 2e9 * 1e3)
+    assert timed[64 * 2**20].memory_ms == timed[None].memory_ms
+    lines = predict(a, Profile("p", "cpu", True, "", "sum", 0.0, kinds,
+                               fresh_above_bytes=32 * 2**20)).explain(a.root.children[0], 16)
+    assert any(f"{out:,} fresh bytes / 2 GB/s" in line for line in lines)
+
+
+def test_a_profile_without_fresh_rates_reads_as_never_fresh() -> None:
+    """Profiles written before the fresh term: no threshold, no fresh rate."""
+    data = good()
+    del data["fresh_above_bytes"]
+    for rate in data["kinds"].values():
+        del rate["fresh_gbs"]
+    old = parse(json.dumps(data), "old.json")
+    assert old.fresh_above_bytes is None
+    assert all(rate.fresh_gbs is None for rate in old.kinds.values())
+    again = parse(json.dumps({**good(), "fresh_above_bytes": 33554432}), "p.json")
+    assert again.fresh_above_bytes == 32 * 2**20
+    with pytest.raises(ProfileError, match="p.json: fresh_above_bytes: must be a whole "
+                                           "number ≥ 0 or null"):
+        parse(json.dumps({**good(), "fresh_above_bytes": -1}), "p.json")
+
+
+@pytest.mark.parametrize(("name", "options", "shape", "copies"), [
+    ("conv", {"out": 64, "kernel": 3}, (64, 8, 8), True),        # oneDNN's blocked layout
+    ("conv", {"out": 64, "kernel": 7}, (3, 8, 8), False),        # an image: read as it lies
+    ("conv", {"out": 64, "kernel": 3, "groups": 64}, (64, 8, 8), True),
+    ("conv", {"out": 2, "kernel": 3, "connections": [[0], [1]]}, (32, 8, 8), False),
+    ("conv_transpose", {"out": 8, "kernel": 2, "stride": 2}, (32, 8, 8), True),
+    ("relu", {}, (64, 8, 8), False),
+])
+def test_a_conv_s_copy_of_its_input_is_a_buffer_it_allocates(name: str, options: dict,
+                                                            shape: tuple,
+                                                            copies: bool) -> None:
+    from cnncli.analysis.timing import layer_work
+
+    layer = REGISTRY[name].create(**options)
+    cost = layer.infer(shape)
+    work = layer_work(layer, shape, cost, 2, 4)
+    out, read = 2 * 4 * math.prod(cost.output), 2 * 4 * math.prod(shape)
+    assert work.buffers == ((out, read) if copies else (out,))

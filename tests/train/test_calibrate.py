@@ -38,15 +38,75 @@ def test_a_term_that_does_not_matter_is_left_out() -> None:
     assert (rate.act_gbs, rate.weight_gbs) == (None, None)
 
 
+def test_the_fit_finds_the_rate_of_fresh_output_bytes() -> None:
+    """Outputs over the threshold (here 1 MB) cost 2.5 GB/s more; smaller ones do not."""
+    samples = []
+    for i, (act, out) in enumerate([(2e5, 1e5), (2e6, 1e6), (8e6, 4e6), (3e7, 1.5e7),
+                                    (1e8, 5e7)]):
+        fresh = out if out > 1_000_000 else 0
+        seconds = 5e-6 + act / 20e9 + fresh / 2.5e9
+        samples.append(Sample(str(i), Work("elementwise", 0, int(act), 0, 1, (int(out),)),
+                              seconds))
+    rate, error = fit(samples, fresh=1_000_000)
+    assert rate.overhead_us == pytest.approx(5.0, rel=1e-6)
+    assert (rate.act_gbs, rate.fresh_gbs) == pytest.approx((20, 2.5), rel=1e-4)
+    assert error == pytest.approx(0.0, abs=1e-9)
+
+
+def test_fresh_memory_is_glibc_s_and_never_cuda_s(monkeypatch) -> None:
+    from cnncli.train import calibrate
+
+    monkeypatch.setattr(calibrate.platform, "libc_ver", lambda: ("glibc", "2.36"))
+    assert calibrate.fresh_above(torch.device("cpu")) == 32 * 2**20
+    assert calibrate.fresh_above(torch.device("cuda")) is None
+    monkeypatch.setattr(calibrate.platform, "libc_ver", lambda: ("", ""))
+    assert calibrate.fresh_above(torch.device("cpu")) is None
+
+
+def test_the_overhead_is_per_call() -> None:
+    """Tables of one to three grouped convs: the fit takes the overhead per call."""
+    samples = [Sample(str(calls), Work("conv_table", ops, 0, 0, calls), calls * 40e-6 + ops / 5e9)
+               for calls, ops in [(1, 10**5), (2, 10**5), (3, 10**6), (1, 10**7), (3, 10**7)]]
+    rate, error = fit(samples)
+    assert rate.overhead_us == pytest.approx(40.0, rel=1e-6)
+    assert rate.gops == pytest.approx(5.0, rel=1e-6)
+    assert error == pytest.approx(0.0, abs=1e-9)
+
+
 def test_every_kind_is_calibrated_by_several_cases() -> None:
-    from cnncli.analysis.timing import kind_of
     from cnncli.layers import REGISTRY
 
     counts = {kind: 0 for kind in KINDS}
     for name, options, shape, _ in CASES:
-        counts[kind_of(REGISTRY[name].create(**options), shape)] += 1
+        counts[REGISTRY[name].create(**options).calls(shape).kind] += 1
     counts["elementwise"] += len(OPS)
     assert min(counts.values()) >= 3, counts
+
+
+def test_kinds_with_big_outputs_in_the_zoo_are_calibrated_on_fresh_memory() -> None:
+    """Each kind whose layers make outputs over 32 MiB at batch 16 has such a case, or the
+    fit has nothing to find its fresh rate from."""
+    from cnncli.analysis.profile import fresh_bytes
+    from cnncli.analysis.timing import layer_work
+    from cnncli.layers import REGISTRY
+
+    fresh = set()
+    for name, options, shape, batch in CASES:
+        layer = REGISTRY[name].create(**options)
+        work = layer_work(layer, shape, layer.infer(shape), batch, 4)
+        if fresh_bytes(work.buffers, 32 * 2**20):
+            fresh.add(work.kind)
+    assert {"conv1x1", "conv3x3", "conv_kxk", "conv_grouped", "conv_depthwise", "maxpool",
+            "norm", "elementwise", "transcendental"} <= fresh
+
+
+def test_connection_tables_are_calibrated_with_one_to_three_calls() -> None:
+    """The per-call overhead is only told apart from the rest with several call counts."""
+    from cnncli.layers import REGISTRY
+
+    calls = {REGISTRY[name].create(**options).calls(shape).count
+             for name, options, shape, _ in CASES if "connections" in options}
+    assert calls == {1, 2, 3}
 
 
 @pytest.mark.slow  # about 100 layers timed twice: 3-10 s on 2 cores
