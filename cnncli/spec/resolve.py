@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import Mark, SpecError, did_you_mean
 from ..layers import REGISTRY, ArgError, Shape
-from . import graph
+from . import graph, sharing
 from .blocks import COMMON_KEYS, COMPOSITES, SHAPE_NAMES, Block, entry_name, split_entry
 from .composites import BUILDERS, settle_shortcuts
 from .context import Budget, Context, claim_all, flag, join, shape_names, slots, value
@@ -200,10 +200,8 @@ class Resolver:
             elif exc.arg is not None:  # a key that is no option
                 where = args.key_marks[exc.arg]
             raise SpecError(exc.said_of(kind), where, path) from None
-        owner = None
-        if "shares" in args:  # only a spec that shares weights loads the rule
-            from .sharing import owner_of
-            owner = owner_of(args, layer, ctx.shape, ctx.tensors, ctx.ahead, path)
+        owner = sharing.owner_of(args, layer, ctx.shape, ctx.tensors, ctx.ahead, path) \
+            if "shares" in args else None
         return LayerNode(name=name, path=path, mark=mark, frozen=frozen, layer=layer,
                          owner=owner)
 

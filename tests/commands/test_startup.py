@@ -32,7 +32,8 @@ SUMMARY = {"cnncli", "cnncli.records", "cnncli.errors", "cnncli.files", "cnncli.
            "cnncli.analysis.table", "cnncli.commands.results", "cnncli.spec",
            *(f"cnncli.spec.{m}" for m in (
                "blocks", "composites", "context", "expr", "graph", "ir", "load", "locate",
-               "pretrained", "recipe", "resolve", "variants", "yamlsrc", "yamlwords", "zoo"))}
+               "pretrained", "recipe", "resolve", "sharing", "variants", "yamlsrc", "yamlwords",
+               "zoo"))}
 #: standard-library modules a worked-out summary does without (each 0.4 to 1 ms to import):
 #: dataclasses (the static path's value classes are records.Record), difflib (errors only),
 #: csv (--format csv), textwrap (a narrow terminal), pkgutil
