@@ -15,8 +15,9 @@ to 16. A training step's extra time (backward over forward) is measured on a con
 
 On CUDA every call is bracketed by torch.cuda.Event records, with a synchronize before and
 after each pass; on the CPU by perf_counter, with torch's thread count recorded in the
-profile. Each call's time is the fastest of its passes: on a shared machine slower ones
-carry other processes' work.
+profile. Each call's time is the fastest of its passes (on a shared machine slower ones
+carry other processes' work), or the median for a layer whose buffers are fresh memory
+(`measure`).
 """
 
 from __future__ import annotations
@@ -206,9 +207,9 @@ def _op_bench(op: str, shape: Shape, batch: int, device: torch.device) -> Bench:
 LEAD_IN = 8  # small layers run untimed before each pass, so that its first layer is not cold
 
 
-def _passes(benches: list[Bench], device: torch.device, repeats: int) -> list[float]:
-    """Seconds of each bench's call, the fastest over `repeats` passes through all of them,
-    after two untimed passes. One call at a time among other layers meets its weights and
+def _passes(benches: list[Bench], device: torch.device, repeats: int) -> list[list[float]]:
+    """Seconds of each bench's call in each of `repeats` passes through all of them, after
+    two untimed passes. One call at a time among other layers meets its weights and
     input as a layer inside a network does, not in the cache its own last call left warm (a
     loop over one layer runs big ones up to twice as fast). The pass goes from the smallest
     layer to the largest, so that, as in a network, a layer follows one of about its size:
@@ -216,7 +217,7 @@ def _passes(benches: list[Bench], device: torch.device, repeats: int) -> list[fl
     data evicted and takes twice its in-network time."""
     order = sorted(range(len(benches)),
                    key=lambda i: benches[i].work.act_bytes + benches[i].work.weight_bytes)
-    best = [float("inf")] * len(benches)
+    seconds: list[list[float]] = [[] for _ in benches]
     cuda = device.type == "cuda"
     with torch.no_grad():
         for done in range(repeats + 2):
@@ -224,8 +225,9 @@ def _passes(benches: list[Bench], device: torch.device, repeats: int) -> list[fl
                 benches[i].module(benches[i].x)
             took = _cuda_pass(benches, order, device) if cuda else _cpu_pass(benches, order)
             if done >= 2:
-                best = [min(b, t) for b, t in zip(best, took)]
-    return best
+                for mine, t in zip(seconds, took):
+                    mine.append(t)
+    return seconds
 
 
 def _cpu_pass(benches: list[Bench], order: list[int]) -> list[float]:
@@ -287,12 +289,23 @@ def _fastest(call: Callable[[], Any], repeats: int, device: torch.device) -> flo
     return best
 
 
-def measure(device: torch.device, repeats: int) -> list[Sample]:
-    """Every case and op, timed in passes (see `_passes`)."""
+def measure(device: torch.device, repeats: int, fresh: int | None = None) -> list[Sample]:
+    """Every case and op, timed in passes (see `_passes`), each pass's time kept by
+    `kept`."""
     benches = [_layer_bench(case, device) for case in CASES]
     benches += [_op_bench(op, shape, batch, device) for op, shape, batch in OPS]
     seconds = _passes(benches, device, repeats)
-    return [Sample(b.label, b.work, s) for b, s in zip(benches, seconds)]
+    return [Sample(b.label, b.work, kept(s, fresh_bytes(b.work.buffers, fresh) > 0))
+            for b, s in zip(benches, seconds)]
+
+
+def kept(seconds: list[float], fresh: bool) -> float:
+    """A layer's time from its passes: the fastest (slower ones carry other processes' work
+    on a shared machine), or the median for a layer whose buffers are fresh memory. Which
+    pass gets memory new from the system varies (a relu over 49 MiB took 8 ms in one pass,
+    26 in the next), and in a network such a layer gets it as often as not: the fastest
+    pass is the exception."""
+    return statistics.median(seconds) if fresh else min(seconds)
 
 
 # -- fitting --------------------------------------------------------------------------------
@@ -357,7 +370,7 @@ def calibrate(device: str = "auto", repeats: int = 5,
     dev = pick_device(device, Dist())
     began = time.perf_counter()
     fresh = fresh_above(dev)
-    samples = measure(dev, repeats)
+    samples = measure(dev, repeats, fresh)
     if progress:
         progress(f"measured {len(samples)} layers in {time.perf_counter() - began:.1f} s")
     kinds, fits = {}, {}

@@ -63,6 +63,14 @@ def test_fresh_memory_is_glibc_s_and_never_cuda_s(monkeypatch) -> None:
     assert calibrate.fresh_above(torch.device("cpu")) is None
 
 
+def test_a_layer_keeps_its_fastest_pass_or_if_fresh_its_median() -> None:
+    from cnncli.train.calibrate import kept
+
+    passes = [8.0, 26.0, 25.0, 27.0, 9.0]  # fresh memory in three passes of five
+    assert kept(passes, fresh=False) == 8.0
+    assert kept(passes, fresh=True) == 25.0
+
+
 def test_the_overhead_is_per_call() -> None:
     """Tables of one to three grouped convs: the fit takes the overhead per call."""
     samples = [Sample(str(calls), Work("conv_table", ops, 0, 0, calls), calls * 40e-6 + ops / 5e9)
