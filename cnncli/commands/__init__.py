@@ -67,11 +67,18 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: commands that answer in milliseconds and run with the garbage collector off (cnncli.__main__)
+STATIC_COMMANDS = frozenset({"summary", "flops", "list", "check", "spec", "explain", "compare",
+                             "diagram"})
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*self.commands, *LAZY_COMMANDS])
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in STATIC_COMMANDS:
+            gc.enable()  # a long run (training, a server) needs its cycles collected
         if name in LAZY_COMMANDS:
             module, attr = LAZY_COMMANDS[name][0].split(":")
             return getattr(importlib.import_module(module), attr)

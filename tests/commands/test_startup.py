@@ -9,6 +9,7 @@ show) fails here rather than slowing every call unnoticed.
 from __future__ import annotations
 
 import functools
+import os
 import importlib
 import subprocess
 import sys
@@ -168,3 +169,22 @@ def test_the_cli_freezes_the_heap_at_exit() -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             timeout=60, check=True)
     assert int(result.stdout) > 0
+
+
+@pytest.mark.parametrize(("argv", "collecting"), [
+    (["summary", "lenet5", "--format", "json"], False),
+    (["check", "lenet5"], False),
+    (["calibrate", "--help"], True),
+])
+def test_the_script_collects_garbage_only_for_long_commands(argv: list[str],
+                                                            collecting: bool) -> None:
+    """The `cnncli` script starts with the garbage collector off (5 ms of a worked-out
+    summary); a command that can run for long (training, a server, a calibration) turns it
+    back on as it is chosen, a static one leaves it off."""
+    probe = ("import atexit, gc, sys\n"
+             "atexit.register(lambda: sys.stderr.write(f'COLLECTING={gc.isenabled()}'))\n"
+             "from cnncli.__main__ import run\nrun()\n")
+    result = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "CNNCLI_RESULTS": "off"})
+    assert result.returncode == 0, result.stderr
+    assert f"COLLECTING={collecting}" in result.stderr
