@@ -296,6 +296,9 @@ def first_content_mark(text: str, file: str) -> Mark:
     return Mark(file, 1, 1)
 
 
+BOM = b"\xef\xbb\xbf"
+
+
 def read_text(path: str) -> str:
     """A spec file's text; errors name the file."""
     try:
@@ -303,14 +306,16 @@ def read_text(path: str) -> str:
             raw = handle.read(MAX_BYTES + 1)
     except OSError as exc:
         raise SpecError(f"cannot read spec file: {exc.strerror}", Mark(path, 1, 1)) from None
+    bom = len(BOM) if raw.startswith(BOM) else 0  # an editor's byte-order mark: not text
     try:
-        return raw.decode("utf-8-sig")
+        return raw[bom:].decode("utf-8")
     except UnicodeDecodeError as exc:
-        line_start = raw.rfind(b"\n", 0, exc.start) + 1
-        col = len(raw[line_start:exc.start].decode("utf-8", "replace")) + 1
-        mark = Mark(path, raw.count(b"\n", 0, exc.start) + 1, col)
-        raise SpecError(f"not UTF-8 text (a binary file?): byte 0x{raw[exc.start]:02x} at offset "
-                        f"{exc.start} cannot be decoded", mark) from None
+        at = bom + exc.start  # the offset in the file, as a hex editor shows it
+        line_start = max(raw.rfind(b"\n", 0, at) + 1, bom)
+        col = len(raw[line_start:at].decode("utf-8", "replace")) + 1
+        mark = Mark(path, raw.count(b"\n", 0, at) + 1, col)
+        raise SpecError(f"not UTF-8 text (a binary file?): byte 0x{raw[at]:02x} at offset "
+                        f"{at} cannot be decoded", mark) from None
 
 
 def read_yaml_file(path: str) -> Any:

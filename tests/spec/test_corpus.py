@@ -141,6 +141,10 @@ GENERATED = [
     ("bom_only", b"\xef\xbb\xbf", 1, 1, "the spec file is empty"),
     ("nul_first", b"\x00name: t\n", 1, 1, "character U+0000 is not allowed in YAML"),
     ("utf16_bom_first", b"\xff\xfen\x00a\x00m\x00e\x00", 1, 1, "not UTF-8 text"),
+    # the offset counts the byte-order mark, as a hex editor does; the column does not
+    ("bom_then_bad_byte", b"\xef\xbb\xbfna\xffme: t\n", 1, 3, "byte 0xff at offset 5 cannot"),
+    ("bom_bad_byte_line_2", b"\xef\xbb\xbfname: t\nin\xc3put: [3]\n", 2, 3,
+     "byte 0xc3 at offset 13 cannot"),
     ("over_4_mib", b"# " + b"x" * (4 * 1024 * 1024) + b"\n", 1, 1, "larger than 4 MiB"),
     ("crlf_line_ends", b"name: t\r\ninput: [3, 8, 8]\r\nlayers:\r\n  - rleu\r\n", 4, 5,
      "unknown layer type 'rleu' (did you mean 'relu'?)"),
