@@ -58,6 +58,22 @@ def by_family(cases: list) -> list:
     return [param(case) for case in cases]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def own_user_caches(tmp_path_factory: pytest.TempPathFactory):
+    """The zoo's index and the device profiles live in folders of the test session's own,
+    not in the user's ~/.cache/cnncli: a test run leaves the user's files alone, and a
+    profile the user calibrated never steers a test's predicted time."""
+    saved = {name: os.environ.get(name) for name in ("CNNCLI_INDEX", "CNNCLI_PROFILES")}
+    for name in saved:
+        os.environ[name] = str(tmp_path_factory.mktemp(name.lower()))
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(autouse=True)
 def own_results_cache(tmp_path_factory: pytest.TempPathFactory,
                       monkeypatch: pytest.MonkeyPatch) -> None:
