@@ -9,8 +9,8 @@ show) fails here rather than slowing every call unnoticed.
 from __future__ import annotations
 
 import functools
-import os
 import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
