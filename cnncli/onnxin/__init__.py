@@ -19,7 +19,7 @@ from pathlib import Path
 from ..errors import UsageError, tell
 from ..layers import REGISTRY
 from . import emit
-from .follow import follow
+from .follow import attention_products, follow
 from .graph import Entry
 from .proto import BadFile, Model, read
 
@@ -45,11 +45,16 @@ def load(path: str | Path, input_shape: tuple[int, ...] | None = None) -> Import
     path = Path(path)
     try:
         model = read(path)
-        walk, shape = follow(model, input_shape)
     except BadFile as exc:
         raise UsageError(f"{path}: not a readable ONNX model: {exc}") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read it ({exc.strerror})") from None
+    try:
+        walk, shape = follow(model, input_shape)
+    except BadFile as exc:
+        raise UsageError(f"{path}: not a readable ONNX model: {exc}") from None
+    except UsageError as exc:
+        raise UsageError(str(exc) + _transformer_hint(model)) from None
     outputs = [walk.val(o.name).entry for o in model.graph.outputs]
     if any(o is None for o in outputs):
         raise UsageError(f"{path}: an output of the graph is a constant, not computed from "
@@ -70,6 +75,21 @@ def load(path: str | Path, input_shape: tuple[int, ...] | None = None) -> Import
         text = "\n".join(lines)
         tell("note", f"{path}: {shared}")
     return Imported(text, model, walk.entries, paths)
+
+
+def _transformer_hint(model: Model) -> str:
+    """Where a graph cnncli cannot follow multiplies activations by activations, why: it
+    is a transformer's, and cnncli has no transformer layers."""
+    try:
+        products = attention_products(model)
+    except BadFile:
+        return ""
+    if not products:
+        return ""
+    first = products[0].name or "MatMul"
+    return (f". The graph is a transformer's: {len(products)} MatMul node(s) multiply "
+            f"activations by activations, as attention does (the first: {first!r}); cnncli "
+            "reads CNNs and has no attention, class-token or position-embedding layers yet")
 
 
 def tie_shared(entries: list[Entry]) -> None:

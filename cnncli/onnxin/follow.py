@@ -80,6 +80,22 @@ def follow(model: Model, given: tuple[int, ...] | None = None) -> tuple[Walk, tu
     return walk, shape
 
 
+def attention_products(model: Model) -> list[Node]:
+    """The MatMul nodes that multiply two values both computed from the network's input:
+    a transformer's attention (queries by keys, weights by values). A CNN's MatMul has a
+    weight on one side, whatever constant arithmetic made it."""
+    graph = model.graph
+    computed = {i.name for i in graph.inputs if i.name not in graph.initializers}
+    found = []
+    for node in ordered(model, {i.name for i in graph.inputs} | set(graph.initializers)):
+        reads = [i for i in node.inputs if i in computed]
+        if reads:
+            computed.update(node.outputs)
+        if node.op == "MatMul" and len(node.inputs) == 2 and len(reads) == 2:
+            found.append(node)
+    return found
+
+
 def ordered(model: Model, known: set[str]) -> list[Node]:
     """The nodes in an order where every input exists before it is read (the file's own
     order where it is one, as the ONNX standard asks)."""

@@ -129,6 +129,9 @@ def matmul(walk: Walk, node: Node) -> None:
     """x·W with W a weight: a linear layer, on a vector or at each position of a
     channels-last map; a following Add of a bias vector joins it."""
     x, w = walk.val(node.inputs[0]), walk.val(node.inputs[1])
+    if x.is_act and w.is_act:
+        raise Unsupported("an activation times an activation (attention's queries by keys, "
+                          "or its weights by values): cnncli has no attention layer")
     if not x.is_act or w.weight is None or len(w.shape) != 2 or \
             (len(x.shape) != 1 and not x.nhwc):
         raise Unsupported("only an activation times a weight matrix, on a vector or the "

@@ -261,3 +261,43 @@ def test_a_constant_of_shape_fills_with_its_value(cli, tmp_path: Path) -> None:
     assert code == 0, err
     assert [(r["type"], r["output"]) for r in json.loads(out)["layers"]] == \
         [("conv", [4, 6, 6]), ("flatten", [144])]
+
+
+def attention_model(tail: str) -> bytes:
+    """Self-attention's product on a 4x8 sequence (x · xᵀ), then `tail`: an op of another
+    domain, whose output shape neither the file nor onnx's inference gives."""
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 2, 1], name="keys"),
+             helper.make_node("MatMul", ["x", "xt"], ["scores"], name="attn/MatMul"),
+             helper.make_node(tail, ["scores"], ["y"], name="mystery", domain="example.org")]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                   helper.make_opsetid("example.org", 1)]) \
+        .SerializeToString()
+
+
+def test_a_transformer_it_cannot_follow_is_named_as_one(cli, tmp_path: Path) -> None:
+    """cnncli has no attention layers: where it stops in a vision transformer (as it does at
+    ViT's class token and at a Mod in Swin's attention), the error says that this is why."""
+    path = tmp_path / "attention.onnx"
+    path.write_bytes(attention_model("Mystery"))
+    code, _, err = cli("summary", str(path))
+    assert code == 2
+    assert "node 'mystery' (Mystery): an operator cnncli does not know, and the file records " \
+        "no shape for its output" in err
+    assert "The graph is a transformer's: 1 MatMul node(s) multiply activations by " \
+        "activations, as attention does (the first: 'attn/MatMul'); cnncli reads CNNs and has " \
+        "no attention, class-token or position-embedding layers yet" in err
+
+
+def test_no_cnn_among_the_fixtures_has_attention_products(folder: Path) -> None:
+    """ConvNeXt's 36 MatMuls (its pointwise linears, in both exporters' files) read a
+    weight: only a product of two values computed from the input counts as attention."""
+    from cnncli.onnxin.follow import attention_products
+
+    found = {name: attention_products(read(onnx_fixture.unpack(name, folder)))
+             for name in onnx_fixture.files()}
+    assert len(found) == len(onnx_fixture.files()) > 40 and not any(found.values())
