@@ -78,6 +78,7 @@ class Terms:
     compute_ms: float
     memory_ms: float
     combine: str
+    fresh_bytes: int  # of its buffers, those fresh from the operating system
 
     @property
     def ms(self) -> float:
@@ -100,12 +101,12 @@ def _per(amount: int, rate: float | None, per_second: float) -> float:
 
 def terms(work: Work, profile: Profile) -> Terms:
     rate = profile.kinds[work.kind]
+    fresh = fresh_bytes(work.buffers, profile.fresh_above_bytes)
     memory = (_per(work.act_bytes, rate.act_gbs, 1e9)
               + _per(work.weight_bytes, rate.weight_gbs, 1e9)
-              + _per(fresh_bytes(work.buffers, profile.fresh_above_bytes), rate.fresh_gbs,
-                     1e9))
+              + _per(fresh, rate.fresh_gbs, 1e9))
     return Terms(work, rate, work.calls * rate.overhead_us / 1e3, _per(work.ops, rate.gops, 1e9),
-                 memory, profile.combine)
+                 memory, profile.combine, fresh)
 
 
 TIME_COLUMN = "Time ms"
@@ -182,9 +183,8 @@ class Timing:
             parts.append(f"{w.act_bytes:,} activation bytes / {_num(r.act_gbs)} GB/s")
         if r.weight_gbs and w.weight_bytes:
             parts.append(f"{w.weight_bytes:,} weight bytes / {_num(r.weight_gbs)} GB/s")
-        fresh = fresh_bytes(w.buffers, p.fresh_above_bytes)
-        if r.fresh_gbs and fresh:
-            parts.append(f"{fresh:,} fresh bytes / {_num(r.fresh_gbs)} GB/s")
+        if r.fresh_gbs and t.fresh_bytes:
+            parts.append(f"{t.fresh_bytes:,} fresh bytes / {_num(r.fresh_gbs)} GB/s")
         lines.append(f"  memory = {' + '.join(parts)} = {t.memory_ms:.4f} ms" if parts
                      else "  memory = 0 (no rate limits this kind's bytes)")
         how = "overhead + compute + memory" if t.combine == "sum" \
@@ -204,8 +204,7 @@ class Timing:
             t = self.leaves[row.path]
             out.update({"kind": t.work.kind, "calls": t.work.calls, "ops": t.work.ops,
                         "act_bytes": t.work.act_bytes, "weight_bytes": t.work.weight_bytes,
-                        "fresh_bytes": fresh_bytes(t.work.buffers,
-                                                   self.profile.fresh_above_bytes),
+                        "fresh_bytes": t.fresh_bytes,
                         "overhead_ms": t.overhead_ms,
                         "compute_ms": t.compute_ms, "memory_ms": t.memory_ms,
                         "forward_ms": t.ms, "bound": t.bound})
