@@ -44,16 +44,13 @@ def load(path: str | Path, input_shape: tuple[int, ...] | None = None) -> Import
     not a readable ONNX model."""
     path = Path(path)
     try:
-        model = read(path)
+        model = read(path)  # raises BadFile or OSError, never UsageError
+        walk, shape = follow(model, input_shape)
     except BadFile as exc:
         raise UsageError(f"{path}: not a readable ONNX model: {exc}") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read it ({exc.strerror})") from None
-    try:
-        walk, shape = follow(model, input_shape)
-    except BadFile as exc:
-        raise UsageError(f"{path}: not a readable ONNX model: {exc}") from None
-    except UsageError as exc:
+    except UsageError as exc:  # where the walk stops: a transformer's graph says so
         raise UsageError(str(exc) + _transformer_hint(model)) from None
     outputs = [walk.val(o.name).entry for o in model.graph.outputs]
     if any(o is None for o in outputs):
