@@ -15,6 +15,7 @@ import numpy as np
 from ..layers import REGISTRY
 from .graph import Walk
 from .ops import tidy, window
+from .patterns import other_input, scalar_value
 from .proto import Node
 
 _SWAP = [1, 0, 2, 3]  # batch and channel axes exchanged, as the dynamo exporter gathers maps
@@ -146,20 +147,16 @@ def _act_and_scalar(walk: Walk, node: Node) -> tuple[str | None, float | None]:
     if len(node.inputs) != 2:
         return None, None
     a, b = node.inputs
-    x, other = (a, b) if walk.val(a).is_act else (b, a)
-    value = walk.val(other)
-    if not walk.val(x).is_act or value.is_act or value.const is None or value.const.size != 1:
-        return None, None
-    return x, float(value.const.reshape(-1)[0])
+    x = a if walk.val(a).is_act else b
+    value = scalar_value(walk, other_input(node, x)) if walk.val(x).is_act else None
+    return (x, value) if value is not None else (None, None)
 
 
 def _scalar_beside(walk: Walk, node: Node, name: str) -> float | None:
     """The one number a two-input node combines with the value `name`."""
     if len(node.inputs) != 2 or name not in node.inputs:
         return None
-    value = walk.val(node.inputs[1 - node.inputs.index(name)])
-    return None if value.const is None or value.const.size != 1 or value.is_act \
-        else float(value.const.reshape(-1)[0])
+    return scalar_value(walk, other_input(node, name))
 
 
 def _per_map(walk: Walk, node: Node, before: Node, channels: int) -> str | None:

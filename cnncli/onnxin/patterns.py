@@ -12,13 +12,14 @@ from .graph import Unsupported, Val, Walk
 from .proto import Node
 
 
-def _other(node: Node, name: str) -> str:
+def other_input(node: Node, name: str) -> str:
     """The input of a two-input node that is not `name`."""
     a, b = node.inputs[:2]
     return b if a == name else a
 
 
-def _scalar(walk: Walk, name: str) -> float | None:
+def scalar_value(walk: Walk, name: str) -> float | None:
+    """The one number value `name` holds, or None (an activation, a bigger constant)."""
     value = walk.values.get(name)
     if value is None or value.const is None or value.const.size != 1:
         return None
@@ -29,7 +30,7 @@ def silu(walk: Walk, node: Node) -> bool:
     """Sigmoid(x) whose one consumer is Mul(x, ·): SiLU. Takes both nodes."""
     mul = walk.sole_consumer(node.outputs[0])
     x = node.inputs[0]
-    if mul is None or mul.op != "Mul" or _other(mul, node.outputs[0]) != x:
+    if mul is None or mul.op != "Mul" or other_input(mul, node.outputs[0]) != x:
         return False
     walk.done.add(id(mul))
     walk.values[mul.outputs[0]] = walk.add("silu", {}, [walk.val(x)], node, nodes=[mul])
@@ -40,14 +41,15 @@ def gelu(walk: Walk, node: Node) -> bool:
     """x / √2 (or x · 1/√2) → Erf → + 1 → · x → · ½ (the last two in either order, or ½·x
     first): GELU. `node` is the Div or Mul by the constant."""
     x = next((n for n in node.inputs if walk.val(n).is_act), None)
-    factor = _scalar(walk, _other(node, x)) if x else None
+    factor = scalar_value(walk, other_input(node, x)) if x else None
     if factor is None or not (math.isclose(factor, math.sqrt(2), rel_tol=1e-4) if
                               node.op == "Div" else math.isclose(factor, 1 / math.sqrt(2),
                                                                  rel_tol=1e-4)):
         return False
     erf = walk.sole_consumer(node.outputs[0])
     plus = erf and erf.op == "Erf" and walk.sole_consumer(erf.outputs[0])
-    if not plus or plus.op != "Add" or _scalar(walk, _other(plus, erf.outputs[0])) != 1.0:
+    if not plus or plus.op != "Add" or \
+            scalar_value(walk, other_input(plus, erf.outputs[0])) != 1.0:
         return False
     taken = [erf, plus]
     value, need = plus.outputs[0], {"x", "half"}
@@ -55,11 +57,11 @@ def gelu(walk: Walk, node: Node) -> bool:
         mul = walk.sole_consumer(value)
         if mul is None or mul.op != "Mul":
             return False
-        other = _other(mul, value)
+        other = other_input(mul, value)
         half = _half_of(walk, other, x)
         if other == x and "x" in need:
             need.discard("x")
-        elif _scalar(walk, other) == 0.5 and "half" in need:
+        elif scalar_value(walk, other) == 0.5 and "half" in need:
             need.discard("half")
         elif half is not None and need == {"x", "half"}:
             taken.append(half)
@@ -77,7 +79,7 @@ def _half_of(walk: Walk, name: str, x: str) -> Node | None:
     """The Mul node making `name` = x · ½, if that is what it is."""
     node = walk.producers.get(name)
     if node is not None and node.op == "Mul" and x in node.inputs and \
-            _scalar(walk, _other(node, x)) == 0.5:
+            scalar_value(walk, other_input(node, x)) == 0.5:
         return node
     return None
 
@@ -87,7 +89,7 @@ def bias_after(walk: Walk, node: Node, width: int) -> tuple[list[Node], str | No
     add = walk.sole_consumer(node.outputs[0])
     if add is None or add.op != "Add":
         return [], None
-    bias = walk.values.get(_other(add, node.outputs[0]))
+    bias = walk.values.get(other_input(add, node.outputs[0]))
     if bias is None or bias.weight is None or tuple(bias.shape) != (width,):
         return [], None
     walk.done.add(id(add))
@@ -127,7 +129,7 @@ def lrn(walk: Walk, node: Node) -> bool:
         value = step.outputs[0]
     pool, scale, shift, power, div = chain[2], *chain[4:]
     kernel = list(pool.attr("kernel_shape", []))
-    numbers = [_scalar(walk, _other(n, before.outputs[0]))
+    numbers = [scalar_value(walk, other_input(n, before.outputs[0]))
                for n, before in ((scale, chain[3]), (shift, scale), (power, shift))]
     if len(kernel) != 3 or kernel[1:] != [1, 1] or div.inputs[0] != x or \
             any(v is None for v in numbers):
