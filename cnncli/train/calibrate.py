@@ -313,10 +313,9 @@ def kept(seconds: list[float], fresh: bool) -> float:
 def fit(samples: list[Sample], fresh: int | None = None) -> tuple[Rate, float]:
     """Non-negative least squares of seconds on (calls, ops, act bytes, weight bytes, fresh
     bytes: those of each buffer a call allocates over `fresh` bytes), weighted to relative
-    error: every
-    subset of the terms is fitted and the best one with no negative coefficient kept (five
-    terms: 32 small fits). Returns the rate (its overhead is per call) and the fit's median
-    relative error."""
+    error: every subset of the terms is fitted and the best one with no negative coefficient
+    kept (five terms: 31 small fits). Returns the rate (its overhead is per call) and the
+    fit's median relative error."""
     x = np.array([[s.work.calls, s.work.ops, s.work.act_bytes, s.work.weight_bytes,
                    fresh_bytes(s.work.buffers, fresh)] for s in samples], dtype=float)
     y = np.array([s.seconds for s in samples])
