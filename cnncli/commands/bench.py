@@ -167,11 +167,12 @@ def bench_tables(result: Any, top: int) -> list[Any]:
                                       "profile itself.")
 @wide_option
 def calibrate(device: str, repeats: int, output: str | None, fmt: str) -> None:
-    """Measure this machine for `summary --time`: about 180 layers (dense conv by kernel
+    """Measure this machine for `summary --time`: about 200 layers (dense conv by kernel
     size, grouped and depthwise conv, connection tables, linear, pooling, norm,
-    element-wise; up to 98 MiB outputs) timed forward, and a fit per kind of work of a
-    fixed overhead per call and rates for operations, activation bytes, weight bytes and
-    fresh memory. Takes about 10 s on 2 CPU cores (about 1.5 s more per --repeats).
+    element-wise; up to 98 MiB outputs) timed forward, the rate at which the system hands
+    out fresh memory, and a fit per kind of work of a fixed overhead per call and rates for
+    operations, activation bytes and weight bytes. Takes about 10 s on 2 CPU cores (about
+    1.5 s more per --repeats).
     """
     from pathlib import Path
 

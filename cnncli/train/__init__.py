@@ -6,7 +6,8 @@ datasets (one module per family), data (choosing and fitting a dataset to a netw
 (splits on the device, sample order, augmentation, the evaluation pass), schedule (learning
 rate per step, the optimiser), loop (the trainer: epochs, checkpoints, metrics), run (run
 folders, resume), progress (what a run prints), infer (eval and predict), bench (measured
-speed and memory), calibrate (microbenchmarks fitted into a device profile), plots
+speed and memory), calibrate (microbenchmarks fitted into a device profile),
+calibrate_cases (the layers and shapes it times), plots
 (curves); task (classification or segmentation, read from the
 network's output), metrics (pixel accuracy and mIoU from a confusion matrix), seginfer (a
 segmentation network's predicted mask PNGs and eval scores).

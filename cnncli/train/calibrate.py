@@ -1,17 +1,18 @@
 """`cnncli calibrate`: measure this device with microbenchmarks and fit a profile.
 
-Each microbenchmark is one cnncli layer (built by its own `build`, as a network's are) on
-one input shape, run forward in eval mode under no_grad as `cnncli bench` runs a network,
-one call at a time in passes through all of them, smallest to largest (`_passes`).
-Its work (kind, ops, activation bytes, weight bytes) comes from the same function the
-predictor uses (`analysis.timing.layer_work`), so a fitted rate means the same thing on both
-sides. Per kind, a non-negative least-squares fit of time = calls x overhead + ops / rate +
-bytes / rate + weight bytes / rate + fresh bytes / rate, weighted to relative error, gives
-the profile's terms (calls: how many calls of the kind's kernel the layer's module makes,
-`Layer.calls`; fresh bytes: of its output and any copy of its input, those the allocator
-maps new from the operating system, `fresh_above`). The
-shapes span what the zoo's networks do: 3 to 2048 channels, 7x7 to 224x224 maps, batch 1
-to 16. A training step's extra time (backward over forward) is measured on a conv block.
+Each microbenchmark (`calibrate_cases`) is one cnncli layer (built by its own `build`, as a
+network's are) on one input shape, run forward in eval mode under no_grad as `cnncli bench`
+runs a network, one call at a time in passes through all of them, smallest to largest
+(`_passes`). Its work (kind, ops, activation bytes, weight bytes) comes from the same
+function the predictor uses (`analysis.timing.layer_work`), so a fitted rate means the same
+thing on both sides. Fresh memory (the buffers a call allocates, where the allocator maps
+them new from the operating system: `fresh_above`) costs the same per byte whichever layer
+writes it, so one probe measures that rate for the machine (`fresh_rate`). Per kind, after
+that time is taken off, a non-negative least-squares fit of time = calls x overhead +
+ops / rate + bytes / rate + weight bytes / rate, weighted to relative error, gives the
+profile's terms (calls: how many calls of the kind's kernel the layer's module makes,
+`Layer.calls`). A training step's extra time (backward over forward) is measured on a conv
+block.
 
 On CUDA every call is bracketed by torch.cuda.Event records, with a synchronize before and
 after each pass; on the CPU by perf_counter, with torch's thread count recorded in the
@@ -39,120 +40,8 @@ from ..analysis.analyze import DTYPE_BYTES
 from ..analysis.profile import KINDS, Profile, Rate, cpu_model, fresh_bytes
 from ..analysis.timing import Work, layer_work
 from ..layers import REGISTRY, Shape, shape_text
+from .calibrate_cases import CASES, OPS, Case
 from .devices import Dist, pick_device
-
-Case = tuple[str, dict[str, Any], Shape, int]  # layer type, options, input shape, batch
-
-
-def _conv(k: int, pairs: list[tuple[int, int, int]], stride: int = 1,
-          batch: int = 1) -> list[Case]:
-    return [("conv", {"out": out, "kernel": k, "padding": k // 2, "stride": stride},
-             (c, hw, hw), batch) for c, out, hw in pairs]
-
-
-def _dw(pairs: list[tuple[int, int, int]], batch: int = 1) -> list[Case]:
-    return [("conv", {"out": c, "kernel": k, "padding": k // 2, "groups": c}, (c, hw, hw),
-             batch) for c, hw, k in pairs]
-
-
-def _maps(layer: str, pairs: list[tuple[int, int]], batch: int = 1,
-          **options: Any) -> list[Case]:
-    return [(layer, dict(options), (c, hw, hw), batch) for c, hw in pairs]
-
-
-def _table(k: int, cases: list[tuple[int, dict[int, int], int, int]]) -> list[Case]:
-    """Connection-table convs: (input maps, {row length: output maps}, map size, batch);
-    output map i reads `length` consecutive input maps from map i on (wrapping round)."""
-    out = []
-    for inputs, lengths, hw, batch in cases:
-        rows = [n for n, count in lengths.items() for _ in range(count)]
-        table = [sorted((i + j) % inputs for j in range(n)) for i, n in enumerate(rows)]
-        out.append(("conv", {"out": len(table), "kernel": k, "connections": table},
-                    (inputs, hw, hw), batch))
-    return out
-
-
-MAPS = [(16, 112), (64, 112), (256, 56), (512, 28), (1024, 14), (2048, 7), (64, 56)]
-CASES: list[Case] = [
-    *_conv(3, [(3, 32, 224), (64, 64, 56), (128, 128, 28), (256, 256, 14), (512, 512, 7),
-               (32, 32, 112), (64, 64, 28)]),
-    *_conv(3, [(64, 128, 56), (256, 256, 28)], stride=2),
-    *_conv(3, [(512, 512, 7), (64, 64, 28)], batch=16),
-    *_conv(1, [(64, 256, 56), (256, 64, 56), (128, 512, 28), (512, 128, 28), (1024, 256, 14),
-               (2048, 512, 7), (16, 96, 112), (960, 160, 7), (48, 16, 28)]),
-    *_conv(1, [(512, 2048, 7), (256, 64, 14)], batch=16),
-    # squeeze-and-excitation: 1x1 convs on a 1x1 map (EfficientNet, MobileNetV3)
-    *_conv(1, [(672, 168, 1), (168, 672, 1), (240, 64, 1), (64, 240, 1), (1152, 48, 1),
-               (48, 1152, 1)]),
-    *_conv(7, [(3, 64, 224)], stride=2), *_conv(5, [(64, 64, 28), (96, 96, 14)]),
-    *[("conv", {"out": o, "kernel": k, "padding": k // 2, "groups": 2}, (c, hw, hw), 1)
-      for c, o, hw, k in [(96, 256, 27, 5), (384, 384, 13, 3)]],
-    *_conv(11, [(3, 64, 224)], stride=4), *_conv(5, [(48, 128, 28)], batch=16),
-    # connection tables: one to three row lengths, so one to three grouped convs
-    *_table(3, [(8, {2: 8, 4: 8}, 16, 1), (16, {4: 32}, 28, 1), (16, {4: 32}, 14, 16),
-                (32, {8: 32, 16: 32}, 14, 1), (4, {2: 4, 3: 2}, 6, 1), (4, {2: 8}, 4, 1)]),
-    *_table(5, [(6, {3: 4, 4: 8, 6: 4}, 12, 1), (6, {3: 4, 4: 8, 6: 4}, 20, 16),
-                (12, {3: 12, 5: 12}, 24, 4), (10, {2: 10, 5: 10, 10: 2}, 18, 1)]),
-    *[("conv", {"out": c, "kernel": 3, "padding": 1, "groups": 32}, (c, hw, hw), b)
-      for c, hw, b in [(128, 56, 1), (256, 28, 1), (512, 14, 1), (1024, 7, 1), (256, 28, 16),
-                       (64, 56, 1)]],
-    *_dw([(32, 112, 3), (144, 56, 3), (192, 28, 3), (384, 14, 3), (960, 7, 3), (240, 14, 5),
-          (672, 7, 5), (16, 112, 3)]),
-    *[("linear", {"out": o}, (i,), b) for i, o, b in
-      [(512, 1000, 1), (2048, 1000, 1), (4096, 4096, 1), (9216, 4096, 1), (1280, 1000, 1),
-       (4096, 4096, 16), (2048, 1000, 16), (120, 84, 1)]],
-    *[("rbf", {"out": o}, (i,), b) for i, o, b in
-      [(84, 10, 1), (84, 10, 16), (256, 100, 1), (512, 500, 1), (512, 500, 16), (16, 4, 1),
-       (120, 10, 4)]],
-    *_maps("maxpool", [(64, 112), (64, 224), (256, 56), (512, 14)], kernel=3, stride=2,
-           padding=1),
-    *_maps("maxpool", [(64, 224), (512, 28)], kernel=2, stride=2),
-    *_maps("avgpool", [(256, 56), (6, 28), (128, 28)], kernel=2, stride=2),
-    *_maps("avgpool", [(192, 35), (768, 17), (64, 56)], kernel=3, stride=1, padding=1),
-    *_maps("avgpool", [(16, 8)], kernel=2, stride=2), *_maps("maxpool", [(8, 8)], kernel=3),
-    *_maps("lrn", [(96, 55), (256, 27), (64, 56)]),
-    *_maps("global_avgpool", [(512, 7), (2048, 7), (1280, 7), (96, 56), (64, 56)]),
-    *_maps("global_avgpool", [(2048, 7)], batch=16),
-    *_maps("adaptive_avgpool", [(512, 7), (256, 6)], size=6),
-    *_maps("batchnorm", MAPS), *_maps("batchnorm", [(256, 28)], batch=16),
-    *_maps("layer_norm", [(96, 56), (768, 7)]),
-    *_maps("relu", MAPS), *_maps("relu", [(256, 28)], batch=16),
-    *_maps("hardswish", [(16, 112), (240, 14)]), *_maps("silu", [(96, 56), (1152, 7)]),
-    *_maps("sigmoid", [(240, 1), (32, 16)]), *_maps("gelu", [(96, 56), (768, 7), (384, 28)]),
-    *_maps("tanh", [(6, 28), (16, 10)]), *_maps("silu", [(64, 80)], batch=16),
-    *[("linear", {"out": o, "pointwise": True}, (c, hw, hw), 1)
-      for c, o, hw in [(96, 384, 56), (768, 192, 14)]],
-    *_maps("flatten", [(512, 1), (256, 6)]), *_maps("dropout", [(512, 1)], p=0.5),
-    # tiny layers, where the call is all there is: they pin each kind's fixed overhead
-    *_conv(3, [(8, 8, 8), (16, 16, 4)]), *_conv(1, [(16, 16, 7), (8, 32, 4)]),
-    *_conv(5, [(6, 16, 14), (1, 6, 32)]), *_dw([(16, 7, 3), (32, 4, 5)]),
-    *[("conv", {"out": 16, "kernel": 3, "padding": 1, "groups": 4}, (16, hw, hw), 1)
-      for hw in (4, 8)],
-    *[("linear", {"out": o}, (i,), 1) for i, o in [(16, 10), (84, 10)]],
-    *_maps("maxpool", [(6, 28), (16, 8)], kernel=2, stride=2), *_maps("lrn", [(8, 8)]),
-    *_maps("global_avgpool", [(16, 2), (32, 4)]),
-    *_maps("batchnorm", [(16, 4), (8, 8)]), *_maps("relu", [(16, 4), (8, 8)]),
-    *_maps("flatten", [(16, 1)]), *_maps("dropout", [(64, 1)], p=0.2),
-    # at batch 16 on 224 pixels: outputs of 24 MiB, and of 38 to 98 MiB, fresh memory
-    # (`fresh_above`), as the first layers of the zoo's networks have; convs whose input
-    # copy is fresh and output is not (DenseNet's transitions, MobileNet's strided ones)
-    *_conv(1, [(16, 64, 112), (32, 128, 56), (128, 256, 56), (256, 128, 56)], batch=16),
-    ("conv", {"out": 96, "kernel": 3, "padding": 1, "stride": 2, "groups": 96},
-     (96, 112, 112), 16),
-    ("linear", {"out": 4096}, (9216,), 16),
-    *_conv(3, [(16, 64, 112), (32, 64, 112)], batch=16),
-    *_conv(7, [(3, 64, 224)], stride=2, batch=16),
-    *_dw([(64, 112, 3), (128, 56, 3)], batch=16),
-    *[("conv", {"out": 256, "kernel": 3, "padding": 1, "groups": 32}, (256, 56, 56), 16)],
-    *_maps("maxpool", [(64, 224)], 16, kernel=2, stride=2),
-    *_maps("batchnorm", [(64, 112), (128, 112)], 16), *_maps("relu", [(64, 112), (128, 112)], 16),
-    *_maps("silu", [(64, 112)], 16), *_maps("gelu", [(192, 56)], 16),
-    *_maps("hardswish", [(32, 112)], 32),
-]
-#: a composite's own work, timed as torch does it: an add of two maps, a concat of two
-OPS = [("add", (256, 56, 56), 1), ("add", (64, 56, 56), 1), ("add", (1024, 14, 14), 1),
-       ("add", (2048, 7, 7), 16), ("concat", (128, 28, 28), 1), ("concat", (32, 56, 56), 1),
-       ("add", (64, 112, 112), 16)]
 
 
 class _Op(nn.Module):
@@ -273,6 +162,32 @@ def fresh_above(device: torch.device) -> int | None:
     return GLIBC_FRESH_ABOVE
 
 
+FRESH_PROBE = 96 * 2**20  # bytes: over glibc's threshold, so fresh memory on every call
+
+
+def fresh_rate(device: torch.device, above: int | None, repeats: int) -> float | None:
+    """GB/s at which the operating system hands out fresh memory, one rate for the machine:
+    an add of two maps into a new 96 MiB output against the same add into one kept from
+    before, the median of `repeats` timings of each. None where nothing is fresh (`above`
+    is None) or the new output costs nothing more."""
+    if above is None:
+        return None
+    x = torch.randn(FRESH_PROBE // 4, device=device)
+    out = torch.empty_like(x)
+
+    def median(call: Callable[[], Any]) -> float:
+        call()
+        times = []
+        for _ in range(repeats):
+            begin = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - begin)
+        return statistics.median(times)
+
+    extra = median(lambda: torch.add(x, x)) - median(lambda: torch.add(x, x, out=out))
+    return round(FRESH_PROBE / extra / 1e9, 4) if extra > 0 else None
+
+
 def _fastest(call: Callable[[], Any], repeats: int, device: torch.device) -> float:
     """Seconds of the fastest of `repeats` calls after an untimed one (first calls allocate
     and pack), each between two synchronizes on CUDA."""
@@ -310,15 +225,19 @@ def kept(seconds: list[float], fresh: bool) -> float:
 
 # -- fitting --------------------------------------------------------------------------------
 
-def fit(samples: list[Sample], fresh: int | None = None) -> tuple[Rate, float]:
-    """Non-negative least squares of seconds on (calls, ops, act bytes, weight bytes, fresh
-    bytes: those of each buffer a call allocates over `fresh` bytes), weighted to relative
-    error: every subset of the terms is fitted and the best one with no negative coefficient
-    kept (five terms: 31 small fits). Returns the rate (its overhead is per call) and the
-    fit's median relative error."""
-    x = np.array([[s.work.calls, s.work.ops, s.work.act_bytes, s.work.weight_bytes,
-                   fresh_bytes(s.work.buffers, fresh)] for s in samples], dtype=float)
+def fit(samples: list[Sample], fresh: int | None = None,
+        fresh_gbs: float | None = None) -> tuple[Rate, float]:
+    """Non-negative least squares of seconds on (calls, ops, act bytes, weight bytes),
+    weighted to relative error, once the time of each sample's fresh bytes (those of the
+    buffers a call allocates, where together they pass `fresh` bytes) at the machine's
+    `fresh_gbs` is taken off: every subset of the four terms is fitted and the best one with
+    no negative coefficient kept (15 small fits). Returns the rate (its overhead is per
+    call; its fresh rate the machine's) and the fit's median relative error."""
+    x = np.array([[s.work.calls, s.work.ops, s.work.act_bytes, s.work.weight_bytes]
+                  for s in samples], dtype=float)
     y = np.array([s.seconds for s in samples])
+    paging = np.array([fresh_bytes(s.work.buffers, fresh) / (fresh_gbs * 1e9) if fresh_gbs
+                       else 0.0 for s in samples])
     w = 1.0 / y
     best: tuple[float, np.ndarray] | None = None
     terms = x.shape[1]
@@ -327,19 +246,20 @@ def fit(samples: list[Sample], fresh: int | None = None) -> tuple[Rate, float]:
             a = x[:, cols] * w[:, None]
             if np.linalg.matrix_rank(a) < len(cols):
                 continue
-            coef, *_ = np.linalg.lstsq(a, y * w, rcond=None)
+            coef, *_ = np.linalg.lstsq(a, (y - paging) * w, rcond=None)
             if (coef < 0).any():
                 continue
             full = np.zeros(terms)
             full[list(cols)] = coef
-            err = float(np.sum((x @ full * w - 1.0) ** 2))
+            err = float(np.sum(((x @ full + paging) * w - 1.0) ** 2))
             if best is None or err < best[0] - 1e-12:
                 best = (err, full)
     assert best is not None  # the overhead alone always fits
     c = best[1]
     rate = Rate(round(float(c[0]) * 1e6, 3),
-                *(round(1 / (float(v) * 1e9), 4) if v > 0 else None for v in c[1:]))
-    median = statistics.median(abs(x @ c / y - 1.0))
+                *(round(1 / (float(v) * 1e9), 4) if v > 0 else None for v in c[1:]),
+                fresh_gbs=fresh_gbs if fresh else None)
+    median = statistics.median(abs((x @ c + paging) / y - 1.0))
     return rate, float(median)
 
 
@@ -370,12 +290,13 @@ def calibrate(device: str = "auto", repeats: int = 5,
     began = time.perf_counter()
     fresh = fresh_above(dev)
     samples = measure(dev, repeats, fresh)
+    paging = fresh_rate(dev, fresh, repeats)
     if progress:
         progress(f"measured {len(samples)} layers in {time.perf_counter() - began:.1f} s")
     kinds, fits = {}, {}
     for kind in KINDS:
         mine = [s for s in samples if s.work.kind == kind]
-        kinds[kind], fits[kind] = fit(mine, fresh)
+        kinds[kind], fits[kind] = fit(mine, fresh, paging)
     cuda = dev.type == "cuda"
     name = torch.cuda.get_device_name(dev) if cuda else cpu_model()
     threads = None if cuda else torch.get_num_threads()

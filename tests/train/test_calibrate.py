@@ -11,7 +11,8 @@ import torch
 
 from cnncli.analysis.profile import KINDS, read
 from cnncli.analysis.timing import Work
-from cnncli.train.calibrate import CASES, OPS, Sample, fit
+from cnncli.train.calibrate import Sample, fit
+from cnncli.train.calibrate_cases import CASES, OPS
 
 
 def test_the_fit_recovers_the_rates_that_made_the_times() -> None:
@@ -38,8 +39,10 @@ def test_a_term_that_does_not_matter_is_left_out() -> None:
     assert (rate.act_gbs, rate.weight_gbs) == (None, None)
 
 
-def test_the_fit_finds_the_rate_of_fresh_output_bytes() -> None:
-    """Outputs over the threshold (here 1 MB) cost 2.5 GB/s more; smaller ones do not."""
+def test_the_fit_takes_the_machine_s_fresh_memory_time_off_first() -> None:
+    """Outputs over the threshold (here 1 MB) cost 2.5 GB/s more, the machine's measured
+    fresh rate; smaller ones do not. The rest is fitted exactly, and the kind's fresh rate
+    is the machine's."""
     samples = []
     for i, (act, out) in enumerate([(2e5, 1e5), (2e6, 1e6), (8e6, 4e6), (3e7, 1.5e7),
                                     (1e8, 5e7)]):
@@ -47,10 +50,19 @@ def test_the_fit_finds_the_rate_of_fresh_output_bytes() -> None:
         seconds = 5e-6 + act / 20e9 + fresh / 2.5e9
         samples.append(Sample(str(i), Work("elementwise", 0, int(act), 0, 1, (int(out),)),
                               seconds))
-    rate, error = fit(samples, fresh=1_000_000)
+    rate, error = fit(samples, fresh=1_000_000, fresh_gbs=2.5)
     assert rate.overhead_us == pytest.approx(5.0, rel=1e-6)
     assert (rate.act_gbs, rate.fresh_gbs) == pytest.approx((20, 2.5), rel=1e-4)
     assert error == pytest.approx(0.0, abs=1e-9)
+    # without the machine's rate the fresh outputs' time lands on the activation bytes
+    rate, error = fit(samples, fresh=1_000_000)
+    assert rate.fresh_gbs is None and rate.act_gbs < 15 and error > 0.05
+
+
+def test_nothing_is_fresh_on_cuda_so_no_rate_is_probed() -> None:
+    from cnncli.train.calibrate import fresh_rate
+
+    assert fresh_rate(torch.device("cpu"), None, 3) is None
 
 
 def test_fresh_memory_is_glibc_s_and_never_cuda_s(monkeypatch) -> None:
@@ -92,8 +104,8 @@ def test_every_kind_is_calibrated_by_several_cases() -> None:
 
 
 def test_kinds_with_big_outputs_in_the_zoo_are_calibrated_on_fresh_memory() -> None:
-    """Each kind whose layers make outputs over 32 MiB at batch 16 has such a case, or the
-    fit has nothing to find its fresh rate from."""
+    """Each kind whose layers make outputs over 32 MiB at batch 16 has such a case, so its
+    rates are fitted on what is left of those sizes once the machine's fresh time is off."""
     from cnncli.analysis.profile import fresh_bytes
     from cnncli.analysis.timing import layer_work
     from cnncli.layers import REGISTRY
@@ -131,6 +143,8 @@ def test_calibrate_writes_a_profile_that_summary_reads(cli, tmp_path: Path) -> N
     assert set(profile.kinds) == set(KINDS)
     assert all(rate.overhead_us >= 0 for rate in profile.kinds.values())
     assert profile.backward_ratio >= 0  # about 2 on a quiet machine; noise may hide it
+    # one fresh rate for the machine, probed once, or none where nothing costs more
+    assert len({rate.fresh_gbs for rate in profile.kinds.values()}) == 1
     code, out, _ = cli("summary", "lenet5", "--time", str(target))
     assert code == 0 and "(calibrated)" in out
 
