@@ -101,6 +101,8 @@ def evaluate(text: str, names: Mapping[str, Any]) -> Any:
     """Evaluate `text` with `names` bound; raise ExprError with a plain-language reason."""
     if len(text) > MAX_LENGTH:
         raise ExprError(f"expression longer than {MAX_LENGTH} characters")
+    if text in names and text.isidentifier() and text[0] != "_":  # a bare name, as most are
+        return _check(names[text])
     try:
         tree = _parsed(text.strip())
     except SyntaxError as exc:
