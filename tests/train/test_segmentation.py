@@ -311,16 +311,17 @@ def test_predict_writes_the_palette_of_the_argmax(seg_run, cli, tmp_path) -> Non
 
 @pytest.mark.slow
 def test_a_tiny_fcn_learns_the_shapes(tmp_path: Path, write_spec, cli) -> None:
-    """6 epochs at 24x24 on 2 cores, ~10 s: val mIoU 0.486 measured; 0.40 asserted."""
+    """6 epochs at 16x16 on 2 cores, ~3.5 s: val mIoU 0.476 measured (0.261 after one
+    epoch; 0.486 at 24x24, in twice the time); 0.40 asserted."""
     out = tmp_path / "run"
-    code, stdout, err = cli("train", write_spec(FCN.format(size=24)), "--epochs", "6",
+    code, stdout, err = cli("train", write_spec(FCN.format(size=16)), "--epochs", "6",
                             "--optimizer", "adam", "--lr", "0.02", "--batch-size", "32",
                             "--out", str(out), "--device", "cpu")
     assert code == 0, err
     assert "note: no --data: training on shapes" in err
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert history[-1]["val_miou"] > 0.40
-    assert history[-1]["val_pixel_acc"] > 0.88  # background alone is 0.86
+    assert history[-1]["val_pixel_acc"] > 0.88  # background alone is 0.862 (0.919 measured)
 
 
 def _train(spec: str, root: Path, out: Path, epochs: int, *extra: str) -> list[str]:
