@@ -118,8 +118,10 @@ def test_resume_gives_the_same_weights(tmp_path: Path, write_spec, cli) -> None:
 
 @pytest.mark.slow
 def test_sigint_saves_and_resume_continues_exactly(tmp_path: Path, write_spec, cli) -> None:
-    """Interrupt mid-run (any step), resume, and land on the uninterrupted run's weights (run
-    in this process: the signal and the resume are the other processes' part)."""
+    """Interrupt mid-run (any step), resume, and land on the uninterrupted run's weights. The
+    interrupted run is a process of its own (the signal); the uninterrupted run and the
+    resume, which reads only the checkpoint the signal left, run in this one (a resume in a
+    fresh process: test_resume_gives_the_same_weights)."""
     spec = write_spec(TINY)
     args = ["--schedule", "cosine", "--lr", "0.05", "--augment", "flip"]
     code, _, err = cli(*_args(spec, tmp_path / "a", 3, *args))
@@ -140,8 +142,9 @@ def test_sigint_saves_and_resume_continues_exactly(tmp_path: Path, write_spec, c
     assert re.search(r"^interrupted (at epoch \d, step \d+ of \d+|after epoch \d of 3); "
                      r"resume with: cnncli train \S+ --resume \S+$", err, re.M), err
     assert "Traceback" not in err
-    resumed = _train(spec, tmp_path / "b", 3, "--resume", str(tmp_path / "b" / "last.pt"))
-    assert resumed.returncode == 0, resumed.stderr
+    code, _, err = cli(*_args(spec, tmp_path / "b", 3, "--resume",
+                              str(tmp_path / "b" / "last.pt")))
+    assert code == 0, err
     a = checkpoint.load(tmp_path / "a" / "last.pt")
     b = checkpoint.load(tmp_path / "b" / "last.pt")
     assert_same_weights(a, b)
@@ -339,7 +342,8 @@ def test_sigkill_at_random_points_never_loses_the_run(tmp_path: Path, write_spec
                                                       cli) -> None:
     """Kill -9 at random moments (tiny epochs: much of the time goes to writing checkpoints);
     last.pt always loads, --resume takes over the stale lock, and the final weights equal
-    an uninterrupted run's (that one run in this process)."""
+    an uninterrupted run's. The killed runs are processes of their own; the uninterrupted
+    run and the last resume (of the lock and last.pt the last kill left) run in this one."""
     import random
 
     spec = write_spec(TINY)
@@ -363,8 +367,8 @@ def test_sigkill_at_random_points_never_loses_the_run(tmp_path: Path, write_spec
         state = checkpoint.load(out / "last.pt")  # loadable whatever the moment
         assert 1 <= state["epoch"] <= 12
         resume = ["--resume", str(out / "last.pt")]
-    final = subprocess.run(cmd + resume, capture_output=True, text=True, timeout=300)
-    assert final.returncode == 0, final.stderr
+    code, _, err = cli(*cmd[3:], *resume)
+    assert code == 0, err
     a = checkpoint.load(tmp_path / "a" / "last.pt")
     b = checkpoint.load(out / "last.pt")
     assert b["epoch"] == 12
