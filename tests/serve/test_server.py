@@ -50,7 +50,7 @@ def in_process(tmp_path: Path) -> Iterator[tuple[int, Worker]]:
     """A server in this process whose worker must never start (nothing here reaches it)."""
     worker = Worker(Setup(str(tmp_path / "net.yaml"), (str(tmp_path),)), 1.0, 1 << 30)
     server = make_server(Playground(worker, "net.yaml", SPEC), "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield server.server_address[1], worker
     server.shutdown()

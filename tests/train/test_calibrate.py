@@ -3,6 +3,8 @@ writes a valid profile that summary --time then reads."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import torch
 
 from cnncli.analysis.profile import KINDS, read
 from cnncli.analysis.timing import Work
+from cnncli.commands import main
 from cnncli.train.calibrate import Sample, fit
 from cnncli.train.calibrate_cases import CASES, OPS
 
@@ -129,11 +132,36 @@ def test_connection_tables_are_calibrated_with_one_to_three_calls() -> None:
     assert calls == {1, 2, 3}
 
 
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One real calibration on the CPU (`calibrate --repeats 1 -o FILE -f json`), shared by
+    the two tests below: (exit code, stdout, stderr, the file, the Profile it measured)."""
+    from cnncli.train import calibrate
+
+    target = tmp_path_factory.mktemp("calibrate") / "here.json"
+    measured = []
+
+    def measure(*args, **kwargs):  # type: ignore[no-untyped-def]
+        measured.append(real(*args, **kwargs))
+        return measured[-1]
+
+    real = calibrate.calibrate
+    calibrate.calibrate = measure
+    try:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+                pytest.raises(SystemExit) as exit_info:
+            main(["calibrate", "--device", "cpu", "--repeats", "1", "-o", str(target), "-f",
+                  "json"])
+    finally:
+        calibrate.calibrate = real
+    (profile,) = measured
+    return exit_info.value.code, out.getvalue(), err.getvalue(), target, profile
+
+
 @pytest.mark.slow  # about 100 layers timed twice: 3-10 s on 2 cores
-def test_calibrate_writes_a_profile_that_summary_reads(cli, tmp_path: Path) -> None:
-    target = tmp_path / "here.json"
-    code, out, err = cli("calibrate", "--device", "cpu", "--repeats", "1", "-o", str(target),
-                         "-f", "json")
+def test_calibrate_writes_a_profile_that_summary_reads(calibrated, cli) -> None:
+    code, out, err, target, _ = calibrated
     assert code == 0, err
     assert f"wrote {target}" in err
     profile = read(target)
@@ -150,14 +178,25 @@ def test_calibrate_writes_a_profile_that_summary_reads(cli, tmp_path: Path) -> N
 
 
 @pytest.mark.slow
-def test_calibrate_goes_to_the_cache_named_after_the_device(cli, tmp_path: Path,
+def test_calibrate_goes_to_the_cache_named_after_the_device(calibrated, cli, tmp_path: Path,
                                                             monkeypatch) -> None:
+    """Without -o the profile goes to the cache, named after the device, where summary
+    --time finds it. The measuring itself is the one the test above made (the same
+    `calibrate --device cpu --repeats 1`): here the command is run again on its profile, not
+    the machine timed twice."""
     from cnncli.analysis.profile import cpu_model, file_name
+    from cnncli.train import calibrate
 
+    def measure(device, repeats, progress=None):  # type: ignore[no-untyped-def]
+        assert (device, repeats) == ("cpu", 1)
+        return calibrated[4]
+
+    monkeypatch.setattr(calibrate, "calibrate", measure)
     monkeypatch.setenv("CNNCLI_PROFILES", str(tmp_path / "profiles"))
     code, out, err = cli("calibrate", "--device", "cpu", "--repeats", "1")
     assert code == 0, err
     expected = tmp_path / "profiles" / file_name("cpu", cpu_model(), torch.get_num_threads())
     assert expected.is_file() and "conv3x3" in out
+    assert read(expected).as_dict() == calibrated[4].as_dict()
     code, out, _ = cli("summary", "lenet5", "--time")  # this machine's, found by itself
     assert code == 0 and str(expected) in out

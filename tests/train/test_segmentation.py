@@ -311,16 +311,17 @@ def test_predict_writes_the_palette_of_the_argmax(seg_run, cli, tmp_path) -> Non
 
 @pytest.mark.slow
 def test_a_tiny_fcn_learns_the_shapes(tmp_path: Path, write_spec, cli) -> None:
-    """6 epochs at 24x24 on 2 cores, ~10 s: val mIoU 0.486 measured; 0.40 asserted."""
+    """6 epochs at 16x16 on 2 cores, ~3.5 s: val mIoU 0.476 measured (0.261 after one
+    epoch; 0.486 at 24x24, in twice the time); 0.40 asserted."""
     out = tmp_path / "run"
-    code, stdout, err = cli("train", write_spec(FCN.format(size=24)), "--epochs", "6",
+    code, stdout, err = cli("train", write_spec(FCN.format(size=16)), "--epochs", "6",
                             "--optimizer", "adam", "--lr", "0.02", "--batch-size", "32",
                             "--out", str(out), "--device", "cpu")
     assert code == 0, err
     assert "note: no --data: training on shapes" in err
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert history[-1]["val_miou"] > 0.40
-    assert history[-1]["val_pixel_acc"] > 0.88  # background alone is 0.86
+    assert history[-1]["val_pixel_acc"] > 0.88  # background alone is 0.862 (0.919 measured)
 
 
 def _train(spec: str, root: Path, out: Path, epochs: int, *extra: str) -> list[str]:
@@ -329,21 +330,40 @@ def _train(spec: str, root: Path, out: Path, epochs: int, *extra: str) -> list[s
             "cpu", "--batch-size", "4", "--seed", "3", *extra]
 
 
-@pytest.mark.slow
-def test_resume_gives_the_same_weights(tmp_path: Path, write_spec) -> None:
-    from test_train import assert_same_weights
+#: the run both resume tests compare with: _train's options, as keyword arguments
+SEG_RUN = {"data": "segfolder", "epochs": 3, "batch_size": 4, "device": "cpu", "seed": 3,
+           "optimizer": "adam", "lr": 0.01}
 
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Path]:
+    """12 training and 4 val pairs, DOWN_UP, and its uninterrupted 3-epoch run (in this
+    process): (data folder, spec, run folder), shared by the two resume tests."""
+    tmp_path = tmp_path_factory.mktemp("seg_resume")
     root = tmp_path / "data"
     write_pairs(root / "train", count=12)
     write_pairs(root / "val", count=4)
-    spec = write_spec(DOWN_UP)
-    adam = ("--optimizer", "adam", "--lr", "0.01")
-    for cmd in (_train(spec, root, tmp_path / "a", 3, *adam),
-                _train(spec, root, tmp_path / "b", 1, *adam),
-                _train(spec, root, tmp_path / "b", 3, "--resume", str(tmp_path / "b"))):
-        run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        assert run.returncode == 0, run.stderr
-    a, b = (checkpoint.load(tmp_path / name / "last.pt") for name in "ab")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(DOWN_UP)
+    with contextlib.redirect_stdout(io.StringIO()):
+        cnncli.train(str(spec), data_dir=str(root), out=str(tmp_path / "a"), **SEG_RUN)
+    return root, str(spec), tmp_path / "a"
+
+
+@pytest.mark.slow
+def test_resume_gives_the_same_weights(tmp_path: Path, uninterrupted) -> None:
+    """One epoch, then --resume in a fresh process (which has only last.pt to go on), ends
+    on the uninterrupted run's weights and history."""
+    from test_train import assert_same_weights
+
+    root, spec, straight = uninterrupted
+    with contextlib.redirect_stdout(io.StringIO()):
+        cnncli.train(spec, data_dir=str(root), out=str(tmp_path / "b"), **{**SEG_RUN,
+                                                                           "epochs": 1})
+    run = subprocess.run(_train(spec, root, tmp_path / "b", 3, "--resume", str(tmp_path / "b")),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    a, b = (checkpoint.load(folder / "last.pt") for folder in (straight, tmp_path / "b"))
     assert_same_weights(a, b)
     assert a["history"] == [{**r, **{k: a["history"][i][k] for k in
                                      ("seconds", "train_seconds", "images_per_s")}}
@@ -389,7 +409,7 @@ def test_bench_times_a_segmentation_training_step(write_spec, cli) -> None:
 
 
 @pytest.mark.slow
-def test_resume_mid_epoch_keeps_the_partial_confusion(tmp_path: Path, write_spec,
+def test_resume_mid_epoch_keeps_the_partial_confusion(tmp_path: Path, uninterrupted,
                                                       monkeypatch) -> None:
     """Stopped at epoch 2, step 1 (as Ctrl-C stops), the checkpoint holds the epoch's
     confusion matrix so far, and the resumed run ends where an uninterrupted one does."""
@@ -397,13 +417,8 @@ def test_resume_mid_epoch_keeps_the_partial_confusion(tmp_path: Path, write_spec
 
     from cnncli.train import loop
 
-    root = tmp_path / "data"
-    write_pairs(root / "train", count=12)
-    write_pairs(root / "val", count=4)
-    spec = write_spec(DOWN_UP)
-    given = {"data": "segfolder", "data_dir": str(root), "epochs": 3, "batch_size": 4,
-             "device": "cpu", "seed": 3, "optimizer": "adam", "lr": 0.01}
-    cnncli.train(spec, out=str(tmp_path / "a"), **given)
+    root, spec, straight = uninterrupted
+    given = {**SEG_RUN, "data_dir": str(root)}
 
     class StopAtFifthLook(loop.StopFlag):  # 3 steps, the epoch's end, then step 1 of 2
         looks = 0
@@ -425,19 +440,18 @@ def test_resume_mid_epoch_keeps_the_partial_confusion(tmp_path: Path, write_spec
     assert (stopped["epoch"], stopped["step"]) == (1, 1)
     assert int(stopped["partial"]["confusion"].sum()) == stopped["partial"]["seen"] == 4 * 64
     cnncli.train(spec, resume=str(tmp_path / "b"))
-    a, b = (checkpoint.load(tmp_path / name / "last.pt") for name in "ab")
+    a, b = (checkpoint.load(folder / "last.pt") for folder in (straight, tmp_path / "b"))
     assert_same_weights(a, b)
     assert [r["train_miou"] for r in a["history"]] == [r["train_miou"] for r in b["history"]]
 
 
 @pytest.mark.slow
-def test_unet_small_learns_the_shapes(tmp_path: Path, monkeypatch) -> None:
+def test_unet_small_learns_the_shapes(tmp_path: Path, monkeypatch, cli) -> None:
     """The README's run, shortened: the zoo's unet_small on the shapes set (val mIoU 0.34
-    after 3 epochs, 0.89 after 9, on this seed)."""
+    after 3 epochs, 0.89 after 9, on this seed; 0.22, background alone, after 1)."""
     monkeypatch.chdir(tmp_path)
-    code = subprocess.run([sys.executable, "-m", "cnncli", "train", "unet_small", "--epochs",
-                           "3", "--out", "run"], capture_output=True, text=True, timeout=600)
-    assert code.returncode == 0, code.stderr[-2000:]
+    code, _, err = cli("train", "unet_small", "--epochs", "3", "--out", "run")
+    assert code == 0, err[-2000:]
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     history = [json.loads(line) for line in lines]
     assert history[-1]["val_miou"] > 0.3

@@ -331,7 +331,10 @@ def test_train_help_states_every_default_and_every_dataset() -> None:
 # -- Ctrl-C and resume ---------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_ctrl_c_is_a_clean_line_and_resume_says_where(tmp_path: Path, write_spec) -> None:
+def test_ctrl_c_is_a_clean_line_and_resume_says_where(tmp_path: Path, write_spec,
+                                                      cli) -> None:
+    """Ctrl-C in a process of its own; the resume and the finished run's answer then in
+    this one (what they print is the point, and the run folder is all they share)."""
     spec = write_spec(TINY)
     out = tmp_path / "run"
     base = [sys.executable, "-m", "cnncli", "train", spec, "--data", "synthetic",
@@ -356,14 +359,12 @@ def test_ctrl_c_is_a_clean_line_and_resume_says_where(tmp_path: Path, write_spec
     if step == 204:
         pytest.skip("the signal came at the last step of an epoch")
     assert torch.load(out / "last.pt", weights_only=True)["step"] == step
-    resumed = subprocess.run([*base, "--epochs", "3", "--resume", str(out)],
-                             capture_output=True, text=True, timeout=120)
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"resuming {out} at epoch {epoch} of 3, step {step + 1} of 204\n" in resumed.stdout
-    again = subprocess.run([*base, "--epochs", "3", "--resume", str(out)],
-                           capture_output=True, text=True, timeout=120)
-    assert again.returncode == 0, again.stderr
-    first, second = again.stdout.splitlines()
+    code, resumed, err = cli(*base[3:], "--epochs", "3", "--resume", str(out))
+    assert code == 0, err
+    assert f"resuming {out} at epoch {epoch} of 3, step {step + 1} of 204\n" in resumed
+    code, again, err = cli(*base[3:], "--epochs", "3", "--resume", str(out))
+    assert code == 0, err
+    first, second = again.splitlines()
     assert re.fullmatch(rf"{re.escape(str(out))} has finished its 3 epochs \(best val acc "
                         r"\d\.\d{4} at epoch \d\): nothing left to do", first)
     assert second == f"to train longer: cnncli train {spec} --resume {out} --epochs 13"
