@@ -1,5 +1,5 @@
 """The microbenchmarks `cnncli calibrate` times: layer cases that span what the zoo's
-networks do (3 to 2048 channels, 7x7 to 600x600 maps, batch 1 to 16, tiny layers that pin
+networks do (3 to 2048 channels, 7x7 to 300x300 maps, batch 1 to 32, tiny layers that pin
 each kind's overhead, outputs of fresh memory) and a composite's own ops (add, concat)."""
 
 from __future__ import annotations
