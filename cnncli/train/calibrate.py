@@ -174,25 +174,17 @@ def fresh_rate(device: torch.device, above: int | None, repeats: int) -> float |
         return None
     x = torch.randn(FRESH_PROBE // 4, device=device)
     out = torch.empty_like(x)
-
-    def median(call: Callable[[], Any]) -> float:
-        call()
-        times = []
-        for _ in range(repeats):
-            begin = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - begin)
-        return statistics.median(times)
-
-    extra = median(lambda: torch.add(x, x)) - median(lambda: torch.add(x, x, out=out))
+    new = statistics.median(_timings(lambda: torch.add(x, x), repeats, device))
+    reused = statistics.median(_timings(lambda: torch.add(x, x, out=out), repeats, device))
+    extra = new - reused
     return round(FRESH_PROBE / extra / 1e9, 4) if extra > 0 else None
 
 
-def _fastest(call: Callable[[], Any], repeats: int, device: torch.device) -> float:
-    """Seconds of the fastest of `repeats` calls after an untimed one (first calls allocate
-    and pack), each between two synchronizes on CUDA."""
+def _timings(call: Callable[[], Any], repeats: int, device: torch.device) -> list[float]:
+    """Seconds of each of `repeats` calls after an untimed one (first calls allocate and
+    pack), each between two synchronizes on CUDA."""
     call()
-    best = float("inf")
+    seconds = []
     for _ in range(repeats):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -200,8 +192,8 @@ def _fastest(call: Callable[[], Any], repeats: int, device: torch.device) -> flo
         call()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        best = min(best, time.perf_counter() - begin)
-    return best
+        seconds.append(time.perf_counter() - begin)
+    return seconds
 
 
 def measure(device: torch.device, repeats: int, fresh: int | None = None) -> list[Sample]:
@@ -278,9 +270,9 @@ def _backward_ratio(device: torch.device, repeats: int) -> float:
         block(x).sum().backward()
 
     block.eval()
-    alone = _fastest(forward, repeats, device)
+    alone = min(_timings(forward, repeats, device))
     block.train()
-    return round(max(_fastest(step, repeats, device) / alone - 1.0, 0.0), 3)
+    return round(max(min(_timings(step, repeats, device)) / alone - 1.0, 0.0), 3)
 
 
 def calibrate(device: str = "auto", repeats: int = 5,

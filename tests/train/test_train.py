@@ -126,9 +126,7 @@ def test_sigint_saves_and_resume_continues_exactly(tmp_path: Path, write_spec, c
     args = ["--schedule", "cosine", "--lr", "0.05", "--augment", "flip"]
     code, _, err = cli(*_args(spec, tmp_path / "a", 3, *args))
     assert code == 0, err
-    cmd = [sys.executable, "-m", "cnncli", "train", spec, "--data", "synthetic", "--epochs",
-           "3", "--out", str(tmp_path / "b"), "--device", "cpu", "--batch-size", "32",
-           "--seed", "3", *args]
+    cmd = [sys.executable, "-m", "cnncli", *_args(spec, tmp_path / "b", 3, *args)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while not (tmp_path / "b" / "last.pt").exists() and time.time() < deadline:
