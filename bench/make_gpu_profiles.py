@@ -41,7 +41,7 @@ def profile(key: str) -> dict:
         return {"overhead_us": OVERHEAD_US, "gops": gops, "act_gbs": bandwidth,
                 "weight_gbs": bandwidth if weights else None}
 
-    kinds = {k: rate(conv * CONV) for k in ("conv1x1", "conv3x3", "conv_kxk")}
+    kinds = {k: rate(conv * CONV) for k in ("conv1x1", "conv3x3", "conv_kxk", "conv_transpose")}
     kinds |= {"conv_grouped": rate(conv * GROUPED),
               "conv_depthwise": rate(fp32 * 1e3 * DEPTHWISE),
               "conv_table": rate(fp32 * 1e3 * GROUPED),  # per call: a gather, a grouped conv

@@ -30,13 +30,14 @@ CALIBRATE_HINT = "run `cnncli calibrate` (about 30 s on 2 cores)"
 
 #: kind of work -> what it covers (docs/counting.md repeats this table)
 KINDS = {
-    "conv1x1": "dense conv with a 1x1 kernel, linear on a map, transposed conv (GEMMs)",
+    "conv1x1": "dense conv with a 1x1 kernel, linear on a map (GEMMs)",
     "conv3x3": "dense conv with a 3x3 kernel",
     "conv_kxk": "dense conv with any other kernel (5x5, 7x7, 11x11, 1x7)",
     "conv_grouped": "grouped conv with fewer than 16 input channels a group",
     "conv_depthwise": "depthwise conv (groups = input channels)",
     "conv_table": "conv with a connection table: a gather and a grouped conv of one output map "
                   "a group per row length (overhead per call)",
+    "conv_transpose": "transposed conv (each input's kernel scattered over a bigger output)",
     "linear": "fully connected on a vector",
     "rbf": "Euclidean RBF units: squares, sums and a matrix product (ten small calls)",
     "maxpool": "max pooling over windows",
@@ -51,7 +52,7 @@ KINDS = {
 }
 #: kinds added after profiles were first written, and the kind each was predicted as
 #: before: a profile without one borrows that kind's rates, and says so (`Profile.note`)
-BORROWED = {"conv_table": "conv_kxk", "rbf": "linear"}
+BORROWED = {"conv_table": "conv_kxk", "conv_transpose": "conv1x1", "rbf": "linear"}
 
 
 def fresh_bytes(buffers: tuple[int, ...], above: int | None) -> int:

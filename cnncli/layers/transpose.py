@@ -53,7 +53,9 @@ class ConvTranspose(Layer):
     summary = ("2-D transposed convolution (torch.nn.ConvTranspose2d): each input element "
                "spreads a kernel over the output; stride s upsamples by s")
     work = "MACs"
-    time_kind = "conv1x1"  # predicted as GEMM work, as a 1x1 conv's (docs/counting.md)
+    #: a kind of its own: oneDNN's deconvolution runs 1.3 to 2.8x slower than a 1x1 conv
+    #: with the same MACs, the more so the bigger the map it scatters into
+    time_kind = "conv_transpose"
     counts_macs = True
     autocast = "half"
     weight_args = ("out", "kernel", "groups", "bias")

@@ -1,5 +1,5 @@
 """The microbenchmarks `cnncli calibrate` times: layer cases that span what the zoo's
-networks do (3 to 2048 channels, 7x7 to 300x300 maps, batch 1 to 32, tiny layers that pin
+networks do (3 to 2048 channels, 1x1 to 300x300 maps, batch 1 to 32, tiny layers that pin
 each kind's overhead, outputs of fresh memory) and a composite's own ops (add, concat)."""
 
 from __future__ import annotations
@@ -20,6 +20,15 @@ def _conv(k: int, pairs: list[tuple[int, int, int]], stride: int = 1,
 def _dw(pairs: list[tuple[int, int, int]], batch: int = 1) -> list[Case]:
     return [("conv", {"out": c, "kernel": k, "padding": k // 2, "groups": c}, (c, hw, hw),
              batch) for c, hw, k in pairs]
+
+
+def _up(pairs: list[tuple[int, int, int]], kernel: int = 2, padding: int = 0,
+        extra: int = 0) -> list[Case]:
+    """Transposed convs of stride 2 halving the channels (U-Net's up-sampling): (input
+    channels, map size, batch)."""
+    return [("conv_transpose", {"out": c // 2, "kernel": kernel, "stride": 2,
+                                "padding": padding, "output_padding": extra}, (c, hw, hw), b)
+            for c, hw, b in pairs]
 
 
 def _maps(layer: str, pairs: list[tuple[int, int]], batch: int = 1,
@@ -65,6 +74,11 @@ CASES: list[Case] = [
                        (64, 56, 1)]],
     *_dw([(32, 112, 3), (144, 56, 3), (192, 28, 3), (384, 14, 3), (960, 7, 3), (240, 14, 5),
           (672, 7, 5), (16, 112, 3)]),
+    # transposed convs from 2x2 to 112x112 inputs, the small ones pinning the overhead,
+    # (128, 56) at batch 16 writing a fresh 51 MiB output
+    *_up([(1024, 14, 1), (512, 28, 1), (256, 56, 1), (128, 112, 1), (64, 16, 1), (16, 16, 1),
+          (32, 8, 1), (128, 2, 1), (256, 28, 16), (64, 16, 16), (16, 16, 16), (128, 56, 16)]),
+    *_up([(64, 28, 1)], kernel=3, padding=1, extra=1), *_up([(64, 28, 1)], kernel=4, padding=1),
     *[("linear", {"out": o}, (i,), b) for i, o, b in
       [(512, 1000, 1), (2048, 1000, 1), (4096, 4096, 1), (9216, 4096, 1), (1280, 1000, 1),
        (4096, 4096, 16), (2048, 1000, 16), (120, 84, 1)]],

@@ -100,7 +100,7 @@ def test_a_block_s_time_is_the_sum_of_its_layers() -> None:
     ("conv", {"out": 8, "kernel": [1, 7]}, (4, 8, 8), "conv_kxk"),
     ("conv", {"out": 8, "kernel": 3, "groups": 2}, (4, 8, 8), "conv_grouped"),
     ("conv", {"out": 8, "kernel": 3, "groups": 4}, (4, 8, 8), "conv_depthwise"),
-    ("conv_transpose", {"out": 8, "kernel": 2, "stride": 2}, (4, 8, 8), "conv1x1"),
+    ("conv_transpose", {"out": 8, "kernel": 2, "stride": 2}, (4, 8, 8), "conv_transpose"),
     ("linear", {"out": 8}, (16,), "linear"),
     ("maxpool", {"kernel": 2}, (4, 8, 8), "maxpool"),
     ("avgpool", {"kernel": 2}, (4, 8, 8), "avgpool"),
@@ -245,20 +245,22 @@ def test_an_unknown_profile_name_suggests_one() -> None:
 
 
 def test_a_profile_older_than_a_kind_borrows_the_kind_it_was_predicted_as() -> None:
-    """A profile written before conv_table and rbf existed still reads: they take the rates
-    of conv_kxk and linear (what they were predicted as), and the summary says so."""
+    """A profile written before conv_table, conv_transpose and rbf existed still reads: they
+    take the rates of conv_kxk, conv1x1 and linear (what they were predicted as), and the
+    summary says so."""
     data = good()
     data["kinds"]["conv_kxk"] = {**data["kinds"]["conv_kxk"], "overhead_us": 77.0}
     for kind in BORROWED:
         del data["kinds"][kind]
     old = parse(json.dumps(data), "old.json")
-    assert old.borrowed == ("conv_table", "rbf")
+    assert old.borrowed == ("conv_table", "conv_transpose", "rbf")
     assert old.kinds["conv_table"] == old.kinds["conv_kxk"]
     assert old.kinds["conv_table"].overhead_us == 77.0
+    assert old.kinds["conv_transpose"] == old.kinds["conv1x1"]
     assert old.kinds["rbf"] == old.kinds["linear"]
-    assert old.note() == ("made before the kinds conv_table, rbf: predicted conv_table as "
-                          "conv_kxk, rbf as linear; run `cnncli calibrate` (about 30 s on 2 "
-                          "cores) for their own rates")
+    assert old.note() == ("made before the kinds conv_table, conv_transpose, rbf: predicted "
+                          "conv_table as conv_kxk, conv_transpose as conv1x1, rbf as linear; "
+                          "run `cnncli calibrate` (about 30 s on 2 cores) for their own rates")
     assert "conv_table" not in old.as_dict()["kinds"]  # written back as it was read
     lines = predict(cnncli.analyze("lenet5_paper"), old).lines(cnncli.analyze("lenet5_paper"))
     assert ("", old.note()) in lines

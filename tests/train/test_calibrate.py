@@ -119,8 +119,8 @@ def test_kinds_with_big_outputs_in_the_zoo_are_calibrated_on_fresh_memory() -> N
         work = layer_work(layer, shape, layer.infer(shape), batch, 4)
         if fresh_bytes(work.buffers, 32 * 2**20):
             fresh.add(work.kind)
-    assert {"conv1x1", "conv3x3", "conv_kxk", "conv_grouped", "conv_depthwise", "maxpool",
-            "norm", "elementwise", "transcendental"} <= fresh
+    assert {"conv1x1", "conv3x3", "conv_kxk", "conv_grouped", "conv_depthwise",
+            "conv_transpose", "maxpool", "norm", "elementwise", "transcendental"} <= fresh
 
 
 def test_connection_tables_are_calibrated_with_one_to_three_calls() -> None:
