@@ -156,7 +156,8 @@ def test_list_keeps_every_name_you_must_type(cli, monkeypatch) -> None:
 
 def test_wide_shows_every_column_in_a_terminal(cli, monkeypatch) -> None:
     monkeypatch.setattr(options.sys.stdout, "isatty", lambda: True, raising=False)
-    monkeypatch.setattr(shutil, "get_terminal_size", lambda: os.terminal_size((80, 24)))
+    monkeypatch.setattr(shutil, "get_terminal_size",  # takes what the real one takes
+                        lambda fallback=(80, 24): os.terminal_size((80, 24)))
     code, narrow, _ = cli("summary", "alexnet")
     code, wide, _ = cli("summary", "alexnet", "--wide")
     assert "FLOPs" not in narrow.splitlines()[2] and "--wide" in narrow
