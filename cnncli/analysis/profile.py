@@ -119,8 +119,10 @@ class Profile:
         if not self.borrowed:
             return ""
         pairs = ", ".join(f"{kind} as {BORROWED[kind]}" for kind in self.borrowed)
-        return (f"made before the kinds {', '.join(self.borrowed)}: predicted {pairs}; "
-                f"{CALIBRATE_HINT} for their own rates")
+        one = len(self.borrowed) == 1
+        return (f"made before the {'kind' if one else 'kinds'} {', '.join(self.borrowed)}: "
+                f"predicted {pairs}; {CALIBRATE_HINT} for {'its' if one else 'their'} own "
+                "rates")
 
     def label(self) -> str:
         how = "calibrated" if self.calibrated else "uncalibrated: published peak figures"

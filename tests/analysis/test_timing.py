@@ -266,6 +266,16 @@ def test_a_profile_older_than_a_kind_borrows_the_kind_it_was_predicted_as() -> N
     assert ("", old.note()) in lines
 
 
+def test_a_profile_older_than_one_kind_names_it() -> None:
+    """The calibrations made before transposed convs had a kind of their own."""
+    data = good()
+    del data["kinds"]["conv_transpose"]
+    old = parse(json.dumps(data), "old.json")
+    assert old.note() == ("made before the kind conv_transpose: predicted conv_transpose as "
+                          "conv1x1; run `cnncli calibrate` (about 30 s on 2 cores) for its own "
+                          "rates")
+
+
 def test_a_profile_with_every_kind_borrows_nothing() -> None:
     data = good()
     data["kinds"]["conv_table"] = {**data["kinds"]["conv_table"], "overhead_us": 99.0}
