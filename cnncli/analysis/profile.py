@@ -25,7 +25,7 @@ SHIPPED = Path(__file__).with_name("profiles")
 COMBINE = ("sum", "max")
 RATE_FIELDS = ("overhead_us", "gops", "act_gbs", "weight_gbs", "fresh_gbs")
 JSON_TYPES = {str: "a string", bool: "true or false", dict: "an object"}
-CALIBRATE_HINT = "run `cnncli calibrate` (about 30 s on 2 cores)"
+CALIBRATE_HINT = "run `cnncli calibrate` (about 15 s on 2 cores)"
 
 
 #: kind of work -> what it covers (docs/counting.md repeats this table)

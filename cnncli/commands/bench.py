@@ -171,7 +171,7 @@ def calibrate(device: str, repeats: int, output: str | None, fmt: str) -> None:
     size, grouped and depthwise conv, connection tables, linear, pooling, norm,
     element-wise; up to 98 MiB outputs) timed forward, the rate at which the system hands
     out fresh memory, and a fit per kind of work of a fixed overhead per call and rates for
-    operations, activation bytes and weight bytes. Takes about 10 s on 2 CPU cores (about
+    operations, activation bytes and weight bytes. Takes about 15 s on 2 CPU cores (about
     1.5 s more per --repeats).
     """
     from pathlib import Path

@@ -260,7 +260,7 @@ def test_a_profile_older_than_a_kind_borrows_the_kind_it_was_predicted_as() -> N
     assert old.kinds["rbf"] == old.kinds["linear"]
     assert old.note() == ("made before the kinds conv_table, conv_transpose, rbf: predicted "
                           "conv_table as conv_kxk, conv_transpose as conv1x1, rbf as linear; "
-                          "run `cnncli calibrate` (about 30 s on 2 cores) for their own rates")
+                          "run `cnncli calibrate` (about 15 s on 2 cores) for their own rates")
     assert "conv_table" not in old.as_dict()["kinds"]  # written back as it was read
     lines = predict(cnncli.analyze("lenet5_paper"), old).lines(cnncli.analyze("lenet5_paper"))
     assert ("", old.note()) in lines
@@ -272,7 +272,7 @@ def test_a_profile_older_than_one_kind_names_it() -> None:
     del data["kinds"]["conv_transpose"]
     old = parse(json.dumps(data), "old.json")
     assert old.note() == ("made before the kind conv_transpose: predicted conv_transpose as "
-                          "conv1x1; run `cnncli calibrate` (about 30 s on 2 cores) for its own "
+                          "conv1x1; run `cnncli calibrate` (about 15 s on 2 cores) for its own "
                           "rates")
 
 
