@@ -146,15 +146,12 @@ def calibrated(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
         return measured[-1]
 
     real = calibrate.calibrate
-    calibrate.calibrate = measure
-    try:
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
-                pytest.raises(SystemExit) as exit_info:
-            main(["calibrate", "--device", "cpu", "--repeats", "1", "-o", str(target), "-f",
-                  "json"])
-    finally:
-        calibrate.calibrate = real
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exit_info:
+        patch.setattr(calibrate, "calibrate", measure)
+        main(["calibrate", "--device", "cpu", "--repeats", "1", "-o", str(target), "-f",
+              "json"])
     (profile,) = measured
     return exit_info.value.code, out.getvalue(), err.getvalue(), target, profile
 

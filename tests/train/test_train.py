@@ -350,8 +350,7 @@ def test_sigkill_at_random_points_never_loses_the_run(tmp_path: Path, write_spec
     assert code == 0, err
     out = tmp_path / "b"
     rng = random.Random(7)
-    cmd = [sys.executable, "-m", "cnncli", "train", spec, "--data", "synthetic", "--epochs",
-           "12", "--out", str(out), "--device", "cpu", "--seed", "3", *args]
+    cmd = [sys.executable, "-m", "cnncli", *_args(spec, out, 12, *args)]
     resume: list[str] = []
     for _ in range(4):
         proc = subprocess.Popen(cmd + resume, stdout=subprocess.DEVNULL,
