@@ -8,7 +8,9 @@ written and filtered out afterwards. Layer output shapes come from each layer cl
 `infer` (which the corpus test checks against torch through verify).
 
 Covered: every registered layer type with random valid arguments (but yolo_decode, which
-takes C x anchors: tests/layers/test_yolo_layers.py); sequences, residuals
+takes C x anchors: tests/layers/test_yolo_layers.py), on maps, vectors and token sequences
+(a map after `flatten: {start: 1}`, where the token layers join the ones that take
+tokens); sequences, residuals
 (shortcut auto / identity / none / a list of layers / an expression, `shortcut_name`,
 `after`), concat (mapping or list branches, single-entry and empty branches, `split`,
 `after`), gates (Cx1x1 and same-shape), repeats (`var`, `prefix`/`start`, `when` on the
@@ -42,6 +44,10 @@ ACTIVATIONS = ("relu", "relu6", "leaky_relu", "tanh", "scaled_tanh", "sigmoid", 
 MAP_ONLY = {"conv", "maxpool", "avgpool", "subsample", "adaptive_avgpool", "global_avgpool",
             "lrn", "channel_shuffle", "conv_transpose", "upsample", "pad", "crop"}
 VECTOR_ONLY = {"rbf"}
+TOKENS_ONLY = {"attention", "class_token", "position_embedding", "token"}
+#: what a token sequence D x L (a map after `flatten: {start: 1}`) is given
+ON_TOKENS = TOKENS_ONLY | {"layer_norm", "linear", "dropout", "drop_path", "flatten",
+                           *ACTIVATIONS}
 OPTIONAL = {  # the optional arguments of the simpler types: each given half the time
     "batchnorm": {"eps": (1e-3,), "momentum": (0.0, 0.5, 1.0), "affine": (True, False)},
     "lrn": {"size": (1, 2, 3, 4, 5, 6), "alpha": (2e-4,), "beta": (0.5,), "k": (2.0,)},
@@ -271,9 +277,27 @@ class Gen(GraphDraws):
         return {"groups": self.pick(g for g in range(1, shape[0] + 1) if shape[0] % g == 0)}
 
     def args_flatten(self, shape: Shape, keep: str) -> dict[str, Any]:
-        if len(shape) == 3 and (keep or self.chance(0.7)):
+        if len(shape) > 1 and (keep or self.chance(0.4)):
             raise Retry  # keep most of the network on maps
+        return {"start": 1} if len(shape) == 3 and self.chance(0.75) else {}  # tokens
+
+    def args_attention(self, shape: Shape, keep: str) -> dict[str, Any]:
+        heads = self.pick(h for h in range(1, shape[0] + 1) if shape[0] % h == 0)
+        return {"heads": heads, **({"bias": False} if self.chance(0.3) else {})}
+
+    def args_class_token(self, shape: Shape, keep: str) -> dict[str, Any]:
+        if keep:
+            raise Retry  # one token more
         return {}
+
+    def args_position_embedding(self, shape: Shape, keep: str) -> dict[str, Any]:
+        return {}
+
+    def args_token(self, shape: Shape, keep: str) -> dict[str, Any]:
+        if keep:
+            raise Retry  # tokens to a vector
+        index = self.rng.randint(0, shape[1] - 1)
+        return {"index": index} if index or self.chance(0.5) else {}
 
     def args_slice(self, shape: Shape, keep: str) -> dict[str, Any]:
         start = 0 if keep == "shape" else self.rng.randint(0, shape[0] - 1)
@@ -285,8 +309,8 @@ class Gen(GraphDraws):
 
     def args_linear(self, shape: Shape, keep: str) -> dict[str, Any]:
         args: dict[str, Any] = {"out": shape[0] if keep == "shape" else self.rng.randint(1, 8)}
-        if len(shape) == 3 or self.chance(0.5):
-            args["pointwise"] = len(shape) == 3
+        if len(shape) > 1 or self.chance(0.5):
+            args["pointwise"] = len(shape) > 1
         if self.chance(0.3):
             args["bias"] = False
         return args
@@ -295,9 +319,12 @@ class Gen(GraphDraws):
         return {"out": shape[0] if keep == "shape" else self.rng.randint(1, 8)}
 
     def layer(self, shape: Shape, ctx: Ctx, keep: str) -> tuple[Entry, Shape]:
-        kinds = [name for name in TYPES
-                 if not (name in MAP_ONLY and len(shape) == 1)
-                 and not (name in VECTOR_ONLY and len(shape) == 3)]
+        if len(shape) == 2:  # tokens: a token layer half the time
+            kinds = sorted(TOKENS_ONLY if self.chance(0.5) else ON_TOKENS - TOKENS_ONLY)
+        else:
+            kinds = [name for name in TYPES if name not in TOKENS_ONLY
+                     and not (name in MAP_ONLY and len(shape) == 1)
+                     and not (name in VECTOR_ONLY and len(shape) == 3)]
         kind = self.pick(kinds)
         self.here = ctx
         args = self.layer_args(kind, shape, keep)
@@ -309,7 +336,8 @@ class Gen(GraphDraws):
                        if k not in depends}, **{k: v for k, v in owned.items() if k in depends}}
         self.drawn = (kind, dict(args), shape)
         out = infer(kind, args, shape)
-        if max(out) > 64 or out[0] > MAX_CHANNELS or keep == "shape" and out != shape \
+        if max(out[:1] if len(out) == 2 else out) > 64 or out[-1] > 256 \
+                or out[0] > MAX_CHANNELS or keep == "shape" and out != shape \
                 or keep == "spatial" and out[1:] != shape[1:]:
             raise Retry
         self.like(args, out, ctx.scope, lambda size: infer(kind, {**args, "size": size}, shape))
@@ -326,11 +354,14 @@ class Gen(GraphDraws):
 
     def owner(self, shape: Shape, ctx: Ctx) -> str | None:
         """A named layer in scope whose weights a layer on `shape` could use (`shares:`):
-        of a type that takes `shape`, on as many channels."""
+        of a type that takes `shape`, on as many channels (and axes, where its weights'
+        shape follows them)."""
         fit = []
         for name, _ in ctx.scope:
             kind, _, seen = self.weighted.get(name, ("", {}, ()))
-            if kind and seen[0] == shape[0] and not (kind in MAP_ONLY and len(shape) == 1):
+            if kind and seen[0] == shape[0] and not (kind in MAP_ONLY and len(shape) == 1) \
+                    and not (REGISTRY[kind].weights_follow_axes and len(seen) != len(shape)) \
+                    and (len(shape) == 2 or kind not in TOKENS_ONLY):
                 fit.append(name)
         return self.pick(fit) if fit else None
 
@@ -692,7 +723,12 @@ def random_spec(seed: int) -> str:
         shape = (rng.randint(1, 8), rng.randint(4, 16), rng.randint(4, 16))
     top = Ctx(scope=(("input", shape),))
     named: tuple[list, list] = ([], [])  # the top level's names: one list, written in parts
-    layers, out = gen.entries(shape, top, most=6, named=named)
+    layers: list[Entry] = []
+    out = shape
+    if len(shape) == 3 and rng.random() < 0.15:  # a transformer's: on tokens from the start
+        layers, out = [{"flatten": {"start": 1}}], (shape[0], shape[1] * shape[2])
+    more, out = gen.entries(out, top, most=6, named=named)
+    layers += more
     while gen.budget > 0:
         more, out = gen.entries(out, top, most=3, named=named)
         layers += more

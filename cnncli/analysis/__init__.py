@@ -1,7 +1,8 @@
 """The static walk of the IR and everything that shows it; imports errors, layers and spec,
 never torch.
 
-analyze (a fold over the resolved IR: counts, memory and receptive field per layer),
+analyze (a fold over the resolved IR: counts, memory and receptive field per layer; rf the
+receptive field's arithmetic),
 training (what training keeps: gradients, optimizer state, saved activations), breakdown (by
 layer, block and type), report (the summary as table, JSON, CSV and Markdown), table (the
 text renderer that fits a terminal), zoolist (`cnncli list`), explain and lessons (each

@@ -30,34 +30,7 @@ from ..spec.ir import (
 )
 from ..spec.load import load
 from .choices import DTYPE_BYTES
-
-
-class RF(Record):
-    """Receptive field of one output position: size and cumulative stride ('jump') per axis."""
-
-    size: tuple[int, int]
-    jump: tuple[int, int]
-
-    def __init__(self, size: tuple[int, int] = (1, 1), jump: tuple[int, int] = (1, 1)) -> None:
-        self.size, self.jump = size, jump
-
-    def step(self, kernel: tuple[int, int], stride: tuple[int, int],
-             up: tuple[int, int] = (1, 1)) -> RF:
-        """After a layer; an upsampling one (`up` > 1) makes the jump jump / up where that
-        is whole, else leaves it (a jump is whole: later sizes are then upper bounds)."""
-        jumps = [j * s for j, s in zip(self.jump, stride)]
-        return RF((self.size[0] + (kernel[0] - 1) * self.jump[0],
-                   self.size[1] + (kernel[1] - 1) * self.jump[1]),
-                  (_finer(jumps[0], up[0]), _finer(jumps[1], up[1])))
-
-    def widest(self, other: RF) -> RF:
-        return RF((max(self.size[0], other.size[0]), max(self.size[1], other.size[1])),
-                  (max(self.jump[0], other.jump[0]), max(self.jump[1], other.jump[1])))
-
-
-def _finer(jump: int, up: int) -> int:
-    return jump // up if jump % up == 0 else jump
-
+from .rf import RF
 
 COUNTS = ("params", "buffers", "buffer_bytes", "macs", "other_ops", "connections")
 #: the counts of a layer's weights: none for one that uses another's (`shares:`)
@@ -241,14 +214,16 @@ def analyze_network(network: Network, batch: int = 1, dtype: str = "fp32") -> An
     composite, with the receptive field followed through."""
     root = Row(path="", kind=network.name, depth=0, node=network.root, input=network.input,
                output=network.input, rf=RF())
-    seen = {INPUT: RF()}
+    seen = {INPUT: RF(), WHOLE: RF(network.input[1:] if len(network.input) == 3 else (1, 1))}
     out, rf = _fold(root, parts(network.root), network.input, RF(), 1, seen)
     root.output, root.rf = out, rf
     return Analysis(network=network, batch=batch, dtype=dtype, root=root)
 
 
-#: the receptive field of every output made so far, by path (what `from:` reads)
+#: the receptive field of every output made so far, by path (what `from:` reads); under
+#: WHOLE the whole input's (what attention's outputs see)
 Seen = dict[str, RF]
+WHOLE = "<the whole input>"
 
 
 def _fold(parent: Row, nodes: list[tuple[str, Node]], shape: Shape, rf: RF,
@@ -264,7 +239,7 @@ def _analyze(node: Node, role: str, rf: RF, depth: int, seen: Seen) -> Row:
     if node.sources and not isinstance(node, Join):
         rf = seen[node.sources[0]]  # it reads a named earlier output, not the one before
     if isinstance(node, LayerNode):
-        row = _layer(node, role, rf, depth)
+        row = _layer(node, role, rf, depth, seen[WHOLE])
     elif isinstance(node, Join):
         row = _join(node, role, depth, seen)
     else:
@@ -303,14 +278,15 @@ def _join(node: Join, role: str, depth: int, seen: Seen) -> Row:
                sums={"other_ops": ops, "connections": reads})
 
 
-def _layer(node: LayerNode, role: str, rf: RF, depth: int) -> Row:
+def _layer(node: LayerNode, role: str, rf: RF, depth: int, whole: RF) -> Row:
     cost = node.cost
     if cost is None:
         raise ValueError(f"{node.path} was not resolved: its cost is not recorded")
     own = node.owner is None and trains(node)  # its own parameters, trained
+    rf = RF(whole.widest(rf).size, rf.jump) if cost.rf_global else \
+        rf.step(cost.rf_kernel, cost.rf_stride, cost.rf_upsample)  # global: the whole input
     return Row(path=node.path, kind=node.kind, depth=depth, node=node, input=node.input,
-               output=cost.output, role=role,
-               rf=rf.step(cost.rf_kernel, cost.rf_stride, cost.rf_upsample),
+               output=cost.output, role=role, rf=rf,
                cost=cost, trainable=cost.params if own else 0,
                activations=elements(cost.output))
 

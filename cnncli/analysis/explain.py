@@ -82,6 +82,8 @@ def _own(row: Row, parent: Row | None) -> tuple[list[Figure], Step | None]:
         figures = row.layer.explain(row.input, cost)
         if row.owner is not None:
             figures = [_shared(f, row.owner.path) for f in figures]
+        if cost.rf_global:
+            return figures + _whole(row), None
         return figures, (cost.rf_kernel, cost.rf_stride, cost.rf_upsample)
     if row.op == "add":
         return [Figure("other ops", dot(*row.output), row.other_ops,
@@ -160,6 +162,15 @@ def _residual_note(row: Row) -> str:
     return (f"the body maps {shape_text(row.input)} to {shape_text(side.output)}, so the "
             f"input cannot be added as it is; the shortcut ({side.kind}) maps it too, for "
             f"{side.params:,} params and {side.macs:,} MACs")
+
+
+def _whole(row: Row) -> list[Figure]:
+    """A layer whose every output reads every position (attention): the whole input."""
+    h, w = row.rf.size
+    note = "every token reads every token, so each sees the whole input"
+    if h == w:
+        return [Figure("receptive field", str(h), h, note)]
+    return [Figure("receptive field H", str(h), h, note), Figure("receptive field W", str(w), w)]
 
 
 def _rf_figures(start: RF, end: RF, kernel: tuple[int, int], stride: tuple[int, int],

@@ -39,8 +39,9 @@ class _Tensor:
 
 
 def _channels_last(shape: Shape, last: bool) -> bool:
-    """Only a map with several channels and several positions has two distinct orders."""
-    return last and len(shape) == 3 and shape[0] > 1 and shape[1] * shape[2] > 1
+    """Only a map (or tokens) with several channels and several positions has two distinct
+    orders."""
+    return last and len(shape) > 1 and shape[0] > 1 and elements(shape[1:]) > 1
 
 
 @dataclass
@@ -220,6 +221,8 @@ class _Walk:
                     continue
                 if item.folded and not layout.folds(row.input):
                     item = item.replace(what="folded copy")  # a new tensor
+                if item.single is not None and self.batch == 1:
+                    item = item.replace(elements=item.single)
                 charged += self.charge(item, layer, x, out)
         self.by_row[row.path] = charged
         return out

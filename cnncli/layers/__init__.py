@@ -3,7 +3,8 @@
 base (the Layer class, its constructor and registry, costs), args (declared arguments and
 their checks), window (the shape arithmetic conv and pooling share), one module per family
 of types: conv, pool, norm, activation, dense (linear, flatten, dropout, rbf),
-regularize (layer norm, layer scale, drop path, channel shuffle), transpose (transposed
+regularize (layer norm, layer scale, drop path, channel shuffle), tokens (a vision
+transformer's class token, position embedding, attention and token pick), transpose (transposed
 conv), resize (upsample, pad, crop, slice), detect (YOLOv8's box decoding), foreign (an
 imported ONNX operator cnncli cannot price); modules (torch modules torch lacks, imported
 only by the layers' build). A layer type registers itself when its

@@ -3,6 +3,7 @@ tensors and explained figures (arguments in args, shape arithmetic in window).""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any, ClassVar, TypeVar
 
@@ -11,6 +12,11 @@ from ..records import Frozen
 from .args import Arg, ArgError, OptionError
 
 Shape = tuple[int, ...]  # per-sample: (C, H, W) for feature maps, (F,) for flat vectors
+
+
+def elements(shape: Iterable[int]) -> int:
+    """How many numbers a tensor of `shape` holds."""
+    return math.prod(shape)
 
 
 def shape_text(shape: Iterable[int]) -> str:
@@ -31,6 +37,8 @@ class Cost(Frozen):
     rf_kernel/rf_stride: the layer's window and step along (H, W) for receptive fields.
     rf_upsample: how many times finer the output's grid is than the input's (a transposed
     conv's stride, an upsample's whole factor): the jump is divided by it where it divides.
+    rf_global: every output reads every input position (attention): its receptive field is
+    the whole input.
     """
 
     output: Shape
@@ -43,14 +51,15 @@ class Cost(Frozen):
     rf_kernel: tuple[int, int]
     rf_stride: tuple[int, int]
     rf_upsample: tuple[int, int]
+    rf_global: bool
 
     def __init__(self, output: Shape, params: int = 0, buffers: int = 0, buffer_bytes: int = 0,
                  macs: int = 0, other_ops: int = 0, connections: int = 0,
                  rf_kernel: tuple[int, int] = (1, 1), rf_stride: tuple[int, int] = (1, 1),
-                 rf_upsample: tuple[int, int] = (1, 1)) -> None:
+                 rf_upsample: tuple[int, int] = (1, 1), rf_global: bool = False) -> None:
         self._set(output=output, params=params, buffers=buffers, buffer_bytes=buffer_bytes,
                   macs=macs, other_ops=other_ops, connections=connections, rf_kernel=rf_kernel,
-                  rf_stride=rf_stride, rf_upsample=rf_upsample)
+                  rf_stride=rf_stride, rf_upsample=rf_upsample, rf_global=rf_global)
 
 
 class Saved(Frozen):
@@ -71,11 +80,14 @@ class Saved(Frozen):
     #: "input" only: what is kept is the map's channels-last view folded to (N·H·W, C),
     #: the input's storage where that fold is a view, else a copy (Layout.folds)
     folded: bool
+    #: elements per sample where the batch is 1, if other: torch's reshapes keep views
+    #: there that copy at larger batches (attention's k and v, views of one projection)
+    single: int | None
 
     def __init__(self, what: str, elements: int, dtype: str = "act", per_sample: bool = True,
-                 folded: bool = False) -> None:
+                 folded: bool = False, single: int | None = None) -> None:
         self._set(what=what, elements=elements, dtype=dtype, per_sample=per_sample,
-                  folded=folded)
+                  folded=folded, single=single)
 
 
 class Layout(Frozen):
@@ -83,8 +95,9 @@ class Layout(Frozen):
     where a view would need strides the tensor does not have).
 
     channels_last: NHWC order (after a map's layer_norm or a pointwise linear; most layers
-    keep their input's order); only ever true for maps with C > 1 and H·W > 1, where the
-    two orders differ. dense: false for a split concat's share (a slice of a wider tensor).
+    keep their input's order), or (N, L, D) for tokens D x L; only ever true where C > 1
+    and there are several positions, where the two orders differ. dense: false for a split
+    concat's share (a slice of a wider tensor).
     """
 
     channels_last: bool
@@ -96,9 +109,10 @@ class Layout(Frozen):
 
     def folds(self, shape: Shape) -> bool:
         """Whether the channels-last view of a map of `shape` (permute(0, 2, 3, 1)) folds
-        to (N·H·W, C) without a copy: only where N, H and W stay evenly strided."""
-        c, h, w = shape
-        if self.channels_last or self.batch == 1 or h * w == 1:
+        to (N·H·W, C) without a copy: only where N, H and W stay evenly strided (tokens
+        D x L alike: (N, L, D) to (N·L, D))."""
+        c, positions = shape[0], elements(shape[1:])
+        if self.channels_last or self.batch == 1 or positions == 1:
             return True
         return self.dense and c == 1  # one channel: NCHW and NHWC are the same order
 
@@ -184,6 +198,9 @@ class Layer:
     #: can use another's weights (`shares:`) where the two agree on these and on their
     #: input channels; None for a type with no weights to share
     weight_args: ClassVar[tuple[str, ...] | None] = None
+    #: True when its weights' shape follows the input's axes (layer_scale's factors are
+    #: (C, 1, 1) on a map, (C, 1) on tokens): it shares only with a layer on as many axes
+    weights_follow_axes: ClassVar[bool] = False
     #: what the layer's buffers hold, for the summary's Buffers line ("" if it has none)
     buffer_note: ClassVar[str] = ""
     #: under autocast: "half" for ops run in fp16/bf16 (conv, linear), "fp32" for ops autocast

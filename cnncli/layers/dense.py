@@ -108,7 +108,7 @@ class Linear(Layer):
 
         from .modules import PointwiseLinear
 
-        kind = PointwiseLinear if len(shape) == 3 else nn.Linear
+        kind = PointwiseLinear if len(shape) > 1 else nn.Linear
         return kind(shape[0], self.out, self.bias)
 
     def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
@@ -119,7 +119,7 @@ class Linear(Layer):
         that fold is a view (the analysis knows the input's layout: Layout.folds). Under
         autocast the input's gradient keeps the weight's half copy (frozen or not).
         """
-        saved = [Saved("input", elements(shape), folded=len(shape) == 3)] if trainable else []
+        saved = [Saved("input", elements(shape), folded=len(shape) > 1)] if trainable else []
         if grad_in:
             weights = cost.params - (self.out if self.bias else 0)
             saved.append(Saved("half weight", weights, "half", per_sample=False))
@@ -127,11 +127,11 @@ class Linear(Layer):
 
     def channels_last(self, shape: Shape, channels_last: bool) -> bool:
         """Pointwise: the output is the NHWC result permuted back, so channels-last."""
-        return len(shape) == 3
+        return len(shape) > 1
 
     def calls(self, shape: Shape) -> Calls:
         """On a map (pointwise): one GEMM over every position, a 1x1 conv's work."""
-        return Calls("conv1x1" if len(shape) == 3 else "linear")
+        return Calls("conv1x1" if len(shape) > 1 else "linear")
 
 
 class EuclideanRBF(Layer):

@@ -39,12 +39,12 @@ class LayerNorm(Layer):
 
         from .modules import LayerNorm2d
 
-        kind = LayerNorm2d if len(shape) == 3 else nn.LayerNorm
+        kind = LayerNorm2d if len(shape) > 1 else nn.LayerNorm
         return kind(shape[0], eps=self.eps, elementwise_affine=self.affine)
 
     def channels_last(self, shape: Shape, channels_last: bool) -> bool:
         """On a map: the NHWC result permuted back, so channels-last."""
-        return len(shape) == 3
+        return len(shape) > 1
 
     def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
         """The input, and the mean and 1/std of each position (float32)."""
@@ -57,6 +57,7 @@ class LayerScale(Layer):
     summary = "a learned factor per channel (ConvNeXt, CaiT), starting at `init`"
     work = "1 per element"
     weight_args = ()
+    weights_follow_axes = True
     init: Arg[float] = Arg("float", 1e-6, doc="the factors' first value")
 
     def infer(self, shape: Shape) -> Cost:

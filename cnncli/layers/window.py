@@ -3,20 +3,16 @@ poolings, its explained formula, and feature-map unpacking."""
 
 from __future__ import annotations
 
-import math
-
-from .base import Figure, Shape, ShapeError
-
-
-def elements(shape: Shape) -> int:
-    return math.prod(shape)
+from .base import Figure, Shape, ShapeError, shape_text
+from .base import elements as elements  # the layers import it from here
 
 
 def need_map(layer: str, shape: Shape) -> tuple[int, int, int]:
     """Unpack (C, H, W), or explain that a feature map is needed."""
     if len(shape) != 3:
-        raise ShapeError(f"{layer} needs a feature map CxHxW but gets a flat vector of "
-                         f"{shape[0]} features")
+        what = (f"a flat vector of {shape[0]} features" if len(shape) == 1
+                else f"tokens {shape_text(shape)}")
+        raise ShapeError(f"{layer} needs a feature map CxHxW but gets {what}")
     return shape  # type: ignore[return-value]
 
 

@@ -52,6 +52,9 @@ def _mismatch(owner: LayerNode, layer: Layer, shape: Shape) -> str:
     theirs = owner.layer
     if type(theirs) is not type(layer):
         return f"it is a {theirs.name}, this is a {layer.name}"
+    if layer.weights_follow_axes and len(owner.input) != len(shape):
+        return (f"its input has {len(owner.input)} axes, this one's {len(shape)} (input "
+                f"{shape_text(shape)}), and the weights' shape follows them")
     if owner.input[0] != shape[0]:
         return (f"it reads {owner.input[0]} input channels, this one {shape[0]} (input "
                 f"{shape_text(shape)})")

@@ -27,7 +27,7 @@ SUMMARY_FIELD = {
     "output W": lambda r: r["output"][2], "output features": lambda r: r["output"][0],
     "output channels": lambda r: r["output"][0], "connections": lambda r: r["connections"],
     "output axis 1": lambda r: r["output"][1], "output axis 2": lambda r: r["output"][2],
-    "anchors": lambda r: r["output"][1],
+    "anchors": lambda r: r["output"][1], "output tokens": lambda r: r["output"][1],
 }
 
 

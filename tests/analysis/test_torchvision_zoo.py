@@ -37,6 +37,7 @@ REQUIRED = {
     "squeezenet1_1": "squeezenet1_1", "densenet121": "densenet121",
     "efficientnet_b0": "efficientnet_b0", "shufflenet_v2_x1_0": "shufflenet_v2_x1_0",
     "convnext_tiny": "convnext_tiny",
+    **{f"vit_{v}": f"vit_{v}" for v in ("b_16", "b_32", "l_16", "l_32", "h_14")},
     "fcn_resnet50": "fcn_resnet50", "deeplabv3_resnet50": "deeplabv3_resnet50",
     "deeplabv3_mobilenet_v3_large": "deeplabv3_mobilenet_v3_large",
     "lraspp_mobilenet_v3_large": "lraspp_mobilenet_v3_large",

@@ -70,8 +70,10 @@ def layer_case(draw: st.DrawFn, cls: type[Layer]) -> tuple[dict[str, Any], tuple
             continue  # leave it to the default
         values[arg.name] = draw(arg_values(arg))
     flat = draw(st.integers(0, 4)) == 0
-    if flat:
-        shape: tuple[int, ...] = (draw(st.integers(1, 12)),)
+    if cls.__module__.endswith(".tokens") and draw(st.integers(0, 3)):  # tokens D x L
+        shape: tuple[int, ...] = (draw(st.integers(1, 12)), draw(st.integers(1, 12)))
+    elif flat:
+        shape = (draw(st.integers(1, 12)),)
     else:
         shape = (draw(st.integers(1, 8)), draw(st.integers(1, 12)), draw(st.integers(1, 12)))
     for arg in cls.args:  # a table that fits `out` and the input, not just random lists
@@ -88,11 +90,14 @@ def is_policy(cls: type[Layer], raw: dict[str, Any], shape: tuple[int, ...]) -> 
     (torch would silently act on the last axis), pad or crop on a vector, outputs sized 0
     (torch builds empty tensors), dropout that drops everything, a conv given both groups
     and connections, a mode word cnncli does not know, negative pads, a pad value outside
-    the zeros mode, a flatten start below 0 (torch's would count the batch axis)."""
+    the zeros mode, a flatten start below 0 (torch's would count the batch axis), a token
+    layer on anything but tokens D x L, a token index from the end."""
     if cls.name in ("linear", "rbf") and len(shape) != 1:
         return True
     if cls.name in ("pad", "crop") and len(shape) != 3:
         return True  # torch would pad or crop a batch of vectors as a 2-D map
+    if cls.__module__.endswith(".tokens") and (len(shape) != 2 or raw.get("index", 0) < 0):
+        return True  # tokens only, and no index from the end
     if raw.get("connections") is not None and raw.get("groups", 1) != 1:
         return True
     if cls.name == "dropout" and raw.get("p") == 1.0:

@@ -83,9 +83,12 @@ def test_reports_mark_the_layers_that_share(cli, write_spec) -> None:
     (["conv: {out: 8, kernel: 3, shares: later}", "conv: {out: 8, kernel: 1, name: later}"],
      "5:39: layer 1: shares: 'later' is defined later (line 6); an entry reads outputs made "
      "before it (no cycles)"),
+    (["layer_scale: {name: s1}", "flatten: {start: 1}", "layer_scale: {shares: s1}"],
+     "7:27: layer 3: shares: layer_scale cannot use s1's weights: its input has 3 axes, this "
+     "one's 2 (input 8x64), and the weights' shape follows them"),
     (["relu: {shares: c1}"],
-     "5:20: layer 1: shares: relu has no weights to share (the layers that have: batchnorm, "
-     "conv, conv_transpose, layer_norm, layer_scale, linear, subsample)"),
+     "5:20: layer 1: shares: relu has no weights to share (the layers that have: attention, "
+     "batchnorm, conv, conv_transpose, layer_norm, layer_scale, linear, subsample)"),
     (["global_avgpool", "flatten", "linear: {out: 4, shares: c1}"],
      "7:30: layer 3: shares: linear cannot use c1's weights: it is a conv, this is a linear"),
     (["conv: {out: 4, kernel: 3, shares: c1}"],
@@ -128,9 +131,10 @@ def test_weight_args_are_all_the_weights_depend_on(kind: str) -> None:
         "layer_norm": [{}, {"eps": 1e-6}],
         "layer_scale": [{}, {"init": 0.5}],
         "subsample": [{"kernel": 2}, {"kernel": 3, "stride": 1}],
+        "attention": [{"heads": 1}, {"heads": 4}],
     }[kind]
-    shapes = [(4,) if kind == "linear" and not v.get("pointwise") else (4, 9, 9)
-              for v in variants]
+    shapes = [(4,) if kind == "linear" and not v.get("pointwise") else
+              (4, 9) if kind == "attention" else (4, 9, 9) for v in variants]
     built = [REGISTRY[kind].create(**v).build(s) for v, s in zip(variants, shapes)]
     first, other = ({k: t.shape for k, t in m.state_dict().items()} for m in built)
     assert first == other and first
