@@ -84,7 +84,7 @@ def _transformer_hint(model: Model) -> str:
     if not products:
         return ""
     first = products[0].name or "MatMul"
-    return (f". The graph is a transformer's: {len(products)} MatMul node(s) multiply "
+    return (f". The graph is a transformer's: {len(products)} MatMul or Einsum node(s) multiply "
             f"activations by activations, as attention does (the first: {first!r}); cnncli "
             "reads CNNs and has no attention, class-token or position-embedding layers yet")
 

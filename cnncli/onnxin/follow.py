@@ -81,9 +81,9 @@ def follow(model: Model, given: tuple[int, ...] | None = None) -> tuple[Walk, tu
 
 
 def attention_products(model: Model) -> list[Node]:
-    """The MatMul nodes that multiply two values both computed from the network's input:
-    a transformer's attention (queries by keys, weights by values). A CNN's MatMul has a
-    weight on one side, whatever constant arithmetic made it."""
+    """The MatMul (and Einsum) nodes that multiply two values both computed from the
+    network's input: a transformer's attention (queries by keys, weights by values). A
+    CNN's MatMul has a weight on one side, whatever constant arithmetic made it."""
     graph = model.graph
     computed = {i.name for i in graph.inputs if i.name not in graph.initializers}
     found = []
@@ -91,7 +91,7 @@ def attention_products(model: Model) -> list[Node]:
         reads = [i for i in node.inputs if i in computed]
         if reads:
             computed.update(node.outputs)
-        if node.op == "MatMul" and len(node.inputs) == 2 and len(reads) == 2:
+        if node.op in ("MatMul", "Einsum") and len(node.inputs) == 2 and len(reads) == 2:
             found.append(node)
     return found
 
