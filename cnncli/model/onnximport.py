@@ -20,7 +20,8 @@ from .export import check_target
 
 #: how a weight's numbers become the torch parameter's (ONNX's MatMul holds W transposed)
 TRANSFORMS = {"": lambda a, shape: a, "T": lambda a, shape: a.T,
-              "chw": lambda a, shape: a.reshape(shape)}
+              "chw": lambda a, shape: a.reshape(shape),
+              "swap": lambda a, shape: a.transpose(0, 2, 1)}  # (1, D, L) tokens to (1, L, D)
 
 
 @dataclass

@@ -4,7 +4,7 @@
 `tensors` its numbers, `follow` walks the graph from its input (`graph` holds the walk's
 state, `fold` folds shape arithmetic to constants), translating each operator with `ops`,
 `layout` and `patterns` (YOLOv8's decoding with `detect`, LeNet-5's own units with
-`lenet`) into cnncli entries; `tree`
+`lenet`, a transformer's multi-head self-attention with `attention`) into cnncli entries; `tree`
 places them in the module tree the exporter recorded and `emit` writes the spec, repeated
 units as a block. An operator cnncli
 cannot price or build becomes an `onnx_op` entry: its shape is the file's, its work is
@@ -76,7 +76,8 @@ def load(path: str | Path, input_shape: tuple[int, ...] | None = None) -> Import
 
 def _transformer_hint(model: Model) -> str:
     """Where a graph cnncli cannot follow multiplies activations by activations, why: it
-    is a transformer's, and cnncli has no transformer layers."""
+    is a transformer's whose attention is not the global multi-head self-attention cnncli
+    reads."""
     try:
         products = attention_products(model)
     except BadFile:
@@ -86,7 +87,8 @@ def _transformer_hint(model: Model) -> str:
     first = products[0].name or "MatMul"
     return (f". The graph is a transformer's: {len(products)} MatMul or Einsum node(s) multiply "
             f"activations by activations, as attention does (the first: {first!r}); cnncli "
-            "reads CNNs and has no attention, class-token or position-embedding layers yet")
+            "reads global multi-head self-attention (ViT's), not windowed forms such as Swin's "
+            "shifted windows or MaxViT's block and grid attention")
 
 
 def tie_shared(entries: list[Entry]) -> None:

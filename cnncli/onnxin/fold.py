@@ -91,6 +91,11 @@ def _div(node: Node, x: list[np.ndarray]) -> list[np.ndarray]:
     return [np.asarray(a / b)]
 
 
+def _mod(node: Node, x: list[np.ndarray]) -> list[np.ndarray]:
+    """ONNX's Mod: the divisor's sign (Python's %), or the dividend's with fmod=1."""
+    return [np.asarray((np.fmod if node.attr("fmod", 0) else np.mod)(x[0], x[1]))]
+
+
 def _reshape(node: Node, x: list[np.ndarray]) -> list[np.ndarray]:
     shape = [int(d) for d in x[1].reshape(-1)]
     shape = [x[0].shape[i] if d == 0 else d for i, d in enumerate(shape)]
@@ -110,6 +115,7 @@ FOLDS: dict[str, Fold] = {
     "Sub": _binary(np.subtract),
     "Mul": _binary(np.multiply),
     "Div": _div,
+    "Mod": _mod,
     "Floor": lambda node, x: [np.floor(x[0])],
     "Ceil": lambda node, x: [np.ceil(x[0])],
     "Sqrt": lambda node, x: [np.sqrt(x[0])],

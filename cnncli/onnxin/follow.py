@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..layers import shape_text
-from . import detect, layout, lenet, ops, patterns
+from . import attention, detect, layout, lenet, ops, patterns
 from .fold import FOLD_LIMIT, FOLDS, constant
 from .graph import INPUT, Unsupported, Val, Walk
 from .proto import BadFile, Model, Node, ValueInfo
@@ -27,6 +27,7 @@ HANDLERS: dict[str, ops.Handler] = {
     "Flatten": layout.flatten, "Reshape": layout.reshape, "Transpose": layout.transpose,
     "Concat": layout.concat, "Split": layout.split, "Slice": layout.slice_,
     "Resize": layout.resize, "Pad": layout.pad, "Gather": layout.gather,
+    "Expand": layout.expand,
 }
 
 
@@ -70,7 +71,10 @@ def follow(model: Model, given: tuple[int, ...] | None = None) -> tuple[Walk, tu
             walk.consumers.setdefault(value, []).append(node)
         walk.producers.update((out, node) for out in node.outputs)
     decoding = detect.plan(walk)
+    regions = attention.plan(walk, nodes)
     for node in nodes:
+        if id(node) in regions and id(node) not in walk.done:
+            attention.emit(walk, regions[id(node)])  # else its nodes, one by one
         if id(node) not in walk.done:
             step(walk, node)
         if decoding and node is decoding.joins[-1]:
@@ -125,8 +129,9 @@ def step(walk: Walk, node: Node) -> None:
         start, end = node.attr("start", 0), node.attr("end", None)
         walk.values[node.outputs[0]] = Val(const=full[start:end])
         return
+    expanded = node.op == "Expand" and values and values[0].weight  # a class token: a weight
     if values and all(v.const is not None for v in values if v.weight or not v.is_act) and \
-            not any(v.is_act for v in values) and node.op in FOLDS:
+            not any(v.is_act for v in values) and node.op in FOLDS and not expanded:
         _fold(walk, node, values)
         return
     handler = HANDLERS.get(node.op) if node.domain in ("", "ai.onnx") else None

@@ -51,11 +51,18 @@ def reshape(walk: Walk, node: Node) -> None:
 
 
 def transpose(walk: Walk, node: Node) -> None:
-    """(0, 2, 3, 1) lays a map out channels-last and (0, 3, 1, 2) back: the walk keeps the
-    map as it is and remembers the layout, so ops on the last axis act on the channels."""
+    """(0, 2, 3, 1) lays a map out channels-last and (0, 3, 1, 2) back, (0, 2, 1) tokens
+    D x L as (N, L, D) and back: the walk keeps the tensor as it is and remembers the
+    layout, so ops on the last axis act on the channels. A weight read transposed (a
+    position embedding added to tokens laid out as D x L) stays the weight."""
     x = walk.val(node.inputs[0])
     perm = list(node.attr("perm", []))
-    if len(x.shape) == 3 and perm == [0, 2, 3, 1] and not x.nhwc:
+    if not x.is_act and x.weight is not None and len(x.shape) == len(perm):
+        walk.values[node.outputs[0]] = Val(shape=tuple(x.shape[p] for p in perm),
+                                           weight=x.weight)
+    elif len(x.shape) == 2 and perm == [0, 2, 1]:
+        walk.values[node.outputs[0]] = Val(entry=x.entry, shape=x.shape, nhwc=not x.nhwc)
+    elif len(x.shape) == 3 and perm == [0, 2, 3, 1] and not x.nhwc:
         walk.values[node.outputs[0]] = Val(entry=x.entry, shape=x.shape, nhwc=True)
     elif len(x.shape) == 3 and perm == [0, 3, 1, 2] and x.nhwc:
         walk.values[node.outputs[0]] = Val(entry=x.entry, shape=x.shape, nhwc=False)
@@ -68,6 +75,8 @@ def concat(walk: Walk, node: Node) -> None:
     if len(values) == 1:  # torch.cat of one tensor (DenseNet's first layer): the tensor
         walk.values[node.outputs[0]] = values[0]
         return
+    if _class_token(walk, node, values):
+        return
     if not all(v.is_act for v in values) or len({v.nhwc for v in values}) != 1:
         raise Unsupported("a concat of activations and constants")
     axis = node.attr("axis", 1) % (len(values[0].shape) + 1)
@@ -75,6 +84,28 @@ def concat(walk: Walk, node: Node) -> None:
         raise Unsupported("a concat along the batch axis")
     opts = {} if axis == 1 else {"axis": axis - 1}
     walk.values[node.outputs[0]] = walk.add("concat", opts, values, node)
+
+
+def _class_token(walk: Walk, node: Node, values: list[Val]) -> bool:
+    """A learned token (1, 1, D), the batch's copies of it, put before tokens laid out as
+    (N, L, D): ViT's class token."""
+    token, x = values if len(values) == 2 else (Val(), Val())
+    axis = node.attr("axis", 1) % 3
+    if token.is_act or token.weight is None or not x.is_act or not x.nhwc or \
+            len(x.shape) != 2 or axis != 1 or \
+            tuple(walk.model.graph.initializers[token.weight].dims) != (1, 1, x.shape[0]):
+        return False
+    walk.values[node.outputs[0]] = walk.add("class_token", {}, [x], node,
+                                            {"class_token": (token.weight, "")})
+    return True
+
+
+def expand(walk: Walk, node: Node) -> None:
+    """A weight's copies for each sample of the batch (ViT's class token): the weight."""
+    x = walk.val(node.inputs[0])
+    if x.is_act or x.weight is None or not x.shape or x.shape[0] != 1:
+        raise Unsupported("an expand of an activation or a constant")
+    walk.values[node.outputs[0]] = x
 
 
 def split(walk: Walk, node: Node) -> None:
@@ -180,9 +211,16 @@ def pad(walk: Walk, node: Node) -> None:
 
 
 def gather(walk: Walk, node: Node) -> None:
-    """A Gather that puts a flattened map's numbers back in their places: the map."""
+    """A Gather that puts a flattened map's numbers back in their places: the map; one
+    token of tokens (ViT's class token, for the classifier): `token`."""
     x = walk.val(node.inputs[0])
     indices = const_input(walk, node, 1)
+    axis = node.attr("axis", 0)
+    if x.is_act and len(x.shape) == 2 and indices.size == 1 and not indices.shape and \
+            axis % 3 == (1 if x.nhwc else 2):
+        index = int(indices) % x.shape[1]
+        walk.values[node.outputs[0]] = walk.add("token", {"index": index}, [x], node)
+        return
     size = int(np.prod(x.shape))
     if not x.flat or node.attr("axis", 0) != 0 or indices.shape[1:] != x.shape or \
             not np.array_equal(indices.reshape(-1), np.arange(size)):

@@ -131,7 +131,8 @@ def matmul(walk: Walk, node: Node) -> None:
     x, w = walk.val(node.inputs[0]), walk.val(node.inputs[1])
     if x.is_act and w.is_act:
         raise Unsupported("an activation times an activation (attention's queries by keys, "
-                          "or its weights by values): cnncli has no attention layer")
+                          "or its weights by values) outside the multi-head self-attention "
+                          "cnncli reads")
     if not x.is_act or w.weight is None or len(w.shape) != 2 or \
             (len(x.shape) != 1 and not x.nhwc):
         raise Unsupported("only an activation times a weight matrix, on a vector or the "

@@ -153,12 +153,28 @@ def binary(walk: Walk, node: Node) -> None:
         _join(walk, node, a, b)
         return
     x, c = (a, b) if a.is_act else (b, a)
+    how = _position(walk, x, c) if node.op == "Add" and len(x.shape) == 2 else None
+    if how is not None:
+        walk.values[node.outputs[0]] = walk.add("position_embedding", {}, [x], node,
+                                                {"pos_embedding": (str(c.weight), how)})
+        return
     if node.op == "Mul" and c.weight is not None and _scale_shape(x, c.shape):
         walk.values[node.outputs[0]] = walk.add("layer_scale", {}, [x], node,
                                                 {"scale": (c.weight, "chw")})
         return
     what = "a constant" if c.const is not None else "a weight"
     raise Unsupported(f"{node.op} of an activation and {what} of shape {list(c.shape)}")
+
+
+def _position(walk: Walk, x: Val, c: Val) -> str | None:
+    """How a weight added to tokens D x L is a position embedding, torch's (1, L, D): as
+    the file holds it (""), or held as (1, D, L) ("swap", an exporter's folded transpose);
+    None where it is not one."""
+    d, length = x.shape
+    held = tuple(walk.model.graph.initializers[c.weight].dims) if c.weight else ()
+    if tuple(c.shape) != ((1, length, d) if x.nhwc else (1, d, length)):
+        return None
+    return "" if held == (1, length, d) else "swap" if held == (1, d, length) else None
 
 
 def _scale_shape(x: Val, shape: tuple[int, ...]) -> bool:

@@ -20,9 +20,10 @@ from cnncli.onnxin import load
 
 #: one of each kind of graph (residual, channels-last transposes and GELU, squeeze-and-
 #: excitation and SiLU, dense concat, branches, channel shuffle, segmentation heads with
-#: resize, YOLOv8 with its decoding), from both exporters; the figures of every file are
-#: checked in test_onnx_figures
-RUN = ["resnet18.ts17.onnx", "convnext_tiny.dynamo18.onnx", "efficientnet_b0.dynamo18.onnx",
+#: resize, YOLOv8 with its decoding, ViT's attention), from both exporters; the figures of
+#: every file are checked in test_onnx_figures
+RUN = ["vit_b_16.ts17.onnx", "vit_b_16.dynamo18.onnx",
+       "resnet18.ts17.onnx", "convnext_tiny.dynamo18.onnx", "efficientnet_b0.dynamo18.onnx",
        "densenet121.ts17.onnx", "inception_v3.ts17.onnx", "shufflenet_v2_x1_0.ts17.onnx",
        "lraspp_mobilenet_v3_large.ts17.onnx", "deeplabv3_mobilenet_v3_large.dynamo18.onnx",
        "yolov8n.ts17.onnx"]
@@ -111,6 +112,31 @@ def test_zoo_network_exported_and_imported_keeps_its_figures(network: str,
     assert got.totals()["macs"] == want.totals()["macs"]
     assert got.output == want.output
     assert got.totals()["params"] == expected_params(network)
+
+
+@pytest.mark.slow
+def test_a_vit_exported_and_imported_keeps_its_figures_and_outputs(tmp_path: Path) -> None:
+    """Round trip of a small ViT (two blocks of 4 heads on 64 features): cnncli's own
+    attention, class token and position embedding, as the dynamo exporter writes them, come
+    back as those layers, with the spec's figures, and compute what onnxruntime does."""
+    small = {"hidden": 64, "heads": 4, "mlp": 128, "layers": 2}
+    torch.manual_seed(0)
+    model = build("vit_b_32", small, init="torch")
+    with torch.no_grad():  # no two weights equal: the exporter would merge equal constants
+        for p in model.parameters():
+            p.uniform_(-0.1, 0.1)
+    run_export(model, str(tmp_path / "net.onnx"), "onnx")
+    imported = load(tmp_path / "net.onnx")
+    assert not imported.unpriced
+    kinds = [e.kind for e in imported.entries]
+    assert kinds.count("attention") == 2 and kinds.count("class_token") == 1 and \
+        kinds.count("position_embedding") == 1 and kinds.count("token") == 1
+    result = import_onnx(imported, str(tmp_path / "net.yaml"), force=False)
+    assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-4
+    got, want = analyze(str(tmp_path / "net.yaml")), analyze("vit_b_32", small)
+    for key in ("macs", "params"):
+        assert got.totals()[key] == want.totals()[key]
+    assert got.output == want.output
 
 
 @pytest.mark.slow
