@@ -46,9 +46,19 @@ class Writer:
                 implicit = box.items[at + run - 1].last()
                 at += run
                 continue
+            named = None if unit or isinstance(item, Leaf) else \
+                self.named_run(item, where + [item.name], implicit)
             if isinstance(item, Leaf):
                 lines.append(pad + "- " + self.entry(item, where, implicit, unit))
                 implicit = item.entry
+            elif named is not None:
+                prefix, start, body = named
+                block = self.block_for(body, where + [item.name])
+                lines.append(f"{pad}- repeat: {{name: {item.name}, count: {len(item.items)}, "
+                             f"prefix: {prefix}, start: {start}, body: {block}}}  # "
+                             f"{where_text(where + [item.name], item.items[0].name)} ... "
+                             f"{item.items[-1].name}")
+                implicit = item.last()
             else:
                 lines += [f"{pad}- sequence:", f"{pad}{INDENT*2}name: {item.name}",
                           f"{pad}{INDENT*2}layers:"]
@@ -113,6 +123,24 @@ class Writer:
                 break
             run, previous = run + 1, nxt
         return run, body
+
+    def named_run(self, box: Box, where: list[str],
+                  implicit: int) -> tuple[str, int, str] | None:
+        """A module whose units are all one block, each reading the one before, named
+        prefix0, prefix1, ... (ViT's encoder_layer_0 ...): (prefix, first number, body)."""
+        found = [re.fullmatch(r"(.*[^0-9])([0-9]+)", item.name) if isinstance(item, Box)
+                 else None for item in box.items]
+        if len(found) < 2 or any(m is None for m in found):
+            return None
+        prefix, start = found[0].group(1), int(found[0].group(2))  # type: ignore[union-attr]
+        if any(m.group(1) != prefix or int(m.group(2)) != start + k  # type: ignore[union-attr]
+               for k, m in enumerate(found)) or not tree.NAME_RE.fullmatch(prefix + "0"):
+            return None
+        body = self.body(box.items[0], where, implicit)  # type: ignore[arg-type]
+        for previous, unit in zip(box.items, box.items[1:]):
+            if body is None or self.body(unit, where, previous.last()) != body:  # type: ignore[arg-type]
+                return None
+        return prefix, start, body
 
     def body(self, unit: Box, where: list[str], given: int) -> str | None:
         try:

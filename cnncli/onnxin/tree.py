@@ -16,7 +16,8 @@ NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*|[0-9]+")
 RESERVED = {"input", "sequence", "residual", "concat", "repeat", "gate", "add", "multiply"}
 #: a name for an entry the exporter recorded no module of its own for
 AUTO = {"add": "add", "multiply": "mul", "concat": "cat", "flatten": "flatten",
-        "global_avgpool": "pool", "slice": "slice"}
+        "global_avgpool": "pool", "slice": "slice",
+        "position_embedding": "pos_embedding"}  # torchvision's ViT's parameter's name
 
 
 @dataclass

@@ -92,12 +92,25 @@ def test_a_resnet_stage_is_one_block_repeated(folder: Path) -> None:
     assert {"layer3.5.conv3", "layer2.0.downsample.0", "fc"} <= rows
 
 
-def test_the_dynamo_exporters_file_reads_as_the_torchscript_exporters(folder: Path) -> None:
+def test_vits_encoder_is_one_block_repeated_with_torchvisions_names(folder: Path) -> None:
+    text = load(onnx_fixture.unpack("vit_b_16.ts17.onnx", folder)).text
+    assert "- repeat: {name: layers, count: 12, prefix: encoder_layer_, start: 0, body: " \
+        "encoder_layers_unit}  # encoder.layers.encoder_layer_0 ... encoder_layer_11" in text
+    assert "- attention: {heads: 12, name: self_attention}" in text
+    assert "- add: {name: add, from: [self_attention, input]}" in text
+    rows = {r.path: r for r in analyze(str(folder / "vit_b_16.ts17.onnx")).root.walk()}
+    assert rows["encoder.layers.encoder_layer_11.self_attention"].macs == 524_391_936
+    assert rows["class_token"].params == 768 and rows["encoder.pos_embedding"].params == 151_296
+
+
+@pytest.mark.parametrize("network", ["resnet50", "vit_b_16"])
+def test_the_dynamo_exporters_file_reads_as_the_torchscript_exporters(network: str,
+                                                                      folder: Path) -> None:
     """Two exporters, one network: the same rows, names and figures."""
     def table(name: str) -> list:
         a = analyze(str(onnx_fixture.unpack(name, folder)))
         return [(r.path, r.kind, r.output, r.params, r.macs) for r in a.root.frontier(None)]
-    assert table("resnet50.ts17.onnx") == table("resnet50.dynamo18.onnx")
+    assert table(f"{network}.ts17.onnx") == table(f"{network}.dynamo18.onnx")
 
 
 def test_json_is_the_specs_contract(cli, folder: Path) -> None:
