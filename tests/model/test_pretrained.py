@@ -42,7 +42,7 @@ def weights_file(tmp_path: Path, model: str, drop: str | None = None,
     return path
 
 
-# three networks in the fast run (a plain, a depthwise and a Fire-module one); all 13 in the full
+# three networks in the fast run (a plain, a depthwise and a Fire-module one); all 14 in the full
 @pytest.mark.parametrize("model", [
     pytest.param(m, marks=() if m in {"resnet18", "mobilenet_v3_large", "squeezenet1_0"}
                  else pytest.mark.slow) for m in sorted(OUTPUTS)])
