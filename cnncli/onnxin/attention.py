@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .fold import FOLDS
+from .fold import FOLD_LIMIT, FOLDS
 from .graph import Unsupported, Val, Walk
 from .proto import Node
 
@@ -158,8 +158,8 @@ def emit(walk: Walk, region: Region) -> bool:
         if shapes[region.end] not in laid or d % head:
             return False  # not its tokens back (an exporter may transpose them back)
         weights = _weights(walk, region, d)
-    except Unsupported:
-        return False
+    except (Unsupported, ValueError, IndexError, TypeError, ZeroDivisionError, KeyError):
+        return False  # a shape or constant that does not work out: the nodes say where
     opts: dict = {"heads": d // head}
     if "in_proj_bias" not in weights:
         opts["bias"] = False
@@ -193,9 +193,14 @@ def _shapes(walk: Walk, region: Region, start: Full) -> dict[str, Full]:
         ins = [const(i, depth + 1) if i else None for i in node.inputs]
         if any(c is None for c, i in zip(ins, node.inputs) if i):
             return None
-        for out, folded in zip(node.outputs, FOLDS[node.op](node, ins)):
-            consts[out] = folded
+        fold(node, ins)
         return consts.get(name)
+
+    def fold(node: Node, ins: list[np.ndarray | None]) -> None:
+        for out, folded in zip(node.outputs, FOLDS[node.op](node, ins)):
+            if folded.size > FOLD_LIMIT:
+                raise Unsupported(f"a constant of {folded.size:,} numbers")
+            consts[out] = folded
 
     def shape(name: str) -> Full:
         if name in shapes:
@@ -213,8 +218,7 @@ def _shapes(walk: Walk, region: Region, start: Full) -> dict[str, Full]:
             full = np.array(shape(node.inputs[0]), dtype=np.int64)
             consts[node.outputs[0]] = full[node.attr("start", 0):node.attr("end", None)]
         elif node.op in FOLDS and all(c is not None for c, i in zip(ins, node.inputs) if i):
-            for out, value in zip(node.outputs, FOLDS[node.op](node, ins)):
-                consts[out] = value
+            fold(node, ins)
         else:
             for out, value in zip(node.outputs, _rule(node, [shape(i) if i else () for i in
                                                             node.inputs], ins)):
@@ -248,6 +252,9 @@ def _rule(node: Node, shapes: list[Full], consts: list[np.ndarray | None]) -> li
         return [_reshaped(first, [int(v) for v in consts[1].reshape(-1)])]
     if op == "Gather":
         axis = node.attr("axis", 0) % len(first)
+        if consts[1].size and not (-first[axis] <= consts[1].min() <= consts[1].max()
+                                   < first[axis]):
+            raise Unsupported(f"a gather past the {first[axis]} entries of an axis")
         return [(*first[:axis], *consts[1].shape, *first[axis + 1:])]
     empty = np.broadcast_to(np.empty((), np.float32), first)  # a view: no numbers held
     try:

@@ -317,8 +317,8 @@ def attention_model(tail: str) -> bytes:
 
 
 def test_a_transformer_it_cannot_follow_is_named_as_one(cli, tmp_path: Path) -> None:
-    """cnncli has no attention layers: where it stops in a vision transformer (as it does at
-    ViT's class token and at a Mod in Swin's attention), the error says that this is why."""
+    """Where cnncli stops in a transformer whose attention it does not read (Swin's shifted
+    windows, MaxViT's block and grid attention), the error says that this is why."""
     path = tmp_path / "attention.onnx"
     path.write_bytes(attention_model("Mystery"))
     code, _, err = cli("summary", str(path))

@@ -11,6 +11,7 @@ import onnx_fixture
 import pytest
 from onnx import TensorProto, helper
 
+from cnncli import analyze
 from cnncli.model.onnximport import import_onnx
 from cnncli.onnxin import load
 
@@ -45,6 +46,82 @@ def dims_only(name: str, dims: list[int]) -> TensorProto:
 
 
 CONV = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3, 3], name="conv")
+
+
+def attention_file(split: list[int] | None = (1, 6, 3, 2, 2)) -> bytes:
+    """Self-attention on the 6 tokens of 4 features of a 4x2x3 map (its positions), in 2
+    heads, as torch exports it: the q, k, v
+    projection, a reshape by `split` into heads, gathers, q·kᵀ scaled, softmax, ·v, the heads
+    merged, the output projection. `split` None: the reshape's target is computed from a
+    ConstantOfShape of 4096³ numbers (a bomb in the attention's shape arithmetic)."""
+    d, n = 4, 6
+    def tensor(name: str, dims: list[int], scale: float = 0.05) -> TensorProto:
+        count = 1
+        for k in dims:
+            count *= k
+        return helper.make_tensor(name, TensorProto.FLOAT, dims,
+                                  [scale * ((7 * i) % 11 - 5) for i in range(count)])
+    ints = {"q": [0], "k": [1], "v": [2], "merge": [1, n, d], "split": list(split or []),
+            "flat": [1, d, n]}
+    consts = [helper.make_tensor(name, TensorProto.INT64, [] if len(v) == 1 else [len(v)], v)
+              for name, v in ints.items() if v]
+    nodes = []
+    if split is None:
+        consts.append(helper.make_tensor("huge", TensorProto.INT64, [3], [4096] * 3))
+        nodes += [helper.make_node("ConstantOfShape", ["huge"], ["bomb"], name="bomb"),
+                  helper.make_node("Shape", ["bomb"], ["split"], name="shape")]
+    node = helper.make_node
+    nodes += [
+        node("Reshape", ["x", "flat"], ["xf"], name="tokens"),
+        node("Transpose", ["xf"], ["t"], perm=[0, 2, 1], name="attn/tokens"),
+        node("MatMul", ["t", "w_in"], ["p"], name="attn/in_proj"),
+        node("Add", ["p", "b_in"], ["qkv"], name="attn/in_bias"),
+        node("Reshape", ["qkv", "split"], ["r"], name="attn/split"),
+        node("Transpose", ["r"], ["h"], perm=[2, 0, 3, 1, 4], name="attn/heads"),
+        *[node("Gather", ["h", part], [part + "0"], axis=0, name=f"attn/{part}")
+          for part in "qkv"],
+        node("Transpose", ["k0"], ["kt"], perm=[0, 1, 3, 2], name="attn/keys"),
+        node("MatMul", ["q0", "kt"], ["s"], name="attn/scores"),
+        node("Mul", ["s", "scale"], ["ss"], name="attn/scale"),
+        node("Softmax", ["ss"], ["a"], axis=-1, name="attn/softmax"),
+        node("MatMul", ["a", "v0"], ["o"], name="attn/mix"),
+        node("Transpose", ["o"], ["ot"], perm=[0, 2, 1, 3], name="attn/gather"),
+        node("Reshape", ["ot", "merge"], ["m"], name="attn/merge"),
+        node("MatMul", ["m", "w_out"], ["y0"], name="attn/out_proj"),
+        node("Add", ["y0", "b_out"], ["y1"], name="attn/out_bias"),
+        node("Transpose", ["y1"], ["y"], perm=[0, 2, 1], name="attn/back")]
+    inits = [tensor("w_in", [d, 3 * d]), tensor("b_in", [3 * d]), tensor("w_out", [d, d]),
+             tensor("b_out", [d]), helper.make_tensor("scale", TensorProto.FLOAT, [],
+                                                       [2 ** -0.5]), *consts]
+    return model_with(nodes, [image("x", (1, d, 2, 3))], [image("y", (1, d, n))], inits)
+
+
+def test_an_attention_whose_shapes_do_not_work_out_is_never_priced(cli, tmp_path: Path) -> None:
+    """A split into two parts, not q, k and v, whose third gather reads past them: not read
+    as attention; its nodes are listed unpriced (onnx's shape inference gives their shapes)
+    and the totals say partial."""
+    import json
+    path = tmp_path / "attention.onnx"
+    path.write_bytes(attention_file([1, 6, 2, 3, 2]))
+    code, out, err = cli("summary", str(path), "--format", "json")
+    assert code == 0, err
+    totals = json.loads(out)["totals"]
+    assert totals["partial"] and totals["macs"] == 384  # the two projections only
+    ops = {u["op"] for u in json.loads(out)["unpriced"]}
+    assert {"MatMul", "Softmax", "Gather"} <= ops
+
+
+def test_a_well_formed_attention_reads_as_one_layer(tmp_path: Path) -> None:
+    """The control for the hostile attention files: their well-formed twin is one attention
+    of 2 heads (4·6·4² + 2·6²·4 = 672 MACs) and computes what onnxruntime does."""
+    path = tmp_path / "attention.onnx"
+    path.write_bytes(attention_file())
+    imported = load(path)
+    assert [e.kind for e in imported.entries] == ["flatten", "attention"]
+    assert imported.entries[1].options == {"heads": 2}
+    assert analyze(str(path)).totals()["macs"] == 672
+    result = import_onnx(imported, str(tmp_path / "net.yaml"), force=False)
+    assert result.max_abs_diff is not None and result.max_abs_diff < 1e-5
 
 
 def hostile_files() -> dict[str, tuple[bytes, str]]:
@@ -83,6 +160,7 @@ def hostile_files() -> dict[str, tuple[bytes, str]]:
                               else_branch=helper.make_graph([], "e", [], []))],
             [image()], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]),
             "cannot follow the graph past it"),
+        "attention_shape_bomb.onnx": (attention_file(None), "at most 1,000,000 numbers"),
         "symbolic_input.onnx": (model_with(
             [CONV], [helper.make_tensor_value_info("x", TensorProto.FLOAT,
                                                    ["n", 3, "h", "w"])],
