@@ -42,7 +42,8 @@ PARAMS = {"width": 4, "on": True, "off": False, "rate": 0.25}
 ACTIVATIONS = ("relu", "relu6", "leaky_relu", "tanh", "scaled_tanh", "sigmoid", "gelu", "silu",
                "hardswish", "hardsigmoid", "softmax")
 MAP_ONLY = {"conv", "maxpool", "avgpool", "subsample", "adaptive_avgpool", "global_avgpool",
-            "lrn", "channel_shuffle", "conv_transpose", "upsample", "pad", "crop"}
+            "lrn", "channel_shuffle", "conv_transpose", "upsample", "pad", "crop",
+            "window_attention", "patch_merge"}
 VECTOR_ONLY = {"rbf"}
 TOKENS_ONLY = {"attention", "class_token", "position_embedding", "token"}
 #: what a token sequence D x L (a map after `flatten: {start: 1}`) is given
@@ -284,6 +285,19 @@ class Gen(GraphDraws):
     def args_attention(self, shape: Shape, keep: str) -> dict[str, Any]:
         heads = self.pick(h for h in range(1, shape[0] + 1) if shape[0] % h == 0)
         return {"heads": heads, **({"bias": False} if self.chance(0.3) else {})}
+
+    def args_window_attention(self, shape: Shape, keep: str) -> dict[str, Any]:
+        heads = self.pick(h for h in range(1, shape[0] + 1) if shape[0] % h == 0)
+        window = self.rng.randint(1, min(8, max(shape[1:])))  # past H or W: padded
+        args = {"heads": heads, "window": window}
+        if window > 1 and self.chance(0.6):
+            args["shift"] = self.rng.randint(1, window - 1)
+        return {**args, **({"bias": False} if self.chance(0.3) else {})}
+
+    def args_patch_merge(self, shape: Shape, keep: str) -> dict[str, Any]:
+        if keep:
+            raise Retry  # 4x the channels, half the size
+        return {}
 
     def args_class_token(self, shape: Shape, keep: str) -> dict[str, Any]:
         if keep:

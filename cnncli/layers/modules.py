@@ -1,6 +1,6 @@
 """Torch modules for layer types torch lacks: LeNet-5's sparse conv, trainable subsampling,
-scaled tanh and Euclidean RBF units, ConvNeXt's pieces, crops, channel slices, YOLOv8's
-box decoding and the vision transformer's class token, position embedding and attention.
+scaled tanh and Euclidean RBF units, ConvNeXt's pieces, crops, channel slices and YOLOv8's
+box decoding (the transformers' are in modules_tokens).
 
 Imported only inside the layers' build(), so the static commands never import torch. Each
 module checks its own arguments (ValueError), as torch's own modules do.
@@ -281,66 +281,3 @@ class YoloDecode(nn.Module):
     def extra_repr(self) -> str:
         return f"reg_max={self.reg_max}, strides={self.strides}, grids={self.grids}"
 
-
-class ClassToken(nn.Module):
-    """Prepends a learned token to (N, D, L) tokens; `class_token` is (1, 1, D), as in
-    torchvision's VisionTransformer. The tokens are joined as (N, L + 1, D), as there."""
-
-    def __init__(self, features: int):
-        super().__init__()
-        self.class_token = nn.Parameter(torch.zeros(1, 1, features))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        token = self.class_token.expand(x.shape[0], -1, -1)
-        return torch.cat([token, x.transpose(1, 2)], dim=1).transpose(1, 2)
-
-
-class PositionEmbedding(nn.Module):
-    """Adds a learned (1, L, D) `pos_embedding` (torchvision's, normal with std 0.02) to
-    (N, D, L) tokens."""
-
-    def __init__(self, features: int, tokens: int):
-        super().__init__()
-        self.pos_embedding = nn.Parameter(torch.empty(1, tokens, features).normal_(std=0.02))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.pos_embedding.transpose(1, 2)
-
-
-class SelfAttention(nn.Module):
-    """Multi-head self-attention on (N, D, L) tokens with nn.MultiheadAttention's weights
-    (`in_proj_weight` (3D, D), `in_proj_bias`, `out_proj`), written out as its math:
-    softmax(q·kᵀ/√d)·v per head, so FlopCounterMode counts the two products and the saved
-    tensors are the ones docs/counting.md describes."""
-
-    def __init__(self, features: int, heads: int, bias: bool = True):
-        super().__init__()
-        if features % heads:
-            raise ValueError(f"{features} features do not split into {heads} heads")
-        self.heads = heads
-        self.in_proj_weight = nn.Parameter(torch.empty(3 * features, features))
-        self.in_proj_bias = nn.Parameter(torch.zeros(3 * features)) if bias else None
-        self.out_proj = nn.Linear(features, features, bias)
-        nn.init.xavier_uniform_(self.in_proj_weight)  # as nn.MultiheadAttention
-        if bias:
-            nn.init.zeros_(self.out_proj.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, d, length = x.shape
-        qkv = F.linear(x.transpose(1, 2), self.in_proj_weight, self.in_proj_bias)
-        # (N, L, 3D) -> three (N, heads, L, d) views
-        q, k, v = qkv.unflatten(-1, (3, self.heads, d // self.heads)).permute(2, 0, 3, 1, 4)
-        scores = (q * (d // self.heads) ** -0.5) @ k.transpose(-2, -1)
-        mixed = scores.softmax(-1) @ v  # (N, heads, L, d)
-        return self.out_proj(mixed.transpose(1, 2).reshape(n, length, d)).transpose(1, 2)
-
-
-class TokenSelect(nn.Module):
-    """The features of token `index` of (N, D, L) tokens: (N, D), a view."""
-
-    def __init__(self, index: int):
-        super().__init__()
-        self.index = int(index)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x[:, :, self.index]

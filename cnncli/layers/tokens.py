@@ -50,7 +50,7 @@ class ClassToken(Layer):
                        "the class token first, then the input's tokens: a copy, no arithmetic")]
 
     def build(self, shape: Shape) -> Any:
-        from .modules import ClassToken as Module
+        from .modules_tokens import ClassToken as Module
 
         return Module(shape[0])
 
@@ -80,7 +80,7 @@ class PositionEmbedding(Layer):
             self.elementwise(shape, cost, 1, "one add per element")
 
     def build(self, shape: Shape) -> Any:
-        from .modules import PositionEmbedding as Module
+        from .modules_tokens import PositionEmbedding as Module
 
         return Module(*shape)
 
@@ -132,12 +132,12 @@ class Attention(Layer):
         ]
 
     def build(self, shape: Shape) -> Any:
-        from .modules import SelfAttention
+        from .modules_tokens import SelfAttention
 
         return SelfAttention(shape[0], self.heads, self.bias)
 
     def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
-        """What the math of attention keeps, as torch runs it (`modules.SelfAttention`).
+        """What the math of attention keeps, as torch runs it (`modules_tokens.SelfAttention`).
 
         The q, k, v projection keeps its input, folded to (N·L, D), where its weight trains.
         The two batched products keep their operands as (N·heads, L, d): q scaled (L·D),
@@ -182,7 +182,7 @@ class Token(Layer):
                        f"token {self.index}'s features: a view, no arithmetic")]
 
     def build(self, shape: Shape) -> Any:
-        from .modules import TokenSelect
+        from .modules_tokens import TokenSelect
 
         return TokenSelect(self.index)
 
