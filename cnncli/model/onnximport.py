@@ -4,6 +4,7 @@ onnxruntime's outputs on the file."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +19,24 @@ from ..spec.load import load_file
 from .build import build
 from .export import check_target
 
+
 #: how a weight's numbers become the torch parameter's (ONNX's MatMul holds W transposed)
+def _swin_table(bias: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A Swin block's bias table ((2w - 1)², heads) from the bias an exporter computed from
+    it, (1, heads, w², w²): each row read where the block's index points to it."""
+    from ..layers.modules_tokens import relative_position_index
+
+    rows, heads = shape
+    index = relative_position_index((math.isqrt(rows) + 1) // 2).numpy()
+    table = np.zeros(shape, bias.dtype)
+    table[index] = bias.reshape(heads, -1).T
+    return table
+
+
 TRANSFORMS = {"": lambda a, shape: a, "T": lambda a, shape: a.T,
               "chw": lambda a, shape: a.reshape(shape),
-              "swap": lambda a, shape: a.transpose(0, 2, 1)}  # (1, D, L) tokens to (1, L, D)
+              "swap": lambda a, shape: a.transpose(0, 2, 1),  # (1, D, L) tokens to (1, L, D)
+              "swin_table": _swin_table}
 
 
 @dataclass
@@ -63,6 +78,9 @@ def state_dict(imported: Imported, model: torch.nn.Module) -> dict[str, torch.Te
     for i, entry in enumerate(imported.entries):
         for param, (init, how) in entry.weights.items():
             key = ".".join([*imported.paths[i], param])
+            if how == "own" and key in want:  # a buffer the module makes (Swin's index)
+                state[key] = want[key]
+                continue
             tensor = imported.model.graph.initializers.get(init)
             if key not in want or tensor is None:
                 continue

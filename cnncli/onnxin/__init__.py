@@ -4,7 +4,8 @@
 `tensors` its numbers, `follow` walks the graph from its input (`graph` holds the walk's
 state, `fold` folds shape arithmetic to constants), translating each operator with `ops`,
 `layout` and `patterns` (YOLOv8's decoding with `detect`, LeNet-5's own units with
-`lenet`, a transformer's multi-head self-attention with `attention`) into cnncli entries; `tree`
+`lenet`, a transformer's multi-head self-attention with `attention`, following its full shapes with
+`shapes`) into cnncli entries; `tree`
 places them in the module tree the exporter recorded and `emit` writes the spec, repeated
 units as a block. An operator cnncli
 cannot price or build becomes an `onnx_op` entry: its shape is the file's, its work is
@@ -76,8 +77,7 @@ def load(path: str | Path, input_shape: tuple[int, ...] | None = None) -> Import
 
 def _transformer_hint(model: Model) -> str:
     """Where a graph cnncli cannot follow multiplies activations by activations, why: it
-    is a transformer's whose attention is not the global multi-head self-attention cnncli
-    reads."""
+    is a transformer's whose attention is not one of the forms cnncli reads."""
     try:
         products = attention_products(model)
     except BadFile:
@@ -87,8 +87,8 @@ def _transformer_hint(model: Model) -> str:
     first = products[0].name or "MatMul"
     return (f". The graph is a transformer's: {len(products)} MatMul or Einsum node(s) multiply "
             f"activations by activations, as attention does (the first: {first!r}); cnncli "
-            "reads global multi-head self-attention (ViT's), not windowed forms such as Swin's "
-            "shifted windows or MaxViT's block and grid attention")
+            "reads ViT's global multi-head self-attention and Swin's shifted windows, not "
+            "other forms such as MaxViT's block and grid attention")
 
 
 def tie_shared(entries: list[Entry]) -> None:
@@ -118,7 +118,7 @@ def _shared(entries: list[Entry], model: Model) -> str:
     for entry in entries:
         if entry.owner is not None:
             continue  # it shares its owner's: counted there
-        for init in {init for init, _ in entry.weights.values()}:  # each layer once
+        for init in {init for init, _ in entry.weights.values() if init}:  # each layer once
             readers[init] = readers.get(init, 0) + 1
     shared = {name: n for name, n in readers.items() if n > 1}
     if not shared:

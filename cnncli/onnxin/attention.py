@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .fold import FOLD_LIMIT, FOLDS
 from .graph import Unsupported, Val, Walk
 from .proto import Node
+from .shapes import Full, between, full_shapes
 
 #: nodes between the projections and the products that only move, pick or scale numbers
 BETWEEN = {"Transpose", "Reshape", "Unsqueeze", "Squeeze", "Gather", "Mul", "Div", "Slice",
@@ -51,7 +51,7 @@ def plan(walk: Walk, order: list[Node]) -> dict[int, Region]:
 def _region(walk: Walk, softmax: Node, order: list[Node]) -> Region | None:
     av = walk.sole_consumer(softmax.outputs[0])
     qk = walk.producers.get(softmax.inputs[0])
-    while qk is not None and qk.op in ("Mul", "Div", "Add"):  # a scale or a mask after it
+    while qk is not None and qk.op in ("Mul", "Div", "Add", "Reshape"):  # scale, bias, mask
         qk = walk.producers.get(_data_input(walk, qk))
     if av is None or av.op != "MatMul" or qk is None or qk.op != "MatMul":
         return None
@@ -62,21 +62,61 @@ def _region(walk: Walk, softmax: Node, order: list[Node]) -> Region | None:
     out_proj = _output_projection(walk, av)
     if out_proj is None:
         return None
-    start = in_proj[0].inputs[0]
-    while start in walk.producers and walk.producers[start].op == "Transpose":
-        start = walk.producers[start].inputs[0]
-    end = out_proj[-1].outputs[0]
-    after = walk.sole_consumer(end)
-    while after is not None and after.op in AFTER:
-        end = after.outputs[0]
-        after = walk.sole_consumer(end)
-    inside = _between(walk, start, end)
+    start, end = _start(walk, in_proj[0].inputs[0]), _end(walk, out_proj[-1].outputs[0])
+    inside = between(walk, start, end)
     nodes = [n for n in order if id(n) in inside]
     for node in nodes:  # nothing inside may be read from outside
         for value in node.outputs:
             if value != end and any(id(c) not in inside for c in walk.consumers.get(value, [])):
                 return None
     return Region(nodes, start, end, (qk, av), in_proj, out_proj)
+
+
+def _start(walk: Walk, value: str) -> str:
+    """Back from the projection's input to the tokens or map the attention reads, through
+    what only lays them out: transposes, reshapes, Swin's pad to whole windows and its roll
+    (as long as nothing else reads the values on the way, but their shapes)."""
+    while value in walk.producers:
+        node = walk.producers[value]
+        rolled = _rolled(walk, node)
+        if node.op in ("Transpose", "Reshape", "Pad"):
+            source, chain = node.inputs[0], [node]
+        elif rolled is not None:
+            source, chain = rolled
+        else:
+            break
+        users = [c for c in walk.consumers.get(source, []) if c.op != "Shape"]
+        if {id(c) for c in users} != {id(c) for c in chain}:
+            break
+        value = source
+    return value
+
+
+def _end(walk: Walk, value: str) -> str:
+    """On from the output projection, through what lays the tokens out again: transposes,
+    reshapes, Swin's roll back and its crop."""
+    while True:
+        users = [c for c in walk.consumers.get(value, []) if c.op != "Shape"]
+        joined = walk.sole_consumer(users[0].outputs[0]) if users else None
+        if len(users) == 1 and users[0].op in (*AFTER, "Slice"):
+            value = users[0].outputs[0]
+        elif len(users) == 2 and joined is not None and _rolled(walk, joined) is not None \
+                and _rolled(walk, joined)[0] == value:  # type: ignore[index]
+            value = joined.outputs[0]
+        else:
+            return value
+
+
+def _rolled(walk: Walk, node: Node) -> tuple[str, list[Node]] | None:
+    """A Concat of two Slices of one value (torch.roll as exporters write it): the value
+    and the slices."""
+    if node.op != "Concat" or len(node.inputs) != 2:
+        return None
+    parts = [walk.producers.get(i) for i in node.inputs]
+    if any(p is None or p.op != "Slice" for p in parts) or \
+            parts[0].inputs[0] != parts[1].inputs[0]:  # type: ignore[union-attr]
+        return None
+    return parts[0].inputs[0], parts  # type: ignore[union-attr, return-value]
 
 
 def _data_input(walk: Walk, node: Node) -> str:
@@ -121,160 +161,95 @@ def _output_projection(walk: Walk, av: Node) -> list[Node] | None:
     return found
 
 
-def _between(walk: Walk, start: str, end: str) -> set[int]:
-    """Ids of the nodes on a path from `start` to `end` (Shape nodes of them included)."""
-    ahead, todo = set(), [start]
-    while todo:
-        value = todo.pop()
-        for node in walk.consumers.get(value, []):
-            if id(node) not in ahead and value != end:
-                ahead.add(id(node))
-                todo.extend(node.outputs)
-    behind, todo, seen = set(), [end], {start}
-    while todo:
-        value = todo.pop()
-        node = walk.producers.get(value)
-        if value in seen or node is None or id(node) not in ahead:
-            continue
-        seen.add(value)
-        behind.add(id(node))
-        todo.extend(node.inputs)
-    return behind
-
-
 def emit(walk: Walk, region: Region) -> bool:
-    """The region as one `attention` entry; False (nothing changed) where it is not the
-    attention cnncli builds."""
+    """The region as one `attention` entry (on tokens) or `window_attention` entry (on a
+    map); False (nothing changed) where it is not the attention cnncli builds."""
     x = walk.val(region.start)
-    if not (x.is_act and len(x.shape) == 2):
+    if not (x.is_act and len(x.shape) in (2, 3)):
         return False
-    d, length = x.shape
-    full = (walk.batch, length, d) if x.nhwc else (walk.batch, d, length)  # as the file has it
+    laid = {_laid(walk.batch, x.shape, True): True, _laid(walk.batch, x.shape, False): False}
     try:
-        shapes = _shapes(walk, region, full)
-        qk, _ = region.products
-        head = shapes[qk.inputs[0]][-1]
-        laid = {(walk.batch, length, d): True, (walk.batch, d, length): False}
-        if shapes[region.end] not in laid or d % head:
+        shapes = full_shapes(walk, region.nodes, region.start,
+                             _laid(walk.batch, x.shape, x.nhwc))
+        if shapes[region.end] not in laid:
             return False  # not its tokens back (an exporter may transpose them back)
-        weights = _weights(walk, region, d)
+        read = _tokens if len(x.shape) == 2 else _windows
+        kind, opts, weights = read(walk, region, x.shape, shapes)
     except (Unsupported, ValueError, IndexError, TypeError, ZeroDivisionError, KeyError):
         return False  # a shape or constant that does not work out: the nodes say where
-    opts: dict = {"heads": d // head}
-    if "in_proj_bias" not in weights:
-        opts["bias"] = False
     first, *rest = region.nodes
-    out = walk.add("attention", opts, [x], first, weights, rest)
+    out = walk.add(kind, opts, [x], first, weights, rest)
     walk.values[region.end] = Val(entry=out.entry, shape=out.shape,
                                   nhwc=laid[shapes[region.end]])
     walk.done.update(id(n) for n in region.nodes)
     return True
 
 
-Full = tuple[int, ...]
+def _laid(batch: int, shape: tuple[int, ...], nhwc: bool) -> Full:
+    """A per-sample shape as the file holds the tensor: channels (features) last or not."""
+    return (batch, *shape[1:], shape[0]) if nhwc else (batch, *shape)
 
 
-def _shapes(walk: Walk, region: Region, start: Full) -> dict[str, Full]:
-    """Every value's full shape in the region (batch axis included), shape arithmetic
-    folded to constants on the way."""
-    shapes: dict[str, Full] = {region.start: start}
-    consts: dict[str, np.ndarray] = {}
+Read = tuple[str, dict, dict[str, tuple[str, str]]]
 
-    def const(name: str, depth: int = 0) -> np.ndarray | None:
-        if name in consts or name in shapes:
-            return consts.get(name)
-        value = walk.values.get(name)
-        if value is not None:
-            return value.const
-        node = walk.producers.get(name)  # shape arithmetic the walk has not reached yet
-        if node is None or node.op not in FOLDS or depth > 64 or \
-                any(id(node) == id(n) for n in region.nodes):
-            return None
-        ins = [const(i, depth + 1) if i else None for i in node.inputs]
-        if any(c is None for c, i in zip(ins, node.inputs) if i):
-            return None
-        fold(node, ins)
-        return consts.get(name)
 
-    def fold(node: Node, ins: list[np.ndarray | None]) -> None:
-        for out, folded in zip(node.outputs, FOLDS[node.op](node, ins)):
-            if folded.size > FOLD_LIMIT:
-                raise Unsupported(f"a constant of {folded.size:,} numbers")
-            consts[out] = folded
+def _tokens(walk: Walk, region: Region, shape: tuple[int, ...],
+            shapes: dict[str, Full]) -> Read:
+    """ViT's attention: the heads from q's features."""
+    d = shape[0]
+    head = shapes[region.products[0].inputs[0]][-1]
+    if d % head:
+        raise Unsupported(f"{d} features in heads of {head}")
+    weights = _weights(walk, region, d)
+    opts: dict = {"heads": d // head}
+    if "in_proj_bias" not in weights:
+        opts["bias"] = False
+    return "attention", opts, weights
 
-    def shape(name: str) -> Full:
-        if name in shapes:
-            return shapes[name]
-        if name in consts:
-            return tuple(consts[name].shape)
-        value = walk.values.get(name, Val())
-        if value.weight is not None or value.const is not None:
-            return tuple(value.shape) if value.weight else tuple(value.const.shape)
-        raise Unsupported(f"{name!r} has no known shape")
 
+def _windows(walk: Walk, region: Region, shape: tuple[int, ...],
+             shapes: dict[str, Full]) -> Read:
+    """Swin's: the window from the scores, the heads from q, the shift from the roll, the
+    padding and the windows' count checked against the layer's own rule."""
+    from ..layers.swin import WindowAttention
+
+    c = shape[0]
+    qk = region.products[0]
+    *_, area, head = shapes[qk.inputs[0]]
+    window = int(round(area ** 0.5))
+    rolls = [r for r in (_rolled(walk, n) for n in region.nodes) if r is not None]
+    shift = int(np.asarray(walk.val(rolls[0][1][0].inputs[1]).const).reshape(-1)[0]) \
+        if rolls else 0
+    layer = WindowAttention.create(heads=c // head, window=window, shift=shift)
+    ph, pw = layer.padded(shape)
+    scores = (walk.batch * (ph // window) * (pw // window), c // head, area, area)
+    if window * window != area or c % head or shapes[qk.outputs[0]] != scores or \
+            layer.shifted(shape) != bool(rolls):
+        raise Unsupported("windows that are not Swin's")
+    names = {"in_proj_weight": "qkv.weight", "in_proj_bias": "qkv.bias",
+             "out_proj.weight": "proj.weight", "out_proj.bias": "proj.bias"}
+    weights = {names[k]: v for k, v in _weights(walk, region, c).items()}
+    weights["relative_position_bias_table"] = _table(walk, region, c // head, window)
+    weights["relative_position_index"] = ("", "own")  # the module makes it
+    opts: dict = {"heads": c // head, "window": window, "shift": shift}
+    if "qkv.bias" not in weights:
+        opts["bias"] = False
+    return "window_attention", opts, weights
+
+
+def _table(walk: Walk, region: Region, heads: int, window: int) -> tuple[str, str]:
+    """The relative position bias: the table itself where the file gathers from it, or the
+    bias the exporter computed from it (1, heads, w², w²), which gives the table back."""
+    inits = walk.model.graph.initializers
+    area = window * window
     for node in region.nodes:
-        ins = [const(i) if i else None for i in node.inputs]
-        if node.op == "Shape":
-            full = np.array(shape(node.inputs[0]), dtype=np.int64)
-            consts[node.outputs[0]] = full[node.attr("start", 0):node.attr("end", None)]
-        elif node.op in FOLDS and all(c is not None for c, i in zip(ins, node.inputs) if i):
-            fold(node, ins)
-        else:
-            for out, value in zip(node.outputs, _rule(node, [shape(i) if i else () for i in
-                                                            node.inputs], ins)):
-                shapes[out] = value
-    return shapes
-
-
-def _rule(node: Node, shapes: list[Full], consts: list[np.ndarray | None]) -> list[Full]:
-    """The output shapes of one node from its inputs' (a view of nothing: no numbers)."""
-    op, first = node.op, shapes[0]
-    if op in ("Softmax", "Cast", "Identity", "Dropout", "Sqrt", "Erf"):
-        return [first]
-    if op in ("Add", "Mul", "Div", "Sub"):
-        return [tuple(np.broadcast_shapes(*shapes[:2]))]
-    if op == "Transpose":
-        perm = node.attr("perm") or list(reversed(range(len(first))))
-        return [tuple(first[p] for p in perm)]
-    if op == "MatMul":
-        a, b = shapes[0], shapes[1]
-        if len(a) < 2 or len(b) < 2 or a[-1] != b[-2]:
-            raise Unsupported(f"a product of {list(a)} by {list(b)}")
-        return [(*np.broadcast_shapes(a[:-2], b[:-2]), a[-2], b[-1])]
-    if op == "Gemm":
-        a, b = shapes[0], shapes[1]
-        m = a[1] if node.attr("transA", 0) else a[0]
-        n = b[0] if node.attr("transB", 0) else b[1]
-        return [(m, n)]
-    if op in ("Reshape", "Gather") and consts[1] is None:
-        raise Unsupported(f"{op} by computed numbers")
-    if op == "Reshape":
-        return [_reshaped(first, [int(v) for v in consts[1].reshape(-1)])]
-    if op == "Gather":
-        axis = node.attr("axis", 0) % len(first)
-        if consts[1].size and not (-first[axis] <= consts[1].min() <= consts[1].max()
-                                   < first[axis]):
-            raise Unsupported(f"a gather past the {first[axis]} entries of an axis")
-        return [(*first[:axis], *consts[1].shape, *first[axis + 1:])]
-    empty = np.broadcast_to(np.empty((), np.float32), first)  # a view: no numbers held
-    try:
-        if op in ("Unsqueeze", "Squeeze", "Slice", "Split"):
-            return [tuple(out.shape) for out in FOLDS[op](node, [empty, *consts[1:]])]
-    except (ValueError, IndexError, TypeError) as exc:
-        raise Unsupported(f"{op} on {list(first)}: {exc}") from None
-    raise Unsupported(f"{op} inside attention")
-
-
-def _reshaped(shape: Full, target: list[int]) -> Full:
-    """ONNX Reshape's output shape: 0 copies the input's axis, -1 takes what is left."""
-    dims = [shape[i] if d == 0 else d for i, d in enumerate(target)]
-    size = int(np.prod(shape))
-    if -1 in dims:
-        known = int(np.prod([d for d in dims if d != -1]))
-        dims[dims.index(-1)] = size // known if known else 0
-    if int(np.prod(dims)) != size:
-        raise Unsupported(f"a reshape of {list(shape)} to {target}")
-    return tuple(dims)
+        for name in node.inputs:
+            dims = tuple(inits[name].dims) if name in inits else ()
+            if node.op == "Gather" and dims == ((2 * window - 1) ** 2, heads):
+                return name, ""
+            if node.op == "Add" and dims == (1, heads, area, area):
+                return name, "swin_table"
+    raise Unsupported("no relative position bias")
 
 
 def _weights(walk: Walk, region: Region, d: int) -> dict[str, tuple[str, str]]:

@@ -96,6 +96,15 @@ def _mod(node: Node, x: list[np.ndarray]) -> list[np.ndarray]:
     return [np.asarray((np.fmod if node.attr("fmod", 0) else np.mod)(x[0], x[1]))]
 
 
+def _scatter_nd(node: Node, x: list[np.ndarray]) -> list[np.ndarray]:
+    """ONNX's ScatterND without reduction: updates written at the index tuples."""
+    data, indices, updates = np.array(x[0]), x[1].astype(np.int64), x[2]
+    for index, update in zip(indices.reshape(-1, indices.shape[-1]),
+                             updates.reshape(-1, *data.shape[indices.shape[-1]:])):
+        data[tuple(index)] = update
+    return [data]
+
+
 def _reshape(node: Node, x: list[np.ndarray]) -> list[np.ndarray]:
     shape = [int(d) for d in x[1].reshape(-1)]
     shape = [x[0].shape[i] if d == 0 else d for i, d in enumerate(shape)]
@@ -116,6 +125,11 @@ FOLDS: dict[str, Fold] = {
     "Mul": _binary(np.multiply),
     "Div": _div,
     "Mod": _mod,
+    "Shape": lambda node, x: [np.array(np.shape(x[0]), dtype=np.int64)[
+        node.attr("start", 0):node.attr("end", None)]],
+    "Pow": _binary(np.power),
+    "Not": lambda node, x: [np.logical_not(x[0])],
+    "ScatterND": _scatter_nd,
     "Floor": lambda node, x: [np.floor(x[0])],
     "Ceil": lambda node, x: [np.ceil(x[0])],
     "Sqrt": lambda node, x: [np.sqrt(x[0])],

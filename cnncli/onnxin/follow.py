@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..layers import shape_text
-from . import attention, detect, layout, lenet, ops, patterns
+from . import attention, detect, layout, lenet, merge, ops, patterns
 from .fold import FOLD_LIMIT, FOLDS, constant
 from .graph import INPUT, Unsupported, Val, Walk
 from .proto import BadFile, Model, Node, ValueInfo
@@ -72,9 +72,12 @@ def follow(model: Model, given: tuple[int, ...] | None = None) -> tuple[Walk, tu
         walk.producers.update((out, node) for out in node.outputs)
     decoding = detect.plan(walk)
     regions = attention.plan(walk, nodes)
+    merges = merge.plan(walk, nodes)
     for node in nodes:
         if id(node) in regions and id(node) not in walk.done:
             attention.emit(walk, regions[id(node)])  # else its nodes, one by one
+        if id(node) in merges and id(node) not in walk.done:
+            merge.emit(walk, merges[id(node)])
         if id(node) not in walk.done:
             step(walk, node)
         if decoding and node is decoding.joins[-1]:

@@ -22,7 +22,7 @@ from cnncli.onnxin import load
 #: excitation and SiLU, dense concat, branches, channel shuffle, segmentation heads with
 #: resize, YOLOv8 with its decoding, ViT's attention), from both exporters; the figures of
 #: every file are checked in test_onnx_figures
-RUN = ["vit_b_16.ts17.onnx", "vit_b_16.dynamo18.onnx",
+RUN = ["vit_b_16.ts17.onnx", "vit_b_16.dynamo18.onnx", "swin_t.ts17.onnx",
        "resnet18.ts17.onnx", "convnext_tiny.dynamo18.onnx", "efficientnet_b0.dynamo18.onnx",
        "densenet121.ts17.onnx", "inception_v3.ts17.onnx", "shufflenet_v2_x1_0.ts17.onnx",
        "lraspp_mobilenet_v3_large.ts17.onnx", "deeplabv3_mobilenet_v3_large.dynamo18.onnx",
@@ -135,6 +135,31 @@ def test_a_vit_exported_and_imported_keeps_its_figures_and_outputs(tmp_path: Pat
     assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-4
     got, want = analyze(str(tmp_path / "net.yaml")), analyze("vit_b_32", small)
     for key in ("macs", "params"):
+        assert got.totals()[key] == want.totals()[key]
+    assert got.output == want.output
+
+
+@pytest.mark.slow
+def test_a_swin_exported_and_imported_keeps_its_figures_and_outputs(tmp_path: Path) -> None:
+    """Round trip of a small Swin on a 70x56 input, so that its windows are padded and its
+    patch merging pads an odd size: cnncli's window attention (shifted and not), patch
+    merging and the bias tables it gathers from come back as themselves."""
+    small = {"embed": 16, "depths": [2, 2], "heads": [1, 2], "window": 4}
+    torch.manual_seed(0)
+    model = build("swin_t", small, input=(3, 70, 56), init="torch")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.uniform_(-0.1, 0.1)
+    run_export(model, str(tmp_path / "net.onnx"), "onnx")
+    imported = load(tmp_path / "net.onnx")
+    assert not imported.unpriced
+    windows = [e.options for e in imported.entries if e.kind == "window_attention"]
+    assert windows == [{"heads": 1, "window": 4, "shift": 0}, {"heads": 1, "window": 4, "shift": 2},
+                       {"heads": 2, "window": 4, "shift": 0}, {"heads": 2, "window": 4, "shift": 2}]
+    result = import_onnx(imported, str(tmp_path / "net.yaml"), force=False)
+    assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-4
+    got, want = analyze(str(tmp_path / "net.yaml")), analyze("swin_t", small, input=(3, 70, 56))
+    for key in ("macs", "params", "buffers"):
         assert got.totals()[key] == want.totals()[key]
     assert got.output == want.output
 
