@@ -3,13 +3,12 @@
 `proto` reads the file (protobuf's wire format, bounded, no code run, no dependency),
 `tensors` its numbers, `follow` walks the graph from its input (`graph` holds the walk's
 state, `fold` folds shape arithmetic to constants), translating each operator with `ops`,
-`layout` and `patterns` (YOLOv8's decoding with `detect`, LeNet-5's own units with
-`lenet`, a transformer's multi-head self-attention with `attention`, following its full shapes with
-`shapes`) into cnncli entries; `tree`
-places them in the module tree the exporter recorded and `emit` writes the spec, repeated
-units as a block. An operator cnncli
-cannot price or build becomes an `onnx_op` entry: its shape is the file's, its work is
-unknown, and the totals say they are partial.
+`layout` and `patterns` (YOLOv8's decoding with `detect`, LeNet-5's own units with `lenet`,
+a transformer's attention with `attention`, following its full shapes with `shapes`, and
+Swin's patch merging with `merge`) into cnncli entries; `tree` places them in the module tree
+the exporter recorded and `emit` writes the spec, repeated units as a block. An operator
+cnncli cannot price or build becomes an `onnx_op` entry: its shape is the file's, its work
+is unknown, and the totals say they are partial.
 """
 
 from __future__ import annotations
