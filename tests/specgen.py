@@ -43,7 +43,7 @@ ACTIVATIONS = ("relu", "relu6", "leaky_relu", "tanh", "scaled_tanh", "sigmoid", 
                "hardswish", "hardsigmoid", "softmax")
 MAP_ONLY = {"conv", "maxpool", "avgpool", "subsample", "adaptive_avgpool", "global_avgpool",
             "lrn", "channel_shuffle", "conv_transpose", "upsample", "pad", "crop",
-            "window_attention", "patch_merge"}
+            "window_attention", "patch_merge", "partition_attention"}
 VECTOR_ONLY = {"rbf"}
 TOKENS_ONLY = {"attention", "class_token", "position_embedding", "token"}
 #: what a token sequence D x L (a map after `flatten: {start: 1}`) is given
@@ -294,6 +294,14 @@ class Gen(GraphDraws):
             args["shift"] = self.rng.randint(1, window - 1)
         return {**args, **({"bias": False} if self.chance(0.3) else {})}
 
+    def args_partition_attention(self, shape: Shape, keep: str) -> dict[str, Any]:
+        sizes = [s for s in range(1, 9) if shape[1] % s == 0 and shape[2] % s == 0]
+        heads = self.pick(h for h in range(1, shape[0] + 1) if shape[0] % h == 0)
+        args = {"heads": heads, "size": self.pick(sizes)}
+        if self.chance(0.5):
+            args["grid"] = True
+        return {**args, **({"bias": False} if self.chance(0.3) else {})}
+
     def args_patch_merge(self, shape: Shape, keep: str) -> dict[str, Any]:
         if keep:
             raise Retry  # 4x the channels, half the size
@@ -373,7 +381,7 @@ class Gen(GraphDraws):
         fit = []
         for name, _ in ctx.scope:
             kind, _, seen = self.weighted.get(name, ("", {}, ()))
-            if kind and seen[0] == shape[0] and not (kind in MAP_ONLY and len(shape) == 1) \
+            if kind and seen[0] == shape[0] and not (kind in MAP_ONLY and len(shape) != 3) \
                     and not (REGISTRY[kind].weights_follow_axes and len(seen) != len(shape)) \
                     and (len(shape) == 2 or kind not in TOKENS_ONLY):
                 fit.append(name)
@@ -716,7 +724,7 @@ def infer(kind: str, args: dict[str, Any], shape: Shape) -> Shape:
 
 def strides(shape: Shape, out: Shape) -> tuple[int, int] | None:
     """The per-axis stride of a 1x1 conv from `shape` to `out`'s size (auto's rule)."""
-    if len(out) != 3:
+    if len(out) != 3 or len(shape) != 3:
         return None
     found = []
     for size, target in zip(shape[1:], out[1:]):

@@ -5,7 +5,8 @@ their checks), window (the shape arithmetic conv and pooling share), one module 
 of types: conv, pool, norm, activation, dense (linear, flatten, dropout, rbf),
 regularize (layer norm, layer scale, drop path, channel shuffle), tokens (a vision
 transformer's class token, position embedding, attention and token pick), swin (the Swin
-Transformer's shifted-window attention and patch merging), transpose (transposed conv),
+Transformer's shifted-window attention and patch merging), partition (MaxViT's block and
+grid attention), transpose (transposed conv),
 resize (upsample, pad, crop, slice), detect (YOLOv8's box decoding), foreign (an imported
 ONNX operator cnncli cannot price); modules and modules_tokens (torch modules torch lacks,
 imported only by the layers' build). A layer type registers itself when its class is

@@ -130,7 +130,9 @@ class WindowAttention(nn.Module):
         x = x.reshape(n, ph, pw, c)
         if any(shift):
             x = torch.roll(x, shifts=tuple(shift), dims=(1, 2))
-        return x[:, :h, :width].contiguous().permute(0, 3, 1, 2)  # the crop: a copy
+        if (ph, pw) != (h, width):  # the crop: a copy (contiguous() would keep a batch of
+            x = x[:, :h, :width].clone(memory_format=torch.contiguous_format)  # one's view)
+        return x.permute(0, 3, 1, 2)
 
 
 def _shift_mask(ph: int, pw: int, w: int, shift: list[int], like: torch.Tensor) -> torch.Tensor:
@@ -156,3 +158,43 @@ class PatchMerge(nn.Module):
         x = F.pad(x.permute(0, 2, 3, 1), (0, 0, 0, x.shape[3] % 2, 0, x.shape[2] % 2))
         parts = [x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]]
         return torch.cat(parts, -1).permute(0, 3, 1, 2)
+
+
+class PartitionAttention(nn.Module):
+    """MaxViT's attention within partitions of an (N, C, H, W) map, with torchvision's
+    RelativePositionalMultiHeadAttention's parameters and its arithmetic (k scaled by
+    C^-1/2, as there): blocks of size x size neighbours, or (grid) size x size positions
+    spread H/size apart; a learned bias per head for each relative position."""
+
+    def __init__(self, dim: int, heads: int, size: int, grid: bool, bias: bool = True):
+        super().__init__()
+        if dim % heads or size < 1:
+            raise ValueError(f"{dim} features in {heads} heads, partition size {size}")
+        self.heads, self.size, self.grid, self.scale = heads, size, grid, dim ** -0.5
+        self.to_qkv = nn.Linear(dim, 3 * dim, bias)
+        self.merge = nn.Linear(dim, dim, bias)
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * size - 1) ** 2, heads))
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        self.register_buffer("relative_position_index",
+                             relative_position_index(size).view(size * size, size * size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        s = self.size
+        if h % s or w % s:
+            raise ValueError(f"a {h}x{w} map does not split into {s}x{s} parts")
+        # blocks: (h/s x w/s) windows of s x s neighbours; grid: (h/s x w/s) windows of
+        # s x s positions h/s and w/s apart (torchvision's partition and axis swap)
+        x = x.reshape(n, c, h // s, s, w // s, s).permute(0, 2, 4, 3, 5, 1) if not self.grid \
+            else x.reshape(n, c, s, h // s, s, w // s).permute(0, 3, 5, 2, 4, 1)
+        x = x.reshape(n, (h // s) * (w // s), s * s, c).clone(memory_format=torch.contiguous_format)
+        b, g, area, _ = x.shape
+        q, k, v = (t.reshape(b, g, area, self.heads, c // self.heads).permute(0, 1, 3, 2, 4)
+                   for t in self.to_qkv(x).chunk(3, dim=-1))
+        scores = q @ (k * self.scale).transpose(-2, -1)
+        table = self.relative_position_bias_table[self.relative_position_index.view(-1)]
+        scores = scores + table.view(area, area, -1).permute(2, 0, 1).unsqueeze(0)
+        x = self.merge((scores.softmax(-1) @ v).permute(0, 1, 3, 2, 4).reshape(b, g, area, c))
+        x = x.reshape(n, h // s, w // s, s, s, c)
+        x = x.permute(0, 5, 1, 3, 2, 4) if not self.grid else x.permute(0, 5, 3, 1, 4, 2)
+        return x.reshape(n, c, h, w).contiguous()  # NCHW, also where the reshape is a view

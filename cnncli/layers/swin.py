@@ -101,17 +101,8 @@ class WindowAttention(Layer):
         softmax's output; where its weights train, also the windows it projects (a copy:
         torch's pad copies even where it pads nothing) and the heads' outputs for the
         output projection."""
-        c = shape[0]
         ph, pw = self.padded(shape)
-        tokens, one = ph * pw, ph * pw == self.window ** 2
-        kv = 3 * tokens * c if self.heads == 1 else 2 * tokens * c
-        saved = [Saved("q", tokens * c),
-                 Saved("scores", self.heads * tokens * self.window ** 2),
-                 Saved("k and v", kv, single=3 * tokens * c if one else None)]
-        if trainable:
-            saved = [Saved("windows", tokens * c), *saved, Saved("heads", tokens * c)]
-        saved.append(Saved("half weight", 4 * c * c, "half", per_sample=False))
-        return saved
+        return windowed_saved(shape[0], ph * pw, self.window ** 2, self.heads, trainable)
 
     def channels_last(self, shape: Shape, channels_last: bool) -> bool:
         return True
@@ -119,6 +110,21 @@ class WindowAttention(Layer):
     def calls(self, shape: Shape) -> Calls:
         """Two GEMMs and two batched products, as `attention`'s."""
         return Calls("conv1x1", count=4)
+
+
+def windowed_saved(c: int, tokens: int, area: int, heads: int, trainable: bool) -> list[Saved]:
+    """What attention within windows of `area` positions keeps, `tokens` positions in all:
+    one of q and k scaled (a new tensor), the other two of q, k, v copied for the batched
+    products, or views of the projection's output (3 · tokens · c, one storage) where the
+    heads or the windows of the whole batch are one; the softmax's output; where its weights
+    train, the windows (a copy) and the heads' outputs. Under autocast the projections' half
+    copies."""
+    two = 3 * tokens * c if heads == 1 else 2 * tokens * c
+    saved = [Saved("scaled", tokens * c), Saved("scores", heads * tokens * area),
+             Saved("copied", two, single=3 * tokens * c if tokens == area else None)]
+    if trainable:
+        saved = [Saved("windows", tokens * c), *saved, Saved("heads", tokens * c)]
+    return saved + [Saved("half weight", 4 * c * c, "half", per_sample=False)]
 
 
 class PatchMerge(Layer):

@@ -38,7 +38,7 @@ REQUIRED = {
     "efficientnet_b0": "efficientnet_b0", "shufflenet_v2_x1_0": "shufflenet_v2_x1_0",
     "convnext_tiny": "convnext_tiny",
     **{f"vit_{v}": f"vit_{v}" for v in ("b_16", "b_32", "l_16", "l_32", "h_14")},
-    "swin_t": "swin_t", "swin_s": "swin_s", "swin_b": "swin_b",
+    "swin_t": "swin_t", "swin_s": "swin_s", "swin_b": "swin_b", "maxvit_t": "maxvit_t",
     "fcn_resnet50": "fcn_resnet50", "deeplabv3_resnet50": "deeplabv3_resnet50",
     "deeplabv3_mobilenet_v3_large": "deeplabv3_mobilenet_v3_large",
     "lraspp_mobilenet_v3_large": "lraspp_mobilenet_v3_large",

@@ -88,8 +88,8 @@ def test_reports_mark_the_layers_that_share(cli, write_spec) -> None:
      "one's 2 (input 8x64), and the weights' shape follows them"),
     (["relu: {shares: c1}"],
      "5:20: layer 1: shares: relu has no weights to share (the layers that have: attention, "
-     "batchnorm, conv, conv_transpose, layer_norm, layer_scale, linear, subsample, "
-     "window_attention)"),
+     "batchnorm, conv, conv_transpose, layer_norm, layer_scale, linear, "
+     "partition_attention, subsample, window_attention)"),
     (["global_avgpool", "flatten", "linear: {out: 4, shares: c1}"],
      "7:30: layer 3: shares: linear cannot use c1's weights: it is a conv, this is a linear"),
     (["conv: {out: 4, kernel: 3, shares: c1}"],
@@ -134,6 +134,7 @@ def test_weight_args_are_all_the_weights_depend_on(kind: str) -> None:
         "subsample": [{"kernel": 2}, {"kernel": 3, "stride": 1}],
         "attention": [{"heads": 1}, {"heads": 4}],
         "window_attention": [{"heads": 2, "window": 3}, {"heads": 2, "window": 3, "shift": 2}],
+        "partition_attention": [{"heads": 2, "size": 3}, {"heads": 2, "size": 3, "grid": True}],
     }[kind]
     shapes = [(4,) if kind == "linear" and not v.get("pointwise") else
               (4, 9) if kind == "attention" else (4, 9, 9) for v in variants]
