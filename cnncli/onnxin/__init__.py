@@ -4,11 +4,11 @@
 `tensors` its numbers, `follow` walks the graph from its input (`graph` holds the walk's
 state, `fold` folds shape arithmetic to constants), translating each operator with `ops`,
 `layout` and `patterns` (YOLOv8's decoding with `detect`, LeNet-5's own units with `lenet`,
-a transformer's attention with `attention`, following its full shapes with `shapes`, and
-Swin's patch merging with `merge`) into cnncli entries; `tree` places them in the module tree
-the exporter recorded and `emit` writes the spec, repeated units as a block. An operator
-cnncli cannot price or build becomes an `onnx_op` entry: its shape is the file's, its work
-is unknown, and the totals say they are partial.
+a transformer's attention with `attention`, following its full shapes with `shapes`, Swin's
+patch merging with `merge`, MaxViT's partitions with `partition`) into cnncli entries;
+`tree` places them in the module tree the exporter recorded and `emit` writes the spec,
+repeated units as a block. An operator cnncli cannot price or build becomes an `onnx_op`
+entry: its shape is the file's, its work is unknown, and the totals say they are partial.
 """
 
 from __future__ import annotations
@@ -86,8 +86,8 @@ def _transformer_hint(model: Model) -> str:
     first = products[0].name or "MatMul"
     return (f". The graph is a transformer's: {len(products)} MatMul or Einsum node(s) multiply "
             f"activations by activations, as attention does (the first: {first!r}); cnncli "
-            "reads ViT's global multi-head self-attention and Swin's shifted windows, not "
-            "other forms such as MaxViT's block and grid attention")
+            "reads ViT's global attention, Swin's shifted windows and MaxViT's blocks and grids "
+            "as exporters write them, and this graph's attention is none of those")
 
 
 def tie_shared(entries: list[Entry]) -> None:

@@ -12,17 +12,20 @@ stays nodes, which the walk then reports as it does any graph it cannot follow.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from .graph import Unsupported, Val, Walk
+from .graph import Unsupported, Val, Walk, scope_of
 from .proto import Node
 from .shapes import Full, between, full_shapes
 
 #: nodes between the projections and the products that only move, pick or scale numbers
 BETWEEN = {"Transpose", "Reshape", "Unsqueeze", "Squeeze", "Gather", "Mul", "Div", "Slice",
            "Split", "Identity", "Dropout", "Cast"}
+#: the products of activations by activations: q·kᵀ and the weights by v
+PRODUCTS = ("MatMul", "Einsum")
 #: nodes after the output projection that only lay its tokens out again
 AFTER = {"Transpose", "Reshape", "Identity"}
 
@@ -53,7 +56,7 @@ def _region(walk: Walk, softmax: Node, order: list[Node]) -> Region | None:
     qk = walk.producers.get(softmax.inputs[0])
     while qk is not None and qk.op in ("Mul", "Div", "Add", "Reshape"):  # scale, bias, mask
         qk = walk.producers.get(_data_input(walk, qk))
-    if av is None or av.op != "MatMul" or qk is None or qk.op != "MatMul":
+    if av is None or av.op not in PRODUCTS or qk is None or qk.op not in PRODUCTS:
         return None
     sources = [_projection(walk, name) for name in (*qk.inputs, av.inputs[1])]
     if None in sources or len({tuple(id(n) for n in s or ()) for s in sources}) != 1:
@@ -74,8 +77,10 @@ def _region(walk: Walk, softmax: Node, order: list[Node]) -> Region | None:
 
 def _start(walk: Walk, value: str) -> str:
     """Back from the projection's input to the tokens or map the attention reads, through
-    what only lays them out: transposes, reshapes, Swin's pad to whole windows and its roll
-    (as long as nothing else reads the values on the way, but their shapes)."""
+    what only lays them out: transposes, and where Swin's pad to whole windows is on the way,
+    its reshapes into windows, its roll and the pad itself (as long as nothing else reads the
+    values on the way, but their shapes)."""
+    first = value
     while value in walk.producers:
         node = walk.producers[value]
         rolled = _rolled(walk, node)
@@ -89,6 +94,12 @@ def _start(walk: Walk, value: str) -> str:
         if {id(c) for c in users} != {id(c) for c in chain}:
             break
         value = source
+        if node.op == "Pad":
+            return value
+    # no pad: back through transposes only (a reshape there is the map's flatten to tokens)
+    value = first
+    while value in walk.producers and walk.producers[value].op == "Transpose":
+        value = walk.producers[value].inputs[0]
     return value
 
 
@@ -167,22 +178,47 @@ def emit(walk: Walk, region: Region) -> bool:
     x = walk.val(region.start)
     if not (x.is_act and len(x.shape) in (2, 3)):
         return False
-    laid = {_laid(walk.batch, x.shape, True): True, _laid(walk.batch, x.shape, False): False}
+    # the file's layouts of the tokens or map: channels last, or not (and, where the input is
+    # MaxViT's partitions, (N, groups, size², C), as the output is unless it is the map back)
+    laid = {_laid(walk.batch, x.shape, True): (True, None),
+            _laid(walk.batch, x.shape, False): (False, None)}
+    start = _laid(walk.batch, x.shape, x.nhwc)
+    if x.parts:
+        size = x.parts[0]
+        start = (walk.batch, x.shape[1] * x.shape[2] // size ** 2, size ** 2, x.shape[0])
+        laid[start] = (True, x.parts)
     try:
-        shapes = full_shapes(walk, region.nodes, region.start,
-                             _laid(walk.batch, x.shape, x.nhwc))
+        shapes = full_shapes(walk, region.nodes, region.start, start)
         if shapes[region.end] not in laid:
             return False  # not its tokens back (an exporter may transpose them back)
-        read = _tokens if len(x.shape) == 2 else _windows
-        kind, opts, weights = read(walk, region, x.shape, shapes)
+        read = _tokens if len(x.shape) == 2 else _partitions if x.parts else _windows
+        kind, opts, weights = read(walk, region, x, shapes)
     except (Unsupported, ValueError, IndexError, TypeError, ZeroDivisionError, KeyError):
         return False  # a shape or constant that does not work out: the nodes say where
     first, *rest = region.nodes
     out = walk.add(kind, opts, [x], first, weights, rest)
-    walk.values[region.end] = Val(entry=out.entry, shape=out.shape,
-                                  nhwc=laid[shapes[region.end]])
+    walk.entries[-1].scope = _common_scope(region.nodes)
+    nhwc, parts = laid[shapes[region.end]]
+    walk.values[region.end] = Val(entry=out.entry, shape=out.shape, nhwc=nhwc, parts=parts)
     walk.done.update(id(n) for n in region.nodes)
     return True
+
+
+def _common_scope(nodes: list[Node]) -> str:
+    """The module all of a region's nodes were recorded in (the attention module: its
+    projections are modules inside it); nodes recorded in none are left out."""
+    common: list[str] | None = None
+    for node in nodes:
+        parts = [p for p in scope_of(node, None).split(".") if p]
+        if not parts:
+            continue
+        if common is None:
+            common = parts
+        n = 0
+        while n < min(len(common), len(parts)) and common[n] == parts[n]:
+            n += 1
+        common = common[:n]
+    return ".".join(common or [])
 
 
 def _laid(batch: int, shape: tuple[int, ...], nhwc: bool) -> Full:
@@ -193,10 +229,9 @@ def _laid(batch: int, shape: tuple[int, ...], nhwc: bool) -> Full:
 Read = tuple[str, dict, dict[str, tuple[str, str]]]
 
 
-def _tokens(walk: Walk, region: Region, shape: tuple[int, ...],
-            shapes: dict[str, Full]) -> Read:
+def _tokens(walk: Walk, region: Region, x: Val, shapes: dict[str, Full]) -> Read:
     """ViT's attention: the heads from q's features."""
-    d = shape[0]
+    d = x.shape[0]
     head = shapes[region.products[0].inputs[0]][-1]
     if d % head:
         raise Unsupported(f"{d} features in heads of {head}")
@@ -207,12 +242,12 @@ def _tokens(walk: Walk, region: Region, shape: tuple[int, ...],
     return "attention", opts, weights
 
 
-def _windows(walk: Walk, region: Region, shape: tuple[int, ...],
-             shapes: dict[str, Full]) -> Read:
+def _windows(walk: Walk, region: Region, x: Val, shapes: dict[str, Full]) -> Read:
     """Swin's: the window from the scores, the heads from q, the shift from the roll, the
     padding and the windows' count checked against the layer's own rule."""
     from ..layers.swin import WindowAttention
 
+    shape = x.shape
     c = shape[0]
     qk = region.products[0]
     *_, area, head = shapes[qk.inputs[0]]
@@ -235,6 +270,41 @@ def _windows(walk: Walk, region: Region, shape: tuple[int, ...],
     if "qkv.bias" not in weights:
         opts["bias"] = False
     return "window_attention", opts, weights
+
+
+def _partitions(walk: Walk, region: Region, x: Val, shapes: dict[str, Full]) -> Read:
+    """MaxViT's: the partition from the walk, the heads from q, k's scale C^-1/2 checked
+    (the layer's, as torchvision's)."""
+    c, (size, grid) = x.shape[0], x.parts  # type: ignore[misc]
+    qk = region.products[0]
+    head, area = shapes[qk.inputs[0]][-1], size * size
+    scale = _scale(walk, region, shapes)
+    if c % head or shapes[qk.outputs[0]][-2:] != (area, area) or \
+            not math.isclose(scale, c ** -0.5, rel_tol=1e-4):
+        raise Unsupported("partitions that are not MaxViT's")
+    names = {"in_proj_weight": "to_qkv.weight", "in_proj_bias": "to_qkv.bias",
+             "out_proj.weight": "merge.weight", "out_proj.bias": "merge.bias"}
+    weights = {names[k]: v for k, v in _weights(walk, region, c).items()}
+    weights["relative_position_bias_table"] = _table(walk, region, c // head, size)
+    weights["relative_position_index"] = ("", "own")
+    opts: dict = {"heads": c // head, "size": size, "grid": grid}
+    if "to_qkv.bias" not in weights:
+        opts["bias"] = False
+    return "partition_attention", opts, weights
+
+
+def _scale(walk: Walk, region: Region, shapes: dict[str, Full]) -> float:
+    """The product of the scalar factors the region multiplies its activations by (q or k:
+    the attention's scale; divisions count inverted)."""
+    scale = 1.0
+    for node in region.nodes:
+        if node.op in ("Mul", "Div") and len(node.inputs) == 2 and node.inputs[0] in shapes:
+            value = walk.values.get(node.inputs[1])
+            if value is None or value.const is None or value.const.size != 1:
+                raise Unsupported("a scale that is not one number")
+            factor = float(value.const.reshape(-1)[0])
+            scale *= factor if node.op == "Mul" else 1 / factor
+    return scale
 
 
 def _table(walk: Walk, region: Region, heads: int, window: int) -> tuple[str, str]:

@@ -35,6 +35,7 @@ class Val:
     weight: str | None = None  # an initializer's name
     nhwc: bool = False  # an activation laid out channels-last by a Transpose
     flat: bool = False  # an activation viewed as one vector, batch included (batch 1)
+    parts: tuple[int, bool] | None = None  # a map grouped into MaxViT's partitions: size, grid
 
     @property
     def is_act(self) -> bool:
@@ -98,8 +99,9 @@ class Walk:
         entry = Entry(kind, options, [v.entry for v in inputs], shape, scope_of(node, weights),
                       [n.name for n in (node, *nodes)], weights or {})
         self.entries.append(entry)
-        return Val(entry=len(self.entries) - 1, shape=shape, nhwc=inputs[0].nhwc if inputs
-                   else False)
+        return Val(entry=len(self.entries) - 1, shape=shape,
+                   nhwc=inputs[0].nhwc if inputs else False,
+                   parts=inputs[0].parts if inputs and shape == inputs[0].shape else None)
 
     def shape_of(self, kind: str, options: dict[str, Any], shapes: list[tuple[int, ...]],
                  node: Node) -> tuple[int, ...]:

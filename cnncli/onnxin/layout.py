@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import patterns
+from . import partition, patterns
 from .graph import Unsupported, Val, Walk
 from .ops import const_input, map_input
 from .proto import Node
@@ -21,6 +21,8 @@ def flatten(walk: Walk, node: Node) -> None:
 
 
 def reshape(walk: Walk, node: Node) -> None:
+    if partition.take(walk, node):
+        return
     x = walk.val(node.inputs[0])
     target = [int(d) for d in const_input(walk, node, 1).reshape(-1)]
     target = [(x.shape[i - 1] if i else walk.batch) if d == 0 and i <= len(x.shape) else d
@@ -55,6 +57,8 @@ def transpose(walk: Walk, node: Node) -> None:
     D x L as (N, L, D) and back: the walk keeps the tensor as it is and remembers the
     layout, so ops on the last axis act on the channels. A weight read transposed (a
     position embedding added to tokens laid out as D x L) stays the weight."""
+    if partition.take(walk, node):
+        return
     x = walk.val(node.inputs[0])
     perm = list(node.attr("perm", []))
     if not x.is_act and x.weight is not None and len(x.shape) == len(perm):

@@ -82,6 +82,17 @@ def _rule(node: Node, shapes: list[Full], consts: list[np.ndarray | None]) -> li
         if len(a) < 2 or len(b) < 2 or a[-1] != b[-2]:
             raise Unsupported(f"a product of {list(a)} by {list(b)}")
         return [(*np.broadcast_shapes(a[:-2], b[:-2]), a[-2], b[-1])]
+    if op == "Split":
+        axis = node.attr("axis", 0) % len(first)
+        given = node.attr("split") or (consts[1].reshape(-1).tolist() if len(consts) > 1
+                                       and consts[1] is not None else None)
+        count = len(node.outputs)
+        sizes = given or [first[axis] // count] * count
+        if sum(sizes) != first[axis] or len(sizes) != count:
+            raise Unsupported(f"a split of {first[axis]} into {sizes}")
+        return [(*first[:axis], int(n), *first[axis + 1:]) for n in sizes]
+    if op == "Einsum":
+        return [_einsum(node, shapes)]
     if op == "Gemm":
         a, b = shapes[0], shapes[1]
         m = a[1] if node.attr("transA", 0) else a[0]
@@ -111,11 +122,29 @@ def _rule(node: Node, shapes: list[Full], consts: list[np.ndarray | None]) -> li
         return [(*first[:axis], *consts[1].shape, *first[axis + 1:])]
     empty = np.broadcast_to(np.empty((), np.float32), first)  # a view: no numbers held
     try:
-        if op in ("Unsqueeze", "Squeeze", "Slice", "Split"):
+        if op in ("Unsqueeze", "Squeeze", "Slice"):
             return [tuple(out.shape) for out in FOLDS[op](node, [empty, *consts[1:]])]
     except (ValueError, IndexError, TypeError) as exc:
         raise Unsupported(f"{op} on {list(first)}: {exc}") from None
     raise Unsupported(f"{op} inside attention")
+
+
+def _einsum(node: Node, shapes: list[Full]) -> Full:
+    """An Einsum's output shape from its equation (explicit, without an ellipsis)."""
+    equation = node.attr("equation", "")
+    equation = equation.decode() if isinstance(equation, bytes) else str(equation)
+    inputs, _, output = equation.replace(" ", "").partition("->")
+    terms = inputs.split(",")
+    if not output or "." in equation or len(terms) != len(shapes):
+        raise Unsupported(f"an einsum {equation!r}")
+    sizes: dict[str, int] = {}
+    for term, shape in zip(terms, shapes):
+        if len(term) != len(shape):
+            raise Unsupported(f"an einsum {equation!r} of {list(shape)}")
+        for letter, size in zip(term, shape):
+            if sizes.setdefault(letter, size) != size:
+                raise Unsupported(f"an einsum {equation!r} of sizes that differ")
+    return tuple(sizes[letter] for letter in output)
 
 
 def _reshaped(shape: Full, target: list[int]) -> Full:

@@ -12,6 +12,7 @@ import onnx_fixture
 import pytest
 
 from cnncli import analyze
+from cnncli.analysis.analyze import Analysis
 from cnncli.onnxin import load
 from cnncli.onnxin.follow import attention_products
 from cnncli.onnxin.proto import read
@@ -51,15 +52,15 @@ FAST = {"alexnet.ts17.onnx", "resnet18.ts13.onnx", "resnet50.dynamo18.onnx",
         "lraspp_mobilenet_v3_large.ts17.onnx", "yolov8n.ts17.onnx"}
 
 
-#: transformers whose attention cnncli does not read (docs/onnx.md)
-WINDOWED = {"maxvit_t.ts17.onnx": "Slice"}
-#: files that hold what the exporter computed from some parameters, not the parameters
-#: (Swin's relative position bias, from its tables): their params are torchvision's
-FOLDED = {"swin_t": 28_288_354}
+def tables(a: Analysis) -> int:
+    """The numbers of the relative position bias tables: the TorchScript exporter writes
+    each Swin or MaxViT attention's bias as computed from its table, not the table."""
+    return sum(r.cost.params - 4 * r.input[0] ** 2 - 4 * r.input[0] for r in a.root.walk()
+               if r.is_layer and r.kind in ("window_attention", "partition_attention"))
 
 
 @pytest.mark.parametrize("name", [pytest.param(f, marks=() if f in FAST else pytest.mark.slow)
-                                  for f in onnx_fixture.files() if f not in WINDOWED])
+                                  for f in onnx_fixture.files()])
 def test_macs_equal_torchvisions_count_and_params_the_files_weights(name: str,
                                                                     folder: Path) -> None:
     network = name.split(".")[0]
@@ -68,20 +69,7 @@ def test_macs_equal_torchvisions_count_and_params_the_files_weights(name: str,
     assert not a.unpriced()
     assert a.totals()["macs"] == onnx_fixture.meta()[network]["macs"]
     assert list(a.input) == onnx_fixture.meta()[network]["input"]
-    assert a.totals()["params"] == FOLDED.get(network, weight_numbers(path))
-
-
-@pytest.mark.parametrize("name", sorted(WINDOWED))
-def test_windowed_attention_stops_with_one_located_sentence(cli, name: str,
-                                                           folder: Path) -> None:
-    """MaxViT's attention is neither ViT's nor Swin's: summary names the node it stops at
-    and why, and says what cnncli reads instead, without a traceback."""
-    path = onnx_fixture.unpack(name, folder)
-    code, out, err = cli("summary", str(path))
-    assert code == 2 and out == "" and "Traceback" not in err
-    assert f"({WINDOWED[name]}):" in err and "cnncli cannot follow the graph past it" in err
-    assert "cnncli reads ViT's global multi-head self-attention and Swin's shifted " \
-        "windows, not other forms" in err
+    assert a.totals()["params"] == weight_numbers(path) + tables(a)
 
 
 def test_a_resnet_stage_is_one_block_repeated(folder: Path) -> None:
@@ -121,6 +109,21 @@ def test_swins_windows_come_back_with_their_shifts_and_bias_tables(folder: Path)
     assert (attn.params, attn.buffers) == (4 * 96 * 96 + 4 * 96 + 169 * 3, 49 * 49)
     assert rows["features.2.patch_merge"].output == (384, 28, 28)
     assert analyze(str(folder / "swin_t.ts17.onnx")).totals()["buffers"] == 28_812
+
+
+def test_maxvits_blocks_and_grids_come_back_with_torchvisions_names(folder: Path) -> None:
+    """torchvision's MaxViT-T: its 11 layers' block and grid attention as partition
+    attention, named as torchvision names them, on the map itself (its partitions and the
+    layer norms and MLPs between them act on each position)."""
+    path = onnx_fixture.unpack("maxvit_t.ts17.onnx", folder)
+    attention = [e.options for e in load(path).entries if e.kind == "partition_attention"]
+    # on the last stage's 7x7 map a grid is one block of the whole map: read as a block
+    assert len(attention) == 22 and sum(o["grid"] for o in attention) == 9
+    assert [o["heads"] for o in attention[::2]] == [2, 2, 4, 4, 8, 8, 8, 8, 8, 16, 16]
+    rows = {r.path: r for r in analyze(str(path)).root.walk()}
+    grid = rows["blocks.3.layers.1.layers.grid_attention.attn_layer.1"]
+    assert (grid.kind, grid.output, grid.cost.params) == \
+        ("partition_attention", (512, 7, 7), 4 * 512 * 512 + 4 * 512 + 169 * 16)
 
 
 @pytest.mark.parametrize("network", ["resnet50", "vit_b_16"])
@@ -337,8 +340,8 @@ def attention_model(tail: str) -> bytes:
 
 
 def test_a_transformer_it_cannot_follow_is_named_as_one(cli, tmp_path: Path) -> None:
-    """Where cnncli stops in a transformer whose attention it does not read (MaxViT's block
-    and grid attention), the error says that this is why."""
+    """Where cnncli stops in a transformer whose attention it does not read, the error says
+    that this is why."""
     path = tmp_path / "attention.onnx"
     path.write_bytes(attention_model("Mystery"))
     code, _, err = cli("summary", str(path))
@@ -347,8 +350,8 @@ def test_a_transformer_it_cannot_follow_is_named_as_one(cli, tmp_path: Path) -> 
         "no shape for its output" in err
     assert "The graph is a transformer's: 1 MatMul or Einsum node(s) multiply activations by " \
         "activations, as attention does (the first: 'attn/MatMul'); cnncli reads ViT's " \
-        "global multi-head self-attention and Swin's shifted windows, not other forms such " \
-        "as MaxViT's block and grid attention" in err
+        "global attention, Swin's shifted windows and MaxViT's blocks and grids as exporters " \
+        "write them, and this graph's attention is none of those" in err
 
 
 TRANSFORMERS = {"vit_b_16": 24, "swin_t": 24, "maxvit_t": 44}  # two products per attention

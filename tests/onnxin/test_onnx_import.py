@@ -23,6 +23,7 @@ from cnncli.onnxin import load
 #: resize, YOLOv8 with its decoding, ViT's attention), from both exporters; the figures of
 #: every file are checked in test_onnx_figures
 RUN = ["vit_b_16.ts17.onnx", "vit_b_16.dynamo18.onnx", "swin_t.ts17.onnx",
+       "maxvit_t.ts17.onnx",
        "resnet18.ts17.onnx", "convnext_tiny.dynamo18.onnx", "efficientnet_b0.dynamo18.onnx",
        "densenet121.ts17.onnx", "inception_v3.ts17.onnx", "shufflenet_v2_x1_0.ts17.onnx",
        "lraspp_mobilenet_v3_large.ts17.onnx", "deeplabv3_mobilenet_v3_large.dynamo18.onnx",
@@ -162,6 +163,34 @@ def test_a_swin_exported_and_imported_keeps_its_figures_and_outputs(tmp_path: Pa
     for key in ("macs", "params", "buffers"):
         assert got.totals()[key] == want.totals()[key]
     assert got.output == want.output
+
+
+@pytest.mark.slow
+def test_a_maxvit_exported_and_imported_keeps_its_figures_and_outputs(tmp_path: Path) -> None:
+    """Round trip of a small MaxViT (two stages of one layer, 2x2 partitions on 32x32):
+    cnncli's partition attention, blocks and grid, comes back as itself on the map."""
+    small = {"stem": 16, "channels": [16, 32], "depths": [1, 1], "head_dim": 8,
+             "partition": 2}
+    torch.manual_seed(0)
+    model = build("maxvit_t", small, input=(3, 32, 32), init="torch")
+    with torch.no_grad():  # no two equal: the exporter would merge equal constants
+        for p in model.parameters():
+            p.uniform_(-0.1, 0.1)
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    run_export(model, str(tmp_path / "net.onnx"), "onnx")
+    imported = load(tmp_path / "net.onnx")
+    assert not imported.unpriced
+    parts = [e.options for e in imported.entries if e.kind == "partition_attention"]
+    assert parts == [{"heads": 2, "size": 2, "grid": False}, {"heads": 2, "size": 2, "grid": True},
+                     {"heads": 4, "size": 2, "grid": False}, {"heads": 4, "size": 2, "grid": True}]
+    result = import_onnx(imported, str(tmp_path / "net.yaml"), force=False)
+    assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-4
+    got = analyze(str(tmp_path / "net.yaml"))
+    want = analyze("maxvit_t", small, input=(3, 32, 32))
+    assert got.totals()["macs"] == want.totals()["macs"] and got.output == want.output
 
 
 @pytest.mark.slow
