@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import UsageError
+from ..layers.modules_tokens import relative_position_index
 from ..onnxin import Imported
 from ..onnxin.proto import BadFile
 from ..onnxin.tensors import array, has_data
@@ -24,8 +25,6 @@ from .export import check_target
 def _swin_table(bias: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """A Swin block's bias table ((2w - 1)², heads) from the bias an exporter computed from
     it, (1, heads, w², w²): each row read where the block's index points to it."""
-    from ..layers.modules_tokens import relative_position_index
-
     rows, heads = shape
     index = relative_position_index((math.isqrt(rows) + 1) // 2).numpy()
     table = np.zeros(shape, bias.dtype)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..layers.swin import WindowAttention
 from .graph import Unsupported, Val, Walk, scope_of
 from .proto import Node
 from .shapes import Full, between, full_shapes
@@ -245,8 +246,6 @@ def _tokens(walk: Walk, region: Region, x: Val, shapes: dict[str, Full]) -> Read
 def _windows(walk: Walk, region: Region, x: Val, shapes: dict[str, Full]) -> Read:
     """Swin's: the window from the scores, the heads from q, the shift from the roll, the
     padding and the windows' count checked against the layer's own rule."""
-    from ..layers.swin import WindowAttention
-
     shape = x.shape
     c = shape[0]
     qk = region.products[0]

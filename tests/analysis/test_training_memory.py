@@ -99,15 +99,17 @@ def test_every_layer_type_defines_its_rule() -> None:
 
 def probe(cls: type[Layer]) -> tuple[str, dict, Shape]:
     """A case for every registered type: its defaults, 2 for each required option (out,
-    kernel, groups), on a map where it takes one, else on a vector, else on C x N."""
+    kernel, groups), on a map where it takes one, else on a vector, else on C x N, else on
+    a map of 7x7 partitions."""
     args = {arg.name: 2 for arg in cls.args if arg.required}
-    for shape in ((4, 9, 9), (6,), (70, 4)):
+    for shape in ((4, 9, 9), (6,), (70, 4), (4, 14, 14)):
         try:
             cls.create(**args).infer(shape)
         except ShapeError:
             continue
         return cls.name, args, shape
-    raise AssertionError(f"{cls.name} takes neither a 4x9x9 map, a vector of 6 nor 70x4")
+    raise AssertionError(f"{cls.name} takes neither a 4x9x9 map, a vector of 6, 70x4 nor "
+                         "4x14x14")
 
 
 CASES = [  # (type, args, input shape): each layer after a trainable conv, as in a network
@@ -144,6 +146,13 @@ CASES = [  # (type, args, input shape): each layer after a trainable conv, as in
     ("crop", {"size": (5, 6)}, (4, 9, 9)), ("crop", {"size": (9, 9)}, (4, 9, 9)),
     ("slice", {"start": 1, "stop": 3}, (4, 9, 9)), ("flatten", {"start": 1}, (4, 9, 9)),
     ("yolo_decode", {"reg_max": 4, "strides": [8, 16], "grids": [[2, 3], [1, 2]]}, (19, 8)),
+    ("attention", {"heads": 1}, (8, 5)), ("attention", {"heads": 4, "bias": False}, (8, 5)),
+    ("window_attention", {"heads": 2, "window": 4, "shift": 2}, (4, 9, 7)),
+    ("window_attention", {"heads": 1, "window": 3}, (4, 3, 3)),
+    ("partition_attention", {"heads": 2, "size": 3, "grid": True}, (4, 6, 9)),
+    ("partition_attention", {"heads": 1, "size": 3}, (4, 3, 3)),
+    ("patch_merge", {}, (4, 9, 7)), ("class_token", {}, (8, 5)),
+    ("position_embedding", {}, (8, 5)), ("token", {"index": 2}, (8, 5)),
 ]
 
 

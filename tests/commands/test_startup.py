@@ -29,7 +29,8 @@ PROBE = ("import sys\nfrom cnncli.commands import main\n"
 #: modules that find, read and resolve it, the analysis it shows, the command's own module
 SUMMARY = {"cnncli", "cnncli.records", "cnncli.errors", "cnncli.files", "cnncli.commands",
            "cnncli.commands.analysis", "cnncli.commands.options", "cnncli.analysis",
-           "cnncli.analysis.choices", "cnncli.analysis.analyze", "cnncli.analysis.report",
+           "cnncli.analysis.choices", "cnncli.analysis.analyze", "cnncli.analysis.rf",
+           "cnncli.analysis.report",
            "cnncli.analysis.table", "cnncli.commands.results", "cnncli.spec",
            *(f"cnncli.spec.{m}" for m in (
                "blocks", "composites", "context", "expr", "graph", "ir", "load", "locate",
