@@ -76,6 +76,17 @@ def _region(walk: Walk, softmax: Node, order: list[Node]) -> Region | None:
     return Region(nodes, start, end, (qk, av), in_proj, out_proj)
 
 
+def held(walk: Walk, name: str) -> str | None:
+    """The initializer a value is, through the Identity nodes with which the TorchScript
+    exporter shares equal initializers; None for a computed value."""
+    while name not in walk.model.graph.initializers:
+        node = walk.producers.get(name)
+        if node is None or node.op != "Identity":
+            return None
+        name = node.inputs[0]
+    return name
+
+
 def _start(walk: Walk, value: str) -> str:
     """Back from the projection's input to the tokens or map the attention reads, through
     what only lays them out: transposes, and where Swin's pad to whole windows is on the way,
@@ -140,7 +151,7 @@ def _data_input(walk: Walk, node: Node) -> str:
 def _weight(walk: Walk, node: Node) -> bool:
     """A MatMul or Gemm of an activation by a weight (an initializer)."""
     return node.op in ("MatMul", "Gemm") and len(node.inputs) > 1 and \
-        node.inputs[1] in walk.model.graph.initializers
+        held(walk, node.inputs[1]) is not None
 
 
 def _projection(walk: Walk, value: str) -> tuple[Node, ...] | None:
@@ -151,7 +162,7 @@ def _projection(walk: Walk, value: str) -> tuple[Node, ...] | None:
     while node is not None and node.op in BETWEEN:
         node = walk.producers.get(_data_input(walk, node))
     if node is not None and node.op == "Add":
-        adds = [i for i in node.inputs if i in walk.producers]
+        adds = [i for i in node.inputs if i in walk.producers and held(walk, i) is None]
         bias = (node,)
         node = walk.producers.get(adds[0]) if len(adds) == 1 else None
     if node is None or not _weight(walk, node):
@@ -168,7 +179,7 @@ def _output_projection(walk: Walk, av: Node) -> list[Node] | None:
     found = [node]
     add = walk.sole_consumer(node.outputs[0])
     if node.op == "MatMul" and add is not None and add.op == "Add" and \
-            any(i in walk.model.graph.initializers for i in add.inputs):
+            any(held(walk, i) is not None for i in add.inputs):
         found.append(add)
     return found
 
@@ -312,8 +323,8 @@ def _table(walk: Walk, region: Region, heads: int, window: int) -> tuple[str, st
     inits = walk.model.graph.initializers
     area = window * window
     for node in region.nodes:
-        for name in node.inputs:
-            dims = tuple(inits[name].dims) if name in inits else ()
+        for name in filter(None, (held(walk, i) for i in node.inputs)):
+            dims = tuple(inits[name].dims)
             if node.op == "Gather" and dims == ((2 * window - 1) ** 2, heads):
                 return name, ""
             if node.op == "Add" and dims == (1, heads, area, area):
@@ -327,13 +338,14 @@ def _weights(walk: Walk, region: Region, d: int) -> dict[str, tuple[str, str]]:
     for prefix, nodes, rows in (("in_proj_", region.in_proj, 3 * d),
                                 ("out_proj.", region.out_proj, d)):
         proj = nodes[0]
-        dims = tuple(walk.model.graph.initializers[proj.inputs[1]].dims)
+        weight = held(walk, proj.inputs[1]) or ""
+        dims = tuple(walk.model.graph.initializers[weight].dims)
         transposed = proj.op == "Gemm" and bool(proj.attr("transB", 0))
         if dims != ((rows, d) if transposed else (d, rows)):
             raise Unsupported(f"a projection weight of {list(dims)}")
-        weights[prefix + "weight"] = (proj.inputs[1], "" if transposed else "T")
-        bias = proj.inputs[2] if proj.op == "Gemm" and len(proj.inputs) > 2 else \
-            next((i for i in nodes[1].inputs if i in walk.model.graph.initializers), "") \
+        weights[prefix + "weight"] = (weight, "" if transposed else "T")
+        bias = held(walk, proj.inputs[2]) if proj.op == "Gemm" and len(proj.inputs) > 2 else \
+            next(filter(None, (held(walk, i) for i in nodes[1].inputs)), "") \
             if len(nodes) > 1 else ""
         if bias:
             weights[prefix + "bias"] = (bias, "")

@@ -132,6 +132,9 @@ def step(walk: Walk, node: Node) -> None:
         start, end = node.attr("start", 0), node.attr("end", None)
         walk.values[node.outputs[0]] = Val(const=full[start:end])
         return
+    if node.op == "Identity" and values and values[0].weight:  # the exporter's shared copy
+        walk.values[node.outputs[0]] = values[0]  # of a weight: the weight, not a constant
+        return
     expanded = node.op == "Expand" and values and values[0].weight  # a class token: a weight
     if values and all(v.const is not None for v in values if v.weight or not v.is_act) and \
             not any(v.is_act for v in values) and node.op in FOLDS and not expanded:

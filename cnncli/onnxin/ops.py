@@ -202,6 +202,8 @@ def global_pool(walk: Walk, node: Node) -> None:
 
 
 def reduce_mean(walk: Walk, node: Node) -> None:
+    if patterns.layer_norm(walk, node):
+        return
     x = walk.val(node.inputs[0])
     axes = node.attr("axes") or [int(a) for a in const_input(walk, node, 1).reshape(-1)]
     if len(x.shape) != 3 or sorted(a % 4 for a in axes) != [2, 3] or x.nhwc:

@@ -1,6 +1,7 @@
 """Several ONNX nodes that are one cnncli layer: x·sigmoid(x) (SiLU), the erf form of GELU,
-a bias Add after a MatMul, a channel shuffle's Reshape-Transpose-Reshape, and the binary
-elementwise ops between activations (joins) or with a constant (a layer scale)."""
+a bias Add after a MatMul, a channel shuffle's Reshape-Transpose-Reshape, a layer norm
+written out below opset 17, and the binary elementwise ops between activations (joins) or
+with a constant (a layer scale)."""
 
 from __future__ import annotations
 
@@ -198,3 +199,62 @@ def _join(walk: Walk, node: Node, a: Val, b: Val) -> None:
             walk.values[node.outputs[0]] = walk.add("multiply", {}, [big, small], node)
             return
     raise Unsupported(f"{node.op} of activations shaped {list(a.shape)} and {list(b.shape)}")
+
+
+def layer_norm(walk: Walk, node: Node) -> bool:
+    """ReduceMean over the last axis, Sub, Pow 2, ReduceMean, Add ε, Sqrt, Div (then Mul by
+    a weight, Add a bias): layer normalisation as exporters write it below opset 17, which
+    has no LayerNormalization. `node` is the first ReduceMean. Takes every node."""
+    x = walk.val(node.inputs[0])
+    if not x.is_act or not _last_axis(walk, node, x):
+        return False
+    centre = walk.sole_consumer(node.outputs[0])
+    if centre is None or centre.op != "Sub" or centre.inputs != [node.inputs[0], node.outputs[0]]:
+        return False
+    users = {n.op: n for n in walk.consumers.get(centre.outputs[0], [])}
+    chain, value = [centre], centre.outputs[0]
+    square = users.get("Pow")
+    if len(users) != 2 or square is None or scalar_value(walk, square.inputs[1]) != 2.0:
+        return False
+    value, steps = square.outputs[0], [square]
+    for ops in (("ReduceMean",), ("Add",), ("Sqrt",), ("Div",)):
+        step = walk.sole_consumer(value)
+        if step is None or step.op not in ops:
+            return False
+        steps.append(step)
+        value = step.outputs[0]
+    mean, add, _, div = steps[1:]
+    eps = scalar_value(walk, other_input(add, mean.outputs[0]))
+    if not _last_axis(walk, mean, x) or eps is None or div.inputs[0] != centre.outputs[0]:
+        return False
+    weights: dict[str, tuple[str, str]] = {}
+    for param, op in (("weight", "Mul"), ("bias", "Add")):
+        step = walk.sole_consumer(value)
+        held = walk.values.get(other_input(step, value)) if step is not None and \
+            step.op == op else None
+        if held is None or held.weight is None or tuple(held.shape) != (x.shape[0],):
+            break
+        weights[param] = (held.weight, "")
+        steps.append(step)
+        value = step.outputs[0]
+    if len(weights) == 1:
+        return False  # a scale without a shift: not torch's layer norm
+    walk.done.update(id(n) for n in [*chain, *steps])
+    opts: dict = {} if math.isclose(eps, 1e-5, rel_tol=1e-3) else {"eps": float(f"{eps:.6g}")}
+    if not weights:
+        opts["affine"] = False
+    walk.values[value] = walk.add("layer_norm", opts, [x], node, weights, [*chain, *steps])
+    return True
+
+
+def _last_axis(walk: Walk, node: Node, x: Val) -> bool:
+    """A ReduceMean (keeping the axis) over the channels of a channels-last map or tokens,
+    or the features of a vector: the file's last axis."""
+    axes = node.attr("axes")
+    if axes is None and len(node.inputs) > 1 and node.inputs[1]:
+        value = walk.values.get(node.inputs[1])
+        axes = None if value is None or value.const is None else value.const.reshape(-1).tolist()
+    rank = len(x.shape) + 1
+    return axes is not None and [int(a) % rank for a in axes] == [rank - 1] and \
+        node.attr("keepdims", 1) == 1 and (x.nhwc or len(x.shape) == 1)
+
