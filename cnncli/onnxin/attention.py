@@ -1,13 +1,16 @@
-"""Multi-head self-attention in an ONNX graph, read as one `attention` entry.
+"""Multi-head self-attention in an ONNX graph, read as one entry: `attention` on tokens
+(ViT), `window_attention` on a map (Swin), `partition_attention` on a map's partitions
+(MaxViT).
 
 Exporters write a transformer's attention as dozens of nodes: a q, k, v projection, the
 reshapes and transposes that split it into heads (moving the batch axis, which the walk's
 per-sample shapes cannot follow), the scaled product of queries by keys, a softmax, the
 product by values, the heads gathered back and an output projection. `plan` finds each such
 region before the walk, from its two products; `emit` follows the region's full shapes
-(batch axis included, shape arithmetic folded) to read the heads, checks that the region
-gives back its input's tokens, and adds the entry with its four weights. What does not fit
-stays nodes, which the walk then reports as it does any graph it cannot follow.
+(batch axis included, shape arithmetic folded) to read the heads (and windows), checks that
+the region gives back its input's tokens and scales as the layer does, and adds the entry
+with its weights. What does not fit stays nodes, which the walk then reports as it does any
+graph it cannot follow.
 """
 
 from __future__ import annotations
@@ -199,12 +202,17 @@ def emit(walk: Walk, region: Region) -> bool:
         size = x.parts[0]
         start = (walk.batch, x.shape[1] * x.shape[2] // size ** 2, size ** 2, x.shape[0])
         laid[start] = (True, x.parts)
+    consts: dict[str, np.ndarray] = {}
     try:
-        shapes = full_shapes(walk, region.nodes, region.start, start)
+        shapes = full_shapes(walk, region.nodes, region.start, start, consts)
         if shapes[region.end] not in laid:
             return False  # not its tokens back (an exporter may transpose them back)
         read = _tokens if len(x.shape) == 2 else _partitions if x.parts else _windows
         kind, opts, weights = read(walk, region, x, shapes)
+        head = shapes[region.products[0].inputs[0]][-1]
+        want = x.shape[0] ** -0.5 if kind == "partition_attention" else head ** -0.5
+        if not math.isclose(_scale(walk, region, shapes, consts), want, rel_tol=1e-4):
+            return False  # scaled otherwise than the layer scales
     except (Unsupported, ValueError, IndexError, TypeError, ZeroDivisionError, KeyError):
         return False  # a shape or constant that does not work out: the nodes say where
     first, *rest = region.nodes
@@ -283,14 +291,12 @@ def _windows(walk: Walk, region: Region, x: Val, shapes: dict[str, Full]) -> Rea
 
 
 def _partitions(walk: Walk, region: Region, x: Val, shapes: dict[str, Full]) -> Read:
-    """MaxViT's: the partition from the walk, the heads from q, k's scale C^-1/2 checked
-    (the layer's, as torchvision's)."""
+    """MaxViT's: the partition from the walk, the heads from q (its scale, C^-1/2 on k as
+    torchvision's, is checked by `emit`)."""
     c, (size, grid) = x.shape[0], x.parts  # type: ignore[misc]
     qk = region.products[0]
     head, area = shapes[qk.inputs[0]][-1], size * size
-    scale = _scale(walk, region, shapes)
-    if c % head or shapes[qk.outputs[0]][-2:] != (area, area) or \
-            not math.isclose(scale, c ** -0.5, rel_tol=1e-4):
+    if c % head or shapes[qk.outputs[0]][-2:] != (area, area):
         raise Unsupported("partitions that are not MaxViT's")
     names = {"in_proj_weight": "to_qkv.weight", "in_proj_bias": "to_qkv.bias",
              "out_proj.weight": "merge.weight", "out_proj.bias": "merge.bias"}
@@ -303,17 +309,24 @@ def _partitions(walk: Walk, region: Region, x: Val, shapes: dict[str, Full]) -> 
     return "partition_attention", opts, weights
 
 
-def _scale(walk: Walk, region: Region, shapes: dict[str, Full]) -> float:
-    """The product of the scalar factors the region multiplies its activations by (q or k:
-    the attention's scale; divisions count inverted)."""
+def _scale(walk: Walk, region: Region, shapes: dict[str, Full],
+           consts: dict[str, np.ndarray]) -> float:
+    """The product of the numbers the region multiplies its activations by (q, k or both:
+    the attention's scale; a division counts inverted)."""
     scale = 1.0
     for node in region.nodes:
-        if node.op in ("Mul", "Div") and len(node.inputs) == 2 and node.inputs[0] in shapes:
-            value = walk.values.get(node.inputs[1])
-            if value is None or value.const is None or value.const.size != 1:
-                raise Unsupported("a scale that is not one number")
-            factor = float(value.const.reshape(-1)[0])
-            scale *= factor if node.op == "Mul" else 1 / factor
+        acts = [i for i in node.inputs if i in shapes]
+        if node.op not in ("Mul", "Div") or not acts:
+            continue  # not a scale, or shape arithmetic
+        other = next((i for i in node.inputs if i not in shapes), "")
+        value = consts.get(other)
+        if value is None and other in walk.values:
+            value = walk.values[other].const
+        if len(acts) != 1 or value is None or value.size != 1 or \
+                node.op == "Div" and node.inputs[0] != acts[0]:
+            raise Unsupported("a scale that is not one number")
+        factor = float(value.reshape(-1)[0])
+        scale *= factor if node.op == "Mul" else 1 / factor
     return scale
 
 

@@ -48,12 +48,13 @@ def dims_only(name: str, dims: list[int]) -> TensorProto:
 CONV = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3, 3], name="conv")
 
 
-def attention_file(split: list[int] | None = (1, 6, 3, 2, 2)) -> bytes:
+def attention_file(split: list[int] | None = (1, 6, 3, 2, 2), scale: float = 2 ** -0.5) -> bytes:
     """Self-attention on the 6 tokens of 4 features of a 4x2x3 map (its positions), in 2
     heads, as torch exports it: the q, k, v
     projection, a reshape by `split` into heads, gathers, q·kᵀ scaled, softmax, ·v, the heads
     merged, the output projection. `split` None: the reshape's target is computed from a
-    ConstantOfShape of 4096³ numbers (a bomb in the attention's shape arithmetic)."""
+    ConstantOfShape of 4096³ numbers (a bomb in the attention's shape arithmetic). `scale`
+    multiplies q·kᵀ (2^-1/2 for heads of 2 features, as torch's attention scales)."""
     d, n = 4, 6
     def tensor(name: str, dims: list[int], scale: float = 0.05) -> TensorProto:
         count = 1
@@ -92,7 +93,7 @@ def attention_file(split: list[int] | None = (1, 6, 3, 2, 2)) -> bytes:
         node("Transpose", ["y1"], ["y"], perm=[0, 2, 1], name="attn/back")]
     inits = [tensor("w_in", [d, 3 * d]), tensor("b_in", [3 * d]), tensor("w_out", [d, d]),
              tensor("b_out", [d]), helper.make_tensor("scale", TensorProto.FLOAT, [],
-                                                       [2 ** -0.5]), *consts]
+                                                       [scale]), *consts]
     return model_with(nodes, [image("x", (1, d, 2, 3))], [image("y", (1, d, n))], inits)
 
 
@@ -109,6 +110,13 @@ def test_an_attention_whose_shapes_do_not_work_out_is_never_priced(cli, tmp_path
     assert totals["partial"] and totals["macs"] == 384  # the two projections only
     ops = {u["op"] for u in json.loads(out)["unpriced"]}
     assert {"MatMul", "Softmax", "Gather"} <= ops
+
+
+def test_an_attention_scaled_otherwise_is_not_read_as_one(tmp_path: Path) -> None:
+    """Unscaled scores compute another function than cnncli's attention: left as nodes."""
+    path = tmp_path / "attention.onnx"
+    path.write_bytes(attention_file(scale=1.0))
+    assert "attention" not in [e.kind for e in load(path).entries]
 
 
 def test_a_well_formed_attention_reads_as_one_layer(tmp_path: Path) -> None:
