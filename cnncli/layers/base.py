@@ -11,7 +11,7 @@ from ..errors import did_you_mean
 from ..records import Frozen
 from .args import Arg, ArgError, OptionError
 
-Shape = tuple[int, ...]  # per-sample: (C, H, W) for feature maps, (F,) for flat vectors
+Shape = tuple[int, ...]  # per-sample: (C, H, W) maps, (F,) flat vectors, (D, L) tokens
 
 
 def elements(shape: Iterable[int]) -> int:

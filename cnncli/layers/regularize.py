@@ -14,7 +14,7 @@ class LayerNorm(Layer):
     name = "layer_norm"
     aliases = ("layernorm", "ln")
     summary = ("layer normalisation over the channels at each position (ConvNeXt's "
-               "LayerNorm2d); over the features of a vector (torch.nn.LayerNorm)")
+               "LayerNorm2d) or token; over the features of a vector (torch.nn.LayerNorm)")
     work = "5 per element: mean, centre, variance, normalise, scale and shift"
     weight_args = ("affine",)
     time_kind = "norm"
@@ -43,7 +43,7 @@ class LayerNorm(Layer):
         return kind(shape[0], eps=self.eps, elementwise_affine=self.affine)
 
     def channels_last(self, shape: Shape, channels_last: bool) -> bool:
-        """On a map: the NHWC result permuted back, so channels-last."""
+        """On a map or tokens: the NHWC (N, L, D) result permuted back, so channels-last."""
         return len(shape) > 1
 
     def saved(self, shape: Shape, cost: Cost, grad_in: bool, trainable: bool) -> list[Saved]:
