@@ -68,7 +68,7 @@ def emit(walk: Walk, merge: Merge) -> bool:
         shapes = full_shapes(walk, merge.nodes, merge.start, (walk.batch, h, w, c), consts)
         offsets = [_offsets(walk, chain, consts) for chain in merge.parts]
         pads = [_pads(walk, n, consts) for n in merge.nodes if n.op == "Pad"]
-    except (Unsupported, ValueError, IndexError, TypeError, KeyError):
+    except (Unsupported, ValueError, IndexError, TypeError, ZeroDivisionError, KeyError):
         return False
     out = (walk.batch, (h + 1) // 2, (w + 1) // 2, 4 * c)
     if offsets != ORDER or shapes.get(merge.end) != out or \
