@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import Arg, Calls, Cost, Figure, Layer, Saved, Shape, ShapeError, dot
-from .swin import windowed_saved
+from .tokens import windowed_saved
 from .window import need_map
 
 

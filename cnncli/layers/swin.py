@@ -9,6 +9,7 @@ import math
 from typing import Any
 
 from .base import Arg, ArgError, Calls, Cost, Figure, Layer, Saved, Shape, ShapeError, dot
+from .tokens import windowed_saved
 from .window import need_map
 
 
@@ -110,21 +111,6 @@ class WindowAttention(Layer):
     def calls(self, shape: Shape) -> Calls:
         """Two GEMMs and two batched products, as `attention`'s."""
         return Calls("conv1x1", count=4)
-
-
-def windowed_saved(c: int, tokens: int, area: int, heads: int, trainable: bool) -> list[Saved]:
-    """What attention within windows of `area` positions keeps, `tokens` positions in all:
-    one of q and k scaled (a new tensor), the other two of q, k, v copied for the batched
-    products, or views of the projection's output (3 · tokens · c, one storage) where the
-    heads or the windows of the whole batch are one; the softmax's output; where its weights
-    train, the windows (a copy) and the heads' outputs. Under autocast the projections' half
-    copies."""
-    two = 3 * tokens * c if heads == 1 else 2 * tokens * c
-    saved = [Saved("scaled", tokens * c), Saved("scores", heads * tokens * area),
-             Saved("copied", two, single=3 * tokens * c if tokens == area else None)]
-    if trainable:
-        saved = [Saved("windows", tokens * c), *saved, Saved("heads", tokens * c)]
-    return saved + [Saved("half weight", 4 * c * c, "half", per_sample=False)]
 
 
 class PatchMerge(Layer):

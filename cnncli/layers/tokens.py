@@ -147,13 +147,8 @@ class Attention(Layer):
         outputs gathered back to (N·L, D), where its weight trains. Under autocast, the
         projections' half weights."""
         d, n = shape
-        kv = 3 * n * d if self.heads == 1 else 2 * n * d
-        saved = [Saved("q", n * d), Saved("scores", self.heads * n * n),
-                 Saved("k and v", kv, single=3 * n * d)]
-        if trainable:
-            saved = [Saved("input", n * d, folded=True), *saved, Saved("heads", n * d)]
-        saved.append(Saved("half weight", 4 * d * d, "half", per_sample=False))
-        return saved
+        return windowed_saved(d, n, n, self.heads, trainable,
+                              Saved("input", n * d, folded=True))
 
     def channels_last(self, shape: Shape, channels_last: bool) -> bool:
         """The output projection writes (N, L, D), read as D x L."""
@@ -162,6 +157,23 @@ class Attention(Layer):
     def calls(self, shape: Shape) -> Calls:
         """Two GEMMs and two batched products: a 1x1 conv's kind of work, four calls."""
         return Calls("conv1x1", count=4)
+
+
+def windowed_saved(c: int, tokens: int, area: int, heads: int, trainable: bool,
+                   projected: Saved | None = None) -> list[Saved]:
+    """What attention within windows of `area` positions keeps, `tokens` positions in all
+    (one window of them all: `attention`): one of q and k scaled (a new tensor), the other
+    two of q, k, v copied for the batched products, or views of the projection's output
+    (3 · tokens · c, one storage) where the heads or the windows of the whole batch are one;
+    the softmax's output; where its weights train, what the q, k, v projection reads
+    (`projected`: by default the windows, a copy) and the heads' outputs. Under autocast the
+    projections' half copies."""
+    two = 3 * tokens * c if heads == 1 else 2 * tokens * c
+    saved = [Saved("scaled", tokens * c), Saved("scores", heads * tokens * area),
+             Saved("copied", two, single=3 * tokens * c if tokens == area else None)]
+    if trainable:
+        saved = [projected or Saved("windows", tokens * c), *saved, Saved("heads", tokens * c)]
+    return saved + [Saved("half weight", 4 * c * c, "half", per_sample=False)]
 
 
 class Token(Layer):

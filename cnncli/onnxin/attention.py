@@ -279,15 +279,8 @@ def _windows(walk: Walk, region: Region, x: Val, shapes: dict[str, Full]) -> Rea
     if window * window != area or c % head or shapes[qk.outputs[0]] != scores or \
             layer.shifted(shape) != bool(rolls):
         raise Unsupported("windows that are not Swin's")
-    names = {"in_proj_weight": "qkv.weight", "in_proj_bias": "qkv.bias",
-             "out_proj.weight": "proj.weight", "out_proj.bias": "proj.bias"}
-    weights = {names[k]: v for k, v in _weights(walk, region, c).items()}
-    weights["relative_position_bias_table"] = _table(walk, region, c // head, window)
-    weights["relative_position_index"] = ("", "own")  # the module makes it
-    opts: dict = {"heads": c // head, "window": window, "shift": shift}
-    if "qkv.bias" not in weights:
-        opts["bias"] = False
-    return "window_attention", opts, weights
+    return _relative(walk, region, "window_attention", ("qkv", "proj"), c, c // head, window,
+                     {"window": window, "shift": shift})
 
 
 def _partitions(walk: Walk, region: Region, x: Val, shapes: dict[str, Full]) -> Read:
@@ -298,15 +291,23 @@ def _partitions(walk: Walk, region: Region, x: Val, shapes: dict[str, Full]) -> 
     head, area = shapes[qk.inputs[0]][-1], size * size
     if c % head or shapes[qk.outputs[0]][-2:] != (area, area):
         raise Unsupported("partitions that are not MaxViT's")
-    names = {"in_proj_weight": "to_qkv.weight", "in_proj_bias": "to_qkv.bias",
-             "out_proj.weight": "merge.weight", "out_proj.bias": "merge.bias"}
+    return _relative(walk, region, "partition_attention", ("to_qkv", "merge"), c, c // head,
+                     size, {"size": size, "grid": grid})
+
+
+def _relative(walk: Walk, region: Region, kind: str, modules: tuple[str, str], c: int,
+              heads: int, window: int, opts: dict) -> Read:
+    """An attention with a relative position bias (Swin's, MaxViT's): its projections
+    under the module's names, the bias table, the index the module makes itself."""
+    names = {"in_proj_weight": f"{modules[0]}.weight", "in_proj_bias": f"{modules[0]}.bias",
+             "out_proj.weight": f"{modules[1]}.weight", "out_proj.bias": f"{modules[1]}.bias"}
     weights = {names[k]: v for k, v in _weights(walk, region, c).items()}
-    weights["relative_position_bias_table"] = _table(walk, region, c // head, size)
-    weights["relative_position_index"] = ("", "own")
-    opts: dict = {"heads": c // head, "size": size, "grid": grid}
-    if "to_qkv.bias" not in weights:
+    weights["relative_position_bias_table"] = _table(walk, region, heads, window)
+    weights["relative_position_index"] = ("", "own")  # the module makes it
+    opts = {"heads": heads, **opts}
+    if f"{modules[0]}.bias" not in weights:
         opts["bias"] = False
-    return "partition_attention", opts, weights
+    return kind, opts, weights
 
 
 def _scale(walk: Walk, region: Region, shapes: dict[str, Full],

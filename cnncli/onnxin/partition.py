@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .fold import FOLD_LIMIT
+from .fold import FOLD_LIMIT, FOLDS
 from .graph import Unsupported, Val, Walk
 from .proto import Node
 
@@ -76,14 +76,11 @@ def _partitioned(index: np.ndarray, size: int, grid: bool) -> np.ndarray:
 
 
 def _apply(walk: Walk, node: Node, data: np.ndarray) -> np.ndarray:
-    if node.op == "Transpose":
-        return np.transpose(data, node.attr("perm") or None)
-    target = walk.values.get(node.inputs[1])
+    """The node on the indices: constant folding's own Transpose and Reshape."""
+    target = walk.values.get(node.inputs[1]) if node.op == "Reshape" else Val(const=data)
     if target is None or target.const is None:
         raise Unsupported("a reshape by computed numbers")
-    dims = [int(d) for d in target.const.reshape(-1)]
-    dims = [data.shape[i] if d == 0 else d for i, d in enumerate(dims)]
     try:
-        return data.reshape(dims)
+        return FOLDS[node.op](node, [data, target.const])[0]
     except ValueError as exc:
         raise Unsupported(str(exc)) from None
